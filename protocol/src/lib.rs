@@ -1,0 +1,86 @@
+//! # janitoo-protocol
+//!
+//! The Janitoo wire protocol ("Z-Wave over MQTT"), without any I/O: home addresses, the topic
+//! grammar, the value and node model, every message, and two codecs (the original's JSON and
+//! MessagePack). Everything here is a pure function of its input, so the actors, the tools and
+//! the tests share one definition of what is on the wire.
+//!
+//! Compatibility comes first: a payload of the original Python implementation decodes (the
+//! traces in `shared/conformance/` are tested line by line), and what we encode is understood
+//! by the original's clients. Our fixes are additions they ignore: `op`, `request_id`,
+//! `status`, `error` (answers), `epoch` and `observer` (heartbeats sent on behalf of a node).
+//!
+//! ## Topics
+//!
+//! Every publication is QoS 0, not retained, in the original. `<hadd>` is `cccc/nnnn`.
+//!
+//! | Topic | [`Topic`] variant | Payload ([`Message`] variant) | From → to |
+//! |---|---|---|---|
+//! | `/dhcp/heartbeat/<hadd>` | `Heartbeat` | bare state word (`ONLINE`) or JSON (`Heartbeat`) | every node → network controllers |
+//! | `/dhcp/heartbeat/` | `HeartbeatOnBehalf` | JSON `{add_ctrl, add_node, state, epoch?, observer?}` (`HeartbeatOnBehalf`) | primary → all, for silent nodes |
+//! | `/broadcast/request` | `BroadcastRequest` | discovery request (`Request`) | anyone → every controller |
+//! | `/broadcast/reply/<hadd>` | `BroadcastReply` | discovery answer (`DiscoveryReply`) | controllers → requester |
+//! | `/nodes/<hadd>/request` | `NodeRequest` | discovery, get or set (`Request`) | anyone → the node's controller |
+//! | `/nodes/<hadd>/reply` | `NodeReply` | `ValueReply` or `DiscoveryReply` | controller → requester |
+//! | `/values/<genre>/<hadd>/<uuid>` | `Value` | value dict or `{"<index>": value dict}` (`Value`) | node → all (polls, after get/set) |
+//! | `/dhcp/resolv/request/` | `ResolvRequest` | discovery request (`Request`) | secondary → primary |
+//! | `/dhcp/resolv/reply/<hadd>` | `ResolvReply` | the primary's map, chunked (`DiscoveryReply`) | primary → secondary |
+//! | `/dhcp/resolv/broadcast/` | `ResolvBroadcast` | map updates (`DiscoveryReply`) | primary → secondaries |
+//! | `/dhcp/resolv/heartbeat` | `ResolvHeartbeat` | `{add_ctrl, add_node, state, epoch?}` (`ResolvHeartbeat`) | primary → secondaries |
+//! | `/dhcp/resolv/hadd`, `name`, `cmd_classes` | `ResolvLookup` | `{rep_uuid, add_ctrl, add_node}` (`Lease`) | client → DHCP server |
+//! | `/dhcp/lease/new`, `repair`, `lock`, `release`, `remove` | `Lease` | `{rep_uuid, add_ctrl, add_node, options?}` (`Lease`) | client → DHCP server |
+//! | `/reply/<rep_uuid>` | `ReplyByUuid` | `{msg_status, msg_error?, rep_uuid, lease...}` (`LeaseReply`) | DHCP server → client |
+//!
+//! Subscription filters the controllers use are in [`topic::filters`].
+//!
+//! ## Example
+//!
+//! ```
+//! use janitoo_protocol::{Codec, Hadd, Message, NodeState, Topic};
+//!
+//! let (topic, message) =
+//!     Message::decode_on("/dhcp/heartbeat/0220/0001", b"ONLINE", Codec::Json).unwrap();
+//! assert_eq!(topic, Topic::Heartbeat(Hadd::new(220, 1)));
+//! let Message::Heartbeat(heartbeat) = &message else { panic!("not a heartbeat") };
+//! assert_eq!(heartbeat.state, NodeState::Online);
+//! assert_eq!(message.encode(Codec::Json), b"ONLINE");
+//! ```
+//!
+//! ## Layout
+//!
+//! - [`hadd`]: addresses. [`topic`]: the grammar. [`model`], [`command_class`]: the constants.
+//! - [`value`], [`node`]: value dicts and node dicts.
+//! - [`request`], [`reply`], [`heartbeat`], [`lease`]: the messages; [`message`] picks one by
+//!   topic. [`codec`]: JSON and MessagePack.
+//!
+//! The protocol itself is described in `shared/janitoo-protocol.md` beside the repository.
+
+pub mod codec;
+pub mod command_class;
+pub mod error;
+mod fields;
+pub mod hadd;
+pub mod heartbeat;
+pub mod lease;
+pub mod message;
+pub mod model;
+pub mod node;
+pub mod reply;
+pub mod request;
+pub mod topic;
+pub mod value;
+
+pub use codec::Codec;
+pub use command_class::{CommandClass, COMMAND_CLASSES};
+pub use error::ProtocolError;
+pub use fields::{string_to_bool, Data};
+pub use hadd::{Hadd, HaddTarget};
+pub use heartbeat::{Heartbeat, ResolvHeartbeat};
+pub use lease::{LeasePart, LeaseReply, LeaseRequest, Timestamp};
+pub use message::{split_trace_line, Message};
+pub use model::{Capability, Genre, InfoKind, NetworkState, NodeState, ValueType};
+pub use node::NodeInfo;
+pub use reply::{DiscoveryData, DiscoveryReply, Status, ValueReply};
+pub use request::{Operation, Request};
+pub use topic::{LeaseOp, LookupKind, Topic};
+pub use value::{data_as_f64, ValueDescriptor, ValueInstances, ValuePublication};

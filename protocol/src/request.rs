@@ -1,0 +1,220 @@
+//! Requests on `/nodes/<hadd>/request`, `/broadcast/request` and `/dhcp/resolv/request/`:
+//! discovery, get and set, with the original's operation flags and our explicit `op`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::command_class::CommandClass;
+use crate::error::Result;
+use crate::fields::{invalid, opt_display, Data, Reader, Writer};
+use crate::hadd::Hadd;
+use crate::model::{Genre, InfoKind};
+use crate::value::{as_cmd_class, as_genre, as_index};
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Read a value.
+    Get,
+    /// Write a value.
+    Set,
+    /// Discovery (`request_info_*`).
+    Info,
+}
+
+impl Operation {
+    /// The `op` text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Get => "get",
+            Operation::Set => "set",
+            Operation::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request: the original's fields plus `op`, `request_id` and an honoured `index`.
+///
+/// Decoding follows the original where `op` is absent: `is_writeonly` true means set, a
+/// `request_info_*` uuid with class 0x5000 means discovery, anything else is a get.
+/// Encoding writes `op` and the original's flags, so old nodes understand our requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The operation.
+    pub op: Operation,
+    /// The value uuid, or the `request_info_*` name of a discovery.
+    pub uuid: String,
+    /// The command class (0x70 for config/system values, 0x5000 for discovery).
+    pub cmd_class: CommandClass,
+    /// The genre of the value asked for.
+    pub genre: Genre,
+    /// Where to answer (`/nodes/<reply_hadd>/reply`).
+    pub reply_hadd: Option<Hadd>,
+    /// The node the request is for (the original routes on this field, not on the topic).
+    pub hadd: Option<Hadd>,
+    /// The instance index; absent means 0.
+    pub index: Option<u32>,
+    /// The data to write (set), null otherwise.
+    pub data: Data,
+    /// An id the answer echoes, to match answers with requests.
+    pub request_id: Option<String>,
+    /// Fields this crate does not know, kept as received.
+    pub extra: BTreeMap<String, Data>,
+}
+
+const REQUEST_FIELDS: &[&str] = &[
+    "op",
+    "uuid",
+    "cmd_class",
+    "genre",
+    "reply_hadd",
+    "hadd",
+    "index",
+    "data",
+    "request_id",
+    "is_writeonly",
+    "is_readonly",
+];
+
+impl Request {
+    /// A discovery request.
+    pub fn info(kind: InfoKind, reply_hadd: Hadd) -> Request {
+        Request {
+            op: Operation::Info,
+            uuid: kind.uuid().to_owned(),
+            cmd_class: CommandClass::DISCOVERY,
+            genre: Genre::System,
+            reply_hadd: Some(reply_hadd),
+            hadd: None,
+            index: None,
+            data: Data::Null,
+            request_id: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// A get of `uuid` on node `hadd`.
+    pub fn get(
+        hadd: Hadd,
+        uuid: impl Into<String>,
+        genre: Genre,
+        cmd_class: CommandClass,
+    ) -> Request {
+        Request {
+            op: Operation::Get,
+            uuid: uuid.into(),
+            cmd_class,
+            genre,
+            reply_hadd: None,
+            hadd: Some(hadd),
+            index: None,
+            data: Data::Null,
+            request_id: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// A set of `uuid` on node `hadd` to `data`.
+    pub fn set(
+        hadd: Hadd,
+        uuid: impl Into<String>,
+        genre: Genre,
+        cmd_class: CommandClass,
+        data: Data,
+    ) -> Request {
+        Request {
+            op: Operation::Set,
+            data,
+            ..Request::get(hadd, uuid, genre, cmd_class)
+        }
+    }
+
+    /// The discovery this request asks for, if it is one.
+    pub fn info_kind(&self) -> Option<InfoKind> {
+        match self.op {
+            Operation::Info => InfoKind::from_uuid(&self.uuid),
+            _ => None,
+        }
+    }
+
+    /// The instance index the request addresses (0 when absent).
+    pub fn instance(&self) -> u32 {
+        self.index.unwrap_or(0)
+    }
+
+    pub(crate) fn from_tree(tree: &Value) -> Result<Request> {
+        let fields = Reader::new(tree, "")?;
+        let uuid = fields.string("uuid")?;
+        let cmd_class = fields
+            .optional("cmd_class", as_cmd_class)?
+            .unwrap_or_default();
+        let op = match fields.get("op") {
+            Some(op) => parse_op(op)?,
+            None if cmd_class == CommandClass::DISCOVERY
+                && InfoKind::from_uuid(&uuid).is_some() =>
+            {
+                Operation::Info
+            }
+            None if fields.opt_bool("is_writeonly")? == Some(true) => Operation::Set,
+            None => Operation::Get,
+        };
+        if op == Operation::Info && InfoKind::from_uuid(&uuid).is_none() {
+            return Err(invalid(
+                "uuid",
+                "a discovery name like request_info_nodes",
+                &Value::from(uuid),
+            ));
+        }
+        Ok(Request {
+            op,
+            uuid,
+            cmd_class,
+            genre: fields.optional("genre", as_genre)?.unwrap_or_default(),
+            reply_hadd: fields.opt_hadd("reply_hadd")?,
+            hadd: fields.opt_hadd("hadd")?,
+            index: fields.optional("index", as_index)?,
+            data: fields.data("data"),
+            request_id: fields.opt_id("request_id")?,
+            extra: fields.extra(REQUEST_FIELDS),
+        })
+    }
+
+    pub(crate) fn to_tree(&self) -> Value {
+        let mut out = Writer::new();
+        out.put("op", self.op.as_str())
+            .put("uuid", self.uuid.as_str())
+            .put("cmd_class", self.cmd_class.0)
+            .put("genre", self.genre.code())
+            .put("reply_hadd", opt_display(self.reply_hadd))
+            .put_some("hadd", self.hadd.map(|hadd| hadd.to_string()))
+            .put_some("index", self.index)
+            .put_some("request_id", self.request_id.as_deref());
+        if self.op != Operation::Info {
+            out.put("data", self.data.clone())
+                .put("is_writeonly", self.op == Operation::Set)
+                .put("is_readonly", self.op == Operation::Get);
+        }
+        out.put_extra(&self.extra).finish()
+    }
+}
+
+fn parse_op(value: &Value) -> Result<Operation> {
+    let text = match value {
+        Value::String(text) => text.trim().to_ascii_lowercase(),
+        other => return Err(invalid("op", "one of get, set, info", other)),
+    };
+    match text.as_str() {
+        "get" => Ok(Operation::Get),
+        "set" => Ok(Operation::Set),
+        "info" => Ok(Operation::Info),
+        _ => Err(invalid("op", "one of get, set, info", value)),
+    }
+}
