@@ -1,10 +1,72 @@
 //! # janitoo-actors
 //!
-//! The actix actors of a Janitoo controller process: `BusActor` (one per bus, on its own
-//! arbiter, the controller node `cccc/0000`), `NodeActor` (one per component node), `ValueActor`
-//! (one per value), `NetworkActor` and its `Supervisor` (the network map, primary election and
-//! heartbeats on behalf of silent nodes), and `MqttBridge`, the only owner of the MQTT
-//! connection. Actors are thin: decisions are made by the sans-IO state machines of
-//! `janitoo-protocol`.
+//! The actix actors of a Janitoo controller process, and the library API for writing one.
 //!
-//! Nothing is here yet: the runtime is built by the "controller runtime" issue.
+//! | actor | role | runs on |
+//! |---|---|---|
+//! | [`BusActor`] | one bus: shares its resource among its components, is the controller node `cccc/0000`, serves discovery and routes get/set | its own arbiter (thread) |
+//! | [`NodeActor`] | one node: info, values, heartbeat timer, health, write-back of settings | its bus's arbiter |
+//! | [`ValueActor`] | one value: instances, polling, get and set with validation | its node's arbiter |
+//! | [`MqttBridge`] | the process's only MQTT connection | the main arbiter |
+//! | [`ConfigWriter`] | writes settings back into the configuration file | a sync arbiter |
+//!
+//! Actors hold `Recipient`s of what they send to, not each other's types, and exchange the
+//! typed messages of [`messages`]. Decisions about the wire (parsing, checking a set) are the
+//! pure functions of `janitoo-protocol`.
+//!
+//! ## Writing a component
+//!
+//! A component is a [`Component`] impl: its values ([`ValueSpec`]), how to read them, how to
+//! apply a set. Register it by kind in a [`ComponentRegistry`], name the kind in the
+//! configuration file, and [`Controller::start`] does the rest: node info, heartbeats,
+//! polling, discovery, get and set with status codes, persistence of settings.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use janitoo_actors::{Component, ComponentError, ComponentInfo, ComponentRegistry, ValueSpec};
+//! use janitoo_protocol::{Data, ValueType};
+//!
+//! struct Thermometer;
+//!
+//! impl Component for Thermometer {
+//!     fn info(&self) -> ComponentInfo {
+//!         ComponentInfo::software("Thermometer")
+//!     }
+//!     fn values(&self) -> Vec<ValueSpec> {
+//!         vec![ValueSpec::sensor("temperature", ValueType::Decimal).units("°C").poll(60.0)]
+//!     }
+//!     fn read(&self, _uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+//!         Ok(Data::from(21.5))
+//!     }
+//! }
+//!
+//! let mut registry = ComponentRegistry::new();
+//! registry.register("garden.thermometer", |_| Ok(Arc::new(Thermometer)));
+//! ```
+
+pub mod backoff;
+pub mod bridge;
+pub mod bus_actor;
+pub mod component;
+pub mod config_writer;
+pub mod error;
+pub mod messages;
+pub mod metrics;
+pub mod node_actor;
+pub mod runtime;
+pub mod simulated;
+pub mod value_actor;
+
+pub use bridge::{BridgeConfig, MqttBridge};
+pub use bus_actor::{BusActor, BusSetup};
+pub use component::{
+    Component, ComponentContext, ComponentError, ComponentInfo, ComponentRegistry, Source,
+    ValueSpec,
+};
+pub use config_writer::ConfigWriter;
+pub use error::ActorError;
+pub use metrics::Metrics;
+pub use node_actor::{NodeActor, NodeLinks, NodeSetup};
+pub use runtime::{Controller, StartOptions};
+pub use simulated::register_simulated;
+pub use value_actor::{ValueActor, ValueLinks};

@@ -1,5 +1,13 @@
 //! # janitoo-integration-tests
 //!
 //! Multi-process tests of janitoo-rs against real MQTT brokers on loopback: the embedded broker
-//! and Mosquitto (mandatory when `JANITOO_TEST_MOSQUITTO=1`, as CI sets it). The tests live in
-//! `tests/`, numbered by topic (`t10_...`); this library holds their shared helpers.
+//! (`janitoo broker`, as a process so that it can be killed and restarted) and Mosquitto
+//! (skipped when it is not installed, unless `JANITOO_TEST_MOSQUITTO=1`, as CI sets it). The
+//! tests live in `tests/`, numbered by topic (`t10_...`); this library holds their helpers: the
+//! processes, and a plain MQTT client that speaks Janitoo.
+
+pub mod client;
+pub mod process;
+
+pub use client::Client;
+pub use process::{BrokerKind, BrokerProcess, ControllerProcess};

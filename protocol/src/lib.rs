@@ -68,6 +68,7 @@ pub mod node;
 pub mod reply;
 pub mod request;
 pub mod topic;
+pub mod validate;
 pub mod value;
 
 pub use codec::Codec;

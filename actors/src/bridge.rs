@@ -1,0 +1,367 @@
+//! `MqttBridge`: the only owner of the MQTT connection of the process.
+//!
+//! - The rumqttc event loop runs in its own task and is never blocked: it only forwards events
+//!   to the bridge's mailbox.
+//! - Outbound messages go through a bounded queue (its depth is a metric) drained by a second
+//!   task; when the queue is full, messages are dropped and counted, never awaited.
+//! - Reconnection uses jittered exponential backoff; on every ConnAck the bridge subscribes
+//!   again and asks every bus to announce itself (heartbeats, values).
+//! - The Last Will is `OFFLINE` on `/dhcp/heartbeat/<controller>`; a clean stop publishes
+//!   `OFFLINE` for every node first, since a Will is not sent on a clean disconnect.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Request, Topic};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::messages::{Announce, HandleRequest, Publish, RegisterBus, Shutdown, Via};
+use crate::metrics::Metrics;
+
+/// How to reach the broker.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// MQTT keep-alive.
+    pub keepalive: Duration,
+    /// Credentials.
+    pub credentials: Option<(String, String)>,
+    /// The controller whose heartbeat topic carries the Last Will.
+    pub will: Option<Hadd>,
+    /// Payload codec of what we send.
+    pub codec: Codec,
+    /// Outbound queue capacity, in messages.
+    pub queue_capacity: usize,
+}
+
+/// The rumqttc event loop told the bridge something.
+#[derive(Message)]
+#[rtype(result = "()")]
+enum Connection {
+    Up,
+    Subscribed,
+    Down(String),
+    Received { topic: String, payload: Vec<u8> },
+}
+
+/// The bridge.
+pub struct MqttBridge {
+    client: AsyncClient,
+    event_loop: Option<EventLoop>,
+    outbound: mpsc::Sender<(String, Vec<u8>)>,
+    outbound_queue: Option<mpsc::Receiver<(String, Vec<u8>)>>,
+    queue_capacity: usize,
+    buses: HashMap<u16, Recipient<HandleRequest>>,
+    announcers: Vec<Recipient<Announce>>,
+    hadds: Vec<Hadd>,
+    filters: Vec<String>,
+    connected: bool,
+    announce_on_suback: bool,
+    stopping: Arc<AtomicBool>,
+    loop_ended: Option<oneshot::Receiver<()>>,
+    codec: Codec,
+    metrics: Arc<Metrics>,
+}
+
+impl MqttBridge {
+    /// A bridge to the broker of `config`; it connects when started.
+    pub fn new(config: BridgeConfig, metrics: Arc<Metrics>) -> Self {
+        let client_id = format!("janitoo-{}", uuid::Uuid::new_v4().simple());
+        let mut options = MqttOptions::new(client_id, config.host, config.port);
+        options
+            .set_keep_alive(config.keepalive)
+            .set_clean_session(true)
+            .set_max_packet_size(8 << 20, 8 << 20);
+        if let Some((user, password)) = config.credentials {
+            options.set_credentials(user, password);
+        }
+        if let Some(will) = config.will {
+            let topic = Topic::Heartbeat(will).to_string();
+            options.set_last_will(LastWill::new(
+                topic,
+                NodeState::Offline.as_str(),
+                QoS::AtMostOnce,
+                false,
+            ));
+        }
+        let (client, mut event_loop) = AsyncClient::new(options, 1024);
+        event_loop.network_options.set_connection_timeout(5);
+        let (outbound, outbound_queue) = mpsc::channel(config.queue_capacity);
+        MqttBridge {
+            client,
+            event_loop: Some(event_loop),
+            outbound,
+            outbound_queue: Some(outbound_queue),
+            queue_capacity: config.queue_capacity,
+            buses: HashMap::new(),
+            announcers: Vec::new(),
+            hadds: Vec::new(),
+            filters: vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()],
+            connected: false,
+            announce_on_suback: false,
+            stopping: Arc::new(AtomicBool::new(false)),
+            loop_ended: None,
+            codec: config.codec,
+            metrics,
+        }
+    }
+
+    /// Subscribes to `filters` in one SUBSCRIBE; the buses announce themselves once it is
+    /// acknowledged, so that nobody sees a heartbeat before requests can be served.
+    fn subscribe(&mut self, filters: Vec<String>) {
+        self.announce_on_suback = true;
+        let client = self.client.clone();
+        let filters: Vec<SubscribeFilter> = filters
+            .into_iter()
+            .map(|filter| SubscribeFilter::new(filter, QoS::AtMostOnce))
+            .collect();
+        actix::spawn(async move {
+            if let Err(err) = client.subscribe_many(filters).await {
+                warn!(%err, "subscriptions not sent");
+            }
+        });
+    }
+
+    fn enqueue(&self, topic: String, payload: Vec<u8>) {
+        match self.outbound.try_send((topic, payload)) {
+            Ok(()) => {}
+            Err(_) => self.metrics.dropped.increment(),
+        }
+        let depth = self.queue_capacity - self.outbound.capacity();
+        self.metrics.queue_depth.set(depth as u64);
+    }
+
+    fn decode(&self, topic: &Topic, payload: &[u8]) -> Option<Request> {
+        let decoded = Wire::decode(topic, payload, self.codec).or_else(|err| match self.codec {
+            Codec::Json => Err(err),
+            _ => Wire::decode(topic, payload, Codec::Json),
+        });
+        match decoded {
+            Ok(Wire::Request(request)) => Some(request),
+            Ok(_) => None,
+            Err(err) => {
+                self.metrics.decode_errors.increment();
+                debug!(%topic, %err, "undecodable request ignored");
+                None
+            }
+        }
+    }
+
+    fn route(&self, topic: String, payload: Vec<u8>) {
+        self.metrics.received.increment();
+        let topic = match Topic::parse(&topic) {
+            Ok(topic) => topic,
+            Err(err) => {
+                self.metrics.decode_errors.increment();
+                debug!(%err, "message on a topic outside the protocol ignored");
+                return;
+            }
+        };
+        match &topic {
+            Topic::NodeRequest(hadd) => {
+                let Some(bus) = self.buses.get(&hadd.ctrl) else {
+                    self.metrics.unrouted.increment();
+                    return;
+                };
+                if let Some(request) = self.decode(&topic, &payload) {
+                    bus.do_send(HandleRequest {
+                        via: Via::Node(*hadd),
+                        request,
+                    });
+                }
+            }
+            Topic::BroadcastRequest => {
+                if let Some(request) = self.decode(&topic, &payload) {
+                    for bus in self.buses.values() {
+                        bus.do_send(HandleRequest {
+                            via: Via::Broadcast,
+                            request: request.clone(),
+                        });
+                    }
+                }
+            }
+            // Replies to our nodes and everything else under our filters: not ours to serve.
+            _ => {}
+        }
+    }
+}
+
+/// Drives the rumqttc event loop: forwards events, reconnects with backoff, never blocks.
+async fn drive(
+    mut event_loop: EventLoop,
+    bridge: Addr<MqttBridge>,
+    stopping: Arc<AtomicBool>,
+    ended: oneshot::Sender<()>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+    loop {
+        match event_loop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                bridge.do_send(Connection::Up);
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => bridge.do_send(Connection::Subscribed),
+            Ok(Event::Incoming(Packet::Publish(publish))) => bridge.do_send(Connection::Received {
+                topic: publish.topic,
+                payload: publish.payload.to_vec(),
+            }),
+            Ok(Event::Outgoing(Outgoing::Disconnect)) if stopping.load(Ordering::SeqCst) => break,
+            Ok(_) => {}
+            Err(err) => {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                bridge.do_send(Connection::Down(err.to_string()));
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+    let _ = ended.send(());
+}
+
+/// Hands queued messages to the MQTT client, one at a time.
+async fn drain(
+    client: AsyncClient,
+    mut queue: mpsc::Receiver<(String, Vec<u8>)>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some((topic, payload)) = queue.recv().await {
+        if client
+            .publish(topic, QoS::AtMostOnce, false, payload)
+            .await
+            .is_err()
+        {
+            break;
+        }
+        metrics.published.increment();
+        metrics.queue_depth.set(queue.len() as u64);
+    }
+}
+
+impl Actor for MqttBridge {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let (ended, loop_ended) = oneshot::channel();
+        self.loop_ended = Some(loop_ended);
+        if let Some(event_loop) = self.event_loop.take() {
+            actix::spawn(drive(
+                event_loop,
+                ctx.address(),
+                self.stopping.clone(),
+                ended,
+            ));
+        }
+        if let Some(queue) = self.outbound_queue.take() {
+            actix::spawn(drain(self.client.clone(), queue, self.metrics.clone()));
+        }
+    }
+}
+
+impl Handler<Connection> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, event: Connection, _ctx: &mut Context<Self>) {
+        match event {
+            Connection::Received { topic, payload } => self.route(topic, payload),
+            Connection::Up => {
+                self.connected = true;
+                self.metrics.connections.increment();
+                info!(
+                    subscriptions = self.filters.len(),
+                    "connected to the broker"
+                );
+                self.subscribe(self.filters.clone());
+            }
+            Connection::Subscribed if self.announce_on_suback => {
+                self.announce_on_suback = false;
+                for announcer in &self.announcers {
+                    announcer.do_send(Announce);
+                }
+            }
+            Connection::Subscribed => {}
+            Connection::Down(why) => {
+                if self.connected {
+                    self.metrics.disconnections.increment();
+                    warn!(%why, "connection to the broker lost; reconnecting");
+                } else {
+                    debug!(%why, "broker not reachable; retrying");
+                }
+                self.connected = false;
+            }
+        }
+    }
+}
+
+impl Handler<Publish> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
+        self.enqueue(msg.topic, msg.payload);
+    }
+}
+
+impl Handler<RegisterBus> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterBus, _ctx: &mut Context<Self>) {
+        let filter = janitoo_protocol::topic::filters::nodes_of(msg.ctrl);
+        self.buses.insert(msg.ctrl, msg.requests);
+        self.announcers.push(msg.announce.clone());
+        self.hadds.extend(msg.hadds);
+        self.filters.push(filter.clone());
+        if self.connected {
+            self.subscribe(vec![filter]);
+        }
+    }
+}
+
+impl Handler<Shutdown> for MqttBridge {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        for hadd in &self.hadds {
+            let offline = Wire::Heartbeat(Heartbeat::own(*hadd, NodeState::Offline));
+            self.enqueue(
+                Topic::Heartbeat(*hadd).to_string(),
+                offline.encode(self.codec),
+            );
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+        let client = self.client.clone();
+        let outbound = self.outbound.clone();
+        let capacity = self.queue_capacity;
+        let loop_ended = self.loop_ended.take();
+        let connected = self.connected;
+        Box::pin(
+            async move {
+                let drained = async {
+                    while outbound.capacity() < capacity {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(2), drained).await;
+                // The drain task took the last message; let it hand it to the client first.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if connected {
+                    let _ = client.disconnect().await;
+                    if let Some(ended) = loop_ended {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+                    }
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}

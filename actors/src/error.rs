@@ -1,0 +1,31 @@
+//! The one error type of the actors crate.
+
+use thiserror::Error;
+
+/// Why a controller could not start or stop.
+#[derive(Debug, Error)]
+pub enum ActorError {
+    /// A component of the configuration cannot be built.
+    #[error("{file}: `buses.{bus}.components.{component}`: {reason}")]
+    Component {
+        /// The configuration file.
+        file: String,
+        /// The bus oid.
+        bus: String,
+        /// The component key.
+        component: String,
+        /// Why.
+        reason: String,
+    },
+    /// The broker address cannot be used.
+    #[error("broker address {address:?}: {reason}")]
+    BrokerAddress {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// An actor went away before answering.
+    #[error("an actor stopped before answering: {0}")]
+    Mailbox(#[from] actix::MailboxError),
+}

@@ -1,0 +1,163 @@
+//! The typed messages actors exchange. Commands are imperative (`SetValue`), events past tense
+//! (`ValueChanged`), queries start with `Get` or `Describe`.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use janitoo_config::{NodeKey, SettingKey};
+use janitoo_protocol::{Data, Hadd, NodeInfo, Request, Status, ValueDescriptor, ValueInstances};
+
+/// A refused request: its status and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// 400, 403, 404 or 500.
+    pub status: Status,
+    /// For people.
+    pub error: String,
+}
+
+impl Failure {
+    /// A refusal with `status`.
+    pub fn new(status: Status, error: impl Into<String>) -> Self {
+        Failure {
+            status,
+            error: error.into(),
+        }
+    }
+}
+
+/// Publish a payload (bridge). QoS 0, not retained, as the original.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Publish {
+    /// The topic.
+    pub topic: String,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
+}
+
+/// A bus tells the bridge which requests are its own (bridge).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterBus {
+    /// The controller part of the bus's addresses.
+    pub ctrl: u16,
+    /// Every node of the bus, for the OFFLINE heartbeats of a clean stop.
+    pub hadds: Vec<Hadd>,
+    /// Where its requests go.
+    pub requests: Recipient<HandleRequest>,
+    /// Where to ask it to announce itself after a (re)connection.
+    pub announce: Recipient<Announce>,
+}
+
+/// Stop cleanly (bridge): OFFLINE for every node, then disconnect. Answers when done.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// How a request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// On `/nodes/<hadd>/request`.
+    Node(Hadd),
+    /// On `/broadcast/request`.
+    Broadcast,
+}
+
+/// Serve a request (bus).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct HandleRequest {
+    /// How it arrived.
+    pub via: Via,
+    /// The request.
+    pub request: Request,
+}
+
+/// Publish heartbeats and values now, after a (re)connection (bus, node, value).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Announce;
+
+/// Get or set one value of the node (node).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<ValueDescriptor, Failure>")]
+pub struct ApplyRequest(pub Request);
+
+/// Everything a node is, for discovery (node).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "NodeDescription")]
+pub struct DescribeNode;
+
+/// A node's info and its values.
+#[derive(Debug, Clone)]
+pub struct NodeDescription {
+    /// Node info, with its state.
+    pub info: NodeInfo,
+    /// Its values, by uuid.
+    pub values: BTreeMap<String, ValueInstances>,
+}
+
+/// Read one instance (value).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<ValueDescriptor, Failure>")]
+pub struct GetValue {
+    /// The instance.
+    pub index: u32,
+}
+
+/// Write one instance (value).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<ValueDescriptor, Failure>")]
+pub struct SetValue {
+    /// The instance.
+    pub index: u32,
+    /// The data, not yet checked.
+    pub data: Data,
+}
+
+/// Every instance as last known, without reading the hardware (value).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "ValueInstances")]
+pub struct DescribeValue;
+
+/// Change the publication period (value).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SetPollDelay(pub f64);
+
+/// A value's data changed through a set (node).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ValueChanged {
+    /// The value.
+    pub uuid: String,
+    /// The instance.
+    pub index: u32,
+    /// The new data.
+    pub data: Data,
+    /// Whether it belongs in the configuration file.
+    pub persist: bool,
+}
+
+/// A read of the component succeeded or failed (node), for the node's health.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ReadOutcome {
+    /// The value.
+    pub uuid: String,
+    /// `None` on success, else why it failed.
+    pub failure: Option<String>,
+}
+
+/// Write a setting into the configuration file (config writer).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PersistSetting {
+    /// The node.
+    pub node: NodeKey,
+    /// The setting.
+    pub setting: SettingKey,
+    /// Its new data.
+    pub data: Data,
+}

@@ -1,0 +1,220 @@
+//! Starting a controller process from its configuration: one bridge, one arbiter (thread) per
+//! bus with its nodes and values, and the configuration writer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use janitoo_config::{BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
+use janitoo_protocol::node::defaults;
+use janitoo_protocol::Codec;
+use tracing::info;
+
+use crate::bridge::{BridgeConfig, MqttBridge};
+use crate::bus_actor::{BusActor, BusSetup};
+use crate::component::{ComponentInfo, ComponentRegistry};
+use crate::config_writer::ConfigWriter;
+use crate::error::ActorError;
+use crate::messages::{PersistSetting, Shutdown};
+use crate::metrics::Metrics;
+use crate::node_actor::{NodeLinks, NodeSetup};
+
+/// How to start a controller.
+pub struct StartOptions<'a> {
+    /// `host:port` of the broker.
+    pub broker: &'a str,
+    /// The component kinds.
+    pub registry: &'a ComponentRegistry,
+    /// Payload codec of what we send.
+    pub codec: Codec,
+    /// Write settings changed over the network back into the configuration file.
+    pub write_back: bool,
+}
+
+/// A running controller process.
+pub struct Controller {
+    bridge: Addr<MqttBridge>,
+    arbiters: Vec<Arbiter>,
+    metrics: Arc<Metrics>,
+}
+
+fn node_setup(
+    node: &NodeConfig,
+    uuid: String,
+    key: NodeKey,
+    oid: String,
+    product: ComponentInfo,
+) -> NodeSetup {
+    NodeSetup {
+        hadd: node.hadd,
+        uuid,
+        key,
+        oid,
+        product,
+        name: node
+            .name
+            .clone()
+            .unwrap_or_else(|| defaults::NAME.to_owned()),
+        location: node
+            .location
+            .clone()
+            .unwrap_or_else(|| defaults::LOCATION.to_owned()),
+        heartbeat: node.heartbeat.unwrap_or(defaults::HEARTBEAT),
+        config_timeout: node.config_timeout.unwrap_or(defaults::CONFIG_TIMEOUT),
+        component: None,
+        settings: node.values.clone(),
+    }
+}
+
+fn bus_setup(
+    config: &Config,
+    bus: &BusConfig,
+    registry: &ComponentRegistry,
+) -> Result<BusSetup, ActorError> {
+    let controller = node_setup(
+        &bus.node,
+        bus.oid.clone(),
+        NodeKey::Bus(bus.oid.clone()),
+        bus.kind.clone(),
+        ComponentInfo {
+            product_name: format!("{} bus", bus.kind),
+            product_type: "Bus controller".to_owned(),
+            product_manufacturer: "janitoo-rs".to_owned(),
+        },
+    );
+    let mut components = Vec::new();
+    for component in &bus.components {
+        let built = registry
+            .create(component)
+            .map_err(|reason| ActorError::Component {
+                file: config.file.display().to_string(),
+                bus: bus.oid.clone(),
+                component: component.key.clone(),
+                reason,
+            })?;
+        let mut setup = node_setup(
+            &component.node,
+            component.uuid(bus),
+            NodeKey::Component {
+                bus: bus.oid.clone(),
+                key: component.key.clone(),
+            },
+            component.kind.clone(),
+            built.info(),
+        );
+        setup.component = Some(built);
+        components.push(setup);
+    }
+    Ok(BusSetup {
+        oid: bus.oid.clone(),
+        controller,
+        components,
+    })
+}
+
+fn split_address(address: &str) -> Result<(String, u16), ActorError> {
+    let invalid = |reason: &str| ActorError::BrokerAddress {
+        address: address.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| invalid("expected host:port"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| invalid("the port is not a number 1 to 65535"))?;
+    if host.is_empty() || port == 0 {
+        return Err(invalid("expected host:port"));
+    }
+    Ok((host.trim_matches(['[', ']']).to_owned(), port))
+}
+
+fn config_writer(config: &Config) -> Result<Recipient<PersistSetting>, ActorError> {
+    let file = ConfigFile::open(&config.file).map_err(|err| ActorError::Component {
+        file: config.file.display().to_string(),
+        bus: String::new(),
+        component: String::new(),
+        reason: err.to_string(),
+    })?;
+    let file = Arc::new(Mutex::new(Some(file)));
+    let writer = SyncArbiter::start(1, move || {
+        let file = file.lock().ok().and_then(|mut file| file.take());
+        ConfigWriter::new(file)
+    });
+    Ok(writer.recipient())
+}
+
+impl Controller {
+    /// Starts the controller of `config`; call it inside an actix `System`. Every component is
+    /// built first, so a bad configuration starts nothing.
+    pub fn start(config: &Config, options: StartOptions<'_>) -> Result<Controller, ActorError> {
+        let buses = config
+            .buses
+            .iter()
+            .map(|bus| bus_setup(config, bus, options.registry))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (host, port) = split_address(options.broker)?;
+        let persist = if options.write_back {
+            Some(config_writer(config)?)
+        } else {
+            None
+        };
+        let metrics = Arc::new(Metrics::default());
+        let bridge = MqttBridge::new(
+            BridgeConfig {
+                host,
+                port,
+                keepalive: Duration::from_secs(config.broker.keepalive.into()),
+                credentials: config
+                    .broker
+                    .username
+                    .clone()
+                    .zip(config.broker.password.clone()),
+                will: buses.first().map(|bus| bus.controller.hadd),
+                codec: options.codec,
+                queue_capacity: 16_384,
+            },
+            metrics.clone(),
+        )
+        .start();
+        let links = NodeLinks {
+            publisher: bridge.clone().recipient(),
+            persist,
+            codec: options.codec,
+            metrics: metrics.clone(),
+        };
+        let mut arbiters = Vec::new();
+        for setup in buses {
+            let arbiter = Arbiter::new();
+            let (links, register) = (links.clone(), bridge.clone().recipient());
+            info!(bus = %setup.oid, hadd = %setup.controller.hadd, nodes = setup.components.len() + 1, "starting bus");
+            BusActor::start_in_arbiter(&arbiter.handle(), move |_| {
+                BusActor::new(setup, links, register)
+            });
+            arbiters.push(arbiter);
+        }
+        Ok(Controller {
+            bridge,
+            arbiters,
+            metrics,
+        })
+    }
+
+    /// The process's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The bridge, to publish through it.
+    pub fn bridge(&self) -> Addr<MqttBridge> {
+        self.bridge.clone()
+    }
+
+    /// Stops cleanly: OFFLINE heartbeats for every node, a clean disconnect, the bus threads.
+    pub async fn stop(self) {
+        let _ = self.bridge.send(Shutdown).await;
+        for arbiter in self.arbiters {
+            arbiter.stop();
+        }
+    }
+}

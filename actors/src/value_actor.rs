@@ -1,0 +1,404 @@
+//! `ValueActor`: one value of a node with its instances; get and set with validation, polling,
+//! change notification.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use janitoo_protocol::validate::{check, Constraints};
+use janitoo_protocol::{
+    Codec, Data, Genre, Hadd, Message as Wire, Status, Topic, ValueDescriptor, ValueInstances,
+    ValuePublication,
+};
+use tracing::{debug, warn};
+
+use crate::component::{Component, ComponentError, Source, ValueSpec};
+use crate::messages::{
+    Announce, DescribeValue, Failure, GetValue, Publish, ReadOutcome, SetPollDelay, SetValue,
+    ValueChanged,
+};
+use crate::metrics::Metrics;
+
+/// Where a value actor sends what it produces.
+#[derive(Clone)]
+pub struct ValueLinks {
+    /// The bridge, for publications.
+    pub publisher: Recipient<Publish>,
+    /// The node, for changes made by a set.
+    pub changes: Recipient<ValueChanged>,
+    /// The node, for the outcome of component reads.
+    pub reads: Recipient<ReadOutcome>,
+    /// The payload codec.
+    pub codec: Codec,
+    /// Shared counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// One value of a node.
+pub struct ValueActor {
+    spec: ValueSpec,
+    hadd: Hadd,
+    node_uuid: String,
+    component: Option<Arc<dyn Component>>,
+    instances: BTreeMap<u32, Data>,
+    poll_delay: f64,
+    poll_timer: Option<SpawnHandle>,
+    links: ValueLinks,
+}
+
+impl ValueActor {
+    /// A value of node `hadd` (`node_uuid`), with its initial data by instance and its poll
+    /// period. `component` is `None` for the built-in values every node has.
+    pub fn new(
+        spec: ValueSpec,
+        hadd: Hadd,
+        node_uuid: String,
+        component: Option<Arc<dyn Component>>,
+        instances: BTreeMap<u32, Data>,
+        poll_delay: f64,
+        links: ValueLinks,
+    ) -> Self {
+        ValueActor {
+            spec,
+            hadd,
+            node_uuid,
+            component,
+            instances,
+            poll_delay,
+            poll_timer: None,
+            links,
+        }
+    }
+
+    fn descriptor(&self, index: u32) -> ValueDescriptor {
+        let spec = &self.spec;
+        let label = if self.instances.len() > 1 {
+            format!("{} ({index})", spec.label)
+        } else {
+            spec.label.clone()
+        };
+        ValueDescriptor {
+            uuid: spec.uuid.clone(),
+            node_uuid: Some(self.node_uuid.clone()),
+            hadd: Some(self.hadd),
+            index,
+            genre: spec.genre,
+            value_type: Some(spec.value_type),
+            cmd_class: spec.cmd_class,
+            label: Some(label),
+            help: Some(spec.help.clone()),
+            units: spec.units.clone(),
+            default: spec.default.clone(),
+            min: spec.min,
+            max: spec.max,
+            list_items: spec.list_items.clone(),
+            is_readonly: Some(!spec.writable),
+            is_writeonly: Some(!spec.readable),
+            is_polled: Some(self.poll_delay > 0.0),
+            poll_delay: Some(self.poll_delay),
+            data: self.instances.get(&index).cloned().unwrap_or(Data::Null),
+            ..ValueDescriptor::default()
+        }
+    }
+
+    fn all_instances(&self) -> ValueInstances {
+        self.instances
+            .keys()
+            .map(|index| (*index, self.descriptor(*index)))
+            .collect()
+    }
+
+    fn publish(&self) {
+        let publication = match self.instances.keys().collect::<Vec<_>>().as_slice() {
+            [0] => ValuePublication::Single(Box::new(self.descriptor(0))),
+            _ => ValuePublication::Instances(self.all_instances()),
+        };
+        let topic = Topic::Value {
+            genre: self.spec.genre,
+            hadd: self.hadd,
+            uuid: self.spec.uuid.clone(),
+        };
+        self.links.publisher.do_send(Publish {
+            topic: topic.to_string(),
+            payload: Wire::Value(publication).encode(self.links.codec),
+        });
+    }
+
+    fn reads_component(&self) -> bool {
+        self.spec.source == Source::Component && self.component.is_some()
+    }
+
+    fn persisted(&self) -> bool {
+        self.spec.source == Source::Stored
+            && matches!(self.spec.genre, Genre::Config | Genre::System)
+    }
+
+    fn schedule_polling(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.poll_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.poll_delay > 0.0 {
+            let period = Duration::from_secs_f64(self.poll_delay);
+            self.poll_timer = Some(ctx.run_interval(period, |act, ctx| act.poll(ctx)));
+        }
+    }
+
+    /// Reads every instance (for component values) then publishes.
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        if !self.reads_component() {
+            self.publish();
+            return;
+        }
+        let indexes: Vec<u32> = self.instances.keys().copied().collect();
+        let reads = indexes
+            .into_iter()
+            .map(|index| self.read(index))
+            .collect::<Vec<_>>();
+        let all = futures_join(reads);
+        ctx.spawn(all.into_actor(self).map(|results, act, ctx| {
+            let mut ok = true;
+            for (index, result) in results {
+                ok &= act.record_read(index, result, ctx).is_ok();
+            }
+            if ok {
+                act.publish();
+            }
+        }));
+    }
+
+    /// Reads one instance on the blocking pool.
+    fn read(
+        &self,
+        index: u32,
+    ) -> impl std::future::Future<Output = (u32, Result<Data, Crash>)> + 'static {
+        let component = self.component.clone();
+        let uuid = self.spec.uuid.clone();
+        async move {
+            let Some(component) = component else {
+                return (index, Err(Crash::Failed(ComponentError::NoSuchValue(uuid))));
+            };
+            let outcome = tokio::task::spawn_blocking(move || component.read(&uuid, index)).await;
+            (index, flatten(outcome))
+        }
+    }
+
+    /// Stores a read, tells the node how it went, and turns a failure into the answer.
+    fn record_read(
+        &mut self,
+        index: u32,
+        result: Result<Data, Crash>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Failure> {
+        let failure = match result {
+            Ok(data) => {
+                self.instances.insert(index, data);
+                None
+            }
+            Err(crash) => Some(self.failure_of(crash, ctx)),
+        };
+        self.links.reads.do_send(ReadOutcome {
+            uuid: self.spec.uuid.clone(),
+            failure: failure.as_ref().map(|failure| failure.error.clone()),
+        });
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The answer for a component failure; a panic also restarts this actor.
+    fn failure_of(&self, crash: Crash, ctx: &mut Context<Self>) -> Failure {
+        match crash {
+            Crash::Panicked => {
+                warn!(hadd = %self.hadd, uuid = %self.spec.uuid, "the component panicked: restarting the value actor");
+                ctx.stop();
+                Failure::new(
+                    Status::INTERNAL_ERROR,
+                    format!("{} failed: the component panicked", self.spec.uuid),
+                )
+            }
+            Crash::Failed(ComponentError::BadValue(why)) => Failure::new(Status::BAD_REQUEST, why),
+            Crash::Failed(ComponentError::NoSuchValue(why)) => Failure::new(Status::NOT_FOUND, why),
+            Crash::Failed(ComponentError::Unavailable(why)) => {
+                Failure::new(Status::INTERNAL_ERROR, why)
+            }
+        }
+    }
+
+    fn check_instance(&self, index: u32) -> Result<(), Failure> {
+        if self.instances.contains_key(&index) {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                Status::NOT_FOUND,
+                format!("{} has no instance {index}", self.spec.uuid),
+            ))
+        }
+    }
+
+    fn checked_set(&self, msg: &SetValue) -> Result<Data, Failure> {
+        if !self.spec.writable {
+            return Err(Failure::new(
+                Status::FORBIDDEN,
+                format!("{} is read-only", self.spec.uuid),
+            ));
+        }
+        self.check_instance(msg.index)?;
+        let constraints = Constraints {
+            value_type: Some(self.spec.value_type),
+            min: self.spec.min,
+            max: self.spec.max,
+            list_items: self.spec.list_items.as_deref(),
+        };
+        check(constraints, &msg.data).map_err(|invalid| {
+            Failure::new(
+                Status::BAD_REQUEST,
+                format!("{}: {invalid}", self.spec.uuid),
+            )
+        })
+    }
+
+    fn store(&mut self, index: u32, data: Data) -> ValueDescriptor {
+        self.instances.insert(index, data.clone());
+        self.links.changes.do_send(ValueChanged {
+            uuid: self.spec.uuid.clone(),
+            index,
+            data,
+            persist: self.persisted(),
+        });
+        self.descriptor(index)
+    }
+}
+
+/// How a component call ended badly.
+enum Crash {
+    Failed(ComponentError),
+    Panicked,
+}
+
+fn flatten<T>(
+    outcome: Result<Result<T, ComponentError>, tokio::task::JoinError>,
+) -> Result<T, Crash> {
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(Crash::Failed(err)),
+        Err(_) => Err(Crash::Panicked),
+    }
+}
+
+/// Awaits every future in order.
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut outputs = Vec::with_capacity(futures.len());
+    for future in futures {
+        outputs.push(future.await);
+    }
+    outputs
+}
+
+impl Actor for ValueActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.schedule_polling(ctx);
+        if self.reads_component() && self.spec.readable {
+            let indexes: Vec<u32> = self.instances.keys().copied().collect();
+            for index in indexes {
+                ctx.spawn(self.read(index).into_actor(self).map(|(index, result), act, ctx| {
+                    if let Err(failure) = act.record_read(index, result, ctx) {
+                        debug!(uuid = %act.spec.uuid, error = %failure.error, "first read failed");
+                    }
+                }));
+            }
+        }
+    }
+}
+
+impl Supervised for ValueActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.links.metrics.restarts.increment();
+        self.poll_timer = None;
+    }
+}
+
+impl Handler<GetValue> for ValueActor {
+    type Result = ResponseActFuture<Self, Result<ValueDescriptor, Failure>>;
+
+    fn handle(&mut self, msg: GetValue, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(failure) = self.check_instance(msg.index) {
+            return Box::pin(fut::ready(Err(failure)));
+        }
+        if !self.spec.readable {
+            let failure = Failure::new(
+                Status::FORBIDDEN,
+                format!("{} is write-only", self.spec.uuid),
+            );
+            return Box::pin(fut::ready(Err(failure)));
+        }
+        if !self.reads_component() {
+            return Box::pin(fut::ready(Ok(self.descriptor(msg.index))));
+        }
+        Box::pin(
+            self.read(msg.index)
+                .into_actor(self)
+                .map(|(index, result), act, ctx| {
+                    act.record_read(index, result, ctx)?;
+                    Ok(act.descriptor(index))
+                }),
+        )
+    }
+}
+
+impl Handler<SetValue> for ValueActor {
+    type Result = ResponseActFuture<Self, Result<ValueDescriptor, Failure>>;
+
+    fn handle(&mut self, msg: SetValue, _ctx: &mut Context<Self>) -> Self::Result {
+        let data = match self.checked_set(&msg) {
+            Ok(data) => data,
+            Err(failure) => return Box::pin(fut::ready(Err(failure))),
+        };
+        let Some(component) = self.component.clone() else {
+            return Box::pin(fut::ready(Ok(self.store(msg.index, data))));
+        };
+        let uuid = self.spec.uuid.clone();
+        let index = msg.index;
+        let applied = data.clone();
+        let apply = async move {
+            flatten(
+                tokio::task::spawn_blocking(move || component.apply(&uuid, index, &applied)).await,
+            )
+        };
+        Box::pin(
+            apply
+                .into_actor(self)
+                .map(move |outcome, act, ctx| match outcome {
+                    Ok(()) => Ok(act.store(index, data)),
+                    Err(crash) => Err(act.failure_of(crash, ctx)),
+                }),
+        )
+    }
+}
+
+impl Handler<DescribeValue> for ValueActor {
+    type Result = MessageResult<DescribeValue>;
+
+    fn handle(&mut self, _msg: DescribeValue, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.all_instances())
+    }
+}
+
+impl Handler<SetPollDelay> for ValueActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPollDelay, ctx: &mut Context<Self>) {
+        self.poll_delay = msg.0.max(0.0);
+        self.schedule_polling(ctx);
+    }
+}
+
+impl Handler<Announce> for ValueActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Announce, _ctx: &mut Context<Self>) {
+        if self.spec.readable {
+            self.publish();
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `janitoo run`: a controller process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use janitoo_actors::{register_simulated, ComponentRegistry, Controller, StartOptions};
+use janitoo_broker::EmbeddedBroker;
+use janitoo_config::Config;
+use janitoo_protocol::Codec;
+use tracing::info;
+
+use crate::CodecArg;
+
+/// How a command failed: bad input (exit 2) or trouble at run time (exit 1).
+pub enum Failure {
+    /// A bad argument or configuration: nothing was started.
+    Usage(anyhow::Error),
+    /// Something failed while running.
+    Runtime(janitoo_broker::BrokerError),
+    /// Something failed while running.
+    Other(anyhow::Error),
+}
+
+impl Failure {
+    /// Prints the error and gives the exit code.
+    pub fn report(self) -> ExitCode {
+        match self {
+            Failure::Usage(err) => {
+                eprintln!("janitoo: {err:#}");
+                ExitCode::from(2)
+            }
+            Failure::Runtime(err) => {
+                eprintln!("janitoo: {err}");
+                ExitCode::from(1)
+            }
+            Failure::Other(err) => {
+                eprintln!("janitoo: {err:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// The arguments of `janitoo run`.
+#[allow(missing_docs)]
+pub struct RunArgs {
+    pub config: PathBuf,
+    pub broker: Option<String>,
+    pub embedded_listen: SocketAddr,
+    pub codec: CodecArg,
+    pub write_back: bool,
+}
+
+/// The component kinds this binary knows.
+pub fn registry() -> ComponentRegistry {
+    let mut registry = ComponentRegistry::new();
+    register_simulated(&mut registry);
+    registry
+}
+
+/// Runs a controller until Ctrl-C or SIGTERM.
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    let config = Config::load(&args.config).map_err(|err| Failure::Usage(err.into()))?;
+    let codec = match args.codec {
+        CodecArg::Json => Codec::Json,
+        CodecArg::Msgpack => Codec::MessagePack,
+    };
+    let (broker, _embedded) = match args.broker.or_else(|| config.broker.address.clone()) {
+        Some(address) => (address, None),
+        None => {
+            let embedded = EmbeddedBroker::start(args.embedded_listen).map_err(Failure::Runtime)?;
+            info!(address = %embedded.addr(), "embedded broker started");
+            (embedded.addr().to_string(), Some(embedded))
+        }
+    };
+    let registry = registry();
+    let system = actix::System::new();
+    system.block_on(async move {
+        let controller = Controller::start(
+            &config,
+            StartOptions {
+                broker: &broker,
+                registry: &registry,
+                codec,
+                write_back: args.write_back,
+            },
+        )
+        .map_err(|err| Failure::Usage(err.into()))?;
+        info!(file = %config.file.display(), %broker, buses = config.buses.len(), "controller started");
+        wait_for_stop_signal().await.map_err(|err| Failure::Other(err.into()))?;
+        info!("stopping: OFFLINE heartbeats, then disconnect");
+        controller.stop().await;
+        Ok(())
+    })
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_stop_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}

@@ -1,0 +1,39 @@
+//! # janitoo-config
+//!
+//! The controller's configuration file (TOML): what broker to use, the network role, and the
+//! buses with their components. Loading checks everything and names the file, the key and what
+//! was expected; nothing starts on a bad file. Values set over the network are written back
+//! ([`ConfigFile::persist`]) atomically: a temporary file, fsync, rename, so a kill at any moment
+//! leaves the old file or the new one, never a broken one. Comments and layout are kept.
+//!
+//! ```toml
+//! [broker]                      # omit for an embedded broker in-process
+//! address = "127.0.0.1:1883"
+//!
+//! [buses.rpibasic]              # a bus: the controller node <cccc>/0000
+//! hadd = "0220/0000"
+//! name = "Hello world"
+//! location = "DHT"
+//! heartbeat = 30                # seconds
+//!
+//! [buses.rpibasic.components.ambiance]   # a component: node uuid rpibasic__ambiance
+//! kind = "rpibasic.dht"
+//! hadd = "0220/0001"
+//! values = { pin = 6, sensor = 11, temperature_poll = 300 }
+//! ```
+//!
+//! A value setting is data for instance 0 (`pin = 6`) or a table of instances
+//! (`load = { 0 = 1.5, 1 = 2.5 }`).
+
+mod convert;
+mod error;
+mod persist;
+mod schema;
+
+pub use convert::{data_to_toml, toml_to_data};
+pub use error::ConfigError;
+pub use persist::{ConfigFile, NodeKey, SettingKey};
+pub use schema::{
+    BrokerConfig, BusConfig, ComponentConfig, Config, NetworkConfig, NetworkRole, NodeConfig,
+    ValueSettings,
+};

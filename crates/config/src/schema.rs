@@ -1,0 +1,438 @@
+//! The configuration model, read from TOML and checked.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use janitoo_protocol::{Data, Hadd};
+use serde::Deserialize;
+
+use crate::convert::toml_to_data;
+use crate::error::ConfigError;
+
+/// A whole configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The MQTT broker.
+    pub broker: BrokerConfig,
+    /// This process's role in the network map.
+    pub network: NetworkConfig,
+    /// The buses, by oid order.
+    pub buses: Vec<BusConfig>,
+}
+
+/// Where the broker is. `address: None` means: start an embedded broker in-process.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BrokerConfig {
+    /// `host:port`.
+    pub address: Option<String>,
+    /// User name, if the broker wants one.
+    pub username: Option<String>,
+    /// Password, if the broker wants one.
+    pub password: Option<String>,
+    /// MQTT keep-alive, seconds.
+    pub keepalive: u16,
+}
+
+/// The role a process plays in keeping the network map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkRole {
+    /// A node server only: no map.
+    #[default]
+    None,
+    /// The primary network controller.
+    Primary,
+    /// A secondary, ready to take over.
+    Secondary,
+    /// Primary or secondary, as the election decides.
+    Auto,
+}
+
+/// The `[network]` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkConfig {
+    /// The role.
+    pub role: NetworkRole,
+    /// Election priority: the higher wins.
+    pub priority: u8,
+    /// The network controller's own address.
+    pub hadd: Option<Hadd>,
+}
+
+/// What every node (bus controller or component) has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// Its address.
+    pub hadd: Hadd,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its location.
+    pub location: Option<String>,
+    /// Heartbeat period, seconds.
+    pub heartbeat: Option<f64>,
+    /// Config timeout, seconds.
+    pub config_timeout: Option<f64>,
+    /// Value settings, by value uuid.
+    pub values: BTreeMap<String, ValueSettings>,
+}
+
+/// The configured data of one value, by instance index.
+pub type ValueSettings = BTreeMap<u32, Data>;
+
+/// A bus: it shares a resource among its components and is the controller node `cccc/0000`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusConfig {
+    /// The bus oid, the controller node's uuid (`rpibasic`).
+    pub oid: String,
+    /// The bus kind (defaults to the oid).
+    pub kind: String,
+    /// The controller node.
+    pub node: NodeConfig,
+    /// The components, by key order.
+    pub components: Vec<ComponentConfig>,
+}
+
+/// A component: one node of a bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentConfig {
+    /// Its key in the bus (`ambiance`); the node uuid is `<bus oid>__<key>`.
+    pub key: String,
+    /// The component kind (`rpibasic.dht`).
+    pub kind: String,
+    /// Its node.
+    pub node: NodeConfig,
+}
+
+impl ComponentConfig {
+    /// The node uuid, `<bus oid>__<key>`.
+    pub fn uuid(&self, bus: &BusConfig) -> String {
+        format!("{}__{}", bus.oid, self.key)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    broker: RawBroker,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    buses: BTreeMap<String, RawBus>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    address: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    keepalive: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(default)]
+    role: NetworkRole,
+    #[serde(default)]
+    priority: u8,
+    hadd: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBus {
+    kind: Option<String>,
+    hadd: String,
+    name: Option<String>,
+    location: Option<String>,
+    heartbeat: Option<f64>,
+    config_timeout: Option<f64>,
+    #[serde(default)]
+    values: toml::Table,
+    #[serde(default)]
+    components: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    kind: String,
+    hadd: String,
+    name: Option<String>,
+    location: Option<String>,
+    heartbeat: Option<f64>,
+    config_timeout: Option<f64>,
+    #[serde(default)]
+    values: toml::Table,
+}
+
+/// Checks one file's values, naming the keys.
+struct Checker<'a> {
+    file: &'a Path,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: &str, expected: &str, found: impl std::fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            key: key.to_owned(),
+            expected: expected.to_owned(),
+            found: found.to_string(),
+        }
+    }
+
+    fn hadd(&self, key: &str, text: &str) -> Result<Hadd, ConfigError> {
+        Hadd::parse(text)
+            .map_err(|_| self.invalid(key, "a HADD like \"0220/0001\"", format!("{text:?}")))
+    }
+
+    fn name(&self, key: &str, name: &str) -> Result<(), ConfigError> {
+        let ok = !name.is_empty()
+            && !name.contains("__")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if ok {
+            Ok(())
+        } else {
+            Err(self.invalid(
+                key,
+                "a name of letters, digits, '_', '-', '.' (no \"__\")",
+                format!("{name:?}"),
+            ))
+        }
+    }
+
+    fn seconds(
+        &self,
+        key: &str,
+        value: Option<f64>,
+        min_exclusive: bool,
+    ) -> Result<Option<f64>, ConfigError> {
+        match value {
+            Some(secs)
+                if !(secs.is_finite()
+                    && secs <= 3000.0
+                    && (secs > 0.0 || !min_exclusive && secs == 0.0)) =>
+            {
+                let expected = if min_exclusive {
+                    "seconds, more than 0 and at most 3000"
+                } else {
+                    "seconds, 0 to 3000"
+                };
+                Err(self.invalid(key, expected, secs))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn values(
+        &self,
+        key: &str,
+        table: &toml::Table,
+    ) -> Result<BTreeMap<String, ValueSettings>, ConfigError> {
+        let mut values = BTreeMap::new();
+        for (uuid, setting) in table {
+            let setting_key = format!("{key}.{uuid}");
+            self.name(&setting_key, uuid)?;
+            let instances = match setting {
+                toml::Value::Table(instances) => instances
+                    .iter()
+                    .map(|(index, data)| {
+                        let index = index.parse::<u32>().map_err(|_| {
+                            self.invalid(
+                                &format!("{setting_key}.{index}"),
+                                "an instance index (0, 1, ...)",
+                                format!("key {index:?}"),
+                            )
+                        })?;
+                        Ok((index, toml_to_data(data)))
+                    })
+                    .collect::<Result<ValueSettings, ConfigError>>()?,
+                data => ValueSettings::from([(0, toml_to_data(data))]),
+            };
+            values.insert(uuid.clone(), instances);
+        }
+        Ok(values)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn node(
+        &self,
+        key: &str,
+        hadd: &str,
+        name: Option<String>,
+        location: Option<String>,
+        heartbeat: Option<f64>,
+        config_timeout: Option<f64>,
+        values: &toml::Table,
+    ) -> Result<NodeConfig, ConfigError> {
+        Ok(NodeConfig {
+            hadd: self.hadd(&format!("{key}.hadd"), hadd)?,
+            name,
+            location,
+            heartbeat: self.seconds(&format!("{key}.heartbeat"), heartbeat, true)?,
+            config_timeout: self.seconds(
+                &format!("{key}.config_timeout"),
+                config_timeout,
+                false,
+            )?,
+            values: self.values(&format!("{key}.values"), values)?,
+        })
+    }
+
+    fn broker(&self, raw: RawBroker) -> Result<BrokerConfig, ConfigError> {
+        if let Some(address) = &raw.address {
+            check_address(address)
+                .map_err(|why| self.invalid("broker.address", why, format!("{address:?}")))?;
+        }
+        let keepalive = raw.keepalive.unwrap_or(60);
+        if keepalive < 5 {
+            return Err(self.invalid("broker.keepalive", "seconds, 5 or more", keepalive));
+        }
+        Ok(BrokerConfig {
+            address: raw.address,
+            username: raw.username,
+            password: raw.password,
+            keepalive,
+        })
+    }
+
+    fn bus(&self, oid: String, raw: RawBus) -> Result<BusConfig, ConfigError> {
+        let key = format!("buses.{oid}");
+        self.name(&key, &oid)?;
+        let node = self.node(
+            &key,
+            &raw.hadd,
+            raw.name,
+            raw.location,
+            raw.heartbeat,
+            raw.config_timeout,
+            &raw.values,
+        )?;
+        if !node.hadd.is_controller() {
+            return Err(self.invalid(
+                &format!("{key}.hadd"),
+                "a controller HADD (cccc/0000)",
+                node.hadd,
+            ));
+        }
+        let mut components = Vec::new();
+        for (component_key, raw) in raw.components {
+            let key = format!("{key}.components.{component_key}");
+            self.name(&key, &component_key)?;
+            let component = self.node(
+                &key,
+                &raw.hadd,
+                raw.name,
+                raw.location,
+                raw.heartbeat,
+                raw.config_timeout,
+                &raw.values,
+            )?;
+            if component.hadd.ctrl != node.hadd.ctrl || component.hadd.is_controller() {
+                let expected = format!(
+                    "a HADD {:04}/nnnn of the bus's controller, with nnnn not 0000",
+                    node.hadd.ctrl
+                );
+                return Err(self.invalid(&format!("{key}.hadd"), &expected, component.hadd));
+            }
+            if raw.kind.trim().is_empty() {
+                return Err(self.invalid(
+                    &format!("{key}.kind"),
+                    "a component kind like \"rpibasic.dht\"",
+                    "\"\"",
+                ));
+            }
+            components.push(ComponentConfig {
+                key: component_key,
+                kind: raw.kind,
+                node: component,
+            });
+        }
+        Ok(BusConfig {
+            kind: raw.kind.unwrap_or_else(|| oid.clone()),
+            oid,
+            node,
+            components,
+        })
+    }
+
+    fn unique_addresses(&self, buses: &[BusConfig]) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<Hadd, String> = BTreeMap::new();
+        for bus in buses {
+            let nodes = std::iter::once((format!("buses.{}.hadd", bus.oid), bus.node.hadd)).chain(
+                bus.components.iter().map(|c| {
+                    (
+                        format!("buses.{}.components.{}.hadd", bus.oid, c.key),
+                        c.node.hadd,
+                    )
+                }),
+            );
+            for (key, hadd) in nodes {
+                if let Some(first) = seen.insert(hadd, key.clone()) {
+                    return Err(self.invalid(
+                        &key,
+                        &format!("an address not already used by `{first}`"),
+                        hadd,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_address(address: &str) -> Result<(), &'static str> {
+    let (host, port) = address.rsplit_once(':').ok_or("host:port")?;
+    if host.is_empty() || port.parse::<u16>().map_or(true, |port| port == 0) {
+        return Err("host:port, with a port 1 to 65535");
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, file)
+    }
+
+    /// Checks configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Syntax {
+            file: file.to_owned(),
+            message: err.to_string().trim_end().to_owned(),
+        })?;
+        let check = Checker { file };
+        let network_hadd = raw
+            .network
+            .hadd
+            .as_deref()
+            .map(|text| check.hadd("network.hadd", text))
+            .transpose()?;
+        let buses = raw
+            .buses
+            .into_iter()
+            .map(|(oid, bus)| check.bus(oid, bus))
+            .collect::<Result<Vec<_>, _>>()?;
+        check.unique_addresses(&buses)?;
+        Ok(Config {
+            file: file.to_owned(),
+            broker: check.broker(raw.broker)?,
+            network: NetworkConfig {
+                role: raw.network.role,
+                priority: raw.network.priority,
+                hadd: network_hadd,
+            },
+            buses,
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! Loading checks every key and names what is wrong; write-back keeps the file whole.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use janitoo_config::{Config, ConfigError, ConfigFile, NetworkRole, NodeKey, SettingKey};
+use janitoo_protocol::{Data, Hadd};
+
+const GOOD: &str = r#"
+# The tutorial's first bus.
+[broker]
+address = "127.0.0.1:1883"
+
+[network]
+role = "secondary"
+priority = 5
+hadd = "0002/0000"
+
+[buses.rpibasic]
+hadd = "0220/0000"
+name = "Hello world"   # kept on write-back
+location = "DHT"
+heartbeat = 30
+
+[buses.rpibasic.components.ambiance]
+kind = "rpibasic.dht"
+hadd = "0220/0001"
+values = { pin = 6, sensor = 11, temperature_poll = 300, load = { 0 = 1.5, 2 = 2.5 } }
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.toml"))
+}
+
+fn invalid_key(text: &str) -> String {
+    match parse(text) {
+        Err(ConfigError::Invalid { key, file, .. }) => {
+            assert_eq!(file, Path::new("test.toml"));
+            key
+        }
+        other => panic!("expected an invalid key, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_good_file_gives_buses_components_and_value_instances() {
+    let config = parse(GOOD).unwrap();
+    assert_eq!(config.broker.address.as_deref(), Some("127.0.0.1:1883"));
+    assert_eq!(config.broker.keepalive, 60);
+    assert_eq!(
+        (config.network.role, config.network.priority),
+        (NetworkRole::Secondary, 5)
+    );
+    let bus = &config.buses[0];
+    assert_eq!(
+        (bus.oid.as_str(), bus.kind.as_str(), bus.node.hadd),
+        ("rpibasic", "rpibasic", Hadd::new(220, 0))
+    );
+    let ambiance = &bus.components[0];
+    assert_eq!(ambiance.uuid(bus), "rpibasic__ambiance");
+    assert_eq!(ambiance.node.values["pin"][&0], Data::from(6));
+    assert_eq!(
+        ambiance.node.values["load"]
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        [0, 2]
+    );
+}
+
+#[test]
+fn an_empty_file_is_a_broker_less_process_with_no_bus() {
+    let config = parse("").unwrap();
+    assert_eq!(config.broker.address, None);
+    assert!(config.buses.is_empty());
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    assert_eq!(
+        invalid_key(&GOOD.replace("\"0220/0001\"", "\"02x0/0001\"")),
+        "buses.rpibasic.components.ambiance.hadd"
+    );
+    assert_eq!(
+        invalid_key(&GOOD.replace("\"0220/0001\"", "\"0221/0001\"")),
+        "buses.rpibasic.components.ambiance.hadd"
+    );
+    assert_eq!(
+        invalid_key(&GOOD.replace("\"0220/0000\"", "\"0220/0001\"")),
+        "buses.rpibasic.hadd"
+    );
+    assert_eq!(
+        invalid_key(&GOOD.replace("heartbeat = 30", "heartbeat = 0")),
+        "buses.rpibasic.heartbeat"
+    );
+    assert_eq!(
+        invalid_key(&GOOD.replace("127.0.0.1:1883", "localhost")),
+        "broker.address"
+    );
+    assert_eq!(
+        invalid_key(&GOOD.replace("2 = 2.5", "two = 2.5")),
+        "buses.rpibasic.components.ambiance.values.load.two"
+    );
+    let twice = format!("{GOOD}\n[buses.other]\nhadd = \"0220/0000\"\n");
+    assert_eq!(invalid_key(&twice), "buses.rpibasic.hadd");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_syntax_errors_that_name_the_key() {
+    for (text, named) in [
+        (
+            GOOD.replace("location = \"DHT\"", "locaton = \"DHT\""),
+            "locaton",
+        ),
+        (
+            GOOD.replace("heartbeat = 30", "heartbeat = \"often\""),
+            "heartbeat",
+        ),
+        (
+            GOOD.replace("role = \"secondary\"", "role = \"boss\""),
+            "boss",
+        ),
+    ] {
+        let err = parse(&text).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{message}");
+        assert!(
+            message.starts_with("test.toml: ") && message.contains(named),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = Config::load(Path::new("/nonexistent/janitoo.toml")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/janitoo.toml: cannot read it"),
+        "{err}"
+    );
+}
+
+fn written(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("janitoo.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn settings_are_written_back_keeping_comments() {
+    let (_dir, path) = written(GOOD);
+    let mut file = ConfigFile::open(&path).unwrap();
+    let ambiance = NodeKey::Component {
+        bus: "rpibasic".into(),
+        key: "ambiance".into(),
+    };
+    file.persist(&ambiance, &SettingKey::Name, &Data::from("Salon"))
+        .unwrap();
+    file.persist(
+        &NodeKey::Bus("rpibasic".into()),
+        &SettingKey::Heartbeat,
+        &Data::from(15),
+    )
+    .unwrap();
+    file.persist(
+        &ambiance,
+        &SettingKey::Value {
+            uuid: "temperature_poll".into(),
+            index: 0,
+        },
+        &Data::from(60),
+    )
+    .unwrap();
+    file.persist(
+        &ambiance,
+        &SettingKey::Value {
+            uuid: "pin".into(),
+            index: 1,
+        },
+        &Data::from(7),
+    )
+    .unwrap();
+    file.persist(
+        &ambiance,
+        &SettingKey::Value {
+            uuid: "load".into(),
+            index: 2,
+        },
+        &Data::Null,
+    )
+    .unwrap();
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("# kept on write-back") && text.contains("# The tutorial's first bus."),
+        "{text}"
+    );
+    let config = Config::load(&path).unwrap();
+    let bus = &config.buses[0];
+    let node = &bus.components[0].node;
+    assert_eq!(
+        (node.name.as_deref(), bus.node.heartbeat),
+        (Some("Salon"), Some(15.0))
+    );
+    assert_eq!(node.values["temperature_poll"][&0], Data::from(60));
+    assert_eq!(
+        node.values["pin"]
+            .iter()
+            .map(|(i, d)| (*i, d.clone()))
+            .collect::<Vec<_>>(),
+        [(0, Data::from(6)), (1, Data::from(7))]
+    );
+    assert_eq!(node.values["load"].keys().copied().collect::<Vec<_>>(), [0]);
+}
+
+#[test]
+fn writing_an_unknown_node_changes_nothing() {
+    let (_dir, path) = written(GOOD);
+    let mut file = ConfigFile::open(&path).unwrap();
+    let err = file
+        .persist(
+            &NodeKey::Bus("nope".into()),
+            &SettingKey::Name,
+            &Data::from("x"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::UnknownNode { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), GOOD);
+}
+
+/// Run by `a_kill_at_any_moment_leaves_the_old_or_the_new_file` in a child process: writes the
+/// name back and forth as fast as it can until killed.
+#[test]
+#[ignore = "helper process of the kill test"]
+fn writer_child() {
+    let Some(path) = std::env::var_os("JANITOO_WRITER_FILE") else {
+        return;
+    };
+    let mut file = ConfigFile::open(Path::new(&path)).unwrap();
+    let node = NodeKey::Bus("rpibasic".into());
+    for round in 0u64.. {
+        let name = if round % 2 == 0 {
+            "a".repeat(5000)
+        } else {
+            "b".repeat(3)
+        };
+        file.persist(&node, &SettingKey::Name, &Data::from(name))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_kill_at_any_moment_leaves_the_old_or_the_new_file() {
+    let (dir, path) = written(GOOD);
+    for attempt in 0..15u64 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["writer_child", "--exact", "--ignored", "--quiet"])
+            .env("JANITOO_WRITER_FILE", &path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20 + attempt * 7));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let config = Config::load(&path).unwrap_or_else(|err| panic!("attempt {attempt}: {err}"));
+        let name = config.buses[0].node.name.clone().unwrap();
+        assert!(
+            name == "Hello world" || name == "a".repeat(5000) || name == "bbb",
+            "attempt {attempt}: {name:.20}"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        leftovers.len() <= 2,
+        "temporary files pile up: {leftovers:?}"
+    );
+}

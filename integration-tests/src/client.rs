@@ -1,0 +1,162 @@
+//! A plain MQTT client (rumqttc) that speaks Janitoo, as the original's `jnt_query` would.
+
+use std::time::Duration;
+
+use janitoo_protocol::{Codec, Hadd, Message, Request, Topic, ValueReply};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+
+/// The address our client answers on, as `jnt_query`'s.
+pub const CLIENT_HADD: Hadd = Hadd::new(9999, 9990);
+
+/// A received publication.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+impl Received {
+    /// Decodes it as Janitoo JSON.
+    pub fn message(&self) -> Message {
+        let topic = Topic::parse(&self.topic).unwrap();
+        Message::decode(&topic, &self.payload, Codec::Json).unwrap_or_else(|err| {
+            panic!(
+                "{}: {err}: {}",
+                self.topic,
+                String::from_utf8_lossy(&self.payload)
+            )
+        })
+    }
+}
+
+/// A connected client and what it has received.
+pub struct Client {
+    client: AsyncClient,
+    received: mpsc::UnboundedReceiver<Received>,
+    acks: mpsc::UnboundedReceiver<()>,
+    backlog: std::collections::VecDeque<Received>,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects to `127.0.0.1:<port>` and waits for the ConnAck.
+    pub async fn connect(port: u16) -> Client {
+        let id = format!("janitoo-test-{}", std::process::id())
+            + &format!("-{:?}", Instant::now()).replace([' ', '.', '{', '}', ':'], "");
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options
+            .set_max_packet_size(8 << 20, 8 << 20)
+            .set_keep_alive(Duration::from_secs(30));
+        let (client, mut event_loop) = AsyncClient::new(options, 100_000);
+        let (sender, received) = mpsc::unbounded_channel();
+        let (ack_sender, mut acks) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match event_loop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        let _ = sender.send(Received {
+                            topic: publish.topic,
+                            payload: publish.payload.to_vec(),
+                        });
+                    }
+                    Ok(Event::Incoming(Packet::ConnAck(_) | Packet::SubAck(_))) => {
+                        let _ = ack_sender.send(());
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        timeout(Duration::from_secs(10), acks.recv())
+            .await
+            .expect("no ConnAck from the broker");
+        Client {
+            client,
+            received,
+            acks,
+            backlog: std::collections::VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Subscribes and waits for the SubAck.
+    pub async fn subscribe(&mut self, filter: &str) {
+        self.client
+            .subscribe(filter, QoS::AtMostOnce)
+            .await
+            .unwrap();
+        timeout(Duration::from_secs(10), self.acks.recv())
+            .await
+            .expect("no SubAck");
+    }
+
+    /// Publishes, QoS 0.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtMostOnce, false, payload.into())
+            .await
+            .unwrap();
+    }
+
+    /// The next publication that satisfies `wanted`, within `wait`. Publications that do not
+    /// are kept, in order, for later calls.
+    pub async fn next_matching(
+        &mut self,
+        wait: Duration,
+        wanted: impl Fn(&Received) -> bool,
+    ) -> Option<Received> {
+        if let Some(at) = self.backlog.iter().position(&wanted) {
+            return self.backlog.remove(at);
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match timeout(left, self.received.recv()).await {
+                Ok(Some(received)) if wanted(&received) => return Some(received),
+                Ok(Some(other)) => self.backlog.push_back(other),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next publication on exactly `topic`.
+    pub async fn next_on(&mut self, topic: &str, wait: Duration) -> Option<Received> {
+        self.next_matching(wait, |received| received.topic == topic)
+            .await
+    }
+
+    /// Forgets what was received so far.
+    pub fn clear(&mut self) {
+        self.backlog.clear();
+        while self.received.try_recv().is_ok() {}
+    }
+
+    /// Sends a get or set to `hadd` with a fresh request id and waits for the matching answer
+    /// on `/nodes/9999/9990/reply` (subscribe to it first).
+    pub async fn ask(&mut self, mut request: Request) -> ValueReply {
+        self.next_id += 1;
+        let id = format!("it-{}", self.next_id);
+        request.request_id = Some(id.clone());
+        request.reply_hadd = Some(CLIENT_HADD);
+        let hadd = request.hadd.expect("a request names its node");
+        let payload = Message::Request(request).encode(Codec::Json);
+        self.publish(&Topic::NodeRequest(hadd).to_string(), payload)
+            .await;
+        let reply_topic = Topic::NodeReply(CLIENT_HADD).to_string();
+        let answer = self
+            .next_matching(Duration::from_secs(5), |received| {
+                received.topic == reply_topic
+                    && matches!(received.message(), Message::ValueReply(ref reply) if reply.request_id.as_deref() == Some(&id))
+            })
+            .await
+            .unwrap_or_else(|| panic!("no answer to request {id}"));
+        match answer.message() {
+            Message::ValueReply(reply) => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+}

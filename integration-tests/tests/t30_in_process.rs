@@ -1,0 +1,170 @@
+//! In-process actors against the embedded broker: garbage on every subscribed topic is counted
+//! and changes nothing, and a panicking component only restarts its value actor.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use janitoo_actors::{
+    register_simulated, Component, ComponentError, ComponentInfo, ComponentRegistry, Controller,
+    StartOptions, ValueSpec,
+};
+use janitoo_broker::EmbeddedBroker;
+use janitoo_config::Config;
+use janitoo_integration_tests::client::Client;
+use janitoo_protocol::{Codec, CommandClass, Data, Genre, Hadd, Request, Status, ValueType};
+use rand::{Rng, SeedableRng};
+
+const CONFIG: &str = r#"
+[buses.rpibasic]
+hadd = "0220/0000"
+
+[buses.rpibasic.components.ambiance]
+kind = "rpibasic.dht"
+hadd = "0220/0001"
+name = "Ambiance"
+
+[buses.rpibasic.components.fragile]
+kind = "test.fragile"
+hadd = "0220/0002"
+"#;
+
+/// A sensor whose next read panics when told to.
+struct Fragile {
+    panic_next: Arc<AtomicBool>,
+}
+
+impl Component for Fragile {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo::software("Fragile sensor")
+    }
+    fn values(&self) -> Vec<ValueSpec> {
+        vec![ValueSpec::sensor("reading", ValueType::Decimal)]
+    }
+    fn read(&self, _uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+        if self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("the sensor driver crashed");
+        }
+        Ok(Data::from(1.5))
+    }
+}
+
+fn start(broker: SocketAddr, panic_next: Arc<AtomicBool>) -> Controller {
+    let config = Config::parse(CONFIG, Path::new("in-process.toml")).unwrap();
+    let mut registry = ComponentRegistry::new();
+    register_simulated(&mut registry);
+    registry.register("test.fragile", move |_| {
+        Ok(Arc::new(Fragile {
+            panic_next: panic_next.clone(),
+        }))
+    });
+    Controller::start(
+        &config,
+        StartOptions {
+            broker: &broker.to_string(),
+            registry: &registry,
+            codec: Codec::Json,
+            write_back: false,
+        },
+    )
+    .unwrap()
+}
+
+fn get(hadd: Hadd, uuid: &str, genre: Genre, class: CommandClass) -> Request {
+    Request::get(hadd, uuid, genre, class)
+}
+
+/// 10,000 random messages on the controller's topics: counted as errors, nothing panics, and
+/// the controller still answers.
+#[test]
+fn garbage_on_subscribed_topics_is_counted_and_service_continues() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    actix::System::new().block_on(async move {
+        let controller = start(broker.addr(), Arc::new(AtomicBool::new(false)));
+        let metrics = controller.metrics();
+        let mut client = Client::connect(broker.addr().port()).await;
+        client.subscribe("/nodes/9999/9990/reply").await;
+        client.subscribe("/dhcp/heartbeat/#").await;
+        assert!(client.next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(10)).await.is_some());
+
+        let topics = ["/nodes/0220/0001/request", "/broadcast/request", "/nodes/0220/00x1/request", "/nodes/0220/0000/reply"];
+        let mut random = rand::rngs::StdRng::seed_from_u64(7);
+        let valid = br#"{"cmd_class": 112, "uuid": "name", "genre": 3, "hadd": "0220/0001", "reply_hadd": "9999/9990", "is_writeonly": false}"#;
+        for round in 0..10_000 {
+            let topic = topics[round % topics.len()];
+            let payload: Vec<u8> = match round % 3 {
+                0 => (0..random.random_range(0..64)).map(|_| random.random()).collect(),
+                1 => valid[..random.random_range(0..valid.len())].to_vec(),
+                _ => format!(r#"{{"uuid": {}, "genre": "{}"}}"#, random.random::<u32>(), random.random::<u8>()).into_bytes(),
+            };
+            client.publish(topic, payload).await;
+            if round % 500 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        // Still serving.
+        let reply = client.ask(get(Hadd::new(220, 1), "name", Genre::Config, CommandClass::CONFIGURATION)).await;
+        assert_eq!((reply.status(), reply.value.data), (Status::OK, Data::from("Ambiance")));
+        let errors = metrics.decode_errors.get();
+        eprintln!("received {}, decode errors {errors}, requests {}", metrics.received.get(), metrics.requests.get());
+        assert!(errors >= 5_000, "only {errors} decode errors counted");
+        assert_eq!(metrics.restarts.get(), 0);
+        controller.stop().await;
+    });
+}
+
+/// A component that panics in a read: that request gets a 500, its value actor is restarted
+/// and counted, and the next read works.
+#[test]
+fn a_panicking_component_restarts_only_its_value_actor() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    actix::System::new().block_on(async move {
+        let panic_next = Arc::new(AtomicBool::new(false));
+        let controller = start(broker.addr(), panic_next.clone());
+        let mut client = Client::connect(broker.addr().port()).await;
+        client.subscribe("/nodes/9999/9990/reply").await;
+        let fragile = Hadd::new(220, 2);
+        let reading = || {
+            get(
+                fragile,
+                "reading",
+                Genre::User,
+                CommandClass::SENSOR_MULTILEVEL,
+            )
+        };
+        assert_eq!(client.ask(reading()).await.status(), Status::OK);
+
+        panic_next.store(true, Ordering::SeqCst);
+        let crashed = client.ask(reading()).await;
+        assert_eq!(
+            crashed.status(),
+            Status::INTERNAL_ERROR,
+            "{:?}",
+            crashed.error
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(controller.metrics().restarts.get(), 1);
+
+        let again = client.ask(reading()).await;
+        assert_eq!(
+            (again.status(), again.value.data),
+            (Status::OK, Data::from(1.5))
+        );
+        let other = client
+            .ask(get(
+                Hadd::new(220, 1),
+                "name",
+                Genre::Config,
+                CommandClass::CONFIGURATION,
+            ))
+            .await;
+        assert_eq!(
+            other.status(),
+            Status::OK,
+            "the rest of the process is unaffected"
+        );
+        controller.stop().await;
+    });
+}
