@@ -68,6 +68,7 @@ pub struct MqttBridge {
     filters: Vec<String>,
     connected: bool,
     announce_on_suback: bool,
+    unreachable_reported: bool,
     stopping: Arc<AtomicBool>,
     loop_ended: Option<oneshot::Receiver<()>>,
     codec: Codec,
@@ -97,6 +98,9 @@ impl MqttBridge {
         }
         let (client, mut event_loop) = AsyncClient::new(options, 1024);
         event_loop.network_options.set_connection_timeout(5);
+        // Small messages, answered at once: Nagle's algorithm would hold them for the peer's
+        // delayed ACK (40 ms on Linux).
+        event_loop.network_options.set_tcp_nodelay(true);
         let (outbound, outbound_queue) = mpsc::channel(config.queue_capacity);
         MqttBridge {
             client,
@@ -110,6 +114,7 @@ impl MqttBridge {
             filters: vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()],
             connected: false,
             announce_on_suback: false,
+            unreachable_reported: false,
             stopping: Arc::new(AtomicBool::new(false)),
             loop_ended: None,
             codec: config.codec,
@@ -277,6 +282,7 @@ impl Handler<Connection> for MqttBridge {
             Connection::Received { topic, payload } => self.route(topic, payload),
             Connection::Up => {
                 self.connected = true;
+                self.unreachable_reported = false;
                 self.metrics.connections.increment();
                 info!(
                     subscriptions = self.filters.len(),
@@ -295,9 +301,12 @@ impl Handler<Connection> for MqttBridge {
                 if self.connected {
                     self.metrics.disconnections.increment();
                     warn!(%why, "connection to the broker lost; reconnecting");
+                } else if !self.unreachable_reported {
+                    warn!(%why, "broker not reachable; retrying with backoff (up to 5 s apart)");
                 } else {
-                    debug!(%why, "broker not reachable; retrying");
+                    debug!(%why, "broker still not reachable");
                 }
+                self.unreachable_reported = !self.connected || self.unreachable_reported;
                 self.connected = false;
             }
         }

@@ -3,16 +3,17 @@
 //!
 //! Run: `cargo bench -p janitoo-integration-tests --bench boot_and_memory`
 //!
-//! Ten starts against an already running broker (`--broker`): the first heartbeat is seen by a
-//! subscriber connected before the start. Ten starts with the embedded broker inside the process
+//! Ten starts against an already running broker (`--broker`), for each broker: the first
+//! heartbeat is timed by `mosquitto_sub -F %U` (arrival time), subscribed before the start. Ten starts with the embedded broker inside the process
 //! (the example file has no broker address), for memory only. RSS is read from /proc after 3 s.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use janitoo_integration_tests::client::Client;
-use janitoo_integration_tests::process::{wait_for_port, BrokerKind, BrokerProcess};
+use janitoo_integration_tests::process::{
+    brokers_under_test, wait_for_port, BrokerKind, BrokerProcess,
+};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const STARTS: usize = 10;
@@ -31,58 +32,89 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-async fn one_start(embedded: bool) -> (Option<f64>, u64) {
+/// Starts `mosquitto_sub` on the heartbeats; it prints the arrival time of the first one.
+fn heartbeat_watcher(port: u16) -> std::process::Child {
+    let watcher = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "/dhcp/heartbeat/#",
+            "-F",
+            "%U",
+            "-C",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (Debian's mosquitto-clients) is needed to time the boot");
+    std::thread::sleep(Duration::from_millis(300)); // subscribed
+    watcher
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn one_start(embedded: bool, kind: BrokerKind) -> (Option<f64>, u64) {
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../deploy/examples/tutorial.toml"
     );
     let port = janitoo_broker::free_local_port("127.0.0.1".parse().unwrap()).unwrap();
-    let _broker = (!embedded)
-        .then(|| BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), Some(port)));
+    let _broker = (!embedded).then(|| BrokerProcess::start(kind, Path::new(JANITOO), Some(port)));
     let mut command = Command::new(JANITOO);
     command
         .args(["run", "--config", example, "--no-write-back"])
         .stderr(Stdio::null());
-    let boot = if embedded {
+    let watcher = if embedded {
         command.args(["--embedded-listen", &format!("127.0.0.1:{port}")]);
         None
     } else {
         command.args(["--broker", &format!("127.0.0.1:{port}")]);
-        let mut client = Client::connect(port).await;
-        client.subscribe("/dhcp/heartbeat/#").await;
-        Some(client)
+        Some(heartbeat_watcher(port))
     };
-    let started = Instant::now();
+    let started = unix_now();
     let mut child = command.spawn().unwrap();
-    let boot = match boot {
-        Some(mut client) => {
-            client
-                .next_matching(Duration::from_secs(10), |_| true)
-                .await
-                .expect("no heartbeat");
-            Some(started.elapsed().as_secs_f64() * 1e3)
+    let boot = match watcher {
+        Some(watcher) => {
+            let output = watcher.wait_with_output().unwrap();
+            let arrived: f64 = String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse()
+                .expect("a timestamp");
+            Some((arrived - started) * 1e3)
         }
         None => {
             assert!(wait_for_port(port, Duration::from_secs(10)));
             None
         }
     };
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    std::thread::sleep(Duration::from_secs(3));
     let rss = rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
     (boot, rss)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() {
+fn main() {
     if std::env::args().any(|arg| arg == "--list") {
         return;
     }
-    for embedded in [false, true] {
+    let runs = brokers_under_test()
+        .into_iter()
+        .map(|kind| (false, kind))
+        .chain([(true, BrokerKind::Embedded)]);
+    for (embedded, kind) in runs {
         let (mut boots, mut rss) = (Vec::new(), Vec::new());
         for _ in 0..STARTS {
-            let (boot, kib) = one_start(embedded).await;
+            let (boot, kib) = one_start(embedded, kind);
             boots.extend(boot);
             rss.push(kib as f64);
         }
@@ -94,7 +126,7 @@ async fn main() {
             println!("tutorial.toml, embedded broker in the process: {memory}");
         } else {
             println!(
-                "tutorial.toml, external broker (--broker): start to first heartbeat median {:.1} ms (max {:.1} ms), {memory}",
+                "tutorial.toml, {kind:?} broker (--broker): start to first heartbeat median {:.1} ms (max {:.1} ms), {memory}",
                 median(boots.clone()),
                 boots.iter().cloned().fold(0.0, f64::max),
             );

@@ -26,16 +26,15 @@ const TOPIC: &str = "/values/user/0220/0001/temperature";
 const PAYLOAD: &str = r#"{"cmd_class":49,"data":21.4,"default":null,"genre":2,"hadd":"0220/0001","help":"The temperature","index":0,"is_polled":true,"is_readonly":true,"is_writeonly":false,"label":"Temperature","list_items":null,"max":null,"min":null,"node_uuid":"rpibasic__ambiance","poll_delay":300,"reply_hadd":null,"type":3,"units":"°C","uuid":"temperature","voice_uuid":null}"#;
 
 async fn receive_all(subscriber: &mut Client, count: usize) -> bool {
-    let mut seen = 0;
-    while seen < count {
+    for seen in 0..count {
         if subscriber
             .next_on(TOPIC, Duration::from_secs(10))
             .await
             .is_none()
         {
+            eprintln!("received {seen} of {count}");
             return false;
         }
-        seen += 1;
     }
     true
 }
@@ -44,6 +43,7 @@ async fn raw_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
     let mut options = MqttOptions::new(format!("raw-{}", rand::random::<u32>()), "127.0.0.1", port);
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut event_loop) = AsyncClient::new(options, 1024);
+    event_loop.network_options.set_tcp_nodelay(true);
     let driver = tokio::spawn(async move {
         while let Ok(event) = event_loop.poll().await {
             if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
@@ -67,37 +67,43 @@ async fn raw_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
 }
 
 async fn bridge_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
-    let bridge = MqttBridge::new(
-        BridgeConfig {
-            host: "127.0.0.1".into(),
-            port,
-            keepalive: Duration::from_secs(30),
-            credentials: None,
-            will: None,
-            codec: Codec::Json,
-            queue_capacity: 16_384,
-        },
-        std::sync::Arc::new(Metrics::default()),
-    )
-    .start();
-    tokio::time::sleep(Duration::from_millis(200)).await; // connected
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let config = BridgeConfig {
+        host: "127.0.0.1".into(),
+        port,
+        keepalive: Duration::from_secs(30),
+        credentials: None,
+        will: None,
+        codec: Codec::Json,
+        queue_capacity: 16_384,
+    };
+    let bridge = MqttBridge::new(config, metrics.clone()).start();
+    while metrics.connections.get() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let start = Instant::now();
     for sent in 0..MESSAGES {
+        let payload = PAYLOAD.as_bytes().to_vec();
         let publish = Publish {
             topic: TOPIC.to_owned(),
-            payload: PAYLOAD.as_bytes().to_vec(),
+            payload,
         };
-        // The bridge drops what its queue cannot hold: send at the pace it drains.
-        if sent % 8_192 == 8_191 {
+        // The bridge drops what its queue cannot hold: producers keep to the pace it drains,
+        // as the value actors do at their poll rates.
+        if sent % 1_024 == 1_023 {
             let _ = bridge.send(publish).await;
-            tokio::task::yield_now().await;
+            while metrics.queue_depth.get() > 8_192 {
+                tokio::task::yield_now().await;
+            }
         } else {
             bridge.do_send(publish);
         }
     }
     let complete = receive_all(subscriber, MESSAGES).await;
     let elapsed = start.elapsed();
+    let dropped = metrics.dropped.get();
     let _ = bridge.send(janitoo_actors::messages::Shutdown).await;
+    assert_eq!(dropped, 0, "the bench outran the bridge's queue");
     complete.then_some(elapsed)
 }
 

@@ -52,6 +52,7 @@ impl Client {
             .set_max_packet_size(8 << 20, 8 << 20)
             .set_keep_alive(Duration::from_secs(30));
         let (client, mut event_loop) = AsyncClient::new(options, 100_000);
+        event_loop.network_options.set_tcp_nodelay(true);
         let (sender, received) = mpsc::unbounded_channel();
         let (ack_sender, mut acks) = mpsc::unbounded_channel();
         tokio::spawn(async move {

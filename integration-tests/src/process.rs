@@ -86,7 +86,7 @@ impl BrokerProcess {
                 let mut file = std::fs::File::create(&config).unwrap();
                 writeln!(
                     file,
-                    "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0"
+                    "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nset_tcp_nodelay true"
                 )
                 .unwrap();
                 if std::env::var("USER").is_ok_and(|user| user == "root") || is_root() {

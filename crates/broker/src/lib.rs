@@ -1,74 +1,159 @@
 //! # janitoo-broker
 //!
-//! The embedded MQTT broker (rumqttd) that makes `janitoo demo` and a configuration without a
-//! broker address work with nothing installed. Deployments use Mosquitto or any MQTT 3.1.1
-//! broker; tests run against both.
+//! The embedded MQTT 3.1.1 broker (rumqttd 0.20) that makes `janitoo broker`, `janitoo demo`
+//! and a configuration without a broker address work with nothing else installed.
+//! Deployments may use Mosquitto or any other MQTT 3.1.1 broker instead; the integration tests
+//! run against both.
 //!
-//! rumqttd's pitfalls, hidden here: `Broker::start` blocks for ever and cannot be stopped, so the
-//! broker runs on its own thread until the process exits; it cannot report the port it bound,
-//! so a port 0 is replaced by a free port first, and [`EmbeddedBroker::start`] returns only once
-//! the port accepts connections; its default router configuration has zero-sized segments, so
-//! every limit is set; its Prometheus exporter and console are left off.
+//! [`EmbeddedBroker::start`] starts one in the background and returns once it answers MQTT;
+//! [`run_foreground`] serves `janitoo broker --listen ADDR`; [`free_local_port`] picks a port
+//! for tests.
+//!
+//! rumqttd's pitfalls, hidden here:
+//!
+//! - `Broker::start` blocks for ever and has no shutdown: the broker runs on its own thread
+//!   (`janitoo-broker`) until the process exits. Dropping an [`EmbeddedBroker`] does not stop
+//!   it.
+//! - It cannot report the port it bound: a port 0 is replaced by a free port first.
+//! - It reports nothing when it cannot listen (its listener thread logs an error and ends): the
+//!   address is test-bound first, giving [`BrokerError::AddressInUse`], and
+//!   [`EmbeddedBroker::start`] returns only once an MQTT CONNECT on the address is answered by
+//!   a CONNACK (which also proves its router thread runs), or fails after [`READY_TIMEOUT`].
+//! - A bare TCP connection closed before its CONNECT is logged by rumqttd at ERROR level, so
+//!   the readiness probe is a real MQTT handshake with a keep-alive (rumqttd refuses a
+//!   keep-alive of 0), closed without DISCONNECT, which rumqttd logs at INFO.
+//! - Its default router configuration has zero-sized segments, so every limit is set here.
+//!   rumqttd keeps, for each subscription filter, the messages that matched it in memory, up to
+//!   `max_segment_count` segments of `max_segment_size` bytes (a subscriber that falls further
+//!   behind skips ahead): see [`ROUTER_SEGMENT_SIZE`] and [`ROUTER_SEGMENT_COUNT`].
+//! - Its Prometheus exporter, console, metrics timer, bridge, cluster, MQTT 5, WebSocket and
+//!   TLS listeners are left off: one plain MQTT 3.1.1 listener, no authentication.
+//! - It logs through `tracing`, verbosely: lines per connection at INFO, and a client's clean
+//!   DISCONNECT at ERROR (`router-drop error=Recv(Disconnected)`). The binary's subscriber
+//!   filters the `rumqttd` target.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use thiserror::Error;
 
-/// How long [`EmbeddedBroker::start`] waits for the broker to accept connections.
-const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`EmbeddedBroker::start`] waits for the broker to answer MQTT.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why the embedded broker could not start.
+/// The largest MQTT packet (remaining length: topic, properties and payload) a client may send:
+/// 8 MiB, as the controller's own client accepts (Janitoo discovery replies reach ~100 KB).
+pub const MAX_PACKET_SIZE: usize = 8 << 20;
+
+/// The size of one segment of a subscription filter's in-memory log: 16 MiB.
+pub const ROUTER_SEGMENT_SIZE: usize = 16 << 20;
+
+/// How many segments a subscription filter's log keeps: at most 4 × 16 MiB of history per
+/// filter, and a subscriber may lag at least 48 MiB behind before it loses messages.
+pub const ROUTER_SEGMENT_COUNT: usize = 4;
+
+/// The name of the thread that runs the broker.
+const THREAD_NAME: &str = "janitoo-broker";
+
+/// The client id of the readiness probe.
+const PROBE_CLIENT_ID: &[u8] = b"janitoo-broker-ready-probe";
+
+/// Why the embedded broker could not start, or stopped.
 #[derive(Debug, Error)]
 pub enum BrokerError {
     /// Something already listens on the address.
-    #[error("cannot listen on {addr}: {source} (is another broker running there?)")]
+    #[error(
+        "cannot listen on {addr}: the address is already in use (is another MQTT broker \
+         running there?)"
+    )]
     AddressInUse {
         /// The address.
         addr: SocketAddr,
-        /// The error of the test bind.
-        source: std::io::Error,
     },
-    /// The broker did not accept connections in time.
-    #[error("the embedded broker on {addr} did not accept connections within {seconds} s")]
+    /// The address cannot be listened on for another reason (not a local address, a
+    /// privileged port...).
+    #[error("cannot listen on {addr}: {error}")]
+    CannotListen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error of the test bind.
+        error: io::Error,
+    },
+    /// No free port could be found on the address (port 0 was asked for).
+    #[error("cannot find a free TCP port on {ip}: {error}")]
+    NoFreePort {
+        /// The IP address.
+        ip: IpAddr,
+        /// The error of the bind.
+        error: io::Error,
+    },
+    /// The broker did not answer an MQTT CONNECT in time.
+    #[error("the embedded MQTT broker on {addr} did not accept connections within {seconds} s")]
     NotReady {
         /// The address.
         addr: SocketAddr,
-        /// The wait.
+        /// How long it was waited for, in seconds.
         seconds: u64,
     },
-    /// The broker's thread could not be started, or ended.
-    #[error("the embedded broker on {addr} stopped: {reason}")]
+    /// The broker's thread could not be spawned.
+    #[error("cannot start a thread for the embedded MQTT broker on {addr}: {error}")]
+    Spawn {
+        /// The address.
+        addr: SocketAddr,
+        /// The error of the spawn.
+        error: io::Error,
+    },
+    /// The broker's thread ended (it should run until the process exits).
+    #[error("the embedded MQTT broker on {addr} stopped: {reason}")]
     Stopped {
         /// The address.
         addr: SocketAddr,
-        /// Why.
+        /// Why, as far as known.
         reason: String,
     },
 }
 
-/// A free TCP port on `ip` (bound, read, released: another process may take it in between).
+/// A free TCP port on `ip`: bound, read and released, so another process may take it in
+/// between; good enough for tests and for [`EmbeddedBroker::start`] with port 0.
 pub fn free_local_port(ip: IpAddr) -> Result<u16, BrokerError> {
-    let addr = SocketAddr::new(ip, 0);
-    TcpListener::bind(addr)
+    TcpListener::bind(SocketAddr::new(ip, 0))
         .and_then(|listener| listener.local_addr())
         .map(|bound| bound.port())
-        .map_err(|source| BrokerError::AddressInUse { addr, source })
+        .map_err(|error| BrokerError::NoFreePort { ip, error })
 }
 
+/// Fails if `addr` cannot be listened on now (rumqttd would only log it, on its thread).
+fn check_can_listen(addr: SocketAddr) -> Result<(), BrokerError> {
+    match TcpListener::bind(addr) {
+        Ok(listener) => {
+            drop(listener);
+            Ok(())
+        }
+        Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
+            Err(BrokerError::AddressInUse { addr })
+        }
+        Err(error) => Err(BrokerError::CannotListen { addr, error }),
+    }
+}
+
+/// The rumqttd configuration: one MQTT 3.1.1 listener on `listen`, everything else off.
 fn config(listen: SocketAddr) -> Config {
     let connections = ConnectionSettings {
+        // A client has 60 s after its TCP connect to send CONNECT (u16 in rumqttd: < 65.5 s).
         connection_timeout_ms: 60_000,
-        max_payload_size: 8 << 20,
+        max_payload_size: MAX_PACKET_SIZE,
         max_inflight_count: 1_000,
         auth: None,
         external_auth: None,
+        // A subscription to a filter nobody published on yet creates it.
         dynamic_filters: true,
     };
     let server = ServerSettings {
-        name: "janitoo-v4".to_owned(),
+        // Also the name of rumqttd's listener thread.
+        name: "janitoo-mqtt-v4".to_owned(),
         listen,
         tls: None,
         next_connection_delay_ms: 0,
@@ -79,82 +164,194 @@ fn config(listen: SocketAddr) -> Config {
         router: RouterConfig {
             max_connections: 10_000,
             max_outgoing_packet_count: 200_000,
-            max_segment_size: 100 << 20,
-            max_segment_count: 10,
-            ..RouterConfig::default()
+            max_segment_size: ROUTER_SEGMENT_SIZE,
+            max_segment_count: ROUTER_SEGMENT_COUNT,
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Default::default(),
         },
         v4: Some(HashMap::from([("janitoo".to_owned(), server)])),
-        ..Config::default()
+        v5: None,
+        ws: None,
+        cluster: None,
+        console: None,
+        bridge: None,
+        prometheus: None,
+        metrics: None,
     }
 }
 
-/// A running embedded broker. It lives until the process exits: rumqttd cannot be stopped.
+/// The address to connect to in order to reach a listener on `listen`.
+fn connect_addr(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), listen.port())
+        }
+        _ => listen,
+    }
+}
+
+/// An MQTT 3.1.1 CONNECT: clean session, keep-alive 10 s, client id [`PROBE_CLIENT_ID`].
+fn probe_connect_packet() -> Vec<u8> {
+    let mut variable = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 10];
+    variable.extend_from_slice(&(PROBE_CLIENT_ID.len() as u16).to_be_bytes());
+    variable.extend_from_slice(PROBE_CLIENT_ID);
+    // Shorter than 128 bytes: the remaining length is one byte.
+    let mut packet = vec![0x10, variable.len() as u8];
+    packet.extend_from_slice(&variable);
+    packet
+}
+
+/// Connects to `addr`, sends a CONNECT and expects an accepting CONNACK within `timeout`, then
+/// closes the connection.
+fn probe(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    stream.write_all(&probe_connect_packet())?;
+    let mut connack = [0_u8; 4];
+    stream.read_exact(&mut connack)?;
+    // CONNACK, remaining length 2, no session present, return code 0 (accepted).
+    if connack == [0x20, 0x02, 0x00, 0x00] {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected answer to CONNECT: {connack:02x?}"),
+        ))
+    }
+}
+
+/// A running embedded broker.
+///
+/// It lives until the process exits: rumqttd cannot be stopped, and dropping this handle
+/// leaves it running.
 #[derive(Debug)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
-    thread: std::thread::JoinHandle<()>,
+    thread: JoinHandle<()>,
 }
 
 impl EmbeddedBroker {
-    /// Starts a broker listening on `listen` (port 0: a free port) and returns once it accepts
-    /// connections.
+    /// Starts a broker listening on `listen` and returns once it answers MQTT.
+    ///
+    /// A port 0 is replaced by a free port on the same IP address: [`EmbeddedBroker::addr`]
+    /// tells which. Fails with [`BrokerError::AddressInUse`] if something listens there
+    /// already, [`BrokerError::NotReady`] if the broker does not answer an MQTT CONNECT within
+    /// [`READY_TIMEOUT`], [`BrokerError::Stopped`] if its thread ends meanwhile (the address
+    /// was taken after the check, say).
     pub fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
         let addr = if listen.port() == 0 {
             SocketAddr::new(listen.ip(), free_local_port(listen.ip())?)
         } else {
             listen
         };
-        drop(TcpListener::bind(addr).map_err(|source| BrokerError::AddressInUse { addr, source })?);
+        check_can_listen(addr)?;
         let thread = std::thread::Builder::new()
-            .name("janitoo-broker".to_owned())
+            .name(THREAD_NAME.to_owned())
             .spawn(move || {
                 let mut broker = Broker::new(config(addr));
+                // Returns only once its listener thread has ended: it could not listen.
                 if let Err(err) = broker.start() {
-                    tracing::error!(%addr, %err, "embedded broker stopped");
+                    tracing::error!(%addr, %err, "embedded MQTT broker stopped");
                 }
             })
-            .map_err(|err| BrokerError::Stopped {
-                addr,
-                reason: err.to_string(),
-            })?;
+            .map_err(|error| BrokerError::Spawn { addr, error })?;
+        let broker = EmbeddedBroker { addr, thread };
+        broker.wait_until_ready()?;
+        tracing::debug!(%addr, "embedded MQTT broker ready");
+        Ok(broker)
+    }
+
+    /// Probes the broker until it answers MQTT, its thread ends or [`READY_TIMEOUT`] passes.
+    fn wait_until_ready(&self) -> Result<(), BrokerError> {
+        let target = connect_addr(self.addr);
         let deadline = Instant::now() + READY_TIMEOUT;
-        while TcpStream::connect(addr).is_err() {
-            if thread.is_finished() {
+        loop {
+            if self.thread.is_finished() {
                 return Err(BrokerError::Stopped {
-                    addr,
-                    reason: "its thread ended at start".to_owned(),
+                    addr: self.addr,
+                    reason: "rumqttd ended at start (could it listen there?)".to_owned(),
                 });
             }
-            if Instant::now() > deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(BrokerError::NotReady {
-                    addr,
+                    addr: self.addr,
                     seconds: READY_TIMEOUT.as_secs(),
                 });
             }
-            std::thread::sleep(Duration::from_millis(5));
+            match probe(target, left.min(Duration::from_secs(1))) {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    tracing::trace!(addr = %self.addr, %err, "embedded MQTT broker not ready yet");
+                    std::thread::sleep(Duration::from_millis(5).min(left));
+                }
+            }
         }
-        Ok(EmbeddedBroker { addr, thread })
     }
 
-    /// The address it listens on.
+    /// The address it listens on (with the port chosen when port 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Blocks until the broker's thread ends (which it does not, unless it fails).
-    pub fn wait(self) -> BrokerError {
-        let addr = self.addr;
+    /// Blocks until the broker's thread ends, which it does only on failure.
+    fn join(self) -> BrokerError {
         let reason = match self.thread.join() {
-            Ok(()) => "it returned".to_owned(),
-            Err(_) => "it panicked".to_owned(),
+            Ok(()) => "rumqttd returned (its listener ended)".to_owned(),
+            Err(_) => "rumqttd panicked".to_owned(),
         };
-        BrokerError::Stopped { addr, reason }
+        BrokerError::Stopped {
+            addr: self.addr,
+            reason,
+        }
     }
 }
 
-/// Runs a broker on `listen` in the foreground, for `janitoo broker`: returns only on failure.
+/// Runs a broker on `listen` in the foreground, for `janitoo broker --listen ADDR`: blocks for
+/// ever once started, so it returns only an error (it could not start, or it stopped).
 pub fn run_foreground(listen: SocketAddr) -> Result<(), BrokerError> {
     let broker = EmbeddedBroker::start(listen)?;
     tracing::info!(addr = %broker.addr(), "embedded MQTT broker listening");
-    Err(broker.wait())
+    Err(broker.join())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The probe is a well-formed MQTT 3.1.1 CONNECT.
+    #[test]
+    fn probe_packet_is_a_valid_connect() {
+        let packet = probe_connect_packet();
+        assert_eq!(packet[0], 0x10);
+        assert_eq!(usize::from(packet[1]), packet.len() - 2);
+        assert_eq!(&packet[2..9], b"\x00\x04MQTT\x04");
+        assert_eq!(
+            &packet[packet.len() - PROBE_CLIENT_ID.len()..],
+            PROBE_CLIENT_ID
+        );
+    }
+
+    /// An unspecified listen address is probed on the loopback address of its family.
+    #[test]
+    fn unspecified_addresses_are_probed_on_loopback() {
+        assert_eq!(
+            connect_addr("0.0.0.0:1883".parse().unwrap()),
+            "127.0.0.1:1883".parse().unwrap()
+        );
+        assert_eq!(
+            connect_addr("[::]:1883".parse().unwrap()),
+            "[::1]:1883".parse().unwrap()
+        );
+        assert_eq!(
+            connect_addr("192.0.2.1:1883".parse().unwrap()),
+            "192.0.2.1:1883".parse().unwrap()
+        );
+    }
 }

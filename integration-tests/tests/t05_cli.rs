@@ -1,0 +1,71 @@
+//! `janitoo run` refuses bad input before starting anything: a clear message naming the file,
+//! the key or the argument, and exit code 2.
+
+use std::process::Command;
+
+const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
+
+fn run_with(config_text: Option<&str>, broker: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    if let Some(text) = config_text {
+        std::fs::write(&path, text).unwrap();
+    }
+    let output = Command::new(JANITOO)
+        .args(["run", "--config"])
+        .arg(&path)
+        .args(["--broker", broker])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A missing file, a bad HADD, an unknown component kind, a bad broker address.
+#[test]
+fn bad_configurations_and_arguments_are_named_and_nothing_starts() {
+    let (code, stderr) = run_with(None, "127.0.0.1:1");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("bad.toml: cannot read it"), "{stderr}");
+
+    let bad_hadd = "[buses.b]\nhadd = \"0220/0000\"\n[buses.b.components.c]\nkind = \"rpibasic.dht\"\nhadd = \"0220/00x1\"\n";
+    let (code, stderr) = run_with(Some(bad_hadd), "127.0.0.1:1");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`buses.b.components.c.hadd`: expected a HADD"),
+        "{stderr}"
+    );
+
+    let unknown_kind = "[buses.b]\nhadd = \"0220/0000\"\n[buses.b.components.c]\nkind = \"nope.nothing\"\nhadd = \"0220/0001\"\n";
+    let (code, stderr) = run_with(Some(unknown_kind), "127.0.0.1:1");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`buses.b.components.c`: unknown component kind \"nope.nothing\""),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run_with(Some("[buses.b]\nhadd = \"0220/0000\"\n"), "no-port");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("broker address \"no-port\""), "{stderr}");
+}
+
+/// `--help` explains each command.
+#[test]
+fn help_explains_the_commands() {
+    let output = Command::new(JANITOO).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    for command in ["run", "broker", "demo"] {
+        assert!(text.contains(command), "{text}");
+    }
+    let run = Command::new(JANITOO)
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        text.contains("--config") && text.contains("--broker") && text.contains("embedded"),
+        "{text}"
+    );
+}
