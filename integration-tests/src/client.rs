@@ -138,7 +138,15 @@ impl Client {
 
     /// Sends a get or set to `hadd` with a fresh request id and waits for the matching answer
     /// on `/nodes/9999/9990/reply` (subscribe to it first).
-    pub async fn ask(&mut self, mut request: Request) -> ValueReply {
+    pub async fn ask(&mut self, request: Request) -> ValueReply {
+        let id = self.next_id + 1;
+        self.try_ask(request, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("no answer to request it-{id}"))
+    }
+
+    /// As [`Client::ask`], but `None` when no answer comes within `wait`.
+    pub async fn try_ask(&mut self, mut request: Request, wait: Duration) -> Option<ValueReply> {
         self.next_id += 1;
         let id = format!("it-{}", self.next_id);
         request.request_id = Some(id.clone());
@@ -149,14 +157,13 @@ impl Client {
             .await;
         let reply_topic = Topic::NodeReply(CLIENT_HADD).to_string();
         let answer = self
-            .next_matching(Duration::from_secs(5), |received| {
+            .next_matching(wait, |received| {
                 received.topic == reply_topic
                     && matches!(received.message(), Message::ValueReply(ref reply) if reply.request_id.as_deref() == Some(&id))
             })
-            .await
-            .unwrap_or_else(|| panic!("no answer to request {id}"));
+            .await?;
         match answer.message() {
-            Message::ValueReply(reply) => reply,
+            Message::ValueReply(reply) => Some(reply),
             other => panic!("{other:?}"),
         }
     }

@@ -151,14 +151,21 @@ pub struct ControllerProcess {
 impl ControllerProcess {
     /// Starts `janitoo run --config <config> --broker <broker>`.
     pub fn start(janitoo: &Path, config: &Path, broker: &str) -> ControllerProcess {
+        ControllerProcess::start_with(janitoo, config, &["--broker", broker])
+    }
+
+    /// Starts `janitoo run --config <config>` with more arguments. Its output goes to stderr
+    /// only, so that a test's captured stdout is never held open by a leftover process.
+    pub fn start_with(janitoo: &Path, config: &Path, arguments: &[&str]) -> ControllerProcess {
         let child = Command::new(janitoo)
             .args(["run", "--config"])
             .arg(config)
-            .args(["--broker", broker])
+            .args(arguments)
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into()),
             )
+            .stdout(Stdio::null())
             .spawn()
             .unwrap();
         ControllerProcess { child }

@@ -289,3 +289,77 @@ async fn a_clean_stop_announces_every_node_offline() {
         .collect();
     assert_eq!(offline, expected);
 }
+
+/// Writing `heartbeat` over the network changes the period at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_heartbeat_period_applies_at_once() {
+    let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("controller.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let mut client = Client::connect(broker.port).await;
+    client.subscribe("/dhcp/heartbeat/0220/0001").await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+    let _controller = ControllerProcess::start(Path::new(JANITOO), &config, &broker.address());
+    assert!(client
+        .next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(10))
+        .await
+        .is_some());
+    // The configured period is 30 s: with 1 s, beats come about a second apart.
+    let set = client
+        .ask(config_request(
+            Some(Data::from(1)),
+            AMBIANCE,
+            "heartbeat",
+            Genre::System,
+        ))
+        .await;
+    assert_eq!(set.status(), Status::OK);
+    client.clear();
+    let start = Instant::now();
+    for _ in 0..3 {
+        assert!(client
+            .next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(2))
+            .await
+            .is_some());
+    }
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_secs(4), "3 beats took {elapsed:?}");
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains("heartbeat = 1"), "{written}");
+}
+
+/// A configuration without a broker address starts an embedded broker in the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_broker_address_the_process_embeds_one() {
+    let port = janitoo_broker::free_local_port("127.0.0.1".parse().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("controller.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let _controller =
+        ControllerProcess::start_with(Path::new(JANITOO), &config, &["--embedded-listen", &listen]);
+    assert!(janitoo_integration_tests::process::wait_for_port(
+        port,
+        Duration::from_secs(10)
+    ));
+    let mut client = Client::connect(port).await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+    // The controller connects to its own broker at about the same time as we do: ask again
+    // until it is subscribed.
+    let mut reply = None;
+    for _ in 0..20 {
+        let get = config_request(None, AMBIANCE, "name", Genre::Config);
+        reply = client.try_ask(get, Duration::from_millis(500)).await;
+        if reply.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        reply
+            .expect("no answer from the embedded broker's controller")
+            .value
+            .data,
+        Data::from("Ambiance")
+    );
+}
