@@ -167,4 +167,20 @@ impl Client {
             other => panic!("{other:?}"),
         }
     }
+
+    /// Asks again and again (every 300 ms) until the node answers, within `limit`: for a
+    /// controller that is still connecting, or reconnecting with backoff.
+    pub async fn ask_until_answered(
+        &mut self,
+        make: impl Fn() -> Request,
+        limit: Duration,
+    ) -> ValueReply {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(reply) = self.try_ask(make(), Duration::from_millis(300)).await {
+                return reply;
+            }
+        }
+        panic!("no answer within {limit:?}");
+    }
 }

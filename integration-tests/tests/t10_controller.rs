@@ -345,21 +345,10 @@ async fn without_a_broker_address_the_process_embeds_one() {
     ));
     let mut client = Client::connect(port).await;
     client.subscribe("/nodes/9999/9990/reply").await;
-    // The controller connects to its own broker at about the same time as we do: ask again
-    // until it is subscribed.
-    let mut reply = None;
-    for _ in 0..20 {
-        let get = config_request(None, AMBIANCE, "name", Genre::Config);
-        reply = client.try_ask(get, Duration::from_millis(500)).await;
-        if reply.is_some() {
-            break;
-        }
-    }
-    assert_eq!(
-        reply
-            .expect("no answer from the embedded broker's controller")
-            .value
-            .data,
-        Data::from("Ambiance")
-    );
+    // The controller connects to its own broker at about the same time as we do.
+    let name = || config_request(None, AMBIANCE, "name", Genre::Config);
+    let reply = client
+        .ask_until_answered(name, Duration::from_secs(10))
+        .await;
+    assert_eq!(reply.value.data, Data::from("Ambiance"));
 }

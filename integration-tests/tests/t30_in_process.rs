@@ -87,7 +87,8 @@ fn garbage_on_subscribed_topics_is_counted_and_service_continues() {
         let mut client = Client::connect(broker.addr().port()).await;
         client.subscribe("/nodes/9999/9990/reply").await;
         client.subscribe("/dhcp/heartbeat/#").await;
-        assert!(client.next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(10)).await.is_some());
+        let name = || get(Hadd::new(220, 1), "name", Genre::Config, CommandClass::CONFIGURATION);
+        client.ask_until_answered(name, Duration::from_secs(10)).await;
 
         let topics = ["/nodes/0220/0001/request", "/broadcast/request", "/nodes/0220/00x1/request", "/nodes/0220/0000/reply"];
         let mut random = rand::rngs::StdRng::seed_from_u64(7);
@@ -134,7 +135,10 @@ fn a_panicking_component_restarts_only_its_value_actor() {
                 CommandClass::SENSOR_MULTILEVEL,
             )
         };
-        assert_eq!(client.ask(reading()).await.status(), Status::OK);
+        let first = client
+            .ask_until_answered(reading, Duration::from_secs(10))
+            .await;
+        assert_eq!(first.status(), Status::OK);
 
         panic_next.store(true, Ordering::SeqCst);
         let crashed = client.ask(reading()).await;
