@@ -57,11 +57,13 @@
 
 pub mod codec;
 pub mod command_class;
+pub mod election;
 pub mod error;
 mod fields;
 pub mod hadd;
 pub mod heartbeat;
 pub mod lease;
+pub mod liveness;
 pub mod message;
 pub mod model;
 pub mod node;

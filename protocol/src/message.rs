@@ -115,9 +115,9 @@ fn reply_from_tree(tree: &Data) -> Result<Message> {
         .get("uuid")
         .and_then(Data::as_str)
         .is_some_and(|uuid| InfoKind::from_uuid(uuid).is_some())
-        && fields.get("cmd_class").map_or(true, |class| {
-            as_i64(class, "cmd_class").ok() == Some(0x5000)
-        });
+        && fields
+            .get("cmd_class")
+            .is_none_or(|class| as_i64(class, "cmd_class").ok() == Some(0x5000));
     if is_discovery {
         DiscoveryReply::from_tree(tree).map(Message::DiscoveryReply)
     } else {
