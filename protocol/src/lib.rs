@@ -66,6 +66,7 @@ pub mod lease;
 pub mod liveness;
 pub mod message;
 pub mod model;
+pub mod network_map;
 pub mod node;
 pub mod reply;
 pub mod request;

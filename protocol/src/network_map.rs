@@ -1,0 +1,306 @@
+//! The network map a network controller keeps: every node and its values by genre, uuid and
+//! instance, merged from node info, value publications, discovery and resolv replies.
+//!
+//! Fixes of the original (§9 items 7 and 8): values are merged whatever the caller's state (the
+//! original dropped them during failover), a single-instance publication updates its instance
+//! without dropping the others, and removing a node or clearing the map clears every genre.
+
+use std::collections::BTreeMap;
+
+use crate::fields::Data;
+use crate::hadd::Hadd;
+use crate::message::Message;
+use crate::model::{Genre, InfoKind};
+use crate::node::NodeInfo;
+use crate::reply::{DiscoveryData, DiscoveryReply};
+use crate::topic::Topic;
+use crate::value::{ValueDescriptor, ValueInstances, ValuePublication};
+
+/// Entries per resolv reply, as the original chunks them (small messages for small devices).
+pub const RESOLV_CHUNK: usize = 10;
+
+/// Values of one node: by genre, then uuid.
+pub type NodeValues = BTreeMap<Genre, BTreeMap<String, ValueInstances>>;
+
+/// The map.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkMap {
+    nodes: BTreeMap<Hadd, NodeInfo>,
+    values: BTreeMap<Hadd, NodeValues>,
+}
+
+impl NetworkMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        NetworkMap::default()
+    }
+
+    /// Adds or replaces a node's info; true when the map changed.
+    pub fn merge_node(&mut self, info: NodeInfo) -> bool {
+        let changed = self.nodes.get(&info.hadd) != Some(&info);
+        self.nodes.insert(info.hadd, info);
+        changed
+    }
+
+    /// Adds or updates instances of a value; true when the map changed.
+    pub fn merge_value(&mut self, hadd: Hadd, genre: Genre, value: ValueDescriptor) -> bool {
+        let instances = self
+            .values
+            .entry(hadd)
+            .or_default()
+            .entry(genre)
+            .or_default()
+            .entry(value.uuid.clone())
+            .or_default();
+        let changed = instances.get(&value.index) != Some(&value);
+        instances.insert(value.index, value);
+        changed
+    }
+
+    /// Merges a discovery (or resolv) reply; true when the map changed.
+    pub fn merge_discovery(&mut self, reply: &DiscoveryReply) -> bool {
+        let mut changed = false;
+        match &reply.data {
+            DiscoveryData::Nodes(nodes) => {
+                for node in nodes.values() {
+                    changed |= self.merge_node(node.clone());
+                }
+            }
+            DiscoveryData::Values(values) => {
+                let genre = reply.kind.genre().unwrap_or_default();
+                for (hadd, by_uuid) in values {
+                    for instance in by_uuid.values().flat_map(BTreeMap::values) {
+                        changed |= self.merge_value(*hadd, genre, instance.clone());
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Merges what a message on `topic` says about the network (value publications, discovery
+    /// and resolv replies, successful value answers); true when the map changed.
+    pub fn apply(&mut self, topic: &Topic, message: &Message) -> bool {
+        match (topic, message) {
+            (Topic::Value { genre, hadd, .. }, Message::Value(publication)) => {
+                let instances = match publication {
+                    ValuePublication::Single(value) => vec![value.as_ref().clone()],
+                    ValuePublication::Instances(instances) => instances.values().cloned().collect(),
+                };
+                instances.into_iter().fold(false, |changed, value| {
+                    self.merge_value(*hadd, *genre, value) | changed
+                })
+            }
+            (_, Message::DiscoveryReply(reply)) => self.merge_discovery(reply),
+            (_, Message::ValueReply(reply)) if reply.status().is_success() => {
+                match reply.value.hadd {
+                    Some(hadd) => self.merge_value(hadd, reply.value.genre, reply.value.clone()),
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// A node's info.
+    pub fn node(&self, hadd: Hadd) -> Option<&NodeInfo> {
+        self.nodes.get(&hadd)
+    }
+
+    /// Every node, by address.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.nodes.values()
+    }
+
+    /// The values of a node in one genre.
+    pub fn values(&self, hadd: Hadd, genre: Genre) -> Option<&BTreeMap<String, ValueInstances>> {
+        self.values.get(&hadd).and_then(|genres| genres.get(&genre))
+    }
+
+    /// The data of one instance.
+    pub fn data(&self, hadd: Hadd, genre: Genre, uuid: &str, index: u32) -> Option<&Data> {
+        self.values(hadd, genre)?
+            .get(uuid)?
+            .get(&index)
+            .map(|value| &value.data)
+    }
+
+    /// Forgets a node and all its values, in every genre.
+    pub fn remove_node(&mut self, hadd: Hadd) {
+        self.nodes.remove(&hadd);
+        self.values.remove(&hadd);
+    }
+
+    /// Forgets everything, in every genre.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.values.clear();
+    }
+
+    /// The map as discovery replies of `kind` for `reply_hadd`, at most [`RESOLV_CHUNK`] nodes
+    /// per message, as a primary answers a resolv request. Each reply carries `chunk` and
+    /// `chunks` (our addition) so that the requester knows when it has everything; an empty map
+    /// is one empty reply.
+    pub fn discovery_replies(
+        &self,
+        kind: InfoKind,
+        reply_hadd: Option<Hadd>,
+    ) -> Vec<DiscoveryReply> {
+        let chunks: Vec<DiscoveryData> = match kind.genre() {
+            None => chunked(&self.nodes, |node| node.clone())
+                .into_iter()
+                .map(DiscoveryData::Nodes)
+                .collect(),
+            Some(genre) => {
+                let per_node: BTreeMap<Hadd, BTreeMap<String, ValueInstances>> = self
+                    .values
+                    .iter()
+                    .filter_map(|(hadd, genres)| {
+                        genres.get(&genre).map(|values| (*hadd, values.clone()))
+                    })
+                    .collect();
+                chunked(&per_node, Clone::clone)
+                    .into_iter()
+                    .map(DiscoveryData::Values)
+                    .collect()
+            }
+        };
+        let total = chunks.len();
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(at, data)| {
+                let mut reply = DiscoveryReply::new(kind, reply_hadd, data);
+                reply.extra.insert("chunk".into(), Data::from(at + 1));
+                reply.extra.insert("chunks".into(), Data::from(total));
+                reply
+            })
+            .collect()
+    }
+}
+
+/// Splits a map into maps of at most [`RESOLV_CHUNK`] entries (one empty map when empty).
+fn chunked<V, W>(map: &BTreeMap<Hadd, V>, convert: impl Fn(&V) -> W) -> Vec<BTreeMap<Hadd, W>> {
+    let entries: Vec<(Hadd, W)> = map
+        .iter()
+        .map(|(hadd, value)| (*hadd, convert(value)))
+        .collect();
+    if entries.is_empty() {
+        return vec![BTreeMap::new()];
+    }
+    let mut chunks = Vec::new();
+    let mut current = BTreeMap::new();
+    for (hadd, value) in entries {
+        current.insert(hadd, value);
+        if current.len() == RESOLV_CHUNK {
+            chunks.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Codec;
+    use crate::command_class::CommandClass;
+
+    fn value(hadd: Hadd, uuid: &str, index: u32, data: f64) -> ValueDescriptor {
+        ValueDescriptor {
+            hadd: Some(hadd),
+            index,
+            data: Data::from(data),
+            ..ValueDescriptor::new(uuid, Genre::Basic, CommandClass::SENSOR_MULTILEVEL)
+        }
+    }
+
+    #[test]
+    fn a_single_instance_publication_keeps_the_other_instances() {
+        let hadd = Hadd::new(1048, 2);
+        let mut map = NetworkMap::new();
+        let topic = Topic::Value {
+            genre: Genre::Basic,
+            hadd,
+            uuid: "load".into(),
+        };
+        let all =
+            ValuePublication::Instances((0..3).map(|i| (i, value(hadd, "load", i, 0.5))).collect());
+        assert!(map.apply(&topic, &Message::Value(all)));
+        let one = ValuePublication::Single(Box::new(value(hadd, "load", 1, 0.9)));
+        assert!(map.apply(&topic, &Message::Value(one.clone())));
+        assert!(
+            !map.apply(&topic, &Message::Value(one)),
+            "no change the second time"
+        );
+        assert_eq!(
+            map.data(hadd, Genre::Basic, "load", 1),
+            Some(&Data::from(0.9))
+        );
+        assert_eq!(
+            map.data(hadd, Genre::Basic, "load", 2),
+            Some(&Data::from(0.5))
+        );
+    }
+
+    #[test]
+    fn discovery_replies_of_the_original_fill_the_map() {
+        let mut map = NetworkMap::new();
+        let line = r#"{"cmd_class": 20480, "genre": 4, "uuid": "request_info_systems", "reply_hadd": "0002/0000", "data": {"1048/0000": {"heartbeat": {"uuid": "heartbeat", "cmd_class": 112, "genre": 4, "type": 4, "index": 0, "data": 30.0}}}}"#;
+        let topic = Topic::parse("/dhcp/resolv/reply/0002/0000").unwrap();
+        let message = Message::decode(&topic, line.as_bytes(), Codec::Json).unwrap();
+        assert!(map.apply(&topic, &message));
+        assert_eq!(
+            map.data(Hadd::new(1048, 0), Genre::System, "heartbeat", 0),
+            Some(&Data::from(30.0))
+        );
+    }
+
+    #[test]
+    fn the_map_answers_in_chunks_that_rebuild_it() {
+        let mut map = NetworkMap::new();
+        for node in 0..25 {
+            let hadd = Hadd::new(300, node);
+            map.merge_node(NodeInfo::new(hadd, format!("node{node}")));
+            map.merge_value(
+                hadd,
+                Genre::User,
+                value(hadd, "temperature", 0, f64::from(node)),
+            );
+        }
+        let replies = map.discovery_replies(InfoKind::Nodes, Some(Hadd::new(2, 0)));
+        assert_eq!(replies.len(), 3);
+        assert_eq!(replies[2].extra["chunk"], Data::from(3));
+        assert_eq!(replies[2].extra["chunks"], Data::from(3));
+        let mut rebuilt = NetworkMap::new();
+        for kind in [InfoKind::Nodes, InfoKind::Users] {
+            for reply in map.discovery_replies(kind, None) {
+                rebuilt.merge_discovery(&reply);
+            }
+        }
+        assert_eq!(rebuilt, map);
+        assert_eq!(
+            NetworkMap::new()
+                .discovery_replies(InfoKind::Users, None)
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn removing_a_node_clears_every_genre() {
+        let hadd = Hadd::new(300, 1);
+        let mut map = NetworkMap::new();
+        map.merge_node(NodeInfo::new(hadd, "n"));
+        for genre in Genre::ALL {
+            map.merge_value(hadd, genre, value(hadd, "x", 0, 1.0));
+        }
+        map.remove_node(hadd);
+        assert!(map.node(hadd).is_none());
+        assert!(Genre::ALL
+            .iter()
+            .all(|genre| map.values(hadd, *genre).is_none()));
+    }
+}
