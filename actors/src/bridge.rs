@@ -23,7 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
-use crate::messages::{Announce, HandleRequest, Publish, RegisterBus, Shutdown, Via};
+use crate::messages::{
+    Announce, ConnectionChanged, HandleRequest, Observe, Observed, Publish, RegisterBus, Shutdown,
+    Via,
+};
 use crate::metrics::Metrics;
 
 /// How to reach the broker.
@@ -64,7 +67,9 @@ pub struct MqttBridge {
     queue_capacity: usize,
     buses: HashMap<u16, Recipient<HandleRequest>>,
     announcers: Vec<Recipient<Announce>>,
+    observers: Vec<(Recipient<Observed>, Recipient<ConnectionChanged>)>,
     hadds: Vec<Hadd>,
+    will: Option<Hadd>,
     filters: Vec<String>,
     connected: bool,
     announce_on_suback: bool,
@@ -110,7 +115,9 @@ impl MqttBridge {
             queue_capacity: config.queue_capacity,
             buses: HashMap::new(),
             announcers: Vec::new(),
+            observers: Vec::new(),
             hadds: Vec::new(),
+            will: config.will,
             filters: vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()],
             connected: false,
             announce_on_suback: false,
@@ -196,7 +203,23 @@ impl MqttBridge {
                     }
                 }
             }
-            // Replies to our nodes and everything else under our filters: not ours to serve.
+            // Everything else goes to the observers (the network supervisor), decoded.
+            _ if !self.observers.is_empty() => match Wire::decode(&topic, &payload, self.codec)
+                .or_else(|_| Wire::decode(&topic, &payload, Codec::Json))
+            {
+                Ok(message) => {
+                    for (observer, _) in &self.observers {
+                        observer.do_send(Observed {
+                            topic: topic.clone(),
+                            message: message.clone(),
+                        });
+                    }
+                }
+                Err(err) => {
+                    self.metrics.decode_errors.increment();
+                    debug!(%topic, %err, "undecodable message ignored");
+                }
+            },
             _ => {}
         }
     }
@@ -281,6 +304,9 @@ impl Handler<Connection> for MqttBridge {
         match event {
             Connection::Received { topic, payload } => self.route(topic, payload),
             Connection::Up => {
+                for (_, connection) in &self.observers {
+                    connection.do_send(ConnectionChanged { connected: true });
+                }
                 self.connected = true;
                 self.unreachable_reported = false;
                 self.metrics.connections.increment();
@@ -298,6 +324,9 @@ impl Handler<Connection> for MqttBridge {
             }
             Connection::Subscribed => {}
             Connection::Down(why) => {
+                for (_, connection) in &self.observers {
+                    connection.do_send(ConnectionChanged { connected: false });
+                }
                 if self.connected {
                     self.metrics.disconnections.increment();
                     warn!(%why, "connection to the broker lost; reconnecting");
@@ -336,11 +365,25 @@ impl Handler<RegisterBus> for MqttBridge {
     }
 }
 
+impl Handler<Observe> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: Observe, _ctx: &mut Context<Self>) {
+        self.observers.push((msg.observer, msg.connection));
+        self.filters.extend(msg.filters.iter().cloned());
+        if self.connected {
+            self.subscribe(msg.filters);
+        }
+    }
+}
+
 impl Handler<Shutdown> for MqttBridge {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
-        for hadd in &self.hadds {
+        let mut hadds = self.hadds.clone();
+        hadds.extend(self.will.filter(|will| !self.hadds.contains(will)));
+        for hadd in &hadds {
             let offline = Wire::Heartbeat(Heartbeat::own(*hadd, NodeState::Offline));
             self.enqueue(
                 Topic::Heartbeat(*hadd).to_string(),

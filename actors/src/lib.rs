@@ -9,6 +9,7 @@
 //! | [`ValueActor`] | one value: instances, polling, get and set with validation | its node's arbiter |
 //! | [`MqttBridge`] | the process's only MQTT connection | the main arbiter |
 //! | [`ConfigWriter`] | writes settings back into the configuration file | a sync arbiter |
+//! | [`NetworkSupervisor`] | a network controller: map replica, election, heartbeats on behalf | the main arbiter |
 //!
 //! Actors hold `Recipient`s of what they send to, not each other's types, and exchange the
 //! typed messages of [`messages`]. Decisions about the wire (parsing, checking a set) are the
@@ -55,6 +56,7 @@ pub mod metrics;
 pub mod node_actor;
 pub mod runtime;
 pub mod simulated;
+pub mod supervisor;
 pub mod value_actor;
 
 pub use bridge::{BridgeConfig, MqttBridge};
@@ -69,4 +71,5 @@ pub use metrics::Metrics;
 pub use node_actor::{NodeActor, NodeLinks, NodeSetup};
 pub use runtime::{Controller, StartOptions};
 pub use simulated::register_simulated;
+pub use supervisor::{NetworkSupervisor, SupervisorSetup};
 pub use value_actor::{ValueActor, ValueLinks};

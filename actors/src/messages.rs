@@ -161,3 +161,33 @@ pub struct PersistSetting {
     /// Its new data.
     pub data: Data,
 }
+
+/// Be told of every decoded message on `filters` that is not a request for a bus (bridge).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Observe {
+    /// Subscription filters to add.
+    pub filters: Vec<String>,
+    /// Where the messages go.
+    pub observer: Recipient<Observed>,
+    /// Where connection changes go.
+    pub connection: Recipient<ConnectionChanged>,
+}
+
+/// A decoded message the bridge received (observers).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Observed {
+    /// Its topic.
+    pub topic: janitoo_protocol::Topic,
+    /// Its payload.
+    pub message: janitoo_protocol::Message,
+}
+
+/// The broker connection came up or went down (observers).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ConnectionChanged {
+    /// Whether connected now.
+    pub connected: bool,
+}

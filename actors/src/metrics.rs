@@ -48,4 +48,12 @@ pub struct Metrics {
     pub requests: Counter,
     /// Requests refused (4xx, 5xx).
     pub refused: Counter,
+    /// The election epoch this process holds or follows (a gauge).
+    pub epoch: Counter,
+    /// 1 while this process is the primary network controller (a gauge).
+    pub primary: Counter,
+    /// Messages of an older epoch ignored.
+    pub fenced: Counter,
+    /// Heartbeats published on behalf of silent nodes.
+    pub dispatched: Counter,
 }

@@ -46,6 +46,9 @@ pub struct NodeSetup {
     pub component: Option<Arc<dyn Component>>,
     /// Configured value data.
     pub settings: BTreeMap<String, ValueSettings>,
+    /// The controller whose Last Will covers this process (told in a bus controller's node
+    /// info as `will`, so that a primary marks every controller of a crashed process OFFLINE).
+    pub will: Option<Hadd>,
 }
 
 /// Where a node sends what it produces.
@@ -242,6 +245,10 @@ impl NodeActor {
         if setup.component.is_none() {
             info.capabilities = vec![Capability::DYNAMIC_CONTROLLER];
             classes.push(CommandClass::CONTROLLER);
+            if let Some(will) = setup.will {
+                info.extra
+                    .insert("will".into(), Data::from(will.to_string()));
+            }
         }
         classes.push(CommandClass::CONFIGURATION);
         for (spec, _) in self.specs() {

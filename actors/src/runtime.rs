@@ -5,9 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use janitoo_config::{BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
+use janitoo_config::{BusConfig, Config, ConfigFile, NetworkRole, NodeConfig, NodeKey};
+use janitoo_protocol::election::{ElectionConfig, Rank, Role};
+use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::node::defaults;
 use janitoo_protocol::Codec;
+use janitoo_protocol::Hadd;
 use tracing::info;
 
 use crate::bridge::{BridgeConfig, MqttBridge};
@@ -18,6 +21,7 @@ use crate::error::ActorError;
 use crate::messages::{PersistSetting, Shutdown};
 use crate::metrics::Metrics;
 use crate::node_actor::{NodeLinks, NodeSetup};
+use crate::supervisor::{NetworkSupervisor, SupervisorSetup};
 
 /// How to start a controller.
 pub struct StartOptions<'a> {
@@ -63,6 +67,7 @@ fn node_setup(
         config_timeout: node.config_timeout.unwrap_or(defaults::CONFIG_TIMEOUT),
         component: None,
         settings: node.values.clone(),
+        will: None,
     }
 }
 
@@ -144,15 +149,33 @@ fn config_writer(config: &Config) -> Result<Recipient<PersistSetting>, ActorErro
     Ok(writer.recipient())
 }
 
+/// The network controller's address, when this process is one.
+fn network_hadd(config: &Config) -> Option<Hadd> {
+    election_role(config.network.role).and(config.network.hadd)
+}
+
+fn election_role(role: NetworkRole) -> Option<Role> {
+    match role {
+        NetworkRole::None => None,
+        NetworkRole::Primary => Some(Role::Primary),
+        NetworkRole::Secondary => Some(Role::Secondary),
+        NetworkRole::Auto => Some(Role::Auto),
+    }
+}
+
 impl Controller {
     /// Starts the controller of `config`; call it inside an actix `System`. Every component is
     /// built first, so a bad configuration starts nothing.
     pub fn start(config: &Config, options: StartOptions<'_>) -> Result<Controller, ActorError> {
-        let buses = config
+        let mut buses = config
             .buses
             .iter()
             .map(|bus| bus_setup(config, bus, options.registry))
             .collect::<Result<Vec<_>, _>>()?;
+        let will = network_hadd(config).or_else(|| buses.first().map(|bus| bus.controller.hadd));
+        for bus in &mut buses {
+            bus.controller.will = will;
+        }
         let (host, port) = split_address(options.broker)?;
         let persist = if options.write_back {
             Some(config_writer(config)?)
@@ -170,7 +193,7 @@ impl Controller {
                     .username
                     .clone()
                     .zip(config.broker.password.clone()),
-                will: buses.first().map(|bus| bus.controller.hadd),
+                will,
                 codec: options.codec,
                 queue_capacity: 16_384,
             },
@@ -183,6 +206,29 @@ impl Controller {
             codec: options.codec,
             metrics: metrics.clone(),
         };
+        if let (Some(hadd), Some(role)) = (network_hadd(config), election_role(config.network.role))
+        {
+            let setup = SupervisorSetup {
+                hadd,
+                rank: Rank {
+                    role,
+                    priority: config.network.priority,
+                },
+                election: ElectionConfig {
+                    interval: Duration::from_secs_f64(config.network.interval),
+                    ..ElectionConfig::default()
+                },
+                liveness: LivenessConfig::default(),
+                codec: options.codec,
+            };
+            NetworkSupervisor::new(
+                setup,
+                bridge.clone().recipient(),
+                bridge.clone().recipient(),
+                metrics.clone(),
+            )
+            .start();
+        }
         let mut arbiters = Vec::new();
         for setup in buses {
             let arbiter = Arbiter::new();

@@ -27,7 +27,7 @@ impl Failure {
     pub fn report(self) -> ExitCode {
         match self {
             Failure::Usage(err) => {
-                eprintln!("janitoo: {err:#}");
+                eprintln!("janitoo: {err}");
                 ExitCode::from(2)
             }
             Failure::Runtime(err) => {
@@ -35,7 +35,7 @@ impl Failure {
                 ExitCode::from(1)
             }
             Failure::Other(err) => {
-                eprintln!("janitoo: {err:#}");
+                eprintln!("janitoo: {err}");
                 ExitCode::from(1)
             }
         }

@@ -57,8 +57,10 @@ pub struct NetworkConfig {
     pub role: NetworkRole,
     /// Election priority: the higher wins.
     pub priority: u8,
-    /// The network controller's own address.
+    /// The network controller's own address (required with a role).
     pub hadd: Option<Hadd>,
+    /// The primary's heartbeat interval, seconds (default 1).
+    pub interval: f64,
 }
 
 /// What every node (bus controller or component) has.
@@ -140,6 +142,7 @@ struct RawNetwork {
     #[serde(default)]
     priority: u8,
     hadd: Option<String>,
+    interval: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -424,6 +427,19 @@ impl Config {
             .map(|(oid, bus)| check.bus(oid, bus))
             .collect::<Result<Vec<_>, _>>()?;
         check.unique_addresses(&buses)?;
+        if raw.network.role != NetworkRole::None
+            && network_hadd.is_none_or(|hadd| !hadd.is_controller())
+        {
+            return Err(check.invalid(
+                "network.hadd",
+                "the network controller's HADD (cccc/0000), required with a role",
+                format!("{:?}", raw.network.hadd),
+            ));
+        }
+        let interval = raw.network.interval.unwrap_or(1.0);
+        if !(0.05..=60.0).contains(&interval) {
+            return Err(check.invalid("network.interval", "seconds, 0.05 to 60", interval));
+        }
         Ok(Config {
             file: file.to_owned(),
             broker: check.broker(raw.broker)?,
@@ -431,6 +447,7 @@ impl Config {
                 role: raw.network.role,
                 priority: raw.network.priority,
                 hadd: network_hadd,
+                interval,
             },
             buses,
         })
