@@ -1,8 +1,10 @@
 //! `janitoo`: the command of janitoo-rs, as a library so that the integration tests can build
 //! the same binary under another name.
 
+mod demo;
 mod logging;
 pub mod run;
+mod view;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,9 +61,34 @@ enum Command {
         #[arg(short, long, value_name = "IP:PORT", default_value = "127.0.0.1:1883")]
         listen: SocketAddr,
     },
-    /// An embedded broker, a primary, two secondaries and the tutorial server, with a live
-    /// view (not built yet: it comes with the network supervisor).
-    Demo,
+    /// An embedded broker, a primary, two secondaries and the tutorial server (simulated
+    /// sensors) as separate processes, with a live view of roles, epochs, nodes and values.
+    /// Ctrl-C stops everything it started.
+    Demo {
+        /// Kill the current primary (SIGKILL) every SECONDS, and restart it SECONDS/2 later.
+        #[arg(long, value_name = "SECONDS")]
+        chaos: Option<f64>,
+        /// Stop by itself after SECONDS.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// Port of the demo's broker on 127.0.0.1 (default: a free one).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Print the network once: controllers and their roles, nodes and their states, values.
+    Status {
+        /// The MQTT broker.
+        #[arg(
+            short,
+            long,
+            value_name = "HOST:PORT",
+            default_value = "127.0.0.1:1883"
+        )]
+        broker: String,
+        /// Seconds to listen before printing.
+        #[arg(long, default_value = "3")]
+        wait: f64,
+    },
 }
 
 /// Parses the command line and runs the command.
@@ -85,10 +112,18 @@ pub fn main() -> ExitCode {
         Command::Broker { listen } => {
             janitoo_broker::run_foreground(listen).map_err(run::Failure::Runtime)
         }
-        Command::Demo => Err(run::Failure::Usage(anyhow::anyhow!(
-            "`janitoo demo` is not built yet: it arrives with the network supervisor. \
-             Meanwhile: `janitoo run --config deploy/examples/tutorial.toml`."
-        ))),
+        Command::Demo {
+            chaos,
+            duration,
+            port,
+        } => demo::demo(demo::DemoArgs {
+            chaos,
+            duration,
+            port,
+        }),
+        Command::Status { broker, wait } => {
+            demo::status(&broker, std::time::Duration::from_secs_f64(wait.max(0.1)))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
