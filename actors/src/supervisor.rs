@@ -251,11 +251,7 @@ impl NetworkSupervisor {
             let heartbeat = Wire::Heartbeat(Heartbeat::own(self.setup.hadd, NodeState::Online));
             self.publish(Topic::Heartbeat(self.setup.hadd), heartbeat);
         }
-        if let Standing::Follower { primary } = self.election.standing() {
-            self.metrics
-                .epoch
-                .set(primary.map_or(0, |(_, epoch)| epoch));
-        }
+        self.metrics.epoch.set(self.election.epoch());
     }
 
     fn on_heartbeat(&mut self, heartbeat: Heartbeat, now: Duration) {
@@ -320,6 +316,9 @@ impl NetworkSupervisor {
             if *to == self.setup.hadd && self.election.is_primary() {
                 let mut forwarded = reply.clone();
                 forwarded.reply_hadd = None;
+                forwarded
+                    .extra
+                    .insert("epoch".into(), Data::from(self.election.epoch()));
                 self.publish(Topic::ResolvBroadcast, Wire::DiscoveryReply(forwarded));
             }
         }
@@ -332,7 +331,10 @@ impl NetworkSupervisor {
         let topic = request
             .reply_hadd
             .map_or(Topic::ResolvBroadcast, Topic::ResolvReply);
-        for reply in self.map.discovery_replies(kind, request.reply_hadd) {
+        for mut reply in self.map.discovery_replies(kind, request.reply_hadd) {
+            reply
+                .extra
+                .insert("epoch".into(), Data::from(self.election.epoch()));
             self.publish(topic.clone(), Wire::DiscoveryReply(reply));
         }
     }
@@ -390,6 +392,7 @@ impl Handler<Observed> for NetworkSupervisor {
                     .election
                     .on_primary_heartbeat(primary.hadd, primary.epoch, now);
                 self.carry_out(actions);
+                self.metrics.epoch.set(self.election.epoch());
                 let followed = match self.election.standing() {
                     Standing::Follower { primary } => primary.map(|(hadd, _)| hadd),
                     Standing::Primary { .. } => None,
@@ -401,6 +404,16 @@ impl Handler<Observed> for NetworkSupervisor {
                 self.followed = followed;
             }
             (Topic::ResolvRequest, Wire::Request(request)) => self.on_resolv_request(&request),
+            (Topic::ResolvReply(_) | Topic::ResolvBroadcast, Wire::DiscoveryReply(reply))
+                if reply
+                    .extra
+                    .get("epoch")
+                    .and_then(Data::as_u64)
+                    .is_some_and(|epoch| epoch < self.election.epoch()) =>
+            {
+                // The map of a primary that has been replaced: fenced.
+                self.metrics.fenced.increment();
+            }
             (topic, message) => {
                 if let (
                     Topic::Value { hadd, uuid, .. },

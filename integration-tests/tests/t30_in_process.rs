@@ -172,3 +172,54 @@ fn a_panicking_component_restarts_only_its_value_actor() {
         controller.stop().await;
     });
 }
+
+/// A network controller follows the primary with the highest epoch, and ignores (and counts)
+/// what an older primary still sends: its heartbeats on behalf and its resolv answers.
+#[test]
+fn messages_of_an_older_epoch_are_fenced_and_counted() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    actix::System::new().block_on(async move {
+        let config = Config::parse(
+            "[network]\nrole = \"secondary\"\nhadd = \"0002/0000\"\n",
+            Path::new("secondary.toml"),
+        )
+        .unwrap();
+        let registry = ComponentRegistry::new();
+        let options = StartOptions { broker: &broker.addr().to_string(), registry: &registry, codec: Codec::Json, write_back: false };
+        let controller = Controller::start(&config, options).unwrap();
+        let metrics = controller.metrics();
+        let mut client = Client::connect(broker.addr().port()).await;
+        client.subscribe("/dhcp/resolv/request/").await;
+        let newer = (5u64 << 16) | 7;
+        // A primary of epoch 5/7 beats until the secondary follows it (it then asks for its map).
+        let mut asked = None;
+        for _ in 0..50 {
+            let beat = format!(r#"{{"add_ctrl": "0007", "add_node": "0000", "state": "ONLINE", "epoch": {newer}}}"#);
+            client.publish("/dhcp/resolv/heartbeat", beat).await;
+            asked = client.next_on("/dhcp/resolv/request/", Duration::from_millis(100)).await;
+            if asked.is_some() {
+                break;
+            }
+        }
+        assert!(asked.is_some(), "the secondary never followed the primary");
+        assert_eq!(metrics.epoch.get(), newer);
+        // An older primary's heartbeat on behalf, resolv answer and resolv heartbeat.
+        let older = (3u64 << 16) | 1;
+        client
+            .publish("/dhcp/heartbeat/", format!(r#"{{"add_ctrl": 220, "add_node": 1, "state": "FAILED", "epoch": {older}, "observer": "0001/0000"}}"#))
+            .await;
+        client
+            .publish("/dhcp/resolv/reply/0002/0000", format!(r#"{{"cmd_class": 20480, "genre": 4, "uuid": "request_info_nodes", "data": {{}}, "epoch": {older}}}"#))
+            .await;
+        client
+            .publish("/dhcp/resolv/heartbeat", format!(r#"{{"add_ctrl": "0001", "add_node": "0000", "state": "ONLINE", "epoch": {older}}}"#))
+            .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while metrics.fenced.get() < 3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(metrics.fenced.get(), 3);
+        assert_eq!(metrics.epoch.get(), newer, "still following the newer primary");
+        controller.stop().await;
+    });
+}
