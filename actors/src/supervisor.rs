@@ -192,10 +192,8 @@ impl NetworkSupervisor {
                     self.metrics.primary.set(1);
                     self.metrics.epoch.set(epoch);
                     self.catch_up();
-                    self.ask(
-                        Topic::BroadcastRequest,
-                        &[InfoKind::Nodes, InfoKind::Systems],
-                    );
+                    // Cold start, or a map to refresh: ask everyone for everything.
+                    self.ask(Topic::BroadcastRequest, &InfoKind::ALL);
                 }
                 ElectionAction::StepDown { primary, epoch } => {
                     warn!(hadd = %self.setup.hadd, %primary, epoch, "stepped down: a higher epoch is primary");

@@ -37,11 +37,49 @@ fn the_demo_shows_the_network_and_stops_everything_it_started() {
         .find_map(|line| line.split("logs were in ").nth(1))
         .map(|rest| rest.trim_end_matches(").").to_owned())
         .expect("the demo names its folder");
-    let leftovers = Command::new("pgrep").args(["-f", &logs]).output().unwrap();
-    assert!(
-        leftovers.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&leftovers.stdout)
+    assert_eq!(
+        processes_mentioning(&logs),
+        Vec::<String>::new(),
+        "processes left"
+    );
+}
+
+/// The command lines of running processes that mention `text`.
+fn processes_mentioning(text: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(text))
+        .collect()
+}
+
+/// Ctrl-C (SIGINT) stops the demo and everything it started.
+#[test]
+fn ctrl_c_stops_the_demo_and_its_processes() {
+    let child = Command::new(JANITOO)
+        .args(["demo", "--duration", "60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    let logs = text
+        .lines()
+        .find_map(|line| line.split("logs were in ").nth(1))
+        .map(|rest| rest.trim_end_matches(").").to_owned())
+        .expect("the demo says it stopped");
+    assert_eq!(
+        processes_mentioning(&logs),
+        Vec::<String>::new(),
+        "processes left"
     );
 }
 

@@ -52,6 +52,10 @@
 //! - [`value`], [`node`]: value dicts and node dicts.
 //! - [`request`], [`reply`], [`heartbeat`], [`lease`]: the messages; [`message`] picks one by
 //!   topic. [`codec`]: JSON and MessagePack.
+//! - [`validate`]: checking data written to a value.
+//! - The pure state machines of a network controller, each fed with an explicit `now`:
+//!   [`liveness`] (missed heartbeat periods), [`election`] (primary, epochs, fencing) and
+//!   [`network_map`] (the map and its resolv answers).
 //!
 //! The protocol itself is described in `shared/janitoo-protocol.md` beside the repository.
 
