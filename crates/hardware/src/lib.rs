@@ -1,7 +1,71 @@
 //! # janitoo-hardware
 //!
-//! Raspberry Pi sensors and outputs read through the kernel (CPU temperature from the thermal
-//! zone, DHT through IIO, DS18B20 through 1-Wire, GPIO through rppal), every path resolved under
-//! a configurable root so that tests run on fake sysfs trees; plus simulated sensors.
+//! Raspberry Pi sensors read through the kernel, every path resolved under a configurable root
+//! ([`SysfsRoot`]: `/` on a Pi, a fake tree in tests):
 //!
-//! Nothing is here yet: the readers are built by the "Raspberry Pi hardware" issue.
+//! - [`cpu`]: temperature from the thermal zone (millidegrees), frequency from cpufreq (kHz),
+//!   voltage where the Pi's firmware exposes it, else a clear "unavailable".
+//! - [`w1`]: DS18B20 sensors on 1-Wire: `w1_slave` parsing (the CRC line must end in `YES`,
+//!   `t=` in millidegrees, the 85.000 power-on value is a bad read) and a scan of every `28-*`.
+//! - [`dht`]: DHT11/DHT22/AM2302 through the kernel's IIO driver (`dtoverlay=dht11`), with the
+//!   retries the sensor needs, and the 40-bit frame decoder of a GPIO bit-bang reader as a pure
+//!   function.
+//!
+//! Every reader returns a [`HardwareError`] that says what was wrong (missing file, garbage,
+//! implausible value, the driver's I/O error) instead of a made-up number; the component turns
+//! it into the node's health.
+
+pub mod cpu;
+pub mod dht;
+mod error;
+pub mod w1;
+
+use std::path::{Path, PathBuf};
+
+pub use error::HardwareError;
+
+/// Where sysfs is: `/` on a Pi, a folder of fake files in tests (`--sysfs-root`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysfsRoot(PathBuf);
+
+impl Default for SysfsRoot {
+    fn default() -> Self {
+        SysfsRoot(PathBuf::from("/"))
+    }
+}
+
+impl SysfsRoot {
+    /// The root `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        SysfsRoot(dir.into())
+    }
+
+    /// An absolute sysfs path (`/sys/...`) under this root.
+    pub fn path(&self, absolute: &str) -> PathBuf {
+        self.0.join(absolute.trim_start_matches('/'))
+    }
+
+    /// The root folder.
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// Reads a small text file, naming it in the error.
+pub(crate) fn read_text(path: &Path) -> Result<String, HardwareError> {
+    std::fs::read_to_string(path).map_err(|source| HardwareError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a file holding one integer (`45120\n`).
+pub(crate) fn read_integer(path: &Path) -> Result<i64, HardwareError> {
+    let text = read_text(path)?;
+    text.trim()
+        .parse::<i64>()
+        .map_err(|_| HardwareError::Garbage {
+            path: path.to_owned(),
+            text: text.trim().chars().take(40).collect(),
+        })
+}
