@@ -20,6 +20,9 @@ pub enum ComponentError {
     Unavailable(String),
     /// The component has no such value (answered 404).
     NoSuchValue(String),
+    /// This machine does not provide the value (answered 500); unlike `Unavailable`, the
+    /// node's health is not affected.
+    NotSupported(String),
 }
 
 impl fmt::Display for ComponentError {
@@ -28,6 +31,7 @@ impl fmt::Display for ComponentError {
             ComponentError::BadValue(why) => write!(f, "bad value: {why}"),
             ComponentError::Unavailable(why) => write!(f, "unavailable: {why}"),
             ComponentError::NoSuchValue(uuid) => write!(f, "no value {uuid}"),
+            ComponentError::NotSupported(why) => write!(f, "not supported: {why}"),
         }
     }
 }

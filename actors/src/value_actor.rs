@@ -195,12 +195,19 @@ impl ValueActor {
                 self.instances.insert(index, data);
                 None
             }
-            Err(crash) => Some(self.failure_of(crash, ctx)),
+            Err(crash) => {
+                let supported = !matches!(crash, Crash::Failed(ComponentError::NotSupported(_)));
+                Some((self.failure_of(crash, ctx), supported))
+            }
         };
         self.links.reads.do_send(ReadOutcome {
             uuid: self.spec.uuid.clone(),
-            failure: failure.as_ref().map(|failure| failure.error.clone()),
+            failure: failure
+                .as_ref()
+                .filter(|(_, supported)| *supported)
+                .map(|(failure, _)| failure.error.clone()),
         });
+        let failure = failure.map(|(failure, _)| failure);
         failure.map_or(Ok(()), Err)
     }
 
@@ -217,6 +224,9 @@ impl ValueActor {
             }
             Crash::Failed(ComponentError::BadValue(why)) => Failure::new(Status::BAD_REQUEST, why),
             Crash::Failed(ComponentError::NoSuchValue(why)) => Failure::new(Status::NOT_FOUND, why),
+            Crash::Failed(ComponentError::NotSupported(why)) => {
+                Failure::new(Status::INTERNAL_ERROR, why)
+            }
             Crash::Failed(ComponentError::Unavailable(why)) => {
                 Failure::new(Status::INTERNAL_ERROR, why)
             }
@@ -397,7 +407,9 @@ impl Handler<Announce> for ValueActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Announce, _ctx: &mut Context<Self>) {
-        if self.spec.readable {
+        // A sensor not read yet has nothing to tell: no null readings on the wire.
+        let unread = self.reads_component() && self.instances.values().all(Data::is_null);
+        if self.spec.readable && !unread {
             self.publish();
         }
     }

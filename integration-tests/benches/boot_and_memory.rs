@@ -71,7 +71,7 @@ fn one_start(embedded: bool, kind: BrokerKind) -> (Option<f64>, u64) {
     let _broker = (!embedded).then(|| BrokerProcess::start(kind, Path::new(JANITOO), Some(port)));
     let mut command = Command::new(JANITOO);
     command
-        .args(["run", "--config", example, "--no-write-back"])
+        .args(["run", "--config", example, "--no-write-back", "--simulate"])
         .stderr(Stdio::null());
     let watcher = if embedded {
         command.args(["--embedded-listen", &format!("127.0.0.1:{port}")]);

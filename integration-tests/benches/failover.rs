@@ -97,7 +97,11 @@ async fn main() {
     let mut controllers: Vec<ControllerProcess> = NAMES.iter().map(|name| start(name)).collect();
     let tutorial = dir.path().join("tutorial.toml");
     std::fs::copy(example("tutorial.toml"), &tutorial).unwrap();
-    let _tutorial = ControllerProcess::start(Path::new(JANITOO), &tutorial, &address);
+    let _tutorial = ControllerProcess::start_with(
+        Path::new(JANITOO),
+        &tutorial,
+        &["--broker", &address, "--simulate"],
+    );
     let (mut current, mut epoch) = primary(&mut client, Duration::from_secs(10), |_, _| true)
         .await
         .expect("no primary");

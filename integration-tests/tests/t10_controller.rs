@@ -18,6 +18,9 @@ const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 
 const CONFIG: &str = r#"
 # A test controller: a DHT node with two pins, the host load (three instances), an LED.
+[hardware]
+simulate = true
+
 [buses.rpibasic]
 hadd = "0220/0000"
 name = "Hello world"

@@ -101,7 +101,11 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
     let mut secondary_b = start_controller("secondary-b.toml", dir.path(), &address);
     let tutorial_config = dir.path().join("tutorial.toml");
     std::fs::copy(example("tutorial.toml"), &tutorial_config).unwrap();
-    let mut tutorial = ControllerProcess::start(Path::new(JANITOO), &tutorial_config, &address);
+    let mut tutorial = ControllerProcess::start_with(
+        Path::new(JANITOO),
+        &tutorial_config,
+        &["--broker", &address, "--simulate"],
+    );
 
     let mut log = PrimaryLog::default();
     let (first, first_epoch) =

@@ -144,6 +144,8 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
                 config.display().to_string(),
                 "--broker".into(),
                 address.clone(),
+                // Simulated sensors: the demo runs on any machine.
+                "--simulate".into(),
             ],
             child: None,
         };

@@ -54,6 +54,13 @@ enum Command {
         /// Do not write settings changed over the network back into the file.
         #[arg(long)]
         no_write_back: bool,
+        /// Read sysfs under DIR instead of `/` (overrides `[hardware] sysfs_root`): a fake tree
+        /// for tests, or a copy of a Pi's.
+        #[arg(long, value_name = "DIR")]
+        sysfs_root: Option<PathBuf>,
+        /// Simulated sensors instead of the hardware (as `[hardware] simulate = true`).
+        #[arg(long)]
+        simulate: bool,
     },
     /// Run an embedded MQTT broker in the foreground (until Ctrl-C).
     Broker {
@@ -102,12 +109,16 @@ pub fn main() -> ExitCode {
             embedded_listen,
             codec,
             no_write_back,
+            sysfs_root,
+            simulate,
         } => run::run(run::RunArgs {
             config,
             broker,
             embedded_listen,
             codec,
             write_back: !no_write_back,
+            sysfs_root,
+            simulate,
         }),
         Command::Broker { listen } => {
             janitoo_broker::run_foreground(listen).map_err(run::Failure::Runtime)

@@ -50,12 +50,22 @@ pub struct RunArgs {
     pub embedded_listen: SocketAddr,
     pub codec: CodecArg,
     pub write_back: bool,
+    pub sysfs_root: Option<PathBuf>,
+    pub simulate: bool,
 }
 
-/// The component kinds this binary knows.
-pub fn registry() -> ComponentRegistry {
+/// The component kinds this binary knows: the hardware readers under `root`, or simulated
+/// sensors. The LED and the load statistics are simulated either way for now.
+pub fn registry(root: Option<PathBuf>, simulate: bool) -> ComponentRegistry {
     let mut registry = ComponentRegistry::new();
     register_simulated(&mut registry);
+    if !simulate {
+        let root = root.map_or_else(
+            janitoo_hardware::SysfsRoot::default,
+            janitoo_hardware::SysfsRoot::new,
+        );
+        janitoo_hardware::register_hardware(&mut registry, root);
+    }
     registry
 }
 
@@ -74,7 +84,12 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             (embedded.addr().to_string(), Some(embedded))
         }
     };
-    let registry = registry();
+    let simulate = args.simulate || config.hardware.simulate;
+    let registry = registry(
+        args.sysfs_root
+            .or_else(|| config.hardware.sysfs_root.clone()),
+        simulate,
+    );
     let system = actix::System::new();
     system.block_on(async move {
         let controller = Controller::start(

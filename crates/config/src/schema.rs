@@ -20,6 +20,17 @@ pub struct Config {
     pub network: NetworkConfig,
     /// The buses, by oid order.
     pub buses: Vec<BusConfig>,
+    /// Where and how hardware is read.
+    pub hardware: HardwareConfig,
+}
+
+/// The `[hardware]` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HardwareConfig {
+    /// The root under which sysfs paths are resolved (`/` when absent).
+    pub sysfs_root: Option<PathBuf>,
+    /// Simulated sensors instead of the hardware (for machines that are not Pis).
+    pub simulate: bool,
 }
 
 /// Where the broker is. `address: None` means: start an embedded broker in-process.
@@ -123,6 +134,16 @@ struct RawConfig {
     network: RawNetwork,
     #[serde(default)]
     buses: BTreeMap<String, RawBus>,
+    #[serde(default)]
+    hardware: RawHardware,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHardware {
+    sysfs_root: Option<PathBuf>,
+    #[serde(default)]
+    simulate: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -450,6 +471,10 @@ impl Config {
                 interval,
             },
             buses,
+            hardware: HardwareConfig {
+                sysfs_root: raw.hardware.sysfs_root,
+                simulate: raw.hardware.simulate,
+            },
         })
     }
 }

@@ -15,6 +15,7 @@
 //! implausible value, the driver's I/O error) instead of a made-up number; the component turns
 //! it into the node's health.
 
+pub mod components;
 pub mod cpu;
 pub mod dht;
 mod error;
@@ -22,6 +23,7 @@ pub mod w1;
 
 use std::path::{Path, PathBuf};
 
+pub use components::register_hardware;
 pub use error::HardwareError;
 
 /// Where sysfs is: `/` on a Pi, a folder of fake files in tests (`--sysfs-root`).

@@ -1,0 +1,193 @@
+//! The tutorial's components on real hardware: `rpibasic.dht` (IIO), `rpi1wire.ds18b20`
+//! (1-Wire) and `hostsensor.picpu` (thermal zone, cpufreq). Reads run on the runtime's blocking
+//! pool; a failed or implausible read is an error (the node's heartbeat says FAILED), never a
+//! made-up number.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use janitoo_actors::{
+    Component, ComponentContext, ComponentError, ComponentInfo, ComponentRegistry, ValueSpec,
+};
+use janitoo_protocol::{data_as_f64, Data, ValueType};
+
+use crate::dht::{find_iio_device, read_iio, with_retries};
+use crate::{cpu, w1, HardwareError, SysfsRoot};
+
+fn unavailable(err: HardwareError) -> ComponentError {
+    match err {
+        HardwareError::Unavailable { .. } => ComponentError::NotSupported(err.to_string()),
+        other => ComponentError::Unavailable(other.to_string()),
+    }
+}
+
+fn temperature(help: &str) -> ValueSpec {
+    ValueSpec::sensor("temperature", ValueType::Decimal)
+        .label("Temperature")
+        .help(help)
+        .units("°C")
+        .poll(300.0)
+}
+
+fn setting_text(context: &ComponentContext<'_>, uuid: &str) -> Option<String> {
+    context
+        .setting(uuid)
+        .and_then(Data::as_str)
+        .map(str::to_owned)
+}
+
+/// A DHT through the kernel's IIO driver.
+struct Dht {
+    root: SysfsRoot,
+    device: Option<String>,
+    pin: f64,
+    sensor: f64,
+}
+
+impl Component for Dht {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo::software("DHT sensor (IIO)")
+    }
+
+    fn values(&self) -> Vec<ValueSpec> {
+        vec![
+            temperature("The temperature"),
+            ValueSpec::sensor("humidity", ValueType::Decimal)
+                .label("Humidity")
+                .help("The relative humidity")
+                .units("%")
+                .poll(300.0),
+            ValueSpec::config("pin", ValueType::Int)
+                .help("The GPIO pin of the sensor (set by the dht11 overlay)")
+                .range(0.0, 53.0)
+                .default_data(self.pin),
+            ValueSpec::config("sensor", ValueType::Int)
+                .help("The sensor type: 11, 22 or 2302")
+                .default_data(self.sensor),
+            ValueSpec::config("device", ValueType::String)
+                .help("The IIO device (empty: the first dht11)")
+                .default_data(self.device.clone().unwrap_or_default()),
+        ]
+    }
+
+    fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+        let device = find_iio_device(&self.root, self.device.as_deref()).map_err(unavailable)?;
+        let reading = with_retries(3, Duration::from_millis(500), std::thread::sleep, || {
+            read_iio(&device)
+        })
+        .map_err(unavailable)?;
+        match uuid {
+            "temperature" => Ok(Data::from(reading.temperature)),
+            "humidity" => Ok(Data::from(reading.humidity)),
+            other => Err(ComponentError::NoSuchValue(other.to_owned())),
+        }
+    }
+}
+
+/// A DS18B20 on 1-Wire: the configured `hexadd`, else the first sensor found on the bus.
+struct Ds18b20 {
+    root: SysfsRoot,
+    hexadd: Option<String>,
+}
+
+impl Component for Ds18b20 {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo::software("DS18B20 sensor (1-Wire)")
+    }
+
+    fn values(&self) -> Vec<ValueSpec> {
+        vec![
+            temperature("The temperature"),
+            ValueSpec::config("hexadd", ValueType::String)
+                .help("The 1-Wire address of the sensor (empty: the first 28-* found)")
+                .default_data(self.hexadd.clone().unwrap_or_default()),
+        ]
+    }
+
+    fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+        if uuid != "temperature" {
+            return Err(ComponentError::NoSuchValue(uuid.to_owned()));
+        }
+        let address = match &self.hexadd {
+            Some(address) => address.clone(),
+            None => w1::scan(&self.root)
+                .map_err(unavailable)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ComponentError::Unavailable("no DS18B20 (28-*) on the 1-Wire bus".into())
+                })?,
+        };
+        w1::temperature(&self.root, &address)
+            .map(Data::from)
+            .map_err(unavailable)
+    }
+}
+
+/// The host's CPU.
+struct PiCpu {
+    root: SysfsRoot,
+}
+
+impl Component for PiCpu {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo::software("Raspberry Pi CPU")
+    }
+
+    fn values(&self) -> Vec<ValueSpec> {
+        vec![
+            temperature("The CPU temperature"),
+            ValueSpec::sensor("frequency", ValueType::Decimal)
+                .label("Frequency")
+                .units("MHz")
+                .poll(300.0),
+            ValueSpec::sensor("voltage", ValueType::Decimal)
+                .label("Voltage")
+                .units("V")
+                .poll(300.0),
+        ]
+    }
+
+    fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+        let reading = match uuid {
+            "temperature" => cpu::temperature(&self.root),
+            "frequency" => cpu::frequency(&self.root),
+            "voltage" => cpu::voltage(&self.root),
+            other => return Err(ComponentError::NoSuchValue(other.to_owned())),
+        };
+        reading.map(Data::from).map_err(unavailable)
+    }
+}
+
+/// Registers the hardware kinds, reading under `root` (they replace simulated ones of the same
+/// name).
+pub fn register_hardware(registry: &mut ComponentRegistry, root: SysfsRoot) {
+    let (dht_root, w1_root, cpu_root) = (root.clone(), root.clone(), root);
+    registry
+        .register("rpibasic.dht", move |context| {
+            let sensor = context
+                .setting("sensor")
+                .and_then(data_as_f64)
+                .unwrap_or(11.0);
+            if crate::dht::Model::from_code(sensor as i64).is_none() {
+                return Err(format!("`sensor` must be 11, 22 or 2302, not {sensor}"));
+            }
+            Ok(Arc::new(Dht {
+                root: dht_root.clone(),
+                device: setting_text(context, "device").filter(|device| !device.is_empty()),
+                pin: context.setting("pin").and_then(data_as_f64).unwrap_or(6.0),
+                sensor,
+            }))
+        })
+        .register("rpi1wire.ds18b20", move |context| {
+            Ok(Arc::new(Ds18b20 {
+                root: w1_root.clone(),
+                hexadd: setting_text(context, "hexadd").filter(|address| !address.is_empty()),
+            }))
+        })
+        .register("hostsensor.picpu", move |_| {
+            Ok(Arc::new(PiCpu {
+                root: cpu_root.clone(),
+            }))
+        });
+}

@@ -1,0 +1,133 @@
+//! The tutorial server on a fake sysfs tree (`--sysfs-root`): a plain MQTT client reads exactly
+//! the numbers in the tree on `/values/user/...`; a bad sensor file makes its node report
+//! FAILED instead of publishing a made-up value.
+
+use std::path::Path;
+use std::time::Duration;
+
+use janitoo_integration_tests::client::Client;
+use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Message, NodeState, Request, Status};
+
+const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
+
+fn write(root: &Path, path: &str, text: &str) {
+    let path = root.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn reading(hadd: Hadd, uuid: &str) -> Request {
+    Request::get(hadd, uuid, Genre::User, CommandClass::SENSOR_MULTILEVEL)
+}
+
+/// Every reading comes from the tree; a DS18B20 reporting its power-on value is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tutorial_server_publishes_the_numbers_of_the_tree() {
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    write(root, "/sys/class/thermal/thermal_zone0/temp", "47250\n");
+    write(
+        root,
+        "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq",
+        "1500000\n",
+    );
+    write(root, "/sys/bus/iio/devices/iio:device0/name", "dht11\n");
+    write(
+        root,
+        "/sys/bus/iio/devices/iio:device0/in_temp_input",
+        "21400\n",
+    );
+    write(
+        root,
+        "/sys/bus/iio/devices/iio:device0/in_humidityrelative_input",
+        "45100\n",
+    );
+    let w1 = "/sys/bus/w1/devices/28-00000463b745/w1_slave";
+    write(
+        root,
+        w1,
+        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=18625\n",
+    );
+
+    let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tutorial.toml");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/examples/tutorial.toml"
+        ),
+        &config,
+    )
+    .unwrap();
+    let sysfs = root.display().to_string();
+    let _server = ControllerProcess::start_with(
+        Path::new(JANITOO),
+        &config,
+        &["--broker", &broker.address(), "--sysfs-root", &sysfs],
+    );
+    let mut client = Client::connect(broker.port).await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+    client.subscribe("/values/user/#").await;
+    client.subscribe("/dhcp/heartbeat/0221/0001").await;
+    client.subscribe("/dhcp/heartbeat/0222/0001").await;
+
+    let (dht, ds18b20, cpu) = (Hadd::new(220, 1), Hadd::new(221, 1), Hadd::new(222, 1));
+    let first = client
+        .ask_until_answered(|| reading(cpu, "temperature"), Duration::from_secs(10))
+        .await;
+    assert_eq!(first.value.data, Data::from(47.25));
+    for (hadd, uuid, expected) in [
+        (dht, "temperature", 21.4),
+        (dht, "humidity", 45.1),
+        (ds18b20, "temperature", 18.625),
+        (cpu, "frequency", 1500.0),
+    ] {
+        let reply = client.ask(reading(hadd, uuid)).await;
+        assert_eq!(
+            (reply.status(), reply.value.data),
+            (Status::OK, Data::from(expected)),
+            "{hadd} {uuid}"
+        );
+        let topic = format!("/values/user/{hadd}/{uuid}");
+        let published = client
+            .next_on(&topic, Duration::from_secs(2))
+            .await
+            .expect("published");
+        let Message::Value(publication) = published.message() else {
+            panic!()
+        };
+        assert_eq!(publication.instances()[0].data, Data::from(expected));
+    }
+    // No voltage in the tree: unavailable, not made up.
+    let voltage = client.ask(reading(cpu, "voltage")).await;
+    assert_eq!(voltage.status(), Status::INTERNAL_ERROR);
+    assert!(voltage.error.unwrap().contains("not available"));
+    let cpu_failed = client
+        .next_matching(Duration::from_millis(500), |r| {
+            r.topic == "/dhcp/heartbeat/0222/0001" && r.payload == b"FAILED"
+        })
+        .await;
+    assert!(
+        cpu_failed.is_none(),
+        "a value this machine lacks does not make the node FAILED"
+    );
+
+    // The DS18B20 reports 85.000 (power-on): refused, and its node says FAILED.
+    write(
+        root,
+        w1,
+        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=85000\n",
+    );
+    let bad = client.ask(reading(ds18b20, "temperature")).await;
+    assert_eq!(bad.status(), Status::INTERNAL_ERROR);
+    assert!(bad.error.unwrap().contains("power-on"));
+    let beat = client
+        .next_matching(Duration::from_secs(3), |r| {
+            r.topic == "/dhcp/heartbeat/0221/0001"
+                && r.payload == NodeState::Failed.as_str().as_bytes()
+        })
+        .await;
+    assert!(beat.is_some(), "the node's heartbeat does not say FAILED");
+}
