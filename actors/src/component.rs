@@ -83,6 +83,9 @@ pub struct ValueSpec {
     pub poll_delay: f64,
     /// Instance indexes (`[0]` for a single value).
     pub instances: Vec<u32>,
+    /// How long a read or a write through the component may take before it is answered 500
+    /// (default 10 s; a hung sensor then ties up one thread of the blocking pool, not the node).
+    pub timeout: std::time::Duration,
 }
 
 impl ValueSpec {
@@ -110,6 +113,7 @@ impl ValueSpec {
             source,
             poll_delay: 0.0,
             instances: vec![0],
+            timeout: std::time::Duration::from_secs(10),
         }
     }
 
@@ -207,6 +211,12 @@ impl ValueSpec {
     /// Gives the value these instances.
     pub fn instances(mut self, indexes: &[u32]) -> Self {
         self.instances = indexes.to_vec();
+        self
+    }
+
+    /// Sets how long a read or a write may take.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 

@@ -174,12 +174,13 @@ impl ValueActor {
     ) -> impl std::future::Future<Output = (u32, Result<Data, Crash>)> + 'static {
         let component = self.component.clone();
         let uuid = self.spec.uuid.clone();
+        let timeout = self.spec.timeout;
         async move {
             let Some(component) = component else {
                 return (index, Err(Crash::Failed(ComponentError::NoSuchValue(uuid))));
             };
-            let outcome = tokio::task::spawn_blocking(move || component.read(&uuid, index)).await;
-            (index, flatten(outcome))
+            let read = tokio::task::spawn_blocking(move || component.read(&uuid, index));
+            (index, bounded(timeout, read).await)
         }
     }
 
@@ -294,6 +295,19 @@ fn flatten<T>(
     }
 }
 
+/// Awaits a component call on the blocking pool, at most `timeout`.
+async fn bounded<T>(
+    timeout: Duration,
+    call: tokio::task::JoinHandle<Result<T, ComponentError>>,
+) -> Result<T, Crash> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(outcome) => flatten(outcome),
+        Err(_) => Err(Crash::Failed(ComponentError::Unavailable(format!(
+            "the component did not answer within {timeout:?}"
+        )))),
+    }
+}
+
 /// Awaits every future in order.
 async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut outputs = Vec::with_capacity(futures.len());
@@ -370,10 +384,13 @@ impl Handler<SetValue> for ValueActor {
         let uuid = self.spec.uuid.clone();
         let index = msg.index;
         let applied = data.clone();
+        let timeout = self.spec.timeout;
         let apply = async move {
-            flatten(
-                tokio::task::spawn_blocking(move || component.apply(&uuid, index, &applied)).await,
+            bounded(
+                timeout,
+                tokio::task::spawn_blocking(move || component.apply(&uuid, index, &applied)),
             )
+            .await
         };
         Box::pin(
             apply

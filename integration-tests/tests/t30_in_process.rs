@@ -29,7 +29,27 @@ name = "Ambiance"
 [buses.rpibasic.components.fragile]
 kind = "test.fragile"
 hadd = "0220/0002"
+
+[buses.rpibasic.components.slow]
+kind = "test.slow"
+hadd = "0220/0003"
 "#;
+
+/// A sensor that hangs for 3 s on every read; its value allows 200 ms.
+struct Hanging;
+
+impl Component for Hanging {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo::software("Hanging sensor")
+    }
+    fn values(&self) -> Vec<ValueSpec> {
+        vec![ValueSpec::sensor("reading", ValueType::Decimal).timeout(Duration::from_millis(200))]
+    }
+    fn read(&self, _uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(Data::from(0.0))
+    }
+}
 
 /// A sensor whose next read panics when told to.
 struct Fragile {
@@ -55,6 +75,7 @@ fn start(broker: SocketAddr, panic_next: Arc<AtomicBool>) -> Controller {
     let config = Config::parse(CONFIG, Path::new("in-process.toml")).unwrap();
     let mut registry = ComponentRegistry::new();
     register_simulated(&mut registry);
+    registry.register("test.slow", |_| Ok(Arc::new(Hanging)));
     registry.register("test.fragile", move |_| {
         Ok(Arc::new(Fragile {
             panic_next: panic_next.clone(),
@@ -220,6 +241,41 @@ fn messages_of_an_older_epoch_are_fenced_and_counted() {
         }
         assert_eq!(metrics.fenced.get(), 3);
         assert_eq!(metrics.epoch.get(), newer, "still following the newer primary");
+        controller.stop().await;
+    });
+}
+
+/// A read that hangs is answered 500 when its value's timeout passes, and the node goes on
+/// serving its other values.
+#[test]
+fn a_hanging_read_is_answered_when_its_timeout_passes() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    actix::System::new().block_on(async move {
+        let controller = start(broker.addr(), Arc::new(AtomicBool::new(false)));
+        let mut client = Client::connect(broker.addr().port()).await;
+        client.subscribe("/nodes/9999/9990/reply").await;
+        let slow = Hadd::new(220, 3);
+        let name = || get(slow, "name", Genre::Config, CommandClass::CONFIGURATION);
+        client
+            .ask_until_answered(name, Duration::from_secs(10))
+            .await;
+        let asked = std::time::Instant::now();
+        let reply = client
+            .ask(get(
+                slow,
+                "reading",
+                Genre::User,
+                CommandClass::SENSOR_MULTILEVEL,
+            ))
+            .await;
+        assert_eq!(reply.status(), Status::INTERNAL_ERROR);
+        assert!(reply.error.unwrap().contains("did not answer within 200ms"));
+        assert!(
+            asked.elapsed() < Duration::from_millis(1_500),
+            "answered after {:?}",
+            asked.elapsed()
+        );
+        assert_eq!(client.ask(name()).await.status(), Status::OK);
         controller.stop().await;
     });
 }

@@ -110,13 +110,7 @@ impl Component for Ds18b20 {
         }
         let address = match &self.hexadd {
             Some(address) => address.clone(),
-            None => w1::scan(&self.root)
-                .map_err(unavailable)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    ComponentError::Unavailable("no DS18B20 (28-*) on the 1-Wire bus".into())
-                })?,
+            None => w1::first_sensor(&self.root).map_err(unavailable)?,
         };
         w1::temperature(&self.root, &address)
             .map(Data::from)

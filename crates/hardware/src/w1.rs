@@ -66,6 +66,16 @@ pub fn scan(root: &SysfsRoot) -> Result<Vec<String>, HardwareError> {
     Ok(sensors)
 }
 
+/// The first DS18B20 on the bus, for a node configured without an address.
+pub fn first_sensor(root: &SysfsRoot) -> Result<String, HardwareError> {
+    scan(root)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| HardwareError::Unavailable {
+            what: "a DS18B20 (no 28-* on the 1-Wire bus)".into(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
