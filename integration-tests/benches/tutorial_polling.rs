@@ -88,6 +88,7 @@ async fn main() {
         "/../deploy/examples/tutorial.toml"
     ))
     .unwrap();
+    let text = janitoo_integration_tests::process::without_led(&text);
     std::fs::write(&config, text.replace("_poll = 300", "_poll = 1")).unwrap();
     let sysfs = root.display().to_string();
     let server = ControllerProcess::start_with(

@@ -203,3 +203,21 @@ impl Drop for ControllerProcess {
         self.kill();
     }
 }
+
+/// A configuration without its LED (GPIO output needs a Raspberry Pi): the section of
+/// `rpibasic.led` is dropped, up to the next blank line.
+pub fn without_led(config: &str) -> String {
+    let mut kept = Vec::new();
+    let mut skipping = false;
+    for line in config.lines() {
+        if line.starts_with("[buses.rpibasic.components.led]") {
+            skipping = true;
+        } else if skipping && line.trim().is_empty() {
+            skipping = false;
+        }
+        if !skipping {
+            kept.push(line);
+        }
+    }
+    kept.join("\n") + "\n"
+}

@@ -69,3 +69,27 @@ fn help_explains_the_commands() {
         "{text}"
     );
 }
+
+/// Off a Raspberry Pi, the tutorial's LED cannot have its GPIO: a clear error naming the
+/// component, exit code 2, no panic.
+#[test]
+fn gpio_off_a_pi_is_a_clear_error_naming_the_component() {
+    if std::path::Path::new("/dev/gpiomem").exists() {
+        return; // a Raspberry Pi: the GPIO opens
+    }
+    let tutorial = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/examples/tutorial.toml"
+    );
+    let output = Command::new(JANITOO)
+        .args(["run", "--config", tutorial, "--broker", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`buses.rpibasic.components.led`: GPIO is not available"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

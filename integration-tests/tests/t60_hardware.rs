@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use janitoo_integration_tests::client::Client;
-use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::process::{
+    without_led, BrokerKind, BrokerProcess, ControllerProcess,
+};
 use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Message, NodeState, Request, Status};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
@@ -53,14 +55,12 @@ async fn the_tutorial_server_publishes_the_numbers_of_the_tree() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tutorial.toml");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/examples/tutorial.toml"
-        ),
-        &config,
-    )
-    .unwrap();
+    let tutorial = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/examples/tutorial.toml"
+    );
+    let text = std::fs::read_to_string(tutorial).unwrap();
+    std::fs::write(&config, without_led(&text)).unwrap();
     let sysfs = root.display().to_string();
     let _server = ControllerProcess::start_with(
         Path::new(JANITOO),

@@ -55,7 +55,7 @@ pub struct RunArgs {
 }
 
 /// The component kinds this binary knows: the hardware readers under `root`, or simulated
-/// sensors. The LED and the load statistics are simulated either way for now.
+/// sensors. The load statistics are simulated either way.
 pub fn registry(root: Option<PathBuf>, simulate: bool) -> ComponentRegistry {
     let mut registry = ComponentRegistry::new();
     register_simulated(&mut registry);

@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("rpi1wire.ds18b20", vec![("temperature", "°C", ds18b20)]),
     ];
     let mut registry = ComponentRegistry::new();
-    janitoo_actors::register_simulated(&mut registry); // the LED, until GPIO output lands
+    janitoo_actors::register_simulated(&mut registry); // a simulated LED (led::Led drives a real one)
     for (kind, readings) in kinds {
         let root = root.clone();
         registry.register(kind, move |_| {

@@ -183,5 +183,11 @@ pub fn register_hardware(registry: &mut ComponentRegistry, root: SysfsRoot) {
             Ok(Arc::new(PiCpu {
                 root: cpu_root.clone(),
             }))
+        })
+        .register("rpibasic.led", |context| {
+            let pin = context.setting("pin").and_then(data_as_f64).unwrap_or(19.0);
+            let pin = u8::try_from(pin as i64)
+                .map_err(|_| format!("`pin` {pin} is not a GPIO number"))?;
+            Ok(Arc::new(crate::led::Led::open(pin)?))
         });
 }

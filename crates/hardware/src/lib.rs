@@ -19,6 +19,7 @@ pub mod components;
 pub mod cpu;
 pub mod dht;
 mod error;
+pub mod led;
 pub mod w1;
 
 use std::path::{Path, PathBuf};
