@@ -154,19 +154,25 @@ impl MqttBridge {
         self.metrics.queue_depth.set(depth as u64);
     }
 
-    fn decode(&self, topic: &Topic, payload: &[u8]) -> Option<Request> {
+    /// Decodes with our codec, falling back to JSON (the original's clients); an undecodable
+    /// payload is counted and dropped.
+    fn decode(&self, topic: &Topic, payload: &[u8]) -> Option<Wire> {
         let decoded = Wire::decode(topic, payload, self.codec).or_else(|err| match self.codec {
             Codec::Json => Err(err),
             _ => Wire::decode(topic, payload, Codec::Json),
         });
-        match decoded {
-            Ok(Wire::Request(request)) => Some(request),
-            Ok(_) => None,
-            Err(err) => {
+        decoded
+            .map_err(|err| {
                 self.metrics.decode_errors.increment();
-                debug!(%topic, %err, "undecodable request ignored");
-                None
-            }
+                debug!(%topic, %err, "undecodable message ignored");
+            })
+            .ok()
+    }
+
+    fn decode_request(&self, topic: &Topic, payload: &[u8]) -> Option<Request> {
+        match self.decode(topic, payload)? {
+            Wire::Request(request) => Some(request),
+            _ => None,
         }
     }
 
@@ -186,7 +192,7 @@ impl MqttBridge {
                     self.metrics.unrouted.increment();
                     return;
                 };
-                if let Some(request) = self.decode(&topic, &payload) {
+                if let Some(request) = self.decode_request(&topic, &payload) {
                     bus.do_send(HandleRequest {
                         via: Via::Node(*hadd),
                         request,
@@ -194,7 +200,7 @@ impl MqttBridge {
                 }
             }
             Topic::BroadcastRequest => {
-                if let Some(request) = self.decode(&topic, &payload) {
+                if let Some(request) = self.decode_request(&topic, &payload) {
                     for bus in self.buses.values() {
                         bus.do_send(HandleRequest {
                             via: Via::Broadcast,
@@ -204,10 +210,8 @@ impl MqttBridge {
                 }
             }
             // Everything else goes to the observers (the network supervisor), decoded.
-            _ if !self.observers.is_empty() => match Wire::decode(&topic, &payload, self.codec)
-                .or_else(|_| Wire::decode(&topic, &payload, Codec::Json))
-            {
-                Ok(message) => {
+            _ if !self.observers.is_empty() => {
+                if let Some(message) = self.decode(&topic, &payload) {
                     for (observer, _) in &self.observers {
                         observer.do_send(Observed {
                             topic: topic.clone(),
@@ -215,11 +219,7 @@ impl MqttBridge {
                         });
                     }
                 }
-                Err(err) => {
-                    self.metrics.decode_errors.increment();
-                    debug!(%topic, %err, "undecodable message ignored");
-                }
-            },
+            }
             _ => {}
         }
     }

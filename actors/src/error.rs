@@ -17,6 +17,9 @@ pub enum ActorError {
         /// Why.
         reason: String,
     },
+    /// The configuration file cannot be opened for write-back.
+    #[error(transparent)]
+    Config(#[from] janitoo_config::ConfigError),
     /// The broker address cannot be used.
     #[error("broker address {address:?}: {reason}")]
     BrokerAddress {

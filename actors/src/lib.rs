@@ -57,6 +57,7 @@ pub mod node_actor;
 pub mod runtime;
 pub mod simulated;
 pub mod supervisor;
+pub mod tutorial;
 pub mod value_actor;
 
 pub use bridge::{BridgeConfig, MqttBridge};

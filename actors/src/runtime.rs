@@ -135,12 +135,7 @@ fn split_address(address: &str) -> Result<(String, u16), ActorError> {
 }
 
 fn config_writer(config: &Config) -> Result<Recipient<PersistSetting>, ActorError> {
-    let file = ConfigFile::open(&config.file).map_err(|err| ActorError::Component {
-        file: config.file.display().to_string(),
-        bus: String::new(),
-        component: String::new(),
-        reason: err.to_string(),
-    })?;
+    let file = ConfigFile::open(&config.file)?;
     let file = Arc::new(Mutex::new(Some(file)));
     let writer = SyncArbiter::start(1, move || {
         let file = file.lock().ok().and_then(|mut file| file.take());

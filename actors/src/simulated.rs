@@ -4,11 +4,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use janitoo_protocol::{CommandClass, Data, ValueType};
+use janitoo_protocol::{Data, ValueType};
 
 use crate::component::{
     Component, ComponentContext, ComponentError, ComponentInfo, ComponentRegistry, ValueSpec,
 };
+use crate::tutorial;
 
 /// A reading that drifts around `base` by at most `spread`, deterministic for a seed.
 #[derive(Debug)]
@@ -72,34 +73,12 @@ impl Component for SimulatedSensor {
     }
 }
 
-fn temperature(poll: f64) -> ValueSpec {
-    ValueSpec::sensor("temperature", ValueType::Decimal)
-        .label("Temperature")
-        .help("The temperature")
-        .units("°C")
-        .poll(poll)
-}
-
 /// The tutorial's DHT node (`rpibasic.dht`): temperature, humidity, `pin` and `sensor`.
 fn dht(context: &ComponentContext<'_>) -> SimulatedSensor {
     let seed = seed_of(context);
     SimulatedSensor {
         product: "DHT sensor (simulated)",
-        specs: vec![
-            temperature(300.0),
-            ValueSpec::sensor("humidity", ValueType::Decimal)
-                .label("Humidity")
-                .help("The relative humidity")
-                .units("%")
-                .poll(300.0),
-            ValueSpec::config("pin", ValueType::Int)
-                .help("The GPIO pin of the sensor")
-                .range(0.0, 53.0)
-                .default_data(6),
-            ValueSpec::config("sensor", ValueType::Int)
-                .help("The sensor type: 11, 22 or 2302")
-                .default_data(11),
-        ],
+        specs: tutorial::dht_values(6.0, 11.0),
         readings: vec![
             ("temperature".into(), Drift::new(21.0, 1.5, seed)),
             ("humidity".into(), Drift::new(45.0, 5.0, seed ^ 0x5eed)),
@@ -111,12 +90,7 @@ fn dht(context: &ComponentContext<'_>) -> SimulatedSensor {
 fn ds18b20(context: &ComponentContext<'_>) -> SimulatedSensor {
     SimulatedSensor {
         product: "DS18B20 sensor (simulated)",
-        specs: vec![
-            temperature(300.0),
-            ValueSpec::config("hexadd", ValueType::String)
-                .help("The 1-Wire address of the sensor")
-                .default_data("28-00000463b745"),
-        ],
+        specs: tutorial::ds18b20_values("28-00000463b745"),
         readings: vec![(
             "temperature".into(),
             Drift::new(19.0, 1.0, seed_of(context)),
@@ -129,17 +103,7 @@ fn picpu(context: &ComponentContext<'_>) -> SimulatedSensor {
     let seed = seed_of(context);
     SimulatedSensor {
         product: "Raspberry Pi CPU (simulated)",
-        specs: vec![
-            temperature(300.0).help("The CPU temperature"),
-            ValueSpec::sensor("frequency", ValueType::Decimal)
-                .label("Frequency")
-                .units("MHz")
-                .poll(300.0),
-            ValueSpec::sensor("voltage", ValueType::Decimal)
-                .label("Voltage")
-                .units("V")
-                .poll(300.0),
-        ],
+        specs: tutorial::picpu_values(),
         readings: vec![
             ("temperature".into(), Drift::new(48.0, 4.0, seed)),
             ("frequency".into(), Drift::new(1200.0, 300.0, seed ^ 1)),
@@ -173,22 +137,7 @@ impl Component for SimulatedLed {
     }
 
     fn values(&self) -> Vec<ValueSpec> {
-        vec![
-            ValueSpec::action("switch", ValueType::List, CommandClass::SWITCH_BINARY)
-                .label("Switch")
-                .help("Switch the LED on or off")
-                .items(&["on", "off"])
-                .default_data("off"),
-            ValueSpec::action("blink", ValueType::List, CommandClass::BLINK)
-                .label("Blink")
-                .help("Make the LED blink")
-                .items(&["off", "blink", "heartbeat"])
-                .default_data("off"),
-            ValueSpec::config("pin", ValueType::Int)
-                .help("The GPIO pin of the LED")
-                .range(0.0, 53.0)
-                .default_data(19),
-        ]
+        tutorial::led_values(19.0)
     }
 
     fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {

@@ -4,7 +4,6 @@
 //! decisions are the sans-IO state machines of `janitoo-protocol` (`election`, `liveness`,
 //! `network_map`); this actor feeds them and publishes what they return.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,8 +13,9 @@ use janitoo_protocol::liveness::{Liveness, LivenessConfig, Transition};
 use janitoo_protocol::network_map::NetworkMap;
 use janitoo_protocol::topic::filters;
 use janitoo_protocol::{
-    Codec, CommandClass, Data, Genre, Hadd, HaddTarget, Heartbeat, InfoKind, Message as Wire,
-    NodeState, Request, ResolvHeartbeat, Topic, ValueDescriptor, ValuePublication, ValueType,
+    Codec, CommandClass, Data, DiscoveryData, Genre, Hadd, HaddTarget, Heartbeat, InfoKind,
+    Message as Wire, NodeState, Request, ResolvHeartbeat, Topic, ValueDescriptor, ValuePublication,
+    ValueType,
 };
 use tracing::{info, warn};
 
@@ -347,17 +347,20 @@ impl NetworkSupervisor {
         }
     }
 
-    fn learn_periods(&mut self) {
-        let periods: BTreeMap<Hadd, f64> = self
-            .map
-            .nodes()
-            .map(|node| (node.hadd, node.heartbeat))
-            .collect();
-        for (hadd, seconds) in periods {
-            if seconds.is_finite() && seconds > 0.0 {
-                self.liveness
-                    .set_period(hadd, Duration::from_secs_f64(seconds));
-            }
+    /// The heartbeat periods told by node info in a discovery answer, for the liveness.
+    fn learn_periods(&mut self, message: &Wire) {
+        let Wire::DiscoveryReply(reply) = message else {
+            return;
+        };
+        let DiscoveryData::Nodes(nodes) = &reply.data else {
+            return;
+        };
+        for node in nodes
+            .values()
+            .filter(|node| node.heartbeat.is_finite() && node.heartbeat > 0.0)
+        {
+            self.liveness
+                .set_period(node.hadd, Duration::from_secs_f64(node.heartbeat));
         }
     }
 }
@@ -437,7 +440,7 @@ impl Handler<Observed> for NetworkSupervisor {
                     }
                 }
                 if self.map.apply(topic, &message) {
-                    self.learn_periods();
+                    self.learn_periods(&message);
                     self.forward_to_secondaries(topic, &message);
                 }
             }

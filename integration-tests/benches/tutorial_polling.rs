@@ -12,15 +12,10 @@ use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::sysfs::{tutorial_tree, write};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const MEASURE: Duration = Duration::from_secs(60);
-
-fn write(root: &Path, path: &str, text: &str) {
-    let path = root.join(path.trim_start_matches('/'));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 fn proc_field(pid: u32, file: &str, pick: impl Fn(&str) -> Option<f64>) -> f64 {
     pick(&std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default()).unwrap_or(0.0)
@@ -56,28 +51,7 @@ async fn main() {
     }
     let tree = tempfile::tempdir().unwrap();
     let root = tree.path();
-    write(root, "/sys/class/thermal/thermal_zone0/temp", "47250\n");
-    write(
-        root,
-        "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq",
-        "1500000\n",
-    );
-    write(root, "/sys/bus/iio/devices/iio:device0/name", "dht11\n");
-    write(
-        root,
-        "/sys/bus/iio/devices/iio:device0/in_temp_input",
-        "21400\n",
-    );
-    write(
-        root,
-        "/sys/bus/iio/devices/iio:device0/in_humidityrelative_input",
-        "45100\n",
-    );
-    write(
-        root,
-        "/sys/bus/w1/devices/28-00000463b745/w1_slave",
-        "72 01 : crc=57 YES\n72 01 t=18625\n",
-    );
+    tutorial_tree(root);
     write(root, "/sys/class/hwmon/hwmon0/in0_input", "1200\n");
 
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);

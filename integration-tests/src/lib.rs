@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod process;
+pub mod sysfs;
 
 pub use client::Client;
 pub use process::{BrokerKind, BrokerProcess, ControllerProcess};

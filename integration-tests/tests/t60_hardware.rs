@@ -9,15 +9,10 @@ use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{
     without_led, BrokerKind, BrokerProcess, ControllerProcess,
 };
+use janitoo_integration_tests::sysfs::{tutorial_tree, write, W1_SLAVE};
 use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Message, NodeState, Request, Status};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
-
-fn write(root: &Path, path: &str, text: &str) {
-    let path = root.join(path.trim_start_matches('/'));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 fn reading(hadd: Hadd, uuid: &str) -> Request {
     Request::get(hadd, uuid, Genre::User, CommandClass::SENSOR_MULTILEVEL)
@@ -28,29 +23,8 @@ fn reading(hadd: Hadd, uuid: &str) -> Request {
 async fn the_tutorial_server_publishes_the_numbers_of_the_tree() {
     let tree = tempfile::tempdir().unwrap();
     let root = tree.path();
-    write(root, "/sys/class/thermal/thermal_zone0/temp", "47250\n");
-    write(
-        root,
-        "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq",
-        "1500000\n",
-    );
-    write(root, "/sys/bus/iio/devices/iio:device0/name", "dht11\n");
-    write(
-        root,
-        "/sys/bus/iio/devices/iio:device0/in_temp_input",
-        "21400\n",
-    );
-    write(
-        root,
-        "/sys/bus/iio/devices/iio:device0/in_humidityrelative_input",
-        "45100\n",
-    );
-    let w1 = "/sys/bus/w1/devices/28-00000463b745/w1_slave";
-    write(
-        root,
-        w1,
-        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=18625\n",
-    );
+    tutorial_tree(root);
+    let w1 = W1_SLAVE;
 
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use janitoo_actors::tutorial;
 use janitoo_actors::{
     Component, ComponentContext, ComponentError, ComponentInfo, ComponentRegistry, ValueSpec,
 };
@@ -19,14 +20,6 @@ fn unavailable(err: HardwareError) -> ComponentError {
         HardwareError::Unavailable { .. } => ComponentError::NotSupported(err.to_string()),
         other => ComponentError::Unavailable(other.to_string()),
     }
-}
-
-fn temperature(help: &str) -> ValueSpec {
-    ValueSpec::sensor("temperature", ValueType::Decimal)
-        .label("Temperature")
-        .help(help)
-        .units("°C")
-        .poll(300.0)
 }
 
 fn setting_text(context: &ComponentContext<'_>, uuid: &str) -> Option<String> {
@@ -50,24 +43,13 @@ impl Component for Dht {
     }
 
     fn values(&self) -> Vec<ValueSpec> {
-        vec![
-            temperature("The temperature"),
-            ValueSpec::sensor("humidity", ValueType::Decimal)
-                .label("Humidity")
-                .help("The relative humidity")
-                .units("%")
-                .poll(300.0),
-            ValueSpec::config("pin", ValueType::Int)
-                .help("The GPIO pin of the sensor (set by the dht11 overlay)")
-                .range(0.0, 53.0)
-                .default_data(self.pin),
-            ValueSpec::config("sensor", ValueType::Int)
-                .help("The sensor type: 11, 22 or 2302")
-                .default_data(self.sensor),
+        let mut values = tutorial::dht_values(self.pin, self.sensor);
+        values.push(
             ValueSpec::config("device", ValueType::String)
                 .help("The IIO device (empty: the first dht11)")
                 .default_data(self.device.clone().unwrap_or_default()),
-        ]
+        );
+        values
     }
 
     fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
@@ -96,12 +78,7 @@ impl Component for Ds18b20 {
     }
 
     fn values(&self) -> Vec<ValueSpec> {
-        vec![
-            temperature("The temperature"),
-            ValueSpec::config("hexadd", ValueType::String)
-                .help("The 1-Wire address of the sensor (empty: the first 28-* found)")
-                .default_data(self.hexadd.clone().unwrap_or_default()),
-        ]
+        tutorial::ds18b20_values(self.hexadd.as_deref().unwrap_or_default())
     }
 
     fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
@@ -129,17 +106,7 @@ impl Component for PiCpu {
     }
 
     fn values(&self) -> Vec<ValueSpec> {
-        vec![
-            temperature("The CPU temperature"),
-            ValueSpec::sensor("frequency", ValueType::Decimal)
-                .label("Frequency")
-                .units("MHz")
-                .poll(300.0),
-            ValueSpec::sensor("voltage", ValueType::Decimal)
-                .label("Voltage")
-                .units("V")
-                .poll(300.0),
-        ]
+        tutorial::picpu_values()
     }
 
     fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {

@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use janitoo_actors::tutorial::{self, BLINK_MODES};
 use janitoo_actors::{Component, ComponentError, ComponentInfo, ValueSpec};
-use janitoo_protocol::{CommandClass, Data, ValueType};
+use janitoo_protocol::Data;
 use rppal::gpio::{Gpio, OutputPin};
 
 const OFF: u8 = 0;
 const BLINK: u8 = 1;
 const HEARTBEAT: u8 = 2;
-const MODES: [&str; 3] = ["off", "blink", "heartbeat"];
 
 /// A poisoned lock: a thread panicked while holding the LED.
 fn lost<T>(_: T) -> ComponentError {
@@ -82,22 +82,7 @@ impl Component for Led {
     }
 
     fn values(&self) -> Vec<ValueSpec> {
-        vec![
-            ValueSpec::action("switch", ValueType::List, CommandClass::SWITCH_BINARY)
-                .label("Switch")
-                .help("Switch the LED on or off")
-                .items(&["on", "off"])
-                .default_data("off"),
-            ValueSpec::action("blink", ValueType::List, CommandClass::BLINK)
-                .label("Blink")
-                .help("Make the LED blink")
-                .items(&MODES)
-                .default_data("off"),
-            ValueSpec::config("pin", ValueType::Int)
-                .help("The GPIO pin of the LED (applied at restart)")
-                .range(0.0, 53.0)
-                .default_data(self.pin_number),
-        ]
+        tutorial::led_values(f64::from(self.pin_number))
     }
 
     fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
@@ -108,7 +93,7 @@ impl Component for Led {
                 "off"
             })),
             "blink" => Ok(Data::from(
-                MODES[usize::from(self.mode.load(Ordering::Relaxed).min(2))],
+                BLINK_MODES[usize::from(self.mode.load(Ordering::Relaxed).min(2))],
             )),
             other => Err(ComponentError::NoSuchValue(other.to_owned())),
         }
@@ -130,7 +115,10 @@ impl Component for Led {
                 Ok(())
             }
             "blink" => {
-                let mode = MODES.iter().position(|mode| *mode == choice).unwrap_or(0);
+                let mode = BLINK_MODES
+                    .iter()
+                    .position(|mode| *mode == choice)
+                    .unwrap_or(0);
                 self.mode
                     .store(u8::try_from(mode).unwrap_or(OFF), Ordering::Relaxed);
                 Ok(())
