@@ -225,5 +225,22 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
         BTreeSet::from([(third_epoch, third)]),
         "after SIGCONT only {third} is primary"
     );
+    // `janitoo status` shows the same network once: the primary, its epoch, the controllers.
+    let status = Command::new(JANITOO)
+        .args(["status", "--broker", &address, "--wait", "2"])
+        .output()
+        .unwrap();
+    let view = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{view}");
+    assert!(
+        view.contains(&format!("primary: {third}  epoch {third_epoch:#x}")),
+        "{view}"
+    );
+    for controller in ["0002/0000  secondary", "0003/0000  secondary"] {
+        assert!(
+            view.contains(controller),
+            "{controller:?} missing from:\n{view}"
+        );
+    }
     secondary_b.kill();
 }
