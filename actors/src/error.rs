@@ -17,6 +17,18 @@ pub enum ActorError {
         /// Why.
         reason: String,
     },
+    /// A bus aggregate names a value none of the bus's components has.
+    #[error("{file}: `buses.{bus}.aggregates.{value}`: no component of bus {bus} has a value {value:?} (the bus's component values: {known})")]
+    Aggregate {
+        /// The configuration file.
+        file: String,
+        /// The bus oid.
+        bus: String,
+        /// The value it names.
+        value: String,
+        /// The values there are.
+        known: String,
+    },
     /// The configuration file cannot be opened for write-back.
     #[error(transparent)]
     Config(#[from] janitoo_config::ConfigError),

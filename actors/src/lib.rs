@@ -45,6 +45,7 @@
 //! registry.register("garden.thermometer", |_| Ok(Arc::new(Thermometer)));
 //! ```
 
+pub mod aggregate;
 pub mod backoff;
 pub mod bridge;
 pub mod bus_actor;

@@ -13,6 +13,7 @@ use janitoo_protocol::{
 };
 use tracing::{info, warn};
 
+use crate::aggregate::BusReadings;
 use crate::component::{Component, ComponentInfo, ValueSpec};
 use crate::messages::{
     Announce, ApplyRequest, DescribeNode, DescribeValue, Failure, GetValue, NodeDescription,
@@ -49,6 +50,8 @@ pub struct NodeSetup {
     /// The controller whose Last Will covers this process (told in a bus controller's node
     /// info as `will`, so that a primary marks every controller of a crashed process OFFLINE).
     pub will: Option<Hadd>,
+    /// The latest readings of the node's bus, shared by its nodes.
+    pub readings: BusReadings,
 }
 
 /// Where a node sends what it produces.
@@ -164,6 +167,7 @@ impl NodeActor {
             reads: ctx.address().recipient(),
             codec: self.links.codec,
             metrics: self.links.metrics.clone(),
+            readings: self.setup.readings.clone(),
         };
         let specs = self.specs();
         for (spec, builtin) in specs {

@@ -13,9 +13,10 @@ use janitoo_protocol::Codec;
 use janitoo_protocol::Hadd;
 use tracing::info;
 
+use crate::aggregate::{Aggregate, BusAggregates, BusReadings};
 use crate::bridge::{BridgeConfig, MqttBridge};
 use crate::bus_actor::{BusActor, BusSetup};
-use crate::component::{ComponentInfo, ComponentRegistry};
+use crate::component::{ComponentInfo, ComponentRegistry, Source, ValueSpec};
 use crate::config_writer::ConfigWriter;
 use crate::error::ActorError;
 use crate::messages::{PersistSetting, Shutdown};
@@ -68,6 +69,7 @@ fn node_setup(
         component: None,
         settings: node.values.clone(),
         will: None,
+        readings: BusReadings::default(),
     }
 }
 
@@ -76,7 +78,8 @@ fn bus_setup(
     bus: &BusConfig,
     registry: &ComponentRegistry,
 ) -> Result<BusSetup, ActorError> {
-    let controller = node_setup(
+    let readings = BusReadings::default();
+    let mut controller = node_setup(
         &bus.node,
         bus.oid.clone(),
         NodeKey::Bus(bus.oid.clone()),
@@ -108,13 +111,51 @@ fn bus_setup(
             built.info(),
         );
         setup.component = Some(built);
+        setup.readings = readings.clone();
         components.push(setup);
+    }
+    controller.readings = readings.clone();
+    if !bus.aggregates.is_empty() {
+        let mut aggregates = Vec::new();
+        for (source, function) in &bus.aggregates {
+            let specs = component_specs(&components);
+            let Some(spec) = specs.iter().find(|spec| &spec.uuid == source) else {
+                let mut known: Vec<String> = specs.into_iter().map(|spec| spec.uuid).collect();
+                known.dedup();
+                return Err(ActorError::Aggregate {
+                    file: config.file.display().to_string(),
+                    bus: bus.oid.clone(),
+                    value: source.clone(),
+                    known: known.join(", "),
+                });
+            };
+            aggregates.push(Aggregate {
+                source: source.clone(),
+                function: *function,
+                units: spec.units.clone(),
+            });
+        }
+        controller.component = Some(Arc::new(BusAggregates::new(
+            &bus.oid, &bus.kind, aggregates, readings,
+        )));
     }
     Ok(BusSetup {
         oid: bus.oid.clone(),
         controller,
         components,
     })
+}
+
+/// The values the components read (not the stored ones), sorted by uuid.
+fn component_specs(components: &[NodeSetup]) -> Vec<ValueSpec> {
+    let mut specs: Vec<ValueSpec> = components
+        .iter()
+        .filter_map(|setup| setup.component.as_ref())
+        .flat_map(|component| component.values())
+        .filter(|spec| spec.source == Source::Component)
+        .collect();
+    specs.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    specs
 }
 
 fn split_address(address: &str) -> Result<(String, u16), ActorError> {

@@ -13,6 +13,7 @@ use janitoo_protocol::{
 };
 use tracing::{debug, warn};
 
+use crate::aggregate::BusReadings;
 use crate::component::{Component, ComponentError, Source, ValueSpec};
 use crate::messages::{
     Announce, DescribeValue, Failure, GetValue, Publish, ReadOutcome, SetPollDelay, SetValue,
@@ -33,6 +34,8 @@ pub struct ValueLinks {
     pub codec: Codec,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
+    /// The bus's latest readings, for its aggregates.
+    pub readings: BusReadings,
 }
 
 /// One value of a node.
@@ -193,10 +196,16 @@ impl ValueActor {
     ) -> Result<(), Failure> {
         let failure = match result {
             Ok(data) => {
+                self.links
+                    .readings
+                    .record(&self.spec.uuid, self.hadd, index, &data);
                 self.instances.insert(index, data);
                 None
             }
             Err(crash) => {
+                self.links
+                    .readings
+                    .forget(&self.spec.uuid, self.hadd, index);
                 let supported = !matches!(crash, Crash::Failed(ComponentError::NotSupported(_)));
                 Some((self.failure_of(crash, ctx), supported))
             }

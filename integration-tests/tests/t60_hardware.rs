@@ -105,3 +105,65 @@ async fn the_tutorial_server_publishes_the_numbers_of_the_tree() {
         .await;
     assert!(beat.is_some(), "the node's heartbeat does not say FAILED");
 }
+
+/// The tutorial v2's bus value is the average of the temperatures its components read; a
+/// sensor whose read fails leaves the average instead of holding a stale number in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_value_is_the_average_of_the_temperatures_read() {
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    tutorial_tree(root);
+
+    let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tutorial2.toml");
+    let tutorial2 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/examples/tutorial2.toml"
+    );
+    std::fs::copy(tutorial2, &config).unwrap();
+    let sysfs = root.display().to_string();
+    let _server = ControllerProcess::start_with(
+        Path::new(JANITOO),
+        &config,
+        &["--broker", &broker.address(), "--sysfs-root", &sysfs],
+    );
+    let mut client = Client::connect(broker.port).await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+
+    let bus = Hadd::new(225, 0);
+    let average = || reading(bus, "tutorial2_temperature");
+    let first = client
+        .ask_until_answered(average, Duration::from_secs(10))
+        .await;
+    // The components read at start; until all three have, the bus says what it lacks.
+    let mut reply = first;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while reply.value.data != 29.092 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reply = client.ask(average()).await;
+    }
+    assert_eq!(
+        (
+            reply.status(),
+            &reply.value.data,
+            reply.value.units.as_deref()
+        ),
+        (Status::OK, &Data::from(29.092), Some("°C")),
+        "(21.4 + 18.625 + 47.25) / 3"
+    );
+
+    write(
+        root,
+        W1_SLAVE,
+        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=85000\n",
+    );
+    let bad = client.ask(reading(Hadd::new(225, 2), "temperature")).await;
+    assert_eq!(bad.status(), Status::INTERNAL_ERROR);
+    let without = client.ask(average()).await;
+    assert_eq!(
+        (without.status(), without.value.data),
+        (Status::OK, Data::from(34.325)),
+        "(21.4 + 47.25) / 2: the failed DS18B20 is left out"
+    );
+}

@@ -145,7 +145,8 @@ impl NodeInfo {
         })
     }
 
-    pub(crate) fn to_tree(&self) -> Value {
+    /// The payload tree (JSON shape) of this, as sent on the wire.
+    pub fn to_tree(&self) -> Value {
         Writer::new()
             .put("uuid", opt_text(&self.uuid))
             .put("hadd", self.hadd.to_string())

@@ -207,7 +207,8 @@ impl ValueDescriptor {
             .put_extra(&self.extra);
     }
 
-    pub(crate) fn to_tree(&self) -> Value {
+    /// The payload tree (JSON shape) of this, as sent on the wire.
+    pub fn to_tree(&self) -> Value {
         let mut out = Writer::new();
         self.write_into(&mut out);
         out.finish()

@@ -4,6 +4,7 @@
 mod demo;
 mod logging;
 pub mod run;
+pub mod tools;
 mod view;
 
 use std::net::SocketAddr;
@@ -96,6 +97,149 @@ enum Command {
         #[arg(long, default_value = "3")]
         wait: f64,
     },
+    /// Discovery: the nodes of the network, or one node's info and values.
+    Query {
+        #[command(subcommand)]
+        what: QueryCommand,
+    },
+    /// Read a value of a node (exit 3 when the node refuses, 1 when nobody answers).
+    Get {
+        #[command(flatten)]
+        target: ValueTarget,
+    },
+    /// Set a value of a node and print the reply's status (exit 3 when the node refuses).
+    Set {
+        #[command(flatten)]
+        target: ValueTarget,
+        /// The new data: JSON (1, 2.5, true, "text") or plain text.
+        #[arg(allow_hyphen_values = true)]
+        data: String,
+    },
+    /// Print every message of the network, decoded, one line each (Ctrl-C stops).
+    Spy {
+        #[command(flatten)]
+        broker: BrokerArg,
+        /// Only the topics matching this MQTT filter.
+        #[arg(short, long, default_value = "#")]
+        filter: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Stop after N messages.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Stop after SECONDS.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+    },
+}
+
+/// The broker a tool talks to.
+#[derive(clap::Args)]
+struct BrokerArg {
+    /// The MQTT broker.
+    #[arg(
+        short,
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:1883"
+    )]
+    broker: String,
+}
+
+#[derive(Subcommand)]
+enum QueryCommand {
+    /// Broadcast discovery: every node of every controller that answers.
+    Network {
+        #[command(flatten)]
+        broker: BrokerArg,
+        /// Seconds to wait for answers at most.
+        #[arg(long, default_value = "5")]
+        wait: f64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One node: its info and values.
+    Node {
+        #[command(flatten)]
+        broker: BrokerArg,
+        /// The node's address, like 0220/0001.
+        hadd: String,
+        /// Only the values of this genre.
+        #[arg(long, value_enum)]
+        genre: Option<GenreArg>,
+        /// Seconds to wait for each answer.
+        #[arg(long, default_value = "3")]
+        wait: f64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A value genre.
+#[derive(Clone, Copy, ValueEnum)]
+enum GenreArg {
+    User,
+    Config,
+    System,
+    Basic,
+    Command,
+}
+
+impl From<GenreArg> for janitoo_protocol::Genre {
+    fn from(genre: GenreArg) -> Self {
+        use janitoo_protocol::Genre;
+        match genre {
+            GenreArg::User => Genre::User,
+            GenreArg::Config => Genre::Config,
+            GenreArg::System => Genre::System,
+            GenreArg::Basic => Genre::Basic,
+            GenreArg::Command => Genre::Command,
+        }
+    }
+}
+
+/// The value `get` and `set` address.
+#[derive(clap::Args)]
+struct ValueTarget {
+    #[command(flatten)]
+    broker: BrokerArg,
+    /// The node's address, like 0220/0001.
+    hadd: String,
+    /// The value's uuid, like temperature.
+    uuid: String,
+    /// The instance.
+    #[arg(long, default_value = "0")]
+    index: u32,
+    /// The genre the request names.
+    #[arg(long, value_enum, default_value = "user")]
+    genre: GenreArg,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value = "3")]
+    wait: f64,
+    /// One JSON object instead of a line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ValueTarget {
+    fn into_args(self) -> tools::ValueArgs {
+        tools::ValueArgs {
+            broker: self.broker.broker,
+            hadd: self.hadd,
+            uuid: self.uuid,
+            index: self.index,
+            genre: self.genre.into(),
+            wait: seconds(self.wait),
+            json: self.json,
+        }
+    }
+}
+
+fn seconds(value: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(value.clamp(0.1, 86_400.0))
 }
 
 /// Parses the command line and runs the command.
@@ -135,6 +279,34 @@ pub fn main() -> ExitCode {
         Command::Status { broker, wait } => {
             demo::status(&broker, std::time::Duration::from_secs_f64(wait.max(0.1)))
         }
+        Command::Query {
+            what: QueryCommand::Network { broker, wait, json },
+        } => tools::query_network(&broker.broker, seconds(wait), json),
+        Command::Query {
+            what:
+                QueryCommand::Node {
+                    broker,
+                    hadd,
+                    genre,
+                    wait,
+                    json,
+                },
+        } => tools::query_node(tools::NodeQuery {
+            broker: broker.broker,
+            hadd,
+            genre: genre.map(Into::into),
+            wait: seconds(wait),
+            json,
+        }),
+        Command::Get { target } => tools::get_or_set(target.into_args(), None),
+        Command::Set { target, data } => tools::get_or_set(target.into_args(), Some(data)),
+        Command::Spy {
+            broker,
+            filter,
+            json,
+            count,
+            duration,
+        } => tools::spy(&broker.broker, &filter, json, count, duration.map(seconds)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,8 @@ pub enum Failure {
     Runtime(janitoo_broker::BrokerError),
     /// Something failed while running.
     Other(anyhow::Error),
+    /// A node answered with a refusal (exit 3).
+    Refused(String),
 }
 
 impl Failure {
@@ -37,6 +39,10 @@ impl Failure {
             Failure::Other(err) => {
                 eprintln!("janitoo: {err}");
                 ExitCode::from(1)
+            }
+            Failure::Refused(why) => {
+                eprintln!("janitoo: refused: {why}");
+                ExitCode::from(3)
             }
         }
     }

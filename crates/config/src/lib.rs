@@ -34,6 +34,6 @@ pub use convert::{data_to_toml, toml_to_data};
 pub use error::ConfigError;
 pub use persist::{ConfigFile, NodeKey, SettingKey};
 pub use schema::{
-    BrokerConfig, BusConfig, ComponentConfig, Config, HardwareConfig, NetworkConfig, NetworkRole,
-    NodeConfig, ValueSettings,
+    AggregateFunction, BrokerConfig, BusConfig, ComponentConfig, Config, HardwareConfig,
+    NetworkConfig, NetworkRole, NodeConfig, ValueSettings,
 };

@@ -105,6 +105,21 @@ pub struct BusConfig {
     pub node: NodeConfig,
     /// The components, by key order.
     pub components: Vec<ComponentConfig>,
+    /// Bus values computed from its components' readings: `temperature = "average"` makes the
+    /// value `<oid>_temperature`, the average of every `temperature` read on the bus.
+    pub aggregates: BTreeMap<String, AggregateFunction>,
+}
+
+/// How a bus aggregate combines its components' readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AggregateFunction {
+    /// The arithmetic mean.
+    Average,
+    /// The lowest reading.
+    Min,
+    /// The highest reading.
+    Max,
 }
 
 /// A component: one node of a bus.
@@ -179,6 +194,8 @@ struct RawBus {
     values: toml::Table,
     #[serde(default)]
     components: BTreeMap<String, RawComponent>,
+    #[serde(default)]
+    aggregates: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -378,11 +395,22 @@ impl Checker<'_> {
                 node: component,
             });
         }
+        let mut aggregates = BTreeMap::new();
+        for (source, function) in raw.aggregates {
+            let agg_key = format!("{key}.aggregates.{source}");
+            self.name(&agg_key, &source)?;
+            let function = function
+                .clone()
+                .try_into::<AggregateFunction>()
+                .map_err(|_| self.invalid(&agg_key, "\"average\", \"min\" or \"max\"", function))?;
+            aggregates.insert(source, function);
+        }
         Ok(BusConfig {
             kind: raw.kind.unwrap_or_else(|| oid.clone()),
             oid,
             node,
             components,
+            aggregates,
         })
     }
 

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use janitoo_config::{Config, ConfigError, ConfigFile, NetworkRole, NodeKey, SettingKey};
+use janitoo_config::{
+    AggregateFunction, Config, ConfigError, ConfigFile, NetworkRole, NodeKey, SettingKey,
+};
 use janitoo_protocol::{Data, Hadd};
 
 const GOOD: &str = r#"
@@ -104,6 +106,27 @@ fn bad_values_name_their_key() {
     );
     let twice = format!("{GOOD}\n[buses.other]\nhadd = \"0220/0000\"\n");
     assert_eq!(invalid_key(&twice), "buses.rpibasic.hadd");
+    let median = GOOD.replace(
+        "heartbeat = 30",
+        "heartbeat = 30\naggregates = { temperature = \"median\" }",
+    );
+    assert_eq!(
+        invalid_key(&median),
+        "buses.rpibasic.aggregates.temperature"
+    );
+}
+
+#[test]
+fn bus_aggregates_name_a_value_and_a_function() {
+    let text = GOOD.replace(
+        "heartbeat = 30",
+        "heartbeat = 30\naggregates = { temperature = \"average\", humidity = \"max\" }",
+    );
+    let config = parse(&text).unwrap();
+    let aggregates = &config.buses[0].aggregates;
+    assert_eq!(aggregates["temperature"], AggregateFunction::Average);
+    assert_eq!(aggregates["humidity"], AggregateFunction::Max);
+    assert!(parse(GOOD).unwrap().buses[0].aggregates.is_empty());
 }
 
 #[test]

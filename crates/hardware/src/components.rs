@@ -1,9 +1,9 @@
-//! The tutorial's components on real hardware: `rpibasic.dht` (IIO), `rpi1wire.ds18b20`
+//! The tutorial's components on real hardware: `rpibasic.dht` (IIO, or bit-banged GPIO), `rpi1wire.ds18b20`
 //! (1-Wire) and `hostsensor.picpu` (thermal zone, cpufreq). Reads run on the runtime's blocking
 //! pool; a failed or implausible read is an error (the node's heartbeat says FAILED), never a
 //! made-up number.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use janitoo_actors::tutorial;
@@ -12,7 +12,8 @@ use janitoo_actors::{
 };
 use janitoo_protocol::{data_as_f64, Data, ValueType};
 
-use crate::dht::{find_iio_device, read_iio, with_retries};
+use crate::dht::{find_iio_device, read_iio, with_retries, Model, Reading};
+use crate::dht_bitbang::{read_line, GpioLine};
 use crate::{cpu, w1, HardwareError, SysfsRoot};
 
 fn unavailable(err: HardwareError) -> ComponentError {
@@ -29,35 +30,73 @@ fn setting_text(context: &ComponentContext<'_>, uuid: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A DHT through the kernel's IIO driver.
+/// How a DHT is read.
+enum DhtBackend {
+    /// The kernel's IIO driver: the named device, else the first `dht11`.
+    Iio(Option<String>),
+    /// Bit-banging its GPIO line.
+    Gpio(Mutex<GpioLine>),
+}
+
+/// A DHT, through the kernel's IIO driver (recommended) or by bit-banging its GPIO line.
 struct Dht {
     root: SysfsRoot,
-    device: Option<String>,
+    backend: DhtBackend,
     pin: f64,
     sensor: f64,
 }
 
+impl Dht {
+    fn read_once(&self) -> Result<Reading, HardwareError> {
+        match &self.backend {
+            DhtBackend::Iio(device) => read_iio(&find_iio_device(&self.root, device.as_deref())?),
+            DhtBackend::Gpio(line) => {
+                let model = Model::from_code(self.sensor as i64).unwrap_or(Model::Dht11);
+                let mut line = line.lock().map_err(|_| HardwareError::BadRead {
+                    what: "DHT".into(),
+                    why: "a previous read panicked".into(),
+                })?;
+                read_line(&mut *line, model)
+            }
+        }
+    }
+}
+
 impl Component for Dht {
     fn info(&self) -> ComponentInfo {
-        ComponentInfo::software("DHT sensor (IIO)")
+        ComponentInfo::software(match self.backend {
+            DhtBackend::Iio(_) => "DHT sensor (IIO)",
+            DhtBackend::Gpio(_) => "DHT sensor (GPIO)",
+        })
     }
 
     fn values(&self) -> Vec<ValueSpec> {
+        let (backend, device) = match &self.backend {
+            DhtBackend::Iio(device) => ("iio", device.clone().unwrap_or_default()),
+            DhtBackend::Gpio(_) => ("gpio", String::new()),
+        };
         let mut values = tutorial::dht_values(self.pin, self.sensor);
         values.push(
             ValueSpec::config("device", ValueType::String)
                 .help("The IIO device (empty: the first dht11)")
-                .default_data(self.device.clone().unwrap_or_default()),
+                .default_data(device),
+        );
+        values.push(
+            ValueSpec::config("backend", ValueType::String)
+                .help("iio: the kernel's dht11 driver (recommended); gpio: bit-bang `pin` (applies at restart)")
+                .default_data(backend),
         );
         values
     }
 
     fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
-        let device = find_iio_device(&self.root, self.device.as_deref()).map_err(unavailable)?;
-        let reading = with_retries(3, Duration::from_millis(500), std::thread::sleep, || {
-            read_iio(&device)
-        })
-        .map_err(unavailable)?;
+        // The sensor wants 2 s between reads (DHT22) and fails often: retry after that pause.
+        let pause = match self.backend {
+            DhtBackend::Iio(_) => Duration::from_millis(500),
+            DhtBackend::Gpio(_) => Duration::from_secs(2),
+        };
+        let reading =
+            with_retries(3, pause, std::thread::sleep, || self.read_once()).map_err(unavailable)?;
         match uuid {
             "temperature" => Ok(Data::from(reading.temperature)),
             "humidity" => Ok(Data::from(reading.humidity)),
@@ -133,10 +172,29 @@ pub fn register_hardware(registry: &mut ComponentRegistry, root: SysfsRoot) {
             if crate::dht::Model::from_code(sensor as i64).is_none() {
                 return Err(format!("`sensor` must be 11, 22 or 2302, not {sensor}"));
             }
+            let pin = context.setting("pin").and_then(data_as_f64).unwrap_or(6.0);
+            let backend = match setting_text(context, "backend").as_deref() {
+                None | Some("iio") => DhtBackend::Iio(
+                    setting_text(context, "device").filter(|device| !device.is_empty()),
+                ),
+                Some("gpio") => {
+                    let number = u8::try_from(pin as i64)
+                        .map_err(|_| format!("`pin` {pin} is not a GPIO number"))?;
+                    let line = GpioLine::open(number).map_err(|err| {
+                        format!("{err}; use `backend = \"iio\"`, or run with --simulate")
+                    })?;
+                    DhtBackend::Gpio(Mutex::new(line))
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "`backend` must be \"iio\" or \"gpio\", not {other:?}"
+                    ))
+                }
+            };
             Ok(Arc::new(Dht {
                 root: dht_root.clone(),
-                device: setting_text(context, "device").filter(|device| !device.is_empty()),
-                pin: context.setting("pin").and_then(data_as_f64).unwrap_or(6.0),
+                backend,
+                pin,
                 sensor,
             }))
         })

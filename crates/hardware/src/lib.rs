@@ -18,6 +18,7 @@
 pub mod components;
 pub mod cpu;
 pub mod dht;
+pub mod dht_bitbang;
 mod error;
 pub mod led;
 pub mod w1;

@@ -1,0 +1,229 @@
+//! Bus values computed from the bus's own components: the tutorial's `<bus>_temperature`, the
+//! average of every temperature read on the bus.
+//!
+//! Each component value actor of a bus records its successful numeric reads in the bus's
+//! [`BusReadings`] (and forgets them when a read fails, so a broken sensor does not hold a
+//! stale number in the average). The bus controller node carries a [`BusAggregates`]
+//! component whose values read that store.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use janitoo_config::AggregateFunction;
+use janitoo_protocol::{data_as_f64, Data, Hadd, ValueType};
+
+use crate::component::{Component, ComponentError, ComponentInfo, ValueSpec};
+
+/// A reading's key: the value uuid, the node, the instance.
+type ReadingKey = (String, Hadd, u32);
+
+/// The latest good numeric reading of every component value of one bus.
+#[derive(Clone, Default)]
+pub struct BusReadings {
+    latest: Arc<RwLock<BTreeMap<ReadingKey, f64>>>,
+}
+
+impl BusReadings {
+    /// Records a read: a number is kept, anything else forgets the instance.
+    pub fn record(&self, uuid: &str, hadd: Hadd, index: u32, data: &Data) {
+        let key = (uuid.to_owned(), hadd, index);
+        let Ok(mut latest) = self.latest.write() else {
+            return;
+        };
+        match data_as_f64(data).filter(|number| number.is_finite()) {
+            Some(number) => latest.insert(key, number),
+            None => latest.remove(&key),
+        };
+    }
+
+    /// Forgets a reading after a failed read.
+    pub fn forget(&self, uuid: &str, hadd: Hadd, index: u32) {
+        if let Ok(mut latest) = self.latest.write() {
+            latest.remove(&(uuid.to_owned(), hadd, index));
+        }
+    }
+
+    /// Every current reading of value `uuid`, node by node.
+    pub fn of(&self, uuid: &str) -> Vec<f64> {
+        let Ok(latest) = self.latest.read() else {
+            return Vec::new();
+        };
+        latest
+            .iter()
+            .filter(|((value, _, _), _)| value == uuid)
+            .map(|(_, number)| *number)
+            .collect()
+    }
+}
+
+/// Combines readings; `None` when there are none.
+pub fn combine(function: AggregateFunction, readings: &[f64]) -> Option<f64> {
+    if readings.is_empty() {
+        return None;
+    }
+    Some(match function {
+        AggregateFunction::Average => readings.iter().sum::<f64>() / readings.len() as f64,
+        AggregateFunction::Min => readings.iter().copied().fold(f64::INFINITY, f64::min),
+        AggregateFunction::Max => readings.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    })
+}
+
+/// One aggregate of a bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    /// The value uuid it combines (`temperature`).
+    pub source: String,
+    /// How.
+    pub function: AggregateFunction,
+    /// Units, from the components' spec of `source`.
+    pub units: Option<String>,
+}
+
+/// The component of a bus controller node with aggregates: one user value
+/// `<bus oid>_<source>` per aggregate, polled every 300 s as the original tutorial did.
+pub struct BusAggregates {
+    bus: String,
+    kind: String,
+    aggregates: Vec<Aggregate>,
+    readings: BusReadings,
+}
+
+impl BusAggregates {
+    /// The aggregates of bus `bus` (of kind `kind`) over `readings`.
+    pub fn new(bus: &str, kind: &str, aggregates: Vec<Aggregate>, readings: BusReadings) -> Self {
+        BusAggregates {
+            bus: bus.to_owned(),
+            kind: kind.to_owned(),
+            aggregates,
+            readings,
+        }
+    }
+
+    fn uuid_of(&self, aggregate: &Aggregate) -> String {
+        format!("{}_{}", self.bus, aggregate.source)
+    }
+}
+
+fn function_name(function: AggregateFunction) -> &'static str {
+    match function {
+        AggregateFunction::Average => "average",
+        AggregateFunction::Min => "lowest",
+        AggregateFunction::Max => "highest",
+    }
+}
+
+impl Component for BusAggregates {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            product_name: format!("{} bus", self.kind),
+            product_type: "Bus controller".to_owned(),
+            product_manufacturer: "janitoo-rs".to_owned(),
+        }
+    }
+
+    fn values(&self) -> Vec<ValueSpec> {
+        self.aggregates
+            .iter()
+            .map(|aggregate| {
+                let what = function_name(aggregate.function);
+                let help = format!(
+                    "The {what} {} of the components of bus {}",
+                    aggregate.source, self.bus
+                );
+                let spec = ValueSpec::sensor(&self.uuid_of(aggregate), ValueType::Decimal)
+                    .label(&format!("{what} {}", aggregate.source))
+                    .help(&help)
+                    .poll(300.0);
+                match &aggregate.units {
+                    Some(units) => spec.units(units),
+                    None => spec,
+                }
+            })
+            .collect()
+    }
+
+    fn read(&self, uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+        let aggregate = self
+            .aggregates
+            .iter()
+            .find(|aggregate| self.uuid_of(aggregate) == uuid)
+            .ok_or_else(|| ComponentError::NoSuchValue(uuid.to_owned()))?;
+        let readings = self.readings.of(&aggregate.source);
+        combine(aggregate.function, &readings)
+            .map(|number| Data::from((number * 1000.0).round() / 1000.0))
+            .ok_or_else(|| {
+                ComponentError::NotSupported(format!(
+                    "no {} has been read on bus {} yet",
+                    aggregate.source, self.bus
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hadd(node: u16) -> Hadd {
+        Hadd::new(225, node)
+    }
+
+    #[test]
+    fn combines_the_latest_reading_of_each_node() {
+        let readings = BusReadings::default();
+        readings.record("temperature", hadd(1), 0, &Data::from(20.0));
+        readings.record("temperature", hadd(2), 0, &Data::from(23.0));
+        readings.record("temperature", hadd(1), 0, &Data::from(21.0));
+        readings.record("humidity", hadd(1), 0, &Data::from(60.0));
+        let mut of = readings.of("temperature");
+        of.sort_by(f64::total_cmp);
+        assert_eq!(of, vec![21.0, 23.0]);
+        assert_eq!(combine(AggregateFunction::Average, &of), Some(22.0));
+        assert_eq!(combine(AggregateFunction::Min, &of), Some(21.0));
+        assert_eq!(combine(AggregateFunction::Max, &of), Some(23.0));
+        assert_eq!(combine(AggregateFunction::Average, &[]), None);
+    }
+
+    #[test]
+    fn a_failed_or_non_numeric_read_leaves_the_average() {
+        let readings = BusReadings::default();
+        readings.record("temperature", hadd(1), 0, &Data::from(20.0));
+        readings.record("temperature", hadd(2), 0, &Data::from(30.0));
+        readings.forget("temperature", hadd(2), 0);
+        assert_eq!(readings.of("temperature"), vec![20.0]);
+        readings.record("temperature", hadd(1), 0, &Data::Null);
+        assert!(readings.of("temperature").is_empty());
+    }
+
+    #[test]
+    fn the_bus_value_reads_the_store_and_says_when_nothing_was_read() {
+        let readings = BusReadings::default();
+        let bus = BusAggregates::new(
+            "tutorial2",
+            "tutorial2",
+            vec![Aggregate {
+                source: "temperature".to_owned(),
+                function: AggregateFunction::Average,
+                units: Some("°C".to_owned()),
+            }],
+            readings.clone(),
+        );
+        let specs = bus.values();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].uuid, "tutorial2_temperature");
+        assert_eq!(specs[0].units.as_deref(), Some("°C"));
+        assert_eq!(specs[0].poll_delay, 300.0);
+        assert!(matches!(
+            bus.read("tutorial2_temperature", 0),
+            Err(ComponentError::NotSupported(why)) if why.contains("no temperature")
+        ));
+        readings.record("temperature", hadd(1), 0, &Data::from(20.0));
+        readings.record("temperature", hadd(2), 0, &Data::from(21.0));
+        readings.record("temperature", hadd(3), 0, &Data::from(45.5));
+        assert_eq!(bus.read("tutorial2_temperature", 0), Ok(Data::from(28.833)));
+        assert!(matches!(
+            bus.read("tutorial2_humidity", 0),
+            Err(ComponentError::NoSuchValue(_))
+        ));
+    }
+}
