@@ -214,9 +214,8 @@ fn print_json(value: &impl serde::Serialize) {
 
 fn refused(reply: &ValueReply) -> Failure {
     Failure::Refused(format!(
-        "{} {}: {}",
+        "{} {}",
         reply.status().0,
-        reply.value.uuid,
         reply.error.as_deref().unwrap_or("refused")
     ))
 }
