@@ -27,7 +27,7 @@ use crate::messages::{
     Announce, ConnectionChanged, HandleRequest, Observe, Observed, Publish, RegisterBus, Shutdown,
     Via,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{ActorKind, Metrics};
 
 /// How to reach the broker.
 #[derive(Debug, Clone)]
@@ -193,6 +193,7 @@ impl MqttBridge {
                     return;
                 };
                 if let Some(request) = self.decode_request(&topic, &payload) {
+                    self.metrics.sent(ActorKind::Bus);
                     bus.do_send(HandleRequest {
                         via: Via::Node(*hadd),
                         request,
@@ -202,6 +203,7 @@ impl MqttBridge {
             Topic::BroadcastRequest => {
                 if let Some(request) = self.decode_request(&topic, &payload) {
                     for bus in self.buses.values() {
+                        self.metrics.sent(ActorKind::Bus);
                         bus.do_send(HandleRequest {
                             via: Via::Broadcast,
                             request: request.clone(),
@@ -213,6 +215,7 @@ impl MqttBridge {
             _ if !self.observers.is_empty() => {
                 if let Some(message) = self.decode(&topic, &payload) {
                     for (observer, _) in &self.observers {
+                        self.metrics.sent(ActorKind::Supervisor);
                         observer.do_send(Observed {
                             topic: topic.clone(),
                             message: message.clone(),
@@ -231,16 +234,21 @@ async fn drive(
     bridge: Addr<MqttBridge>,
     stopping: Arc<AtomicBool>,
     ended: oneshot::Sender<()>,
+    metrics: Arc<Metrics>,
 ) {
+    let tell = |event: Connection| {
+        metrics.sent(ActorKind::Bridge);
+        bridge.do_send(event);
+    };
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
     loop {
         match event_loop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
-                bridge.do_send(Connection::Up);
+                tell(Connection::Up);
             }
-            Ok(Event::Incoming(Packet::SubAck(_))) => bridge.do_send(Connection::Subscribed),
-            Ok(Event::Incoming(Packet::Publish(publish))) => bridge.do_send(Connection::Received {
+            Ok(Event::Incoming(Packet::SubAck(_))) => tell(Connection::Subscribed),
+            Ok(Event::Incoming(Packet::Publish(publish))) => tell(Connection::Received {
                 topic: publish.topic,
                 payload: publish.payload.to_vec(),
             }),
@@ -250,7 +258,7 @@ async fn drive(
                 if stopping.load(Ordering::SeqCst) {
                     break;
                 }
-                bridge.do_send(Connection::Down(err.to_string()));
+                tell(Connection::Down(err.to_string()));
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }
@@ -289,6 +297,7 @@ impl Actor for MqttBridge {
                 ctx.address(),
                 self.stopping.clone(),
                 ended,
+                self.metrics.clone(),
             ));
         }
         if let Some(queue) = self.outbound_queue.take() {
@@ -301,10 +310,12 @@ impl Handler<Connection> for MqttBridge {
     type Result = ();
 
     fn handle(&mut self, event: Connection, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
         match event {
             Connection::Received { topic, payload } => self.route(topic, payload),
             Connection::Up => {
                 for (_, connection) in &self.observers {
+                    self.metrics.sent(ActorKind::Supervisor);
                     connection.do_send(ConnectionChanged { connected: true });
                 }
                 self.connected = true;
@@ -319,12 +330,14 @@ impl Handler<Connection> for MqttBridge {
             Connection::Subscribed if self.announce_on_suback => {
                 self.announce_on_suback = false;
                 for announcer in &self.announcers {
+                    self.metrics.sent(ActorKind::Bus);
                     announcer.do_send(Announce);
                 }
             }
             Connection::Subscribed => {}
             Connection::Down(why) => {
                 for (_, connection) in &self.observers {
+                    self.metrics.sent(ActorKind::Supervisor);
                     connection.do_send(ConnectionChanged { connected: false });
                 }
                 if self.connected {
@@ -346,6 +359,7 @@ impl Handler<Publish> for MqttBridge {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
         self.enqueue(msg.topic, msg.payload);
     }
 }
@@ -354,6 +368,7 @@ impl Handler<RegisterBus> for MqttBridge {
     type Result = ();
 
     fn handle(&mut self, msg: RegisterBus, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
         let filter = janitoo_protocol::topic::filters::nodes_of(msg.ctrl);
         self.buses.insert(msg.ctrl, msg.requests);
         self.announcers.push(msg.announce.clone());
@@ -369,6 +384,7 @@ impl Handler<Observe> for MqttBridge {
     type Result = ();
 
     fn handle(&mut self, msg: Observe, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
         self.observers.push((msg.observer, msg.connection));
         self.filters.extend(msg.filters.iter().cloned());
         if self.connected {
@@ -381,6 +397,7 @@ impl Handler<Shutdown> for MqttBridge {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
         let mut hadds = self.hadds.clone();
         hadds.extend(self.will.filter(|will| !self.hadds.contains(will)));
         for hadd in &hadds {

@@ -15,6 +15,7 @@ use crate::messages::{
     Announce, ApplyRequest, DescribeNode, Failure, HandleRequest, NodeDescription, Publish,
     RegisterBus, Via,
 };
+use crate::metrics::ActorKind;
 use crate::node_actor::{NodeActor, NodeLinks, NodeSetup};
 
 /// A bus: its controller node and its components.
@@ -48,6 +49,7 @@ impl BusActor {
     }
 
     fn publish(&self, topic: Topic, message: Wire) {
+        self.links.metrics.sent(ActorKind::Bridge);
         self.links.publisher.do_send(Publish {
             topic: topic.to_string(),
             payload: message.encode(self.links.codec),
@@ -67,9 +69,11 @@ impl BusActor {
             return;
         };
         let nodes: Vec<Addr<NodeActor>> = self.nodes.values().cloned().collect();
+        let metrics = self.links.metrics.clone();
         let describe = async move {
             let mut described = Vec::new();
             for node in nodes {
+                metrics.sent(ActorKind::Node);
                 if let Ok(description) = node.send(DescribeNode).await {
                     described.push(description);
                 }
@@ -97,14 +101,18 @@ impl BusActor {
         let target = request.hadd.unwrap_or(topic_hadd);
         let node = self.nodes.get(&target).cloned();
         let ask = request.clone();
+        let metrics = self.links.metrics.clone();
         let answer = async move {
             match node {
-                Some(node) => node.send(ApplyRequest(ask)).await.unwrap_or_else(|_| {
-                    Err(Failure::new(
-                        Status::INTERNAL_ERROR,
-                        "the node is restarting, try again",
-                    ))
-                }),
+                Some(node) => {
+                    metrics.sent(ActorKind::Node);
+                    node.send(ApplyRequest(ask)).await.unwrap_or_else(|_| {
+                        Err(Failure::new(
+                            Status::INTERNAL_ERROR,
+                            "the node is restarting, try again",
+                        ))
+                    })
+                }
                 None => Err(Failure::new(
                     Status::NOT_FOUND,
                     format!("no node {target} on this controller"),
@@ -208,6 +216,7 @@ impl Actor for BusActor {
             let node = NodeActor::new(setup, self.links.clone());
             self.nodes.insert(hadd, Supervisor::start(move |_| node));
         }
+        self.links.metrics.sent(ActorKind::Bridge);
         self.register.do_send(RegisterBus {
             ctrl: self.setup.controller.hadd.ctrl,
             hadds: self.nodes.keys().copied().collect(),
@@ -221,6 +230,7 @@ impl Handler<HandleRequest> for BusActor {
     type Result = ();
 
     fn handle(&mut self, msg: HandleRequest, ctx: &mut Context<Self>) {
+        let _handling = self.links.metrics.handling(ActorKind::Bus);
         self.links.metrics.requests.increment();
         match (msg.request.op, msg.request.info_kind()) {
             (Operation::Info, Some(kind)) => self.discover(msg.via, msg.request, kind, ctx),
@@ -233,7 +243,9 @@ impl Handler<Announce> for BusActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Announce, _ctx: &mut Context<Self>) {
+        let _handling = self.links.metrics.handling(ActorKind::Bus);
         for node in self.nodes.values() {
+            self.links.metrics.sent(ActorKind::Node);
             node.do_send(Announce);
         }
     }

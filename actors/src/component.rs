@@ -79,8 +79,10 @@ pub struct ValueSpec {
     /// Where the data comes from.
     pub source: Source,
     /// Publication period in seconds, 0 for none; a polled value gets a `<uuid>_poll` config
-    /// value that changes it.
+    /// value that changes it, unless `poll_fixed`.
     pub poll_delay: f64,
+    /// The period cannot be changed over the network (no `<uuid>_poll` value).
+    pub poll_fixed: bool,
     /// Instance indexes (`[0]` for a single value).
     pub instances: Vec<u32>,
     /// How long a read or a write through the component may take before it is answered 500
@@ -112,6 +114,7 @@ impl ValueSpec {
             default: Data::Null,
             source,
             poll_delay: 0.0,
+            poll_fixed: false,
             instances: vec![0],
             timeout: std::time::Duration::from_secs(10),
         }
@@ -205,6 +208,13 @@ impl ValueSpec {
     /// Publishes the value every `seconds` (0: never), changeable through `<uuid>_poll`.
     pub fn poll(mut self, seconds: f64) -> Self {
         self.poll_delay = seconds;
+        self
+    }
+
+    /// Publishes the value every `seconds`, a period fixed by the component.
+    pub fn poll_fixed(mut self, seconds: f64) -> Self {
+        self.poll_delay = seconds;
+        self.poll_fixed = true;
         self
     }
 

@@ -5,17 +5,21 @@ use actix::prelude::*;
 use janitoo_config::ConfigFile;
 use tracing::{error, info};
 
+use std::sync::Arc;
+
 use crate::messages::PersistSetting;
+use crate::metrics::{ActorKind, Metrics};
 
 /// The owner of the configuration file.
 pub struct ConfigWriter {
     file: Option<ConfigFile>,
+    metrics: Arc<Metrics>,
 }
 
 impl ConfigWriter {
     /// A writer for `file`.
-    pub fn new(file: Option<ConfigFile>) -> Self {
-        ConfigWriter { file }
+    pub fn new(file: Option<ConfigFile>, metrics: Arc<Metrics>) -> Self {
+        ConfigWriter { file, metrics }
     }
 }
 
@@ -27,6 +31,7 @@ impl Handler<PersistSetting> for ConfigWriter {
     type Result = ();
 
     fn handle(&mut self, msg: PersistSetting, _ctx: &mut SyncContext<Self>) {
+        let _handling = self.metrics.handling(ActorKind::ConfigWriter);
         let Some(file) = self.file.as_mut() else {
             error!(node = %msg.node, "no configuration file to write back into");
             return;

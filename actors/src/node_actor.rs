@@ -19,7 +19,7 @@ use crate::messages::{
     Announce, ApplyRequest, DescribeNode, DescribeValue, Failure, GetValue, NodeDescription,
     PersistSetting, Publish, ReadOutcome, SetPollDelay, SetValue, ValueChanged,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{ActorKind, Metrics};
 use crate::value_actor::{ValueActor, ValueLinks};
 
 /// Everything a node is made of, from the configuration.
@@ -128,7 +128,7 @@ impl NodeActor {
             .collect();
         if let Some(component) = &self.setup.component {
             for spec in component.values() {
-                if spec.poll_delay > 0.0 {
+                if spec.poll_delay > 0.0 && !spec.poll_fixed {
                     specs.push((spec.poll_value(), false));
                 }
                 specs.push((spec, false));
@@ -219,6 +219,7 @@ impl NodeActor {
 
     fn beat(&self) {
         let heartbeat = Wire::Heartbeat(Heartbeat::own(self.setup.hadd, self.health()));
+        self.links.metrics.sent(ActorKind::Bridge);
         self.links.publisher.do_send(Publish {
             topic: Topic::Heartbeat(self.setup.hadd).to_string(),
             payload: heartbeat.encode(self.links.codec),
@@ -295,6 +296,11 @@ impl Actor for NodeActor {
 impl Supervised for NodeActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.links.metrics.restarts.increment();
+        self.links
+            .metrics
+            .actor(ActorKind::Node)
+            .restarts
+            .increment();
         self.heartbeat_timer = None;
     }
 }
@@ -307,6 +313,7 @@ impl Handler<ApplyRequest> for NodeActor {
         ApplyRequest(request): ApplyRequest,
         _ctx: &mut Context<Self>,
     ) -> Self::Result {
+        let _handling = self.links.metrics.handling(ActorKind::Node);
         let Some(value) = self.values.get(&request.uuid).cloned() else {
             let failure = Failure::new(
                 Status::NOT_FOUND,
@@ -315,6 +322,7 @@ impl Handler<ApplyRequest> for NodeActor {
             return Box::pin(async move { Err(failure) });
         };
         let index = request.instance();
+        self.links.metrics.sent(ActorKind::Value);
         Box::pin(async move {
             let answer = match request.op {
                 Operation::Set => {
@@ -341,15 +349,18 @@ impl Handler<DescribeNode> for NodeActor {
     type Result = ResponseFuture<NodeDescription>;
 
     fn handle(&mut self, _msg: DescribeNode, _ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.links.metrics.handling(ActorKind::Node);
         let info = self.info();
         let values: Vec<(String, Addr<ValueActor>)> = self
             .values
             .iter()
             .map(|(uuid, addr)| (uuid.clone(), addr.clone()))
             .collect();
+        let metrics = self.links.metrics.clone();
         Box::pin(async move {
             let mut described = BTreeMap::new();
             for (uuid, addr) in values {
+                metrics.sent(ActorKind::Value);
                 if let Ok(instances) = addr.send(DescribeValue).await {
                     described.insert(uuid, instances);
                 }
@@ -366,6 +377,7 @@ impl Handler<ValueChanged> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, change: ValueChanged, ctx: &mut Context<Self>) {
+        let _handling = self.links.metrics.handling(ActorKind::Node);
         match change.uuid.as_str() {
             "heartbeat" => {
                 if let Some(period) = data_as_f64(&change.data) {
@@ -386,6 +398,7 @@ impl Handler<ValueChanged> for NodeActor {
                     (self.polled.get(poll), data_as_f64(&change.data))
                 {
                     if let Some(value) = self.values.get(target) {
+                        self.links.metrics.sent(ActorKind::Value);
                         value.do_send(SetPollDelay(delay));
                     }
                 }
@@ -393,6 +406,7 @@ impl Handler<ValueChanged> for NodeActor {
         }
         if change.persist {
             if let Some(persist) = &self.links.persist {
+                self.links.metrics.sent(ActorKind::ConfigWriter);
                 persist.do_send(PersistSetting {
                     node: self.setup.key.clone(),
                     setting: NodeActor::setting_key(&change.uuid, change.index),
@@ -407,6 +421,7 @@ impl Handler<ReadOutcome> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, outcome: ReadOutcome, _ctx: &mut Context<Self>) {
+        let _handling = self.links.metrics.handling(ActorKind::Node);
         let was = self.health();
         match outcome.failure {
             Some(why) => {
@@ -427,8 +442,10 @@ impl Handler<Announce> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Announce, _ctx: &mut Context<Self>) {
+        let _handling = self.links.metrics.handling(ActorKind::Node);
         self.beat();
         for value in self.values.values() {
+            self.links.metrics.sent(ActorKind::Value);
             value.do_send(Announce);
         }
     }

@@ -16,12 +16,13 @@ use tracing::info;
 use crate::aggregate::{Aggregate, BusAggregates, BusReadings};
 use crate::bridge::{BridgeConfig, MqttBridge};
 use crate::bus_actor::{BusActor, BusSetup};
-use crate::component::{ComponentInfo, ComponentRegistry, Source, ValueSpec};
+use crate::component::{Component, ComponentInfo, ComponentRegistry, Source, ValueSpec};
 use crate::config_writer::ConfigWriter;
 use crate::error::ActorError;
 use crate::messages::{PersistSetting, Shutdown};
-use crate::metrics::Metrics;
+use crate::metrics::{ActorKind, Metrics};
 use crate::node_actor::{NodeLinks, NodeSetup};
+use crate::process_metrics::{Composite, ProcessMetrics};
 use crate::supervisor::{NetworkSupervisor, SupervisorSetup};
 
 /// How to start a controller.
@@ -158,6 +159,35 @@ fn component_specs(components: &[NodeSetup]) -> Vec<ValueSpec> {
     specs
 }
 
+/// The node of a network controller that serves no bus: it carries the process's metrics.
+fn network_node(hadd: Hadd, metrics: Arc<dyn Component>) -> BusSetup {
+    let oid = "network".to_owned();
+    let mut controller = node_setup(
+        &NodeConfig {
+            hadd,
+            name: Some("Network controller".to_owned()),
+            location: None,
+            heartbeat: None,
+            config_timeout: None,
+            values: Default::default(),
+        },
+        oid.clone(),
+        NodeKey::Bus(oid.clone()),
+        oid.clone(),
+        ComponentInfo {
+            product_name: "Network controller".to_owned(),
+            product_type: "Network controller".to_owned(),
+            product_manufacturer: "janitoo-rs".to_owned(),
+        },
+    );
+    controller.component = Some(metrics);
+    BusSetup {
+        oid,
+        controller,
+        components: Vec::new(),
+    }
+}
+
 fn split_address(address: &str) -> Result<(String, u16), ActorError> {
     let invalid = |reason: &str| ActorError::BrokerAddress {
         address: address.to_owned(),
@@ -175,12 +205,15 @@ fn split_address(address: &str) -> Result<(String, u16), ActorError> {
     Ok((host.trim_matches(['[', ']']).to_owned(), port))
 }
 
-fn config_writer(config: &Config) -> Result<Recipient<PersistSetting>, ActorError> {
+fn config_writer(
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Result<Recipient<PersistSetting>, ActorError> {
     let file = ConfigFile::open(&config.file)?;
     let file = Arc::new(Mutex::new(Some(file)));
     let writer = SyncArbiter::start(1, move || {
         let file = file.lock().ok().and_then(|mut file| file.take());
-        ConfigWriter::new(file)
+        ConfigWriter::new(file, metrics.clone())
     });
     Ok(writer.recipient())
 }
@@ -209,16 +242,30 @@ impl Controller {
             .map(|bus| bus_setup(config, bus, options.registry))
             .collect::<Result<Vec<_>, _>>()?;
         let will = network_hadd(config).or_else(|| buses.first().map(|bus| bus.controller.hadd));
+        let metrics = Arc::new(Metrics::default());
+        if let Some(will) = will {
+            let process_metrics: Arc<dyn Component> =
+                Arc::new(ProcessMetrics::new(metrics.clone()));
+            match buses.iter_mut().find(|bus| bus.controller.hadd == will) {
+                Some(bus) => {
+                    let controller = &mut bus.controller;
+                    controller.component = Some(match controller.component.take() {
+                        Some(own) => Arc::new(Composite::new(vec![own, process_metrics])),
+                        None => process_metrics,
+                    });
+                }
+                None => buses.push(network_node(will, process_metrics)),
+            }
+        }
         for bus in &mut buses {
             bus.controller.will = will;
         }
         let (host, port) = split_address(options.broker)?;
         let persist = if options.write_back {
-            Some(config_writer(config)?)
+            Some(config_writer(config, metrics.clone())?)
         } else {
             None
         };
-        let metrics = Arc::new(Metrics::default());
         let bridge = MqttBridge::new(
             BridgeConfig {
                 host,
@@ -294,6 +341,7 @@ impl Controller {
 
     /// Stops cleanly: OFFLINE heartbeats for every node, a clean disconnect, the bus threads.
     pub async fn stop(self) {
+        self.metrics.sent(ActorKind::Bridge);
         let _ = self.bridge.send(Shutdown).await;
         for arbiter in self.arbiters {
             arbiter.stop();

@@ -20,7 +20,7 @@ use janitoo_protocol::{
 use tracing::{info, warn};
 
 use crate::messages::{ConnectionChanged, Observe, Observed, Publish};
-use crate::metrics::Metrics;
+use crate::metrics::{ActorKind, Metrics};
 
 /// The value every network controller publishes to announce its candidacy.
 pub const CANDIDACY_UUID: &str = "network_controller";
@@ -53,6 +53,7 @@ pub struct NetworkSupervisor {
     followed: Option<Hadd>,
     last_own_beat: Option<Duration>,
     last_liveness_tick: Option<Duration>,
+    last_census: Option<Duration>,
     asked: std::collections::BTreeSet<Hadd>,
 }
 
@@ -101,6 +102,7 @@ impl NetworkSupervisor {
             followed: None,
             last_own_beat: None,
             last_liveness_tick: None,
+            last_census: None,
             asked: std::collections::BTreeSet::new(),
         }
     }
@@ -110,6 +112,7 @@ impl NetworkSupervisor {
     }
 
     fn publish(&self, topic: Topic, message: Wire) {
+        self.metrics.sent(ActorKind::Bridge);
         self.publisher.do_send(Publish {
             topic: topic.to_string(),
             payload: message.encode(self.setup.codec),
@@ -235,8 +238,35 @@ impl NetworkSupervisor {
         }
     }
 
+    /// Counts the map's nodes by state into the metrics gauges.
+    fn census(&mut self, now: Duration) {
+        if self
+            .last_census
+            .is_some_and(|at| now.saturating_sub(at) < Duration::from_secs(2))
+        {
+            return;
+        }
+        self.last_census = Some(now);
+        let mut counts = [0u64; 6];
+        for (_, state) in self.liveness.states() {
+            let bucket = match state {
+                NodeState::Online => 0,
+                NodeState::Pending => 1,
+                NodeState::Failed => 2,
+                NodeState::Dead => 3,
+                NodeState::Offline => 4,
+                _ => 5,
+            };
+            counts[bucket] += 1;
+        }
+        for (gauge, count) in self.metrics.nodes_by_state.iter().zip(counts) {
+            gauge.set(count);
+        }
+    }
+
     fn tick(&mut self) {
         let now = self.now();
+        self.census(now);
         let actions = self.election.on_tick(now);
         self.carry_out(actions);
         // Timeouts need no finer grain than a quarter of the interval: at 10,000 nodes a pass
@@ -370,6 +400,7 @@ impl Actor for NetworkSupervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let me = self.setup.hadd;
+        self.metrics.sent(ActorKind::Bridge);
         self.observe.do_send(Observe {
             filters: vec![
                 filters::HEARTBEATS.into(),
@@ -392,6 +423,7 @@ impl Handler<Observed> for NetworkSupervisor {
     type Result = ();
 
     fn handle(&mut self, observed: Observed, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Supervisor);
         let now = self.now();
         match (&observed.topic, observed.message) {
             (
@@ -452,6 +484,7 @@ impl Handler<ConnectionChanged> for NetworkSupervisor {
     type Result = ();
 
     fn handle(&mut self, change: ConnectionChanged, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Supervisor);
         let now = self.now();
         if change.connected {
             self.election.on_connected(now);
@@ -481,6 +514,7 @@ impl Handler<GetSupervisorView> for NetworkSupervisor {
     type Result = MessageResult<GetSupervisorView>;
 
     fn handle(&mut self, _msg: GetSupervisorView, _ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.metrics.handling(ActorKind::Supervisor);
         MessageResult(SupervisorView {
             standing: self.election.standing(),
             nodes: self.map.nodes().map(|node| node.hadd).collect(),

@@ -19,7 +19,7 @@ use crate::messages::{
     Announce, DescribeValue, Failure, GetValue, Publish, ReadOutcome, SetPollDelay, SetValue,
     ValueChanged,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{ActorKind, Metrics};
 
 /// Where a value actor sends what it produces.
 #[derive(Clone)]
@@ -122,6 +122,7 @@ impl ValueActor {
             hadd: self.hadd,
             uuid: self.spec.uuid.clone(),
         };
+        self.links.metrics.sent(ActorKind::Bridge);
         self.links.publisher.do_send(Publish {
             topic: topic.to_string(),
             payload: Wire::Value(publication).encode(self.links.codec),
@@ -210,6 +211,7 @@ impl ValueActor {
                 Some((self.failure_of(crash, ctx), supported))
             }
         };
+        self.links.metrics.sent(ActorKind::Node);
         self.links.reads.do_send(ReadOutcome {
             uuid: self.spec.uuid.clone(),
             failure: failure
@@ -278,6 +280,7 @@ impl ValueActor {
 
     fn store(&mut self, index: u32, data: Data) -> ValueDescriptor {
         self.instances.insert(index, data.clone());
+        self.links.metrics.sent(ActorKind::Node);
         self.links.changes.do_send(ValueChanged {
             uuid: self.spec.uuid.clone(),
             index,
@@ -347,6 +350,11 @@ impl Actor for ValueActor {
 impl Supervised for ValueActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.links.metrics.restarts.increment();
+        self.links
+            .metrics
+            .actor(ActorKind::Value)
+            .restarts
+            .increment();
         self.poll_timer = None;
     }
 }
@@ -355,6 +363,7 @@ impl Handler<GetValue> for ValueActor {
     type Result = ResponseActFuture<Self, Result<ValueDescriptor, Failure>>;
 
     fn handle(&mut self, msg: GetValue, _ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.links.metrics.handling(ActorKind::Value);
         if let Err(failure) = self.check_instance(msg.index) {
             return Box::pin(fut::ready(Err(failure)));
         }
@@ -383,6 +392,7 @@ impl Handler<SetValue> for ValueActor {
     type Result = ResponseActFuture<Self, Result<ValueDescriptor, Failure>>;
 
     fn handle(&mut self, msg: SetValue, _ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.links.metrics.handling(ActorKind::Value);
         let data = match self.checked_set(&msg) {
             Ok(data) => data,
             Err(failure) => return Box::pin(fut::ready(Err(failure))),
@@ -416,6 +426,7 @@ impl Handler<DescribeValue> for ValueActor {
     type Result = MessageResult<DescribeValue>;
 
     fn handle(&mut self, _msg: DescribeValue, _ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.links.metrics.handling(ActorKind::Value);
         MessageResult(self.all_instances())
     }
 }
@@ -424,6 +435,7 @@ impl Handler<SetPollDelay> for ValueActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetPollDelay, ctx: &mut Context<Self>) {
+        let _handling = self.links.metrics.handling(ActorKind::Value);
         self.poll_delay = msg.0.max(0.0);
         self.schedule_polling(ctx);
     }
@@ -433,6 +445,7 @@ impl Handler<Announce> for ValueActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Announce, _ctx: &mut Context<Self>) {
+        let _handling = self.links.metrics.handling(ActorKind::Value);
         // A sensor not read yet has nothing to tell: no null readings on the wire.
         let unread = self.reads_component() && self.instances.values().all(Data::is_null);
         if self.spec.readable && !unread {

@@ -146,6 +146,24 @@ async fn get_and_set_print_the_reply_and_exit_by_its_status() {
     assert_eq!(bad.status.code(), Some(3), "{:?}", text(&bad));
     assert!(text(&bad).1.contains("400"), "{:?}", text(&bad));
 
+    // The process's metrics are system values of its first controller node: value actors
+    // (instance 2) have handled messages.
+    let handled = janitoo(&[
+        "get",
+        "-b",
+        b,
+        "0220/0000",
+        "actor_handled",
+        "--index",
+        "2",
+        "--genre",
+        "system",
+        "--json",
+    ]);
+    let reply: serde_json::Value = serde_json::from_slice(&handled.stdout).unwrap();
+    assert_eq!(reply["status"], 200, "{reply}");
+    assert!(reply["data"].as_u64().unwrap() > 0, "{reply}");
+
     // Nobody at that address: exit 1, said so.
     let nobody = janitoo(&["get", "-b", b, "0999/0001", "temperature", "--wait", "0.5"]);
     let (_, err) = text(&nobody);
