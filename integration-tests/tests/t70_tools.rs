@@ -146,13 +146,13 @@ async fn get_and_set_print_the_reply_and_exit_by_its_status() {
     assert_eq!(bad.status.code(), Some(3), "{:?}", text(&bad));
     assert!(text(&bad).1.contains("400"), "{:?}", text(&bad));
 
-    // The process's metrics are system values of its first controller node: value actors
-    // (instance 2) have handled messages.
+    // The process's metrics are system values of its process node (the first bus by oid,
+    // `garden`, here): value actors (instance 2) have handled messages.
     let handled = janitoo(&[
         "get",
         "-b",
         b,
-        "0220/0000",
+        "0300/0000",
         "actor_handled",
         "--index",
         "2",
