@@ -67,7 +67,7 @@ pub struct MqttBridge {
     queue_capacity: usize,
     buses: HashMap<u16, Recipient<HandleRequest>>,
     announcers: Vec<Recipient<Announce>>,
-    observers: Vec<(Recipient<Observed>, Recipient<ConnectionChanged>)>,
+    observers: Vec<(Recipient<Observed>, Recipient<ConnectionChanged>, ActorKind)>,
     hadds: Vec<Hadd>,
     will: Option<Hadd>,
     filters: Vec<String>,
@@ -214,8 +214,8 @@ impl MqttBridge {
             // Everything else goes to the observers (the network supervisor), decoded.
             _ if !self.observers.is_empty() => {
                 if let Some(message) = self.decode(&topic, &payload) {
-                    for (observer, _) in &self.observers {
-                        self.metrics.sent(ActorKind::Supervisor);
+                    for (observer, _, kind) in &self.observers {
+                        self.metrics.sent(*kind);
                         observer.do_send(Observed {
                             topic: topic.clone(),
                             message: message.clone(),
@@ -314,8 +314,8 @@ impl Handler<Connection> for MqttBridge {
         match event {
             Connection::Received { topic, payload } => self.route(topic, payload),
             Connection::Up => {
-                for (_, connection) in &self.observers {
-                    self.metrics.sent(ActorKind::Supervisor);
+                for (_, connection, kind) in &self.observers {
+                    self.metrics.sent(*kind);
                     connection.do_send(ConnectionChanged { connected: true });
                 }
                 self.connected = true;
@@ -336,8 +336,8 @@ impl Handler<Connection> for MqttBridge {
             }
             Connection::Subscribed => {}
             Connection::Down(why) => {
-                for (_, connection) in &self.observers {
-                    self.metrics.sent(ActorKind::Supervisor);
+                for (_, connection, kind) in &self.observers {
+                    self.metrics.sent(*kind);
                     connection.do_send(ConnectionChanged { connected: false });
                 }
                 if self.connected {
@@ -385,7 +385,8 @@ impl Handler<Observe> for MqttBridge {
 
     fn handle(&mut self, msg: Observe, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
-        self.observers.push((msg.observer, msg.connection));
+        self.observers
+            .push((msg.observer, msg.connection, msg.kind));
         self.filters.extend(msg.filters.iter().cloned());
         if self.connected {
             self.subscribe(msg.filters);

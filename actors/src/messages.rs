@@ -172,6 +172,8 @@ pub struct Observe {
     pub observer: Recipient<Observed>,
     /// Where connection changes go.
     pub connection: Recipient<ConnectionChanged>,
+    /// The observer's kind, for the metrics.
+    pub kind: crate::metrics::ActorKind,
 }
 
 /// A decoded message the bridge received (observers).

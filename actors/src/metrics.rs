@@ -46,17 +46,20 @@ pub enum ActorKind {
     Supervisor,
     /// `ConfigWriter`.
     ConfigWriter,
+    /// `WebHub`, the web manager.
+    Web,
 }
 
 impl ActorKind {
     /// Every kind, in the order of their instance index in the metrics values.
-    pub const ALL: [ActorKind; 6] = [
+    pub const ALL: [ActorKind; 7] = [
         ActorKind::Bus,
         ActorKind::Node,
         ActorKind::Value,
         ActorKind::Bridge,
         ActorKind::Supervisor,
         ActorKind::ConfigWriter,
+        ActorKind::Web,
     ];
 
     /// Its name in metrics (`value`).
@@ -68,6 +71,7 @@ impl ActorKind {
             ActorKind::Bridge => "bridge",
             ActorKind::Supervisor => "supervisor",
             ActorKind::ConfigWriter => "config_writer",
+            ActorKind::Web => "web",
         }
     }
 
@@ -195,7 +199,7 @@ pub struct Metrics {
     /// Nodes of the supervisor's map by liveness state, as [`NODE_STATES`] orders them
     /// (gauges, refreshed every 2 s; a network controller only).
     pub nodes_by_state: [Counter; 6],
-    actors: [ActorMeter; 6],
+    actors: [ActorMeter; 7],
     uninstrumented: AtomicBool,
 }
 

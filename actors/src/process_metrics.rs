@@ -17,7 +17,7 @@
 //! | `supervisor_fenced` | 0 | messages of an older epoch ignored |
 //!
 //! The actor kinds are, by instance: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor,
-//! 5 config_writer; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
+//! 5 config_writer, 6 web; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -87,7 +87,7 @@ impl Component for ProcessMetrics {
     fn values(&self) -> Vec<ValueSpec> {
         let kinds = ActorKind::ALL.len();
         let per_actor =
-            "instances: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor, 5 config_writer";
+            "instances: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor, 5 config_writer, 6 web";
         vec![
             spec("actor_handled", "messages handled", per_actor, kinds),
             spec("actor_backlog", "backlog", per_actor, kinds),
@@ -218,6 +218,6 @@ mod tests {
         assert!(specs
             .iter()
             .all(|spec| spec.genre == Genre::System && spec.poll_fixed && !spec.writable));
-        assert_eq!(specs[0].instances.len(), 6);
+        assert_eq!(specs[0].instances.len(), 7);
     }
 }

@@ -412,6 +412,7 @@ impl Actor for NetworkSupervisor {
             ],
             observer: ctx.address().recipient(),
             connection: ctx.address().recipient(),
+            kind: ActorKind::Supervisor,
         });
         let step = (self.setup.election.interval / 10).max(Duration::from_millis(20));
         ctx.run_interval(step, |act, _ctx| act.tick());

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod process;
 pub mod sysfs;
+pub mod web;
 
 pub use client::Client;
 pub use process::{BrokerKind, BrokerProcess, ControllerProcess};

@@ -41,6 +41,17 @@ pub struct DemoArgs {
     pub duration: Option<f64>,
     /// The broker's port (a free one when absent).
     pub port: Option<u16>,
+    /// Where the web manager listens, if at all.
+    pub web: Option<std::net::SocketAddr>,
+}
+
+/// `wanted` when it can be listened on, else a free port on the same IP.
+fn web_address(wanted: std::net::SocketAddr) -> anyhow::Result<std::net::SocketAddr> {
+    if std::net::TcpListener::bind(wanted).is_ok() {
+        return Ok(wanted);
+    }
+    let listener = std::net::TcpListener::bind((wanted.ip(), 0))?;
+    Ok(listener.local_addr()?)
 }
 
 struct Process {
@@ -132,21 +143,26 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let web = args.web.map(web_address).transpose()?;
     let files = CONTROLLERS.iter().copied().chain([("tutorial", TUTORIAL)]);
     for (name, text) in files {
         let config = logs.join(format!("{name}.toml"));
         std::fs::write(&config, text)?;
+        let mut arguments: Vec<String> = vec![
+            "run".into(),
+            "--config".into(),
+            config.display().to_string(),
+            "--broker".into(),
+            address.clone(),
+            // Simulated sensors: the demo runs on any machine.
+            "--simulate".into(),
+        ];
+        if let (Some(web), "tutorial") = (web, name) {
+            arguments.extend(["--web".into(), web.to_string()]);
+        }
         let mut process = Process {
             name: name.into(),
-            arguments: vec![
-                "run".into(),
-                "--config".into(),
-                config.display().to_string(),
-                "--broker".into(),
-                address.clone(),
-                // Simulated sensors: the demo runs on any machine.
-                "--simulate".into(),
-            ],
+            arguments,
             child: None,
         };
         process.spawn(&logs)?;
@@ -155,7 +171,15 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(show(&address, port, &logs, &mut processes, &args));
+    let web_note = web.map_or(String::new(), |web| format!(" Web manager: http://{web}/"));
+    let result = runtime.block_on(show(
+        &address,
+        port,
+        &logs,
+        &mut processes,
+        &args,
+        &web_note,
+    ));
     for process in processes.iter_mut().rev() {
         process.stop();
     }
@@ -172,6 +196,7 @@ async fn show(
     logs: &Path,
     processes: &mut [Process],
     args: &DemoArgs,
+    web_note: &str,
 ) -> anyhow::Result<()> {
     let (client, mut event_loop) = watch("127.0.0.1", port).await?;
     let mut view = NetworkView::default();
@@ -220,7 +245,7 @@ async fn show(
         }
         print!("\x1b[H\x1b[2J");
         println!(
-            "janitoo demo: broker {address}, 5 processes, logs in {}. Ctrl-C stops everything.",
+            "janitoo demo: broker {address}, 5 processes, logs in {}. Ctrl-C stops everything.{web_note}",
             logs.display()
         );
         if !chaos_note.is_empty() {

@@ -5,6 +5,7 @@ mod demo;
 mod logging;
 pub mod run;
 pub mod tools;
+pub mod top;
 mod view;
 
 use std::net::SocketAddr;
@@ -62,6 +63,9 @@ enum Command {
         /// Simulated sensors instead of the hardware (as `[hardware] simulate = true`).
         #[arg(long)]
         simulate: bool,
+        /// Serve the web manager on IP:PORT (overrides `[web] listen`).
+        #[arg(long, value_name = "IP:PORT")]
+        web: Option<SocketAddr>,
     },
     /// Run an embedded MQTT broker in the foreground (until Ctrl-C).
     Broker {
@@ -82,6 +86,12 @@ enum Command {
         /// Port of the demo's broker on 127.0.0.1 (default: a free one).
         #[arg(long)]
         port: Option<u16>,
+        /// Where the web manager listens (a free port instead when this one is taken).
+        #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+        web: SocketAddr,
+        /// No web manager.
+        #[arg(long)]
+        no_web: bool,
     },
     /// Print the network once: controllers and their roles, nodes and their states, values.
     Status {
@@ -114,6 +124,25 @@ enum Command {
         /// The new data: JSON (1, 2.5, true, "text") or plain text.
         #[arg(allow_hyphen_values = true)]
         data: String,
+    },
+    /// Every controller of the network and its actors, live: messages handled, backlog,
+    /// handler latency, restarts; queue depth, publications per second, epoch.
+    Top {
+        #[command(flatten)]
+        broker: BrokerArg,
+        /// The order of the actors.
+        #[arg(long, value_enum, default_value = "backlog")]
+        sort: top::SortBy,
+        /// Print once after --wait instead of refreshing.
+        #[arg(long)]
+        once: bool,
+        /// With --once: JSON instead of tables.
+        #[arg(long, requires = "once")]
+        json: bool,
+        /// With --once: seconds to gather metrics (controllers publish them every 10 s; a
+        /// discovery asks for them at start).
+        #[arg(long, default_value = "3")]
+        wait: f64,
     },
     /// Print every message of the network, decoded, one line each (Ctrl-C stops).
     Spy {
@@ -255,6 +284,7 @@ pub fn main() -> ExitCode {
             no_write_back,
             sysfs_root,
             simulate,
+            web,
         } => run::run(run::RunArgs {
             config,
             broker,
@@ -263,6 +293,7 @@ pub fn main() -> ExitCode {
             write_back: !no_write_back,
             sysfs_root,
             simulate,
+            web,
         }),
         Command::Broker { listen } => {
             janitoo_broker::run_foreground(listen).map_err(run::Failure::Runtime)
@@ -271,10 +302,13 @@ pub fn main() -> ExitCode {
             chaos,
             duration,
             port,
+            web,
+            no_web,
         } => demo::demo(demo::DemoArgs {
             chaos,
             duration,
             port,
+            web: (!no_web).then_some(web),
         }),
         Command::Status { broker, wait } => {
             demo::status(&broker, std::time::Duration::from_secs_f64(wait.max(0.1)))
@@ -298,6 +332,13 @@ pub fn main() -> ExitCode {
             wait: seconds(wait),
             json,
         }),
+        Command::Top {
+            broker,
+            sort,
+            once,
+            json,
+            wait,
+        } => top::top(&broker.broker, sort, once, json, seconds(wait)),
         Command::Get { target } => tools::get_or_set(target.into_args(), None),
         Command::Set { target, data } => tools::get_or_set(target.into_args(), Some(data)),
         Command::Spy {

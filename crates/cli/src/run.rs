@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use janitoo_actors::{register_simulated, ComponentRegistry, Controller, StartOptions};
 use janitoo_broker::EmbeddedBroker;
 use janitoo_config::Config;
-use janitoo_protocol::Codec;
+use janitoo_protocol::{Codec, Hadd};
 use tracing::info;
 
 use crate::CodecArg;
@@ -58,6 +58,7 @@ pub struct RunArgs {
     pub write_back: bool,
     pub sysfs_root: Option<PathBuf>,
     pub simulate: bool,
+    pub web: Option<SocketAddr>,
 }
 
 /// The component kinds this binary knows: the hardware readers under `root`, or simulated
@@ -109,8 +110,22 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         )
         .map_err(|err| Failure::Usage(err.into()))?;
         info!(file = %config.file.display(), %broker, buses = config.buses.len(), "controller started");
+        let web = match args.web.or(config.web.listen) {
+            Some(listen) => {
+                let hadd = Hadd::new(9997, 1000 + (std::process::id() % 8999) as u16);
+                let server =
+                    janitoo_web::start(listen, hadd, controller.bridge(), controller.metrics())
+                        .map_err(|err| Failure::Usage(err.into()))?;
+                info!(url = %format!("http://{}/", server.addr), "web manager started");
+                Some(server)
+            }
+            None => None,
+        };
         wait_for_stop_signal().await.map_err(|err| Failure::Other(err.into()))?;
         info!("stopping: OFFLINE heartbeats, then disconnect");
+        if let Some(web) = web {
+            web.stop().await;
+        }
         controller.stop().await;
         Ok(())
     })

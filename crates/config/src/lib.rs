@@ -35,5 +35,5 @@ pub use error::ConfigError;
 pub use persist::{ConfigFile, NodeKey, SettingKey};
 pub use schema::{
     AggregateFunction, BrokerConfig, BusConfig, ComponentConfig, Config, HardwareConfig,
-    NetworkConfig, NetworkRole, NodeConfig, ValueSettings,
+    NetworkConfig, NetworkRole, NodeConfig, ValueSettings, WebConfig,
 };

@@ -22,6 +22,15 @@ pub struct Config {
     pub buses: Vec<BusConfig>,
     /// Where and how hardware is read.
     pub hardware: HardwareConfig,
+    /// The web manager.
+    pub web: WebConfig,
+}
+
+/// The `[web]` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebConfig {
+    /// Where the web manager listens (`127.0.0.1:8080`); none when absent.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// The `[hardware]` section.
@@ -151,6 +160,14 @@ struct RawConfig {
     buses: BTreeMap<String, RawBus>,
     #[serde(default)]
     hardware: RawHardware,
+    #[serde(default)]
+    web: RawWeb,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -485,6 +502,20 @@ impl Config {
                 format!("{:?}", raw.network.hadd),
             ));
         }
+        let web_listen = raw
+            .web
+            .listen
+            .as_deref()
+            .map(|text| {
+                text.parse::<std::net::SocketAddr>().map_err(|_| {
+                    check.invalid(
+                        "web.listen",
+                        "an IP:PORT like \"127.0.0.1:8080\"",
+                        format!("{text:?}"),
+                    )
+                })
+            })
+            .transpose()?;
         let interval = raw.network.interval.unwrap_or(1.0);
         if !(0.05..=60.0).contains(&interval) {
             return Err(check.invalid("network.interval", "seconds, 0.05 to 60", interval));
@@ -503,6 +534,7 @@ impl Config {
                 sysfs_root: raw.hardware.sysfs_root,
                 simulate: raw.hardware.simulate,
             },
+            web: WebConfig { listen: web_listen },
         })
     }
 }

@@ -1,0 +1,228 @@
+//! The HTTP side: the page, `GET /metrics`, `GET /api/snapshot`, and the page's WebSocket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_ws::{AggregatedMessage, Session};
+use futures_util::StreamExt as _;
+use janitoo_actors::exposition::prometheus_text;
+use janitoo_actors::{ActorKind, Metrics, MqttBridge};
+use janitoo_protocol::{Data, Genre, Hadd};
+use serde_json::json;
+use tokio::sync::broadcast;
+use tracing::info;
+
+use crate::hub::{GetSnapshot, SetFromPage, WebHub};
+use crate::WebError;
+
+/// The page, its script and style inline: no build step, nothing fetched.
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+
+/// Events buffered for a slow page; past that it gets a fresh snapshot instead.
+const PAGE_BUFFER: usize = 1024;
+
+#[derive(Clone)]
+struct State {
+    hub: Addr<WebHub>,
+    updates: broadcast::Sender<Arc<str>>,
+    metrics: Arc<Metrics>,
+}
+
+/// A running web manager.
+pub struct WebServer {
+    handle: ServerHandle,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl WebServer {
+    /// Stops serving (open pages are closed).
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Starts the web manager on `listen`, inside the running actix System: it observes the
+/// network through `bridge`, answers to `hadd`, and shows `metrics` on `/metrics`.
+pub fn start(
+    listen: SocketAddr,
+    hadd: Hadd,
+    bridge: Addr<MqttBridge>,
+    metrics: Arc<Metrics>,
+) -> Result<WebServer, WebError> {
+    let (updates, _) = broadcast::channel(PAGE_BUFFER);
+    let hub = WebHub::new(
+        hadd,
+        bridge.clone().recipient(),
+        bridge.recipient(),
+        updates.clone(),
+        metrics.clone(),
+    )
+    .start();
+    let state = State {
+        hub,
+        updates,
+        metrics,
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/", web::get().to(index))
+            .route("/metrics", web::get().to(metrics_text))
+            .route("/api/snapshot", web::get().to(snapshot))
+            .route("/ws", web::get().to(socket))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(listen)
+    .map_err(|source| WebError::Bind { listen, source })?;
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+    let server = server.run();
+    let handle = server.handle();
+    actix::spawn(async move {
+        if let Err(err) = server.await {
+            tracing::error!(%err, "the web manager stopped");
+        }
+    });
+    info!(%addr, "web manager listening");
+    Ok(WebServer { handle, addr })
+}
+
+async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(INDEX_HTML)
+}
+
+async fn metrics_text(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(prometheus_text(&state.metrics))
+}
+
+async fn snapshot(state: web::Data<State>) -> HttpResponse {
+    match {
+        state.metrics.sent(ActorKind::Web);
+        state.hub.send(GetSnapshot)
+    }
+    .await
+    {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(text),
+        Err(_) => HttpResponse::ServiceUnavailable().body("the web manager is restarting"),
+    }
+}
+
+async fn socket(
+    request: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(&request, body)?;
+    let stream = stream
+        .aggregate_continuations()
+        .max_continuation_size(64 * 1024);
+    actix_web::rt::spawn(serve_page(state.get_ref().clone(), session, stream));
+    Ok(response)
+}
+
+/// One open page: the snapshot, then every event, and the sets it makes.
+async fn serve_page(
+    state: State,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
+    // Subscribe before the snapshot: an event in between is sent twice, never lost.
+    let mut updates = state.updates.subscribe();
+    let Ok(snapshot) = {
+        state.metrics.sent(ActorKind::Web);
+        state.hub.send(GetSnapshot)
+    }
+    .await
+    else {
+        return;
+    };
+    if session.text(snapshot).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            update = updates.recv() => {
+                let text = match update {
+                    Ok(text) => text.to_string(),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        match { state.metrics.sent(ActorKind::Web); state.hub.send(GetSnapshot) }.await {
+                            Ok(snapshot) => snapshot,
+                            Err(_) => break,
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if session.text(text).await.is_err() {
+                    break;
+                }
+            }
+            message = stream.next() => match message {
+                Some(Ok(AggregatedMessage::Text(text))) => {
+                    if let Err(refusal) = page_request(&state, &text) {
+                        if session.text(refusal.to_string()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                    if session.pong(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+    let _ = session.close(None).await;
+}
+
+/// A message from a page: `{"type":"set","hadd","uuid","genre","index","data","request_id"}`.
+/// A bad one is answered at once with a 400 `reply` naming what was wrong.
+fn page_request(state: &State, text: &str) -> Result<(), Data> {
+    let request: Data =
+        serde_json::from_str(text).map_err(|err| refusal(None, &format!("not JSON: {err}")))?;
+    let request_id = request["request_id"].as_str().map(str::to_owned);
+    let bad = |why: &str| refusal(request_id.clone(), why);
+    if request["type"] != "set" {
+        return Err(bad("expected {\"type\": \"set\", ...}"));
+    }
+    let hadd = request["hadd"]
+        .as_str()
+        .and_then(|text| Hadd::parse(text).ok())
+        .ok_or_else(|| bad("hadd: expected a HADD like \"0220/0001\""))?;
+    let uuid = request["uuid"]
+        .as_str()
+        .filter(|uuid| !uuid.is_empty())
+        .ok_or_else(|| bad("uuid: expected the value's uuid"))?;
+    let genre = request["genre"]
+        .as_str()
+        .and_then(Genre::from_segment)
+        .ok_or_else(|| bad("genre: expected user, basic, config, system or command"))?;
+    let index = request["index"].as_u64().unwrap_or(0);
+    let index = u32::try_from(index).map_err(|_| bad("index: too large"))?;
+    state.metrics.sent(ActorKind::Web);
+    state.hub.do_send(SetFromPage {
+        hadd,
+        uuid: uuid.to_owned(),
+        genre,
+        index,
+        data: request["data"].clone(),
+        request_id: request_id.clone().unwrap_or_default(),
+    });
+    Ok(())
+}
+
+fn refusal(request_id: Option<String>, why: &str) -> Data {
+    json!({"type": "reply", "request_id": request_id, "status": 400, "error": why})
+}

@@ -1,0 +1,283 @@
+//! Clients of the web manager: a plain HTTP GET, the page's WebSocket, and a headless Chromium
+//! driven over the DevTools protocol.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// `GET path` over HTTP/1.1: the status code and the body (read to its `Content-Length`, or
+/// to the end of the connection).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("something listens");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let complete = split_response(&response).is_some_and(|(head, body)| {
+            content_length(head).is_some_and(|length| body.len() >= length)
+        });
+        if complete {
+            break;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => response.extend_from_slice(&chunk[..read]),
+        }
+    }
+    let (head, body) = split_response(&response).unwrap_or((&response, &[]));
+    let head = String::from_utf8_lossy(head);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, String::from_utf8_lossy(body).into_owned())
+}
+
+fn split_response(response: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some((&response[..at], &response[at + 4..]))
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    String::from_utf8_lossy(head).lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+/// Waits until something listens on `addr`.
+pub fn wait_for_listener(addr: SocketAddr, within: Duration) {
+    let deadline = Instant::now() + within;
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The page's WebSocket, as a test sees it.
+pub struct PageSocket {
+    socket: Socket,
+}
+
+impl PageSocket {
+    /// Opens `ws://addr/ws`.
+    pub async fn open(addr: SocketAddr) -> PageSocket {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .expect("the page's socket opens");
+        PageSocket { socket }
+    }
+
+    /// Sends a JSON message.
+    pub async fn send(&mut self, message: Value) {
+        self.socket
+            .send(WsMessage::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// The next event matching `wanted` within `wait`.
+    pub async fn next_matching(
+        &mut self,
+        wait: Duration,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            if let WsMessage::Text(text) = frame {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                if wanted(&event) {
+                    return Some(event);
+                }
+            }
+        }
+    }
+
+    /// Reads and drops every event for `wait`; how many there were.
+    pub async fn drain(&mut self, wait: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut count = 0;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, self.socket.next()).await {
+            count += 1;
+        }
+        count
+    }
+}
+
+/// Chromium, if the test may use it: `None` (the test is skipped) when it is not installed and
+/// `JANITOO_TEST_BROWSER` is unset; with the variable set, a missing Chromium fails the test.
+pub fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("CHROMIUM").map(PathBuf::from).or_else(|| {
+        [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+    });
+    let required = std::env::var_os("JANITOO_TEST_BROWSER").is_some_and(|v| v != "0");
+    match path {
+        Some(path) => Some(path),
+        None if required => panic!("JANITOO_TEST_BROWSER is set but Chromium is not installed"),
+        None => {
+            eprintln!("Chromium is not installed: the browser test is skipped (set JANITOO_TEST_BROWSER=1 to require it)");
+            None
+        }
+    }
+}
+
+/// A headless Chromium showing one page, driven over the DevTools protocol.
+pub struct Browser {
+    child: Child,
+    socket: Socket,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts `chromium` headless on `url`.
+    pub async fn open(chromium: &Path, url: &str) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let child = Command::new(chromium)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+                "--window-size=1400,1100",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Chromium starts");
+        // Chromium writes its DevTools port into the profile.
+        let port_file = profile.path().join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port: u16 = loop {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|text| text.lines().next()?.trim().parse().ok())
+            {
+                break port;
+            }
+            assert!(Instant::now() < deadline, "Chromium did not open DevTools");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let page_socket = loop {
+            let (_, body) = http_get(addr, "/json/list");
+            let targets: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let page = targets.as_array().and_then(|targets| {
+                targets.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"]
+                    .as_str()
+                    .map(str::to_owned)
+            });
+            if let Some(page) = page {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "Chromium shows no page");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let (socket, _) = tokio_tungstenite::connect_async(page_socket).await.unwrap();
+        Browser {
+            child,
+            socket,
+            next_id: 0,
+            _profile: profile,
+        }
+    }
+
+    /// Calls a DevTools method; its result.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let call = json!({"id": id, "method": method, "params": params});
+        self.socket
+            .send(WsMessage::text(call.to_string()))
+            .await
+            .unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .expect("DevTools answers")
+                .unwrap()
+                .unwrap();
+            if let WsMessage::Text(text) = frame {
+                let answer: Value = serde_json::from_str(&text).unwrap();
+                if answer["id"] == id {
+                    assert!(answer["error"].is_null(), "{method}: {answer}");
+                    return answer["result"].clone();
+                }
+            }
+        }
+    }
+
+    /// Evaluates JavaScript in the page; its value.
+    pub async fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            )
+            .await;
+        result["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` until it is true, within `wait`.
+    pub async fn wait_for(&mut self, expression: &str, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if self.eval(expression).await == Value::Bool(true) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// A PNG of the page.
+    pub async fn screenshot(&mut self) -> Vec<u8> {
+        use base64::Engine as _;
+        let shot = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
