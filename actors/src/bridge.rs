@@ -58,6 +58,19 @@ enum Connection {
     Received { topic: String, payload: Vec<u8> },
 }
 
+/// A received message the event loop waits on: when it is handled, by the bridge and by every
+/// observer, so is everything received before it. Every [`IN_ORDER_EVERY`]th message is one,
+/// which bounds the mailboxes of the bridge and of the observers under a flood.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ReceivedInOrder {
+    topic: String,
+    payload: Vec<u8>,
+}
+
+/// How many received messages may be in the mailboxes before the event loop waits.
+const IN_ORDER_EVERY: u64 = 128;
+
 /// The bridge.
 pub struct MqttBridge {
     client: AsyncClient,
@@ -176,21 +189,29 @@ impl MqttBridge {
         }
     }
 
-    fn route(&self, topic: String, payload: Vec<u8>) {
+    /// Hands a received message to the bus or the observers it is for; with `wait`, the
+    /// deliveries to the observers, to await.
+    fn route(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+        wait: bool,
+    ) -> Vec<actix::dev::RecipientRequest<Observed>> {
+        let mut deliveries = Vec::new();
         self.metrics.received.increment();
         let topic = match Topic::parse(&topic) {
             Ok(topic) => topic,
             Err(err) => {
                 self.metrics.decode_errors.increment();
                 debug!(%err, "message on a topic outside the protocol ignored");
-                return;
+                return deliveries;
             }
         };
         match &topic {
             Topic::NodeRequest(hadd) => {
                 let Some(bus) = self.buses.get(&hadd.ctrl) else {
                     self.metrics.unrouted.increment();
-                    return;
+                    return deliveries;
                 };
                 if let Some(request) = self.decode_request(&topic, &payload) {
                     self.metrics.sent(ActorKind::Bus);
@@ -216,15 +237,21 @@ impl MqttBridge {
                 if let Some(message) = self.decode(&topic, &payload) {
                     for (observer, _, kind) in &self.observers {
                         self.metrics.sent(*kind);
-                        observer.do_send(Observed {
+                        let observed = Observed {
                             topic: topic.clone(),
                             message: message.clone(),
-                        });
+                        };
+                        if wait {
+                            deliveries.push(observer.send(observed));
+                        } else {
+                            observer.do_send(observed);
+                        }
                     }
                 }
             }
             _ => {}
         }
+        deliveries
     }
 }
 
@@ -240,6 +267,7 @@ async fn drive(
         metrics.sent(ActorKind::Bridge);
         bridge.do_send(event);
     };
+    let mut received: u64 = 0;
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
     loop {
         match event_loop.poll().await {
@@ -248,10 +276,16 @@ async fn drive(
                 tell(Connection::Up);
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => tell(Connection::Subscribed),
-            Ok(Event::Incoming(Packet::Publish(publish))) => tell(Connection::Received {
-                topic: publish.topic,
-                payload: publish.payload.to_vec(),
-            }),
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                received += 1;
+                let (topic, payload) = (publish.topic, publish.payload.to_vec());
+                if received % IN_ORDER_EVERY == 0 {
+                    metrics.sent(ActorKind::Bridge);
+                    let _ = bridge.send(ReceivedInOrder { topic, payload }).await;
+                } else {
+                    tell(Connection::Received { topic, payload });
+                }
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) if stopping.load(Ordering::SeqCst) => break,
             Ok(_) => {}
             Err(err) => {
@@ -312,7 +346,9 @@ impl Handler<Connection> for MqttBridge {
     fn handle(&mut self, event: Connection, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
         match event {
-            Connection::Received { topic, payload } => self.route(topic, payload),
+            Connection::Received { topic, payload } => {
+                self.route(topic, payload, false);
+            }
             Connection::Up => {
                 for (_, connection, kind) in &self.observers {
                     self.metrics.sent(*kind);
@@ -352,6 +388,20 @@ impl Handler<Connection> for MqttBridge {
                 self.connected = false;
             }
         }
+    }
+}
+
+impl Handler<ReceivedInOrder> for MqttBridge {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: ReceivedInOrder, _ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
+        let deliveries = self.route(msg.topic, msg.payload, true);
+        Box::pin(async move {
+            for delivery in deliveries {
+                let _ = delivery.await;
+            }
+        })
     }
 }
 
