@@ -11,6 +11,10 @@
 //! | [`ConfigWriter`] | writes settings back into the configuration file | a sync arbiter |
 //! | [`NetworkSupervisor`] | a network controller: map replica, election, heartbeats on behalf | the main arbiter |
 //!
+//! Every actor kind is metered ([`metrics`]: messages sent and handled, backlog, handler
+//! latency, restarts); [`exposition`] renders the Prometheus text, and [`process_metrics`]
+//! makes the same figures system values of the process's node.
+//!
 //! Actors hold `Recipient`s of what they send to, not each other's types, and exchange the
 //! typed messages of [`messages`]. Decisions about the wire (parsing, checking a set) are the
 //! pure functions of `janitoo-protocol`.

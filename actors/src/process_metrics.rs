@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(values.read("supervisor_epoch", 0), Ok(Data::from(0x10002)));
         assert_eq!(values.read("supervisor_nodes", 2), Ok(Data::from(3)));
         assert!(matches!(
-            values.read("actor_handled", 6),
+            values.read("actor_handled", 7),
             Err(ComponentError::NoSuchValue(_))
         ));
         let specs = values.values();

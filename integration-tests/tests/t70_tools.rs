@@ -319,3 +319,48 @@ fn bad_input_and_an_unreachable_broker_are_named() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_lists_every_controller_and_its_actors() {
+    let net = running().await;
+    let broker = net.broker.address();
+    let b = broker.as_str();
+
+    let json = janitoo(&["top", "-b", b, "--once", "--json", "--wait", "2"]);
+    let (out, err) = text(&json);
+    assert_eq!(json.status.code(), Some(0), "{err}");
+    let view: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(view["actors"][2], "value");
+    // The process node (garden, first by oid) carries the metrics, one instance per actor.
+    let process = &view["controllers"]["0300/0000"];
+    assert_eq!(
+        process["actor_handled"].as_array().unwrap().len(),
+        7,
+        "{view}"
+    );
+    assert!(process["bridge_queue_depth"].is_array(), "{view}");
+
+    let table = janitoo(&["top", "-b", b, "--once", "--sort", "latency"]);
+    let (out, _) = text(&table);
+    assert!(out.contains("CONTROLLER  ACTOR"), "{out}");
+    for actor in [
+        "bus",
+        "node",
+        "value",
+        "bridge",
+        "supervisor",
+        "config_writer",
+        "web",
+    ] {
+        assert!(
+            out.contains(&format!("0300/0000   {actor}")),
+            "{actor} in\n{out}"
+        );
+    }
+
+    // No controller publishing metrics: said so, exit 1.
+    let quiet = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let nothing = janitoo(&["top", "-b", &quiet.address(), "--once", "--wait", "1"]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(text(&nothing).1.contains("no controller published metrics"));
+}
