@@ -133,7 +133,8 @@ impl Component for BusAggregates {
                 let spec = ValueSpec::sensor(&self.uuid_of(aggregate), ValueType::Decimal)
                     .label(&format!("{what} {}", aggregate.source))
                     .help(&help)
-                    .poll(300.0);
+                    .poll(300.0)
+                    .cheap_read();
                 match &aggregate.units {
                     Some(units) => spec.units(units),
                     None => spec,

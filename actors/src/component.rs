@@ -88,6 +88,9 @@ pub struct ValueSpec {
     /// How long a read or a write through the component may take before it is answered 500
     /// (default 10 s; a hung sensor then ties up one thread of the blocking pool, not the node).
     pub timeout: std::time::Duration,
+    /// Reading it is cheap and never blocks (a counter, a computation over memory): it is read
+    /// in the value actor instead of on the blocking pool.
+    pub cheap_read: bool,
 }
 
 impl ValueSpec {
@@ -117,6 +120,7 @@ impl ValueSpec {
             poll_fixed: false,
             instances: vec![0],
             timeout: std::time::Duration::from_secs(10),
+            cheap_read: false,
         }
     }
 
@@ -227,6 +231,13 @@ impl ValueSpec {
     /// Sets how long a read or a write may take.
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Marks its read as cheap and never blocking: it runs in the value actor, not on the
+    /// blocking pool. Not for hardware.
+    pub fn cheap_read(mut self) -> Self {
+        self.cheap_read = true;
         self
     }
 

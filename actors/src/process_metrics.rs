@@ -70,6 +70,7 @@ fn spec(uuid: &str, label: &str, help: &str, instances: usize) -> ValueSpec {
         .help(help)
         .instances(&indexes)
         .poll_fixed(METRICS_PERIOD)
+        .cheap_read()
 }
 
 fn actor_kind(index: u32) -> Result<ActorKind, ComponentError> {
@@ -215,9 +216,10 @@ mod tests {
             Err(ComponentError::NoSuchValue(_))
         ));
         let specs = values.values();
-        assert!(specs
-            .iter()
-            .all(|spec| spec.genre == Genre::System && spec.poll_fixed && !spec.writable));
+        assert!(specs.iter().all(|spec| spec.genre == Genre::System
+            && spec.poll_fixed
+            && spec.cheap_read
+            && !spec.writable));
         assert_eq!(specs[0].instances.len(), 7);
     }
 }

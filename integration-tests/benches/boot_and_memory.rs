@@ -14,18 +14,10 @@ use std::time::Duration;
 use janitoo_integration_tests::process::{
     brokers_under_test, wait_for_port, BrokerKind, BrokerProcess,
 };
+use janitoo_integration_tests::procfs::rss_kib;
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const STARTS: usize = 10;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
@@ -97,7 +89,7 @@ fn one_start(embedded: bool, kind: BrokerKind) -> (Option<f64>, u64) {
         }
     };
     std::thread::sleep(Duration::from_secs(3));
-    let rss = rss_kib(child.id());
+    let rss = rss_kib(&child.id().to_string());
     let _ = child.kill();
     let _ = child.wait();
     (boot, rss)

@@ -20,6 +20,7 @@ use janitoo_actors::{
 };
 use janitoo_broker::EmbeddedBroker;
 use janitoo_config::Config;
+use janitoo_integration_tests::procfs::cpu_seconds;
 use janitoo_protocol::{Codec, Data, ValueType};
 
 const VALUES: usize = 500;
@@ -58,24 +59,6 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Process CPU time (user + system), seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |at: usize| {
-        fields
-            .get(at)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Alternating windows on and off: (values/s, CPU µs per value) medians for each.
 async fn measure(metrics: &Metrics) -> [(f64, f64); 2] {
     tokio::time::sleep(Duration::from_secs(3)).await; // connected, polling, warm
@@ -83,11 +66,11 @@ async fn measure(metrics: &Metrics) -> [(f64, f64); 2] {
     for round in 0..ROUNDS * 2 {
         let instrumented = round % 2 == 0;
         metrics.set_instrumented(instrumented);
-        let (start, count, cpu) = (Instant::now(), produced(metrics), cpu_seconds());
+        let (start, count, cpu) = (Instant::now(), produced(metrics), cpu_seconds("self"));
         tokio::time::sleep(WINDOW).await;
         let values = (produced(metrics) - count) as f64;
         let rate = values / start.elapsed().as_secs_f64();
-        let cpu_per_value = (cpu_seconds() - cpu) * 1e6 / values.max(1.0);
+        let cpu_per_value = (cpu_seconds("self") - cpu) * 1e6 / values.max(1.0);
         samples[usize::from(!instrumented)].push((rate, cpu_per_value));
     }
     metrics.set_instrumented(true);

@@ -15,44 +15,12 @@ use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::procfs::{cpu_seconds, rss_mib};
 use janitoo_protocol::{Codec, DiscoveryData, DiscoveryReply, Hadd, InfoKind, Message, NodeInfo};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const PERIOD: Duration = Duration::from_secs(30);
 const MEASURE: Duration = Duration::from_secs(60);
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |at: usize| {
-        fields
-            .get(at)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0 // utime + stime, in clock ticks of 1/100 s
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
 
 fn hadd_of(index: usize) -> Hadd {
     Hadd::new(1000 + (index / 100) as u16, 1 + (index % 100) as u16)
@@ -96,7 +64,7 @@ async fn measure(nodes: usize) {
             )
             .await;
     }
-    let (cpu_before, started) = (cpu_seconds(primary.pid()), Instant::now());
+    let (cpu_before, started) = (cpu_seconds(&primary.pid().to_string()), Instant::now());
     let silent_from = nodes - nodes / 10;
     let mut sent = 0usize;
     while started.elapsed() < MEASURE {
@@ -114,13 +82,13 @@ async fn measure(nodes: usize) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let cpu = cpu_seconds(primary.pid()) - cpu_before;
+    let cpu = cpu_seconds(&primary.pid().to_string()) - cpu_before;
     println!(
         "{nodes} nodes beating every 30 s ({sent} heartbeats in {:.0} s, {} falling silent): primary CPU {:.2} % of a core, RSS {:.1} MiB",
         MEASURE.as_secs_f64(),
         nodes / 10,
         cpu / started.elapsed().as_secs_f64() * 100.0,
-        rss_mib(primary.pid()),
+        rss_mib(&primary.pid().to_string()),
     );
 }
 

@@ -12,37 +12,11 @@ use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::procfs::{cpu_seconds, rss_mib};
 use janitoo_integration_tests::sysfs::{tutorial_tree, write};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const MEASURE: Duration = Duration::from_secs(60);
-
-fn proc_field(pid: u32, file: &str, pick: impl Fn(&str) -> Option<f64>) -> f64 {
-    pick(&std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default()).unwrap_or(0.0)
-}
-
-fn cpu_seconds(pid: u32) -> f64 {
-    proc_field(pid, "stat", |stat| {
-        let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-        Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
-    })
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    proc_field(pid, "status", |status| {
-        let line = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))?;
-        Some(
-            line.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()?
-                / 1024.0,
-        )
-    })
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
@@ -80,7 +54,7 @@ async fn main() {
     client.subscribe("/values/user/#").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     client.clear();
-    let (cpu_before, started) = (cpu_seconds(server.pid()), Instant::now());
+    let (cpu_before, started) = (cpu_seconds(&server.pid().to_string()), Instant::now());
     let mut publications = 0;
     while started.elapsed() < MEASURE {
         if client
@@ -91,11 +65,11 @@ async fn main() {
             publications += 1;
         }
     }
-    let cpu = cpu_seconds(server.pid()) - cpu_before;
+    let cpu = cpu_seconds(&server.pid().to_string()) - cpu_before;
     println!(
         "tutorial server, 6 sensor values polled every second on a fake tree: {publications} publications in {:.0} s, CPU {:.2} % of a core, RSS {:.1} MiB",
         started.elapsed().as_secs_f64(),
         cpu / started.elapsed().as_secs_f64() * 100.0,
-        rss_mib(server.pid()),
+        rss_mib(&server.pid().to_string()),
     );
 }

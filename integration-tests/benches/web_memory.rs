@@ -16,20 +16,12 @@ use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::procfs::rss_kib;
 use janitoo_integration_tests::web::{http_get, wait_for_listener, PageSocket};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const VALUES: usize = 1_000;
 const ROUNDS: usize = 300;
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 async fn publish_round(client: &Client, round: usize) {
     for value in 0..VALUES {
@@ -104,20 +96,20 @@ async fn run(reading: bool) -> (u64, u64, u64, f64) {
     publish_round(&client, 0).await;
     settle(web, base, VALUES).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = rss_kib(controller.pid());
+    let before = rss_kib(&controller.pid().to_string());
     let started = Instant::now();
     let mut at_100k = 0;
     for round in 1..ROUNDS {
         publish_round(&client, round).await;
         if round + 1 == 100 {
             settle(web, base, 100 * VALUES).await;
-            at_100k = rss_kib(controller.pid());
+            at_100k = rss_kib(&controller.pid().to_string());
         }
     }
     settle(web, base, ROUNDS * VALUES).await;
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_kib(controller.pid());
+    let after = rss_kib(&controller.pid().to_string());
     if let Some(reader) = reader {
         let events = reader.await.unwrap();
         println!("  the page read {events} events");

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod process;
+pub mod procfs;
 pub mod sysfs;
 pub mod web;
 

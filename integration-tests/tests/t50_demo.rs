@@ -21,6 +21,8 @@ fn the_demo_shows_the_network_and_stops_everything_it_started() {
     );
     let last = text.rsplit("janitoo demo: broker").next().unwrap();
     assert!(last.contains("primary: 0001/0000"), "{last}");
+    // The web manager is on by default, at 8080 or a free port, and the demo says where.
+    assert!(last.contains("Web manager: http://127.0.0.1:"), "{last}");
     for expected in [
         "Ambiance",
         "0220/0001  ONLINE",
@@ -58,7 +60,7 @@ fn processes_mentioning(text: &str) -> Vec<String> {
 #[test]
 fn ctrl_c_stops_the_demo_and_its_processes() {
     let child = Command::new(JANITOO)
-        .args(["demo", "--duration", "60"])
+        .args(["demo", "--duration", "60", "--no-web"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -45,9 +45,9 @@ pub struct DemoArgs {
     pub web: Option<std::net::SocketAddr>,
 }
 
-/// `wanted` when it can be listened on, else a free port on the same IP.
+/// `wanted` when it can be listened on, else (or for port 0) a free port on the same IP.
 fn web_address(wanted: std::net::SocketAddr) -> anyhow::Result<std::net::SocketAddr> {
-    if std::net::TcpListener::bind(wanted).is_ok() {
+    if wanted.port() != 0 && std::net::TcpListener::bind(wanted).is_ok() {
         return Ok(wanted);
     }
     let listener = std::net::TcpListener::bind((wanted.ip(), 0))?;

@@ -95,14 +95,8 @@ enum Command {
     },
     /// Print the network once: controllers and their roles, nodes and their states, values.
     Status {
-        /// The MQTT broker.
-        #[arg(
-            short,
-            long,
-            value_name = "HOST:PORT",
-            default_value = "127.0.0.1:1883"
-        )]
-        broker: String,
+        #[command(flatten)]
+        broker: BrokerArg,
         /// Seconds to listen before printing.
         #[arg(long, default_value = "3")]
         wait: f64,
@@ -310,9 +304,7 @@ pub fn main() -> ExitCode {
             port,
             web: (!no_web).then_some(web),
         }),
-        Command::Status { broker, wait } => {
-            demo::status(&broker, std::time::Duration::from_secs_f64(wait.max(0.1)))
-        }
+        Command::Status { broker, wait } => demo::status(&broker.broker, seconds(wait)),
         Command::Query {
             what: QueryCommand::Network { broker, wait, json },
         } => tools::query_network(&broker.broker, seconds(wait), json),

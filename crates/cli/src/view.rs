@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::tools::show_data;
 use janitoo_protocol::{
     Codec, Data, DiscoveryData, Genre, Hadd, HaddTarget, InfoKind, Message, NodeState, Request,
     Topic, ValuePublication,
@@ -40,17 +41,6 @@ pub struct NetworkView {
     nodes: BTreeMap<Hadd, NodeRow>,
     values: BTreeMap<(Hadd, String), (String, Instant)>,
     takeovers: Vec<(Instant, Hadd, u64)>,
-}
-
-fn show_data(data: &Data, units: Option<&str>) -> String {
-    let text = match data {
-        Data::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    match units {
-        Some(units) if !units.is_empty() => format!("{text} {units}"),
-        _ => text,
-    }
 }
 
 impl NetworkView {
