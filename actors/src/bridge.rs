@@ -435,12 +435,17 @@ impl Handler<Observe> for MqttBridge {
 
     fn handle(&mut self, msg: Observe, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
-        self.observers
-            .push((msg.observer, msg.connection, msg.kind));
         self.filters.extend(msg.filters.iter().cloned());
         if self.connected {
+            // A late observer: its filters now, and the news that the connection is up (so
+            // that it asks what it missed).
             self.subscribe(msg.filters);
+            self.metrics.sent(msg.kind);
+            msg.connection
+                .do_send(ConnectionChanged { connected: true });
         }
+        self.observers
+            .push((msg.observer, msg.connection, msg.kind));
     }
 }
 
