@@ -1,7 +1,8 @@
 //! `MqttBridge`: the only owner of the MQTT connection of the process.
 //!
-//! - The rumqttc event loop runs in its own task and is never blocked: it only forwards events
-//!   to the bridge's mailbox.
+//! - The rumqttc event loop runs in its own task and forwards events to the bridge's mailbox;
+//!   every 128th received message it waits (at most 2 s) until the bridge and the observers
+//!   have handled it, which bounds their mailboxes under a flood.
 //! - Outbound messages go through a bounded queue (its depth is a metric) drained by a second
 //!   task; when the queue is full, messages are dropped and counted, never awaited.
 //! - Reconnection uses jittered exponential backoff; on every ConnAck the bridge subscribes
@@ -70,6 +71,9 @@ struct ReceivedInOrder {
 
 /// How many received messages may be in the mailboxes before the event loop waits.
 const IN_ORDER_EVERY: u64 = 128;
+
+/// The longest the event loop waits for them.
+const IN_ORDER_WAIT: Duration = Duration::from_secs(2);
 
 /// The bridge.
 pub struct MqttBridge {
@@ -255,7 +259,8 @@ impl MqttBridge {
     }
 }
 
-/// Drives the rumqttc event loop: forwards events, reconnects with backoff, never blocks.
+/// Drives the rumqttc event loop: forwards events, reconnects with backoff. It waits only for
+/// the in-order deliveries (at most [`IN_ORDER_WAIT`] each), which bound the mailboxes.
 async fn drive(
     mut event_loop: EventLoop,
     bridge: Addr<MqttBridge>,
@@ -281,7 +286,10 @@ async fn drive(
                 let (topic, payload) = (publish.topic, publish.payload.to_vec());
                 if received % IN_ORDER_EVERY == 0 {
                     metrics.sent(ActorKind::Bridge);
-                    let _ = bridge.send(ReceivedInOrder { topic, payload }).await;
+                    // Bounded: a stuck observer must not stop the keep-alive and the outbound
+                    // traffic for long.
+                    let delivered = bridge.send(ReceivedInOrder { topic, payload });
+                    let _ = tokio::time::timeout(IN_ORDER_WAIT, delivered).await;
                 } else {
                     tell(Connection::Received { topic, payload });
                 }

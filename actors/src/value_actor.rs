@@ -47,8 +47,14 @@ pub struct ValueActor {
     instances: BTreeMap<u32, Data>,
     poll_delay: f64,
     poll_timer: Option<SpawnHandle>,
+    first_retry_pending: bool,
     links: ValueLinks,
 }
+
+/// The pause between tries of a failed first read.
+const FIRST_READ_RETRY: Duration = Duration::from_secs(3);
+/// How many times a failed first read is tried again.
+const FIRST_READ_RETRIES: u32 = 20;
 
 impl ValueActor {
     /// A value of node `hadd` (`node_uuid`), with its initial data by instance and its poll
@@ -70,6 +76,7 @@ impl ValueActor {
             instances,
             poll_delay,
             poll_timer: None,
+            first_retry_pending: false,
             links,
         }
     }
@@ -169,6 +176,36 @@ impl ValueActor {
                 act.publish();
             }
         }));
+    }
+
+    /// After a failed first read (a sensor still waking up, an aggregate whose sources have not
+    /// been read yet), tries again every few seconds, `left` more times, instead of leaving the
+    /// value empty until its poll period (300 s for the tutorial's) comes round.
+    fn retry_first_read(&mut self, ctx: &mut Context<Self>, left: u32) {
+        if left == 0 || self.first_retry_pending {
+            return;
+        }
+        self.first_retry_pending = true;
+        ctx.run_later(FIRST_READ_RETRY, move |act, ctx| {
+            act.first_retry_pending = false;
+            let indexes: Vec<u32> = act.instances.keys().copied().collect();
+            let reads: Vec<_> = indexes.into_iter().map(|index| act.read(index)).collect();
+            ctx.spawn(
+                futures_join(reads)
+                    .into_actor(act)
+                    .map(move |results, act, ctx| {
+                        let mut ok = true;
+                        for (index, result) in results {
+                            ok &= act.record_read(index, result, ctx).is_ok();
+                        }
+                        if ok {
+                            act.publish();
+                        } else {
+                            act.retry_first_read(ctx, left - 1);
+                        }
+                    }),
+            );
+        });
     }
 
     /// Reads one instance on the blocking pool.
@@ -350,6 +387,7 @@ impl Actor for ValueActor {
                 ctx.spawn(self.read(index).into_actor(self).map(|(index, result), act, ctx| {
                     if let Err(failure) = act.record_read(index, result, ctx) {
                         debug!(uuid = %act.spec.uuid, error = %failure.error, "first read failed");
+                        act.retry_first_read(ctx, FIRST_READ_RETRIES);
                     }
                 }));
             }

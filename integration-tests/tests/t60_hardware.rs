@@ -130,6 +130,22 @@ async fn the_bus_value_is_the_average_of_the_temperatures_read() {
     );
     let mut client = Client::connect(broker.port).await;
     client.subscribe("/nodes/9999/9990/reply").await;
+    client
+        .subscribe("/values/user/0225/0000/tutorial2_temperature")
+        .await;
+
+    // Published by itself soon after start (its first read, before the components had read
+    // anything, is tried again), not only at its 300 s poll.
+    let published = client
+        .next_matching(Duration::from_secs(15), |r| {
+            r.topic == "/values/user/0225/0000/tutorial2_temperature"
+        })
+        .await
+        .expect("the bus value is published after start");
+    let Message::Value(publication) = published.message() else {
+        panic!()
+    };
+    assert_eq!(publication.instances()[0].data, Data::from(29.092));
 
     let bus = Hadd::new(225, 0);
     let average = || reading(bus, "tutorial2_temperature");

@@ -262,6 +262,24 @@ async fn spy_decodes_every_message_and_shows_unknown_traffic_raw() {
     assert_eq!(raw["raw"], "hello");
     assert!(raw["error"].is_string());
 
+    // `janitoo spy | head -1`: the reader goes away; spy ends quietly, it does not panic.
+    let mut piped = Command::new(JANITOO)
+        .args(["spy", "-b", &broker, "--duration", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(piped.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(piped.stdout.take());
+    let ended = piped.wait_with_output().unwrap();
+    assert_eq!(
+        ended.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
+
     // For people: one line each, no colour when not on a terminal.
     let spy = Command::new(JANITOO)
         .args(["spy", "-b", &broker, "--count", "1", "--duration", "20"])
@@ -298,6 +316,22 @@ fn bad_input_and_an_unreachable_broker_are_named() {
     let bad_broker = janitoo(&["query", "network", "-b", "nowhere"]);
     assert_eq!(bad_broker.status.code(), Some(2));
     assert!(text(&bad_broker).1.contains("--broker \"nowhere\""));
+
+    let nan = janitoo(&[
+        "get",
+        "-b",
+        "127.0.0.1:1",
+        "0220/0001",
+        "x",
+        "--wait",
+        "nan",
+    ]);
+    assert_eq!(nan.status.code(), Some(2));
+    assert!(
+        text(&nan).1.contains("not a number of seconds"),
+        "{:?}",
+        text(&nan)
+    );
 
     let bad_filter = janitoo(&["spy", "-b", "127.0.0.1:1", "--filter", "a/#/b"]);
     assert_eq!(bad_filter.status.code(), Some(2));

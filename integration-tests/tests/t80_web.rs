@@ -78,6 +78,20 @@ async fn the_page_sees_values_live_and_sets_them() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // Another site's page (a foreign Origin) may not open the socket.
+    let mut foreign =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{web}/ws"
+        ))
+        .unwrap();
+    foreign
+        .headers_mut()
+        .insert("Origin", "http://evil.example".parse().unwrap());
+    assert!(
+        tokio_tungstenite::connect_async(foreign).await.is_err(),
+        "a cross-origin socket was accepted"
+    );
+
     let mut page = PageSocket::open(web).await;
     let snapshot = page
         .next_matching(Duration::from_secs(5), |e| e["type"] == "snapshot")

@@ -78,10 +78,10 @@ enum Command {
     /// Ctrl-C stops everything it started.
     Demo {
         /// Kill the current primary (SIGKILL) every SECONDS, and restart it SECONDS/2 later.
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         chaos: Option<f64>,
         /// Stop by itself after SECONDS.
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         duration: Option<f64>,
         /// Port of the demo's broker on 127.0.0.1 (default: a free one).
         #[arg(long)]
@@ -98,7 +98,7 @@ enum Command {
         #[command(flatten)]
         broker: BrokerArg,
         /// Seconds to listen before printing.
-        #[arg(long, default_value = "3")]
+        #[arg(long, default_value = "3", value_parser = parse_seconds)]
         wait: f64,
     },
     /// Discovery: the nodes of the network, or one node's info and values.
@@ -135,7 +135,7 @@ enum Command {
         json: bool,
         /// With --once: seconds to gather metrics (controllers publish them every 10 s; a
         /// discovery asks for them at start).
-        #[arg(long, default_value = "3")]
+        #[arg(long, default_value = "3", value_parser = parse_seconds)]
         wait: f64,
     },
     /// Print every message of the network, decoded, one line each (Ctrl-C stops).
@@ -152,7 +152,7 @@ enum Command {
         #[arg(long, value_name = "N")]
         count: Option<u64>,
         /// Stop after SECONDS.
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         duration: Option<f64>,
     },
 }
@@ -177,7 +177,7 @@ enum QueryCommand {
         #[command(flatten)]
         broker: BrokerArg,
         /// Seconds to wait for answers at most.
-        #[arg(long, default_value = "5")]
+        #[arg(long, default_value = "5", value_parser = parse_seconds)]
         wait: f64,
         /// JSON instead of a table.
         #[arg(long)]
@@ -193,7 +193,7 @@ enum QueryCommand {
         #[arg(long, value_enum)]
         genre: Option<GenreArg>,
         /// Seconds to wait for each answer.
-        #[arg(long, default_value = "3")]
+        #[arg(long, default_value = "3", value_parser = parse_seconds)]
         wait: f64,
         /// JSON instead of a table.
         #[arg(long)]
@@ -240,7 +240,7 @@ struct ValueTarget {
     #[arg(long, value_enum, default_value = "user")]
     genre: GenreArg,
     /// Seconds to wait for the answer.
-    #[arg(long, default_value = "3")]
+    #[arg(long, default_value = "3", value_parser = parse_seconds)]
     wait: f64,
     /// One JSON object instead of a line.
     #[arg(long)]
@@ -258,6 +258,16 @@ impl ValueTarget {
             wait: seconds(self.wait),
             json: self.json,
         }
+    }
+}
+
+/// A duration argument in seconds: a finite number, more than 0 and at most a day.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 && value <= 86_400.0 => Ok(value),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds (more than 0, at most 86400)"
+        )),
     }
 }
 

@@ -73,7 +73,9 @@ impl ToolClient {
     ) -> Result<ToolClient, Failure> {
         let (host, port) = broker_address(broker)?;
         let hadd = Hadd::new(9998, 1000 + (std::process::id() % 8999) as u16);
-        let mut options = MqttOptions::new(format!("janitoo-tool-{}", hadd.node), host, port);
+        // The client id must be unique on the broker, or two tools disconnect each other.
+        let client_id = format!("janitoo-tool-{}-{}", std::process::id(), rand_id());
+        let mut options = MqttOptions::new(client_id, host, port);
         options
             .set_max_packet_size(8 << 20, 8 << 20)
             .set_keep_alive(Duration::from_secs(30));
@@ -127,6 +129,10 @@ impl ToolClient {
     /// The next message before `deadline`, `None` after it.
     pub async fn next(&mut self, deadline: Instant) -> Result<Option<Received>, Failure> {
         loop {
+            // Checked first: under steady traffic the event loop is always ready.
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
             match tokio::time::timeout_at(deadline, self.events.poll()).await {
                 Err(_) => return Ok(None),
                 Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => {
@@ -212,6 +218,15 @@ fn print_json(value: &impl serde::Serialize) {
     let _ = writeln!(out);
 }
 
+/// Writes `text` to stdout; false when nobody reads it any more (`janitoo spy | head`), which
+/// ends a long-running tool quietly instead of panicking.
+pub fn emit(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
+}
+
 fn refused(reply: &ValueReply) -> Failure {
     Failure::Refused(format!(
         "{} {}",
@@ -262,14 +277,14 @@ pub fn get_or_set(args: ValueArgs, data: Option<String>) -> Result<(), Failure> 
             print_json(&Message::ValueReply(reply.clone()).to_tree());
         } else {
             let value = &reply.value;
-            println!(
-                "{hadd} {}[{}] = {}  ({} {})",
+            emit(&format!(
+                "{hadd} {}[{}] = {}  ({} {})\n",
                 value.uuid,
                 value.index,
                 show_data(&value.data, value.units.as_deref()),
                 reply.status().0,
                 reply.error.as_deref().unwrap_or("OK"),
-            );
+            ));
         }
         if reply.status().is_success() {
             Ok(())
@@ -322,7 +337,7 @@ pub fn query_node(query: NodeQuery) -> Result<(), Failure> {
             let values: Vec<Data> = values.iter().map(ValueDescriptor::to_tree).collect();
             print_json(&serde_json::json!({ "node": node.to_tree(), "values": values }));
         } else {
-            print!("{}", node_table(&node, &values));
+            emit(&node_table(&node, &values));
         }
         Ok(())
     })
@@ -478,10 +493,7 @@ pub fn query_network(broker: &str, wait: Duration, json: bool) -> Result<(), Fai
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                table(&["HADD", "NAME", "LOCATION", "OID", "STATE"], &rows)
-            );
+            emit(&table(&["HADD", "NAME", "LOCATION", "OID", "STATE"], &rows));
         }
         Ok(())
     })
@@ -518,7 +530,9 @@ pub fn spy(
             } else {
                 spy_line(&received, colour)
             };
-            println!("{line}");
+            if !emit(&format!("{line}\n")) {
+                break;
+            }
         }
         Ok(())
     })

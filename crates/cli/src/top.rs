@@ -10,7 +10,7 @@ use janitoo_protocol::{Data, DiscoveryData, Hadd, InfoKind, Message, Request, To
 use tokio::time::Instant;
 
 use crate::run::Failure;
-use crate::tools::{table, ToolClient};
+use crate::tools::{emit, table, ToolClient};
 
 /// The order of `janitoo top`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -265,18 +265,22 @@ pub fn top(
                 break;
             }
             next_frame = Instant::now() + Duration::from_secs(1);
+            let mut frame = String::new();
             if live {
-                print!("\x1b[2J\x1b[H");
+                frame.push_str("\x1b[2J\x1b[H");
             }
-            println!(
-                "janitoo top — {broker} — sorted by {sort:?} — {}",
+            frame.push_str(&format!(
+                "janitoo top — {broker} — sorted by {sort:?} — {}\n",
                 if view.is_empty() {
                     "waiting for metrics (every 10 s)…"
                 } else {
                     "Ctrl-C quits"
                 }
-            );
-            print!("{}", view.render(sort));
+            ));
+            frame.push_str(&view.render(sort));
+            if !emit(&frame) {
+                return Ok(());
+            }
         }
         if view.is_empty() {
             return Err(Failure::Other(anyhow::anyhow!(
@@ -284,9 +288,9 @@ pub fn top(
             )));
         }
         if json {
-            println!("{}", view.json());
+            emit(&format!("{}\n", view.json()));
         } else {
-            print!("{}", view.render(sort));
+            emit(&view.render(sort));
         }
         Ok(())
     })

@@ -4,7 +4,7 @@
 //! made-up number.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use janitoo_actors::tutorial;
 use janitoo_actors::{
@@ -34,8 +34,9 @@ fn setting_text(context: &ComponentContext<'_>, uuid: &str) -> Option<String> {
 enum DhtBackend {
     /// The kernel's IIO driver: the named device, else the first `dht11`.
     Iio(Option<String>),
-    /// Bit-banging its GPIO line.
-    Gpio(Mutex<GpioLine>),
+    /// Bit-banging its GPIO line; the last good reading is reused for 2 s (temperature and
+    /// humidity come from one frame, and the sensor wants 2 s between frames).
+    Gpio(Mutex<(GpioLine, Option<(Instant, Reading)>)>),
 }
 
 /// A DHT, through the kernel's IIO driver (recommended) or by bit-banging its GPIO line.
@@ -52,11 +53,19 @@ impl Dht {
             DhtBackend::Iio(device) => read_iio(&find_iio_device(&self.root, device.as_deref())?),
             DhtBackend::Gpio(line) => {
                 let model = Model::from_code(self.sensor as i64).unwrap_or(Model::Dht11);
-                let mut line = line.lock().map_err(|_| HardwareError::BadRead {
+                let mut guard = line.lock().map_err(|_| HardwareError::BadRead {
                     what: "DHT".into(),
                     why: "a previous read panicked".into(),
                 })?;
-                read_line(&mut *line, model)
+                let (line, last) = &mut *guard;
+                if let Some((at, reading)) = last {
+                    if at.elapsed() < Duration::from_secs(2) {
+                        return Ok(*reading);
+                    }
+                }
+                let reading = read_line(line, model)?;
+                *last = Some((Instant::now(), reading));
+                Ok(reading)
             }
         }
     }
@@ -183,7 +192,7 @@ pub fn register_hardware(registry: &mut ComponentRegistry, root: SysfsRoot) {
                     let line = GpioLine::open(number).map_err(|err| {
                         format!("{err}; use `backend = \"iio\"`, or run with --simulate")
                     })?;
-                    DhtBackend::Gpio(Mutex::new(line))
+                    DhtBackend::Gpio(Mutex::new((line, None)))
                 }
                 Some(other) => {
                     return Err(format!(

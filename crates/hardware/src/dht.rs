@@ -122,18 +122,30 @@ pub fn with_retries<T>(
 
 /// Turns the high-pulse durations of a frame (µs) into its 5 bytes: a bit is 1 when its high
 /// pulse is longer than 50 µs (26-28 µs for 0, 70 µs for 1). The sensor's 80 µs response pulse
-/// may lead the train.
+/// may lead the train. A pulse longer than 90 µs is two merged by a missed edge, and a
+/// response pulse outside 60-100 µs means the train is shifted: both are bad reads, since a
+/// shifted frame can pass the checksum by chance.
 pub fn bits_from_pulses(high_micros: &[u32]) -> Result<[u8; 5], HardwareError> {
+    let bad = |why: String| HardwareError::BadRead {
+        what: "DHT frame".into(),
+        why,
+    };
     let pulses = match high_micros.len() {
         40 => high_micros,
-        41 => &high_micros[1..],
-        count => {
-            return Err(HardwareError::BadRead {
-                what: "DHT frame".into(),
-                why: format!("{count} pulses, expected 40"),
-            })
+        41 if (60..=100).contains(&high_micros[0]) => &high_micros[1..],
+        41 => {
+            return Err(bad(format!(
+                "a response pulse of {} µs, expected about 80 (edges missed)",
+                high_micros[0]
+            )))
         }
+        count => return Err(bad(format!("{count} pulses, expected 40"))),
     };
+    if let Some(long) = pulses.iter().find(|micros| **micros > 90) {
+        return Err(bad(format!(
+            "a bit pulse of {long} µs, at most 90 (edges missed)"
+        )));
+    }
     let mut bytes = [0u8; 5];
     for (at, micros) in pulses.iter().enumerate() {
         if *micros > 50 {

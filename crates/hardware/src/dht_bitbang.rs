@@ -218,6 +218,19 @@ mod tests {
     }
 
     #[test]
+    fn a_missed_low_that_merges_two_bits_is_refused() {
+        // Preempted during one 50 µs low: two highs become one long pulse. With the floating
+        // pulse in front there are still 41 pulses, shifted by one: refused, never decoded.
+        let bytes = [45, 0, 21, 0, 66];
+        let mut segments = waveform(bytes);
+        let merged = segments[4].1 + segments[5].1 + segments[6].1;
+        segments.splice(4..7, [(true, merged)]);
+        let mut line = Recorded::new(segments, 1);
+        let err = read_line(&mut line, Model::Dht11).unwrap_err();
+        assert!(err.to_string().contains("edges missed"), "{err}");
+    }
+
+    #[test]
     fn a_line_with_no_sensor_says_so() {
         let mut line = Recorded::new(vec![], 1); // pulled up, nobody answers
         let err = read_line(&mut line, Model::Dht22).unwrap_err();

@@ -114,6 +114,7 @@ impl Actor for WebHub {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.metrics.sent(ActorKind::Bridge);
         self.observe.do_send(Observe {
             filters: vec![
                 filters::HEARTBEATS.into(),

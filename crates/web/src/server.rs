@@ -122,12 +122,34 @@ async fn socket(
     body: web::Payload,
     state: web::Data<State>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    if !same_origin(&request) {
+        // Another site open in the operator's browser must not set values on the network.
+        return Ok(HttpResponse::Forbidden().body("cross-origin WebSocket refused"));
+    }
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let stream = stream
         .aggregate_continuations()
         .max_continuation_size(64 * 1024);
     actix_web::rt::spawn(serve_page(state.get_ref().clone(), session, stream));
     Ok(response)
+}
+
+/// Whether a WebSocket upgrade comes from our own page: browsers always send `Origin`, and it
+/// must name the host the page was loaded from. Clients that are not browsers send none.
+fn same_origin(request: &HttpRequest) -> bool {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    match (header("origin"), header("host")) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, origin_host)| origin_host.trim_end_matches('/') == host),
+        (Some(_), None) => false,
+    }
 }
 
 /// One open page: the snapshot, then every event, and the sets it makes.
@@ -155,6 +177,8 @@ async fn serve_page(
                 let text = match update {
                     Ok(text) => text.to_string(),
                     Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Start again from now: what was missed is in the snapshot.
+                        updates = updates.resubscribe();
                         match { state.metrics.sent(ActorKind::Web); state.hub.send(GetSnapshot) }.await {
                             Ok(snapshot) => snapshot,
                             Err(_) => break,
@@ -209,8 +233,13 @@ fn page_request(state: &State, text: &str) -> Result<(), Data> {
         .as_str()
         .and_then(Genre::from_segment)
         .ok_or_else(|| bad("genre: expected user, basic, config, system or command"))?;
-    let index = request["index"].as_u64().unwrap_or(0);
-    let index = u32::try_from(index).map_err(|_| bad("index: too large"))?;
+    let index = match &request["index"] {
+        Data::Null => 0,
+        index => index
+            .as_u64()
+            .and_then(|index| u32::try_from(index).ok())
+            .ok_or_else(|| bad("index: expected an instance number (0, 1, ...)"))?,
+    };
     state.metrics.sent(ActorKind::Web);
     state.hub.do_send(SetFromPage {
         hadd,
