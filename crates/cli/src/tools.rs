@@ -516,12 +516,16 @@ pub fn spy(
     let colour = !json && std::io::stdout().is_terminal();
     block_on(async {
         let mut tool = ToolClient::connect(broker, &[filter], Duration::from_secs(3)).await?;
-        let deadline = Instant::now() + duration.unwrap_or(Duration::from_secs(u64::MAX >> 2));
+        let forever = Duration::from_secs(100 * 365 * 86_400);
+        let deadline = Instant::now() + duration.unwrap_or(forever);
         let mut seen = 0;
+        // Armed once: a Ctrl-C that comes while a line is printed still stops the loop.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
         while count.is_none_or(|count| seen < count) {
             let next = tokio::select! {
                 next = tool.next(deadline) => next?,
-                _ = tokio::signal::ctrl_c() => None,
+                _ = &mut ctrl_c => None,
             };
             let Some(received) = next else { break };
             seen += 1;

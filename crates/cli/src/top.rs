@@ -249,11 +249,14 @@ pub fn top(
         let live = !once && std::io::stdout().is_terminal();
         let started = Instant::now();
         let mut next_frame = started + Duration::from_secs(1);
+        // Armed once: a Ctrl-C that comes while a frame is printed still stops the loop.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
         loop {
             let until = if once { started + wait } else { next_frame };
             let received = tokio::select! {
                 received = tool.next(until) => received?,
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = &mut ctrl_c => return Ok(()),
             };
             if let Some(received) = received {
                 if let Ok((topic, message)) = received.decode() {

@@ -24,6 +24,12 @@ const INDEX_HTML: &str = include_str!("../assets/index.html");
 /// Events buffered for a slow page; past that it gets a fresh snapshot instead.
 const PAGE_BUFFER: usize = 1024;
 
+/// How often an open page is pinged.
+const PAGE_PING: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How long a page may stay silent (no message, no pong) before its socket is closed.
+const PAGE_SILENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Clone)]
 struct State {
     hub: Addr<WebHub>,
@@ -171,8 +177,17 @@ async fn serve_page(
     if session.text(snapshot).await.is_err() {
         return;
     }
+    // A page that answers nothing (not even pings) for PAGE_SILENCE is gone: a closed laptop,
+    // a dropped Wi-Fi. Its socket is closed rather than kept.
+    let mut ping = tokio::time::interval(PAGE_PING);
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if heard.elapsed() > PAGE_SILENCE || session.ping(b"").await.is_err() {
+                    break;
+                }
+            }
             update = updates.recv() => {
                 let text = match update {
                     Ok(text) => text.to_string(),
@@ -190,7 +205,7 @@ async fn serve_page(
                     break;
                 }
             }
-            message = stream.next() => match message {
+            message = stream.next() => match message.inspect(|_| heard = tokio::time::Instant::now()) {
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     if let Err(refusal) = page_request(&state, &text) {
                         if session.text(refusal.to_string()).await.is_err() {
