@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use janitoo_config::AggregateFunction;
 use janitoo_protocol::{data_as_f64, Data, Hadd, ValueType};
@@ -17,10 +18,15 @@ use crate::component::{Component, ComponentError, ComponentInfo, ValueSpec};
 /// A reading's key: the value uuid, the node, the instance.
 type ReadingKey = (String, Hadd, u32);
 
-/// The latest good numeric reading of every component value of one bus.
+/// How long a reading counts: three times the tutorial's 300 s poll. A component whose
+/// polling was turned off drops out of the aggregate after that, instead of staying in it
+/// with its last number forever.
+pub const READING_MAX_AGE: Duration = Duration::from_secs(900);
+
+/// The latest good numeric reading of every component value of one bus, with when it was read.
 #[derive(Clone, Default)]
 pub struct BusReadings {
-    latest: Arc<RwLock<BTreeMap<ReadingKey, f64>>>,
+    latest: Arc<RwLock<BTreeMap<ReadingKey, (f64, Instant)>>>,
 }
 
 impl BusReadings {
@@ -31,7 +37,7 @@ impl BusReadings {
             return;
         };
         match data_as_f64(data).filter(|number| number.is_finite()) {
-            Some(number) => latest.insert(key, number),
+            Some(number) => latest.insert(key, (number, Instant::now())),
             None => latest.remove(&key),
         };
     }
@@ -43,15 +49,20 @@ impl BusReadings {
         }
     }
 
-    /// Every current reading of value `uuid`, node by node.
+    /// Every current reading of value `uuid` (at most [`READING_MAX_AGE`] old), node by node.
     pub fn of(&self, uuid: &str) -> Vec<f64> {
+        self.of_within(uuid, READING_MAX_AGE)
+    }
+
+    /// Every reading of value `uuid` at most `max_age` old.
+    pub fn of_within(&self, uuid: &str, max_age: Duration) -> Vec<f64> {
         let Ok(latest) = self.latest.read() else {
             return Vec::new();
         };
         latest
             .iter()
-            .filter(|((value, _, _), _)| value == uuid)
-            .map(|(_, number)| *number)
+            .filter(|((value, _, _), (_, at))| value == uuid && at.elapsed() <= max_age)
+            .map(|(_, (number, _))| *number)
             .collect()
     }
 }
@@ -192,6 +203,13 @@ mod tests {
         readings.record("temperature", hadd(2), 0, &Data::from(30.0));
         readings.forget("temperature", hadd(2), 0);
         assert_eq!(readings.of("temperature"), vec![20.0]);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            readings
+                .of_within("temperature", Duration::from_millis(10))
+                .is_empty(),
+            "an old reading is left out"
+        );
         readings.record("temperature", hadd(1), 0, &Data::Null);
         assert!(readings.of("temperature").is_empty());
     }
