@@ -139,6 +139,54 @@ async fn the_page_updates_live_and_edits_reach_the_node() {
             .await,
         "no primary on the page"
     );
+    assert!(
+        browser
+            .wait_for(
+                "[...document.querySelectorAll('#controllers tr')].some(r => r.textContent.includes('primary') && r.cells[3].textContent === 'primary' && r.cells[4].textContent !== '0x0')",
+                Duration::from_secs(10)
+            )
+            .await,
+        "the controllers table does not show the primary's standing and epoch"
+    );
+    // Nodes with their state, and the map of controllers with their nodes.
+    assert!(
+        browser
+            .wait_for(
+                "[...document.querySelectorAll('#nodes tr')].some(r => r.cells[0].textContent === '0220/0002' && r.cells[4].textContent.startsWith('ONLINE') && r.cells[5].textContent.endsWith('ago'))",
+                Duration::from_secs(10)
+            )
+            .await,
+        "the LED's node is not shown ONLINE with when it was last seen"
+    );
+    assert!(
+        browser
+            .wait_for(
+                "document.querySelectorAll('#map .ctrl').length >= 6 && document.querySelectorAll('#map .ctrl .dot.ONLINE').length >= 10",
+                Duration::from_secs(10)
+            )
+            .await,
+        "the map does not show the controllers and their nodes"
+    );
+    // A read-only value offers no editor.
+    let temperature = r#"document.querySelector('tr[data-key="0220/0001|temperature|0"]')"#;
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "{temperature}.querySelector('.edit') === null && {temperature}.querySelector('td.set').textContent"
+            ))
+            .await,
+        "read-only"
+    );
+    // The metrics panel: every actor kind of the processes that published metrics.
+    assert!(
+        browser
+            .wait_for(
+                "[...document.querySelectorAll('#metrics tr')].filter(r => r.cells[1].textContent === 'value').length >= 1 && document.querySelectorAll('#metrics tr').length % 7 === 0",
+                Duration::from_secs(15)
+            )
+            .await,
+        "the metrics panel is empty"
+    );
     let shot = browser.screenshot().await;
     assert!(shot.starts_with(b"\x89PNG"));
     let path = std::env::var_os("JANITOO_SCREENSHOT")

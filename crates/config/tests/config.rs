@@ -114,6 +114,8 @@ fn bad_values_name_their_key() {
         invalid_key(&median),
         "buses.rpibasic.aggregates.temperature"
     );
+    let web = format!("{GOOD}\n[web]\nlisten = \"localhost:eighty\"\n");
+    assert_eq!(invalid_key(&web), "web.listen");
 }
 
 #[test]
