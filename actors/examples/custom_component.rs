@@ -106,16 +106,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!("serving node 0400/0001 through {broker}; Ctrl-C to stop");
-    actix::System::new().block_on(async move {
-        let options = StartOptions {
-            broker: &broker,
-            registry: &registry,
-            codec: Default::default(),
-            write_back: false,
-        };
-        let controller = Controller::start(&config, options)?;
-        tokio::signal::ctrl_c().await?;
-        controller.stop().await;
-        Ok(())
-    })
+    let options = StartOptions {
+        broker: &broker,
+        registry: &registry,
+        codec: Default::default(),
+        write_back: false,
+    };
+    Ok(Controller::run_until_stopped(&config, options)?)
 }

@@ -6,7 +6,7 @@
 //! stale number in the average). The bus controller node carries a [`BusAggregates`]
 //! component whose values read that store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,15 +23,28 @@ type ReadingKey = (String, Hadd, u32);
 /// with its last number forever.
 pub const READING_MAX_AGE: Duration = Duration::from_secs(900);
 
-/// The latest good numeric reading of every component value of one bus, with when it was read.
+/// The latest good numeric reading of the component values of one bus that its aggregates
+/// use, with when it was read. Other values cost nothing: no lock, no allocation.
 #[derive(Clone, Default)]
 pub struct BusReadings {
+    watched: Arc<BTreeSet<String>>,
     latest: Arc<RwLock<BTreeMap<ReadingKey, (f64, Instant)>>>,
 }
 
 impl BusReadings {
-    /// Records a read: a number is kept, anything else forgets the instance.
+    /// A store for the values `uuids` (the sources of a bus's aggregates).
+    pub fn watching(uuids: impl IntoIterator<Item = String>) -> Self {
+        BusReadings {
+            watched: Arc::new(uuids.into_iter().collect()),
+            latest: Arc::default(),
+        }
+    }
+
+    /// Records a read of a watched value: a number is kept, anything else forgets the instance.
     pub fn record(&self, uuid: &str, hadd: Hadd, index: u32, data: &Data) {
+        if !self.watched.contains(uuid) {
+            return;
+        }
         let key = (uuid.to_owned(), hadd, index);
         let Ok(mut latest) = self.latest.write() else {
             return;
@@ -44,6 +57,9 @@ impl BusReadings {
 
     /// Forgets a reading after a failed read.
     pub fn forget(&self, uuid: &str, hadd: Hadd, index: u32) {
+        if !self.watched.contains(uuid) {
+            return;
+        }
         if let Ok(mut latest) = self.latest.write() {
             latest.remove(&(uuid.to_owned(), hadd, index));
         }
@@ -94,17 +110,15 @@ pub struct Aggregate {
 /// `<bus oid>_<source>` per aggregate, polled every 300 s as the original tutorial did.
 pub struct BusAggregates {
     bus: String,
-    kind: String,
     aggregates: Vec<Aggregate>,
     readings: BusReadings,
 }
 
 impl BusAggregates {
-    /// The aggregates of bus `bus` (of kind `kind`) over `readings`.
-    pub fn new(bus: &str, kind: &str, aggregates: Vec<Aggregate>, readings: BusReadings) -> Self {
+    /// The aggregates of bus `bus` over `readings`.
+    pub fn new(bus: &str, aggregates: Vec<Aggregate>, readings: BusReadings) -> Self {
         BusAggregates {
             bus: bus.to_owned(),
-            kind: kind.to_owned(),
             aggregates,
             readings,
         }
@@ -125,11 +139,8 @@ fn function_name(function: AggregateFunction) -> &'static str {
 
 impl Component for BusAggregates {
     fn info(&self) -> ComponentInfo {
-        ComponentInfo {
-            product_name: format!("{} bus", self.kind),
-            product_type: "Bus controller".to_owned(),
-            product_manufacturer: "janitoo-rs".to_owned(),
-        }
+        // The controller node describes itself as its bus; this is only the part's name.
+        ComponentInfo::software("Bus aggregates")
     }
 
     fn values(&self) -> Vec<ValueSpec> {
@@ -182,7 +193,7 @@ mod tests {
 
     #[test]
     fn combines_the_latest_reading_of_each_node() {
-        let readings = BusReadings::default();
+        let readings = BusReadings::watching(["temperature".to_owned(), "humidity".to_owned()]);
         readings.record("temperature", hadd(1), 0, &Data::from(20.0));
         readings.record("temperature", hadd(2), 0, &Data::from(23.0));
         readings.record("temperature", hadd(1), 0, &Data::from(21.0));
@@ -198,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_failed_or_non_numeric_read_leaves_the_average() {
-        let readings = BusReadings::default();
+        let readings = BusReadings::watching(["temperature".to_owned(), "humidity".to_owned()]);
         readings.record("temperature", hadd(1), 0, &Data::from(20.0));
         readings.record("temperature", hadd(2), 0, &Data::from(30.0));
         readings.forget("temperature", hadd(2), 0);
@@ -216,9 +227,8 @@ mod tests {
 
     #[test]
     fn the_bus_value_reads_the_store_and_says_when_nothing_was_read() {
-        let readings = BusReadings::default();
+        let readings = BusReadings::watching(["temperature".to_owned(), "humidity".to_owned()]);
         let bus = BusAggregates::new(
-            "tutorial2",
             "tutorial2",
             vec![Aggregate {
                 source: "temperature".to_owned(),

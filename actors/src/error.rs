@@ -40,6 +40,9 @@ pub enum ActorError {
         /// Why.
         reason: String,
     },
+    /// The process cannot wait for Ctrl-C or SIGTERM.
+    #[error("cannot wait for a stop signal: {0}")]
+    Signal(std::io::Error),
     /// An actor went away before answering.
     #[error("an actor stopped before answering: {0}")]
     Mailbox(#[from] actix::MailboxError),

@@ -77,7 +77,7 @@ pub use config_writer::ConfigWriter;
 pub use error::ActorError;
 pub use metrics::{ActorKind, Metrics};
 pub use node_actor::{NodeActor, NodeLinks, NodeSetup};
-pub use runtime::{Controller, StartOptions};
+pub use runtime::{stop_signal, Controller, StartOptions};
 pub use simulated::register_simulated;
 pub use supervisor::{NetworkSupervisor, SupervisorSetup};
 pub use value_actor::{ValueActor, ValueLinks};

@@ -19,6 +19,7 @@
 //! The actor kinds are, by instance: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor,
 //! 5 config_writer, 6 web; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -155,18 +156,26 @@ impl Component for ProcessMetrics {
 /// is read and applied by the component that declares it.
 pub struct Composite {
     parts: Vec<Arc<dyn Component>>,
+    /// Which part declares each value (specs are fixed once a component is built).
+    owners: BTreeMap<String, usize>,
 }
 
 impl Composite {
     /// The components, the first one naming the node's product.
     pub fn new(parts: Vec<Arc<dyn Component>>) -> Self {
-        Composite { parts }
+        let mut owners = BTreeMap::new();
+        for (at, part) in parts.iter().enumerate() {
+            for spec in part.values() {
+                owners.entry(spec.uuid).or_insert(at);
+            }
+        }
+        Composite { parts, owners }
     }
 
     fn owner(&self, uuid: &str) -> Result<&Arc<dyn Component>, ComponentError> {
-        self.parts
-            .iter()
-            .find(|part| part.values().iter().any(|spec| spec.uuid == uuid))
+        self.owners
+            .get(uuid)
+            .map(|at| &self.parts[*at])
             .ok_or_else(|| ComponentError::NoSuchValue(uuid.to_owned()))
     }
 }

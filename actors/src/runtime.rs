@@ -25,6 +25,15 @@ use crate::node_actor::{NodeLinks, NodeSetup};
 use crate::process_metrics::{Composite, ProcessMetrics};
 use crate::supervisor::{NetworkSupervisor, SupervisorSetup};
 
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn stop_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
 /// How to start a controller.
 pub struct StartOptions<'a> {
     /// `host:port` of the broker.
@@ -79,7 +88,7 @@ fn bus_setup(
     bus: &BusConfig,
     registry: &ComponentRegistry,
 ) -> Result<BusSetup, ActorError> {
-    let readings = BusReadings::default();
+    let readings = BusReadings::watching(bus.aggregates.keys().cloned());
     let mut controller = node_setup(
         &bus.node,
         bus.oid.clone(),
@@ -115,13 +124,12 @@ fn bus_setup(
         setup.readings = readings.clone();
         components.push(setup);
     }
-    controller.readings = readings.clone();
     if !bus.aggregates.is_empty() {
+        let specs = component_specs(&components);
         let mut aggregates = Vec::new();
         for (source, function) in &bus.aggregates {
-            let specs = component_specs(&components);
             let Some(spec) = specs.iter().find(|spec| &spec.uuid == source) else {
-                let mut known: Vec<String> = specs.into_iter().map(|spec| spec.uuid).collect();
+                let mut known: Vec<&str> = specs.iter().map(|spec| spec.uuid.as_str()).collect();
                 known.dedup();
                 return Err(ActorError::Aggregate {
                     file: config.file.display().to_string(),
@@ -136,9 +144,7 @@ fn bus_setup(
                 units: spec.units.clone(),
             });
         }
-        controller.component = Some(Arc::new(BusAggregates::new(
-            &bus.oid, &bus.kind, aggregates, readings,
-        )));
+        controller.component = Some(Arc::new(BusAggregates::new(&bus.oid, aggregates, readings)));
     }
     Ok(BusSetup {
         oid: bus.oid.clone(),
@@ -326,6 +332,17 @@ impl Controller {
             bridge,
             arbiters,
             metrics,
+        })
+    }
+
+    /// The whole `main` of a small server: starts the controller of `config` in a new actix
+    /// `System`, serves until Ctrl-C or SIGTERM, then stops cleanly.
+    pub fn run_until_stopped(config: &Config, options: StartOptions<'_>) -> Result<(), ActorError> {
+        actix::System::new().block_on(async move {
+            let controller = Controller::start(config, options)?;
+            let waited = stop_signal().await;
+            controller.stop().await;
+            waited.map_err(ActorError::Signal)
         })
     }
 

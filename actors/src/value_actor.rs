@@ -161,21 +161,33 @@ impl ValueActor {
             self.publish();
             return;
         }
+        self.read_all_then_publish(ctx, |_act, _ctx| {});
+    }
+
+    /// Reads every instance, records the outcomes, and publishes when all succeeded; calls
+    /// `on_failure` otherwise.
+    fn read_all_then_publish(
+        &mut self,
+        ctx: &mut Context<Self>,
+        on_failure: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
         let indexes: Vec<u32> = self.instances.keys().copied().collect();
-        let reads = indexes
-            .into_iter()
-            .map(|index| self.read(index))
-            .collect::<Vec<_>>();
-        let all = futures_join(reads);
-        ctx.spawn(all.into_actor(self).map(|results, act, ctx| {
-            let mut ok = true;
-            for (index, result) in results {
-                ok &= act.record_read(index, result, ctx).is_ok();
-            }
-            if ok {
-                act.publish();
-            }
-        }));
+        let reads: Vec<_> = indexes.into_iter().map(|index| self.read(index)).collect();
+        ctx.spawn(
+            futures_join(reads)
+                .into_actor(self)
+                .map(|results, act, ctx| {
+                    let mut ok = true;
+                    for (index, result) in results {
+                        ok &= act.record_read(index, result, ctx).is_ok();
+                    }
+                    if ok {
+                        act.publish();
+                    } else {
+                        on_failure(act, ctx);
+                    }
+                }),
+        );
     }
 
     /// After a failed first read (a sensor still waking up, an aggregate whose sources have not
@@ -188,23 +200,7 @@ impl ValueActor {
         self.first_retry_pending = true;
         ctx.run_later(FIRST_READ_RETRY, move |act, ctx| {
             act.first_retry_pending = false;
-            let indexes: Vec<u32> = act.instances.keys().copied().collect();
-            let reads: Vec<_> = indexes.into_iter().map(|index| act.read(index)).collect();
-            ctx.spawn(
-                futures_join(reads)
-                    .into_actor(act)
-                    .map(move |results, act, ctx| {
-                        let mut ok = true;
-                        for (index, result) in results {
-                            ok &= act.record_read(index, result, ctx).is_ok();
-                        }
-                        if ok {
-                            act.publish();
-                        } else {
-                            act.retry_first_read(ctx, left - 1);
-                        }
-                    }),
-            );
+            act.read_all_then_publish(ctx, move |act, ctx| act.retry_first_read(ctx, left - 1));
         });
     }
 

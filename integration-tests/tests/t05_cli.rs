@@ -101,34 +101,19 @@ fn a_bit_banged_dht_off_a_pi_is_a_clear_error() {
     if std::path::Path::new("/dev/gpiomem").exists() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     for (backend, expected) in [
         ("gpio", "GPIO 6 for the DHT"),
         ("spi", "`backend` must be \"iio\" or \"gpio\", not \"spi\""),
     ] {
-        let config = dir.path().join("dht.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[buses.rpibasic]\nhadd = \"0220/0000\"\n\
-                 [buses.rpibasic.components.ambiance]\nkind = \"rpibasic.dht\"\n\
-                 hadd = \"0220/0001\"\nvalues = {{ pin = 6, backend = \"{backend}\" }}\n"
-            ),
-        )
-        .unwrap();
-        let output = Command::new(JANITOO)
-            .args(["run", "--config"])
-            .arg(&config)
-            .args(["--broker", "127.0.0.1:1"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let stderr = refused_at_start(&format!(
+            "[buses.rpibasic]\nhadd = \"0220/0000\"\n\
+             [buses.rpibasic.components.ambiance]\nkind = \"rpibasic.dht\"\n\
+             hadd = \"0220/0001\"\nvalues = {{ pin = 6, backend = \"{backend}\" }}\n"
+        ));
         assert!(
             stderr.contains("`buses.rpibasic.components.ambiance`") && stderr.contains(expected),
             "{stderr}"
         );
-        assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
 
@@ -136,26 +121,32 @@ fn a_bit_banged_dht_off_a_pi_is_a_clear_error() {
 /// and the values there are.
 #[test]
 fn an_aggregate_of_an_unknown_value_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agg.toml");
-    std::fs::write(
-        &config,
+    let stderr = refused_at_start(
         "[hardware]\nsimulate = true\n\
          [buses.tutorial2]\nhadd = \"0225/0000\"\naggregates = { pressure = \"average\" }\n\
          [buses.tutorial2.components.ambiance]\nkind = \"rpibasic.dht\"\nhadd = \"0225/0001\"\n",
-    )
-    .unwrap();
+    );
+    assert!(
+        stderr.contains("`buses.tutorial2.aggregates.pressure`")
+            && stderr.contains("humidity, temperature"),
+        "{stderr}"
+    );
+}
+
+/// Runs `janitoo run` on configuration `text`: it must refuse to start (exit 2) without a
+/// panic; its stderr.
+fn refused_at_start(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("refused.toml");
+    std::fs::write(&config, text).unwrap();
     let output = Command::new(JANITOO)
         .args(["run", "--config"])
         .arg(&config)
         .args(["--broker", "127.0.0.1:1"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("`buses.tutorial2.aggregates.pressure`")
-            && stderr.contains("humidity, temperature"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
 }

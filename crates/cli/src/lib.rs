@@ -300,7 +300,7 @@ pub fn main() -> ExitCode {
             web,
         }),
         Command::Broker { listen } => {
-            janitoo_broker::run_foreground(listen).map_err(run::Failure::Runtime)
+            janitoo_broker::run_foreground(listen).map_err(|err| run::Failure::Other(err.into()))
         }
         Command::Demo {
             chaos,

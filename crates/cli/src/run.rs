@@ -17,8 +17,6 @@ pub enum Failure {
     /// A bad argument or configuration: nothing was started.
     Usage(anyhow::Error),
     /// Something failed while running.
-    Runtime(janitoo_broker::BrokerError),
-    /// Something failed while running.
     Other(anyhow::Error),
     /// A node answered with a refusal (exit 3).
     Refused(String),
@@ -31,10 +29,6 @@ impl Failure {
             Failure::Usage(err) => {
                 eprintln!("janitoo: {err}");
                 ExitCode::from(2)
-            }
-            Failure::Runtime(err) => {
-                eprintln!("janitoo: {err}");
-                ExitCode::from(1)
             }
             Failure::Other(err) => {
                 eprintln!("janitoo: {err}");
@@ -86,7 +80,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let (broker, _embedded) = match args.broker.or_else(|| config.broker.address.clone()) {
         Some(address) => (address, None),
         None => {
-            let embedded = EmbeddedBroker::start(args.embedded_listen).map_err(Failure::Runtime)?;
+            let embedded = EmbeddedBroker::start(args.embedded_listen)
+                .map_err(|err| Failure::Other(err.into()))?;
             info!(address = %embedded.addr(), "embedded broker started");
             (embedded.addr().to_string(), Some(embedded))
         }
@@ -121,7 +116,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             }
             None => None,
         };
-        wait_for_stop_signal().await.map_err(|err| Failure::Other(err.into()))?;
+        janitoo_actors::stop_signal().await.map_err(|err| Failure::Other(err.into()))?;
         info!("stopping: OFFLINE heartbeats, then disconnect");
         if let Some(web) = web {
             web.stop().await;
@@ -129,13 +124,4 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         controller.stop().await;
         Ok(())
     })
-}
-
-/// Waits for Ctrl-C or SIGTERM.
-async fn wait_for_stop_signal() -> std::io::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = terminate.recv() => Ok(()),
-    }
 }

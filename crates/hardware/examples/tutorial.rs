@@ -103,16 +103,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     let config = Config::parse(CONFIG, Path::new("tutorial.toml"))?;
-    actix::System::new().block_on(async move {
-        let options = StartOptions {
-            broker: &broker,
-            registry: &registry,
-            codec: Default::default(),
-            write_back: false,
-        };
-        let controller = Controller::start(&config, options)?;
-        tokio::signal::ctrl_c().await?;
-        controller.stop().await;
-        Ok(())
-    })
+    let options = StartOptions {
+        broker: &broker,
+        registry: &registry,
+        codec: Default::default(),
+        write_back: false,
+    };
+    Ok(Controller::run_until_stopped(&config, options)?)
 }
