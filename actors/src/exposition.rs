@@ -95,7 +95,7 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             kind.name()
         );
     }
-    let counters: [(&str, &str, &str, &Counter); 14] = [
+    let counters: [(&str, &str, &str, &Counter); 15] = [
         (
             "janitoo_mqtt_received_total",
             "counter",
@@ -171,8 +171,14 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
         (
             "janitoo_supervisor_fenced_total",
             "counter",
-            "Messages of an older epoch ignored.",
+            "Messages of an older epoch, or not from the primary, ignored.",
             &metrics.fenced,
+        ),
+        (
+            "janitoo_supervisor_forged_total",
+            "counter",
+            "Messages with an epoch their sender could not have claimed, refused.",
+            &metrics.forged,
         ),
         (
             "janitoo_supervisor_dispatched_total",

@@ -192,8 +192,10 @@ pub struct Metrics {
     pub epoch: Counter,
     /// 1 while this process is the primary network controller (a gauge).
     pub primary: Counter,
-    /// Messages of an older epoch ignored.
+    /// Messages of an older epoch, or not from the primary, ignored.
     pub fenced: Counter,
+    /// Messages with an epoch their sender could not have claimed, refused.
+    pub forged: Counter,
     /// Heartbeats published on behalf of silent nodes.
     pub dispatched: Counter,
     /// Nodes of the supervisor's map by liveness state, as [`NODE_STATES`] orders them

@@ -14,7 +14,8 @@
 //! | `supervisor_epoch` | 0 | the election epoch held or followed (0: none) |
 //! | `supervisor_primary` | 0 | 1 on the primary |
 //! | `supervisor_nodes` | one per state | nodes of the map by state |
-//! | `supervisor_fenced` | 0 | messages of an older epoch ignored |
+//! | `supervisor_fenced` | 0 | messages of an older epoch, or not from the primary, ignored |
+//! | `supervisor_forged` | 0 | messages with an epoch their sender could not have claimed |
 //!
 //! The actor kinds are, by instance: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor,
 //! 5 config_writer, 6 web; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
@@ -116,6 +117,7 @@ impl Component for ProcessMetrics {
                 NODE_STATES.len(),
             ),
             spec("supervisor_fenced", "fenced messages", "", 1),
+            spec("supervisor_forged", "forged epochs refused", "", 1),
         ]
     }
 
@@ -146,6 +148,7 @@ impl Component for ProcessMetrics {
                 .map(|gauge| gauge.get())
                 .ok_or_else(|| ComponentError::NoSuchValue(format!("{uuid} instance {index}")))?,
             "supervisor_fenced" => metrics.fenced.get(),
+            "supervisor_forged" => metrics.forged.get(),
             other => return Err(ComponentError::NoSuchValue(other.to_owned())),
         };
         Ok(Data::from(number))

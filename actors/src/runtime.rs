@@ -166,14 +166,16 @@ fn component_specs(components: &[NodeSetup]) -> Vec<ValueSpec> {
 }
 
 /// The node of a network controller that serves no bus: it carries the process's metrics.
-fn network_node(hadd: Hadd, metrics: Arc<dyn Component>) -> BusSetup {
+/// The node of a network controller that serves no bus: it beats every election interval (so
+/// that the others time it out as fast as they elect), and carries the process's metrics.
+fn network_node(hadd: Hadd, interval: f64, metrics: Arc<dyn Component>) -> BusSetup {
     let oid = "network".to_owned();
     let mut controller = node_setup(
         &NodeConfig {
             hadd,
             name: Some("Network controller".to_owned()),
             location: None,
-            heartbeat: None,
+            heartbeat: Some(interval),
             config_timeout: None,
             values: Default::default(),
         },
@@ -260,7 +262,7 @@ impl Controller {
                         None => process_metrics,
                     });
                 }
-                None => buses.push(network_node(will, process_metrics)),
+                None => buses.push(network_node(will, config.network.interval, process_metrics)),
             }
         }
         for bus in &mut buses {

@@ -15,7 +15,7 @@ fn network(nodes: u16) -> Liveness {
     let mut liveness = Liveness::new(LivenessConfig::default());
     for index in 0..nodes {
         let hadd = Hadd::new(100 + index / 100, index % 100);
-        liveness.set_period(hadd, Duration::from_secs(30));
+        liveness.set_period(hadd, Duration::from_secs(30), Duration::ZERO);
         liveness.on_heartbeat(hadd, NodeState::Online, Duration::ZERO);
     }
     liveness

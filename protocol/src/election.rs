@@ -1,25 +1,33 @@
 //! Election of the primary network controller over MQTT, fenced by epochs.
 //!
-//! Sans-IO: the supervisor feeds what it hears (primary heartbeats, the primary's Last Will,
-//! candidates' announcements, its own broker connection) with an explicit `now`, calls
-//! [`Election::on_tick`] regularly, and carries out the returned [`ElectionAction`]s.
+//! Sans-IO: the network core feeds what it hears (primary heartbeats, the primary's Last Will,
+//! candidates' announcements, its own broker connection, a pause of its own process) with an
+//! explicit `now`, calls [`Election::on_tick`] regularly, and carries out the returned
+//! [`ElectionAction`]s.
 //!
-//! - **Epochs are unique per claimant**: a claim takes `epoch = (round + 1) << 16 | ctrl`, where
-//!   `round` is the highest round seen and `ctrl` the claimant's controller number. Two
-//!   controllers never claim the same epoch, so there is at most one primary per epoch; when two
-//!   claim the same round, the higher epoch wins and the other steps down at once.
+//! - **Epochs are unique per claimant**: a claim takes the round after the highest seen, with
+//!   the claimant's controller number in the low bits ([`crate::fence`]). Two controllers never
+//!   claim the same epoch, so there is at most one primary per epoch; when two claim the same
+//!   round, the higher epoch wins and the other steps down at once. Which heartbeats are
+//!   believed (forged, stale, unconfirmed jumps) is decided by [`EpochFence`].
 //! - **Who claims**: after the primary is lost (its Last Will, or `missed_limit` silent
 //!   intervals), every live candidate computes the same ranking (role, then priority, then the
-//!   lower HADD) and waits one interval per candidate ranked above it, so normally only the best
-//!   claims, and the next one only if the best does not.
-//! - **No flapping**: a controller that comes back (restarted, unfrozen, reconnected) listens
-//!   for `missed_limit` intervals before it may claim, and a primary that hears a higher epoch
-//!   steps down; a lower epoch is fenced (ignored, counted).
+//!   lower HADD) and waits one interval per live candidate ranked above it, so normally only the
+//!   best claims, and the next one only if the best does not.
+//! - **No flapping**: a controller that comes back listens before it may claim: for
+//!   `missed_limit` intervals after a start or a pause of its process, and for `rejoin` after a
+//!   reconnection (every client of a restarted broker needs time to come back).
+//! - **Nothing stale**: a primary that was away (disconnected, or paused longer than the silence
+//!   limit) holds its epoch without using it until it has heard the network for `missed_limit - 1`
+//!   intervals: if another controller took over meanwhile, it steps down before saying anything.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::fence::{next_epoch, EpochFence, Forgery, Verdict};
 use crate::hadd::Hadd;
+
+pub use crate::fence::round_of;
 
 /// The role a network controller is configured for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,6 +38,24 @@ pub enum Role {
     Auto,
     /// Prefers to be primary: ranked first (but never takes over a live primary).
     Primary,
+}
+
+impl Role {
+    /// The name in configuration files and candidacies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+            Role::Auto => "auto",
+        }
+    }
+
+    /// Parses a role name; anything else is `None`.
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Primary, Role::Secondary, Role::Auto]
+            .into_iter()
+            .find(|role| role.as_str() == text)
+    }
 }
 
 /// What ranks a candidate: its role, then its priority (higher first).
@@ -48,6 +74,9 @@ pub struct ElectionConfig {
     pub interval: Duration,
     /// Silent intervals before the primary is considered lost (default 3).
     pub missed_limit: u32,
+    /// How long a reconnected controller listens before it may claim, so that every client of
+    /// a restarted broker is back first (default 10 s: our bridge retries at most 5 s apart).
+    pub rejoin: Duration,
 }
 
 impl Default for ElectionConfig {
@@ -55,11 +84,19 @@ impl Default for ElectionConfig {
         ElectionConfig {
             interval: Duration::from_secs(1),
             missed_limit: 3,
+            rejoin: Duration::from_secs(10),
         }
     }
 }
 
-/// What the supervisor must do.
+impl ElectionConfig {
+    /// How long the primary may be silent before it is lost.
+    pub fn silence_limit(&self) -> Duration {
+        self.interval * self.missed_limit.max(1)
+    }
+}
+
+/// What the network core must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElectionAction {
     /// Become primary with this epoch: start dispatching, answer resolv requests.
@@ -74,6 +111,28 @@ pub enum ElectionAction {
         /// Its epoch.
         epoch: u64,
     },
+    /// A primary (other than this controller) is followed from now on.
+    Following {
+        /// The primary.
+        primary: Hadd,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// The followed primary is lost (its Last Will, or silent): a takeover is due.
+    PrimaryLost {
+        /// The lost primary, if it was known.
+        primary: Option<Hadd>,
+    },
+    /// This primary was away: it holds its epoch unused until it has heard the network.
+    Hold {
+        /// The held epoch.
+        epoch: u64,
+    },
+    /// This primary heard no other after being away: it acts on its epoch again.
+    Resume {
+        /// The epoch.
+        epoch: u64,
+    },
     /// Publish the primary heartbeat (`/dhcp/resolv/heartbeat`) with this epoch.
     SendPrimaryHeartbeat {
         /// The epoch.
@@ -81,12 +140,28 @@ pub enum ElectionAction {
     },
     /// Publish this controller's candidacy (its rank), so that the others can rank it.
     Announce,
-    /// A message of an older epoch was ignored.
+    /// A primary heartbeat of an older epoch was ignored.
     Fenced {
         /// Its sender.
         from: Hadd,
         /// Its epoch.
         epoch: u64,
+    },
+    /// A primary heartbeat jumping several rounds ahead is not believed yet.
+    Unconfirmed {
+        /// Its sender.
+        from: Hadd,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// A primary heartbeat with an epoch its sender could not have claimed was refused.
+    Forged {
+        /// Its sender.
+        from: Hadd,
+        /// Its epoch.
+        epoch: u64,
+        /// Why it cannot be genuine.
+        why: Forgery,
     },
 }
 
@@ -105,11 +180,6 @@ pub enum Standing {
     },
 }
 
-/// The round of an epoch.
-pub fn round_of(epoch: u64) -> u64 {
-    epoch >> 16
-}
-
 /// One controller's view of the election.
 #[derive(Debug, Clone)]
 pub struct Election {
@@ -117,31 +187,34 @@ pub struct Election {
     rank: Rank,
     config: ElectionConfig,
     standing: Standing,
-    highest_epoch: u64,
+    fence: EpochFence,
     primary_seen: Option<Duration>,
     lost_since: Option<Duration>,
     listening_until: Duration,
+    held_until: Option<Duration>,
     peers: BTreeMap<Hadd, (Rank, Duration)>,
     connected: bool,
-    last_tick: Option<Duration>,
+    joined: bool,
     last_sent: Option<Duration>,
 }
 
 impl Election {
-    /// A controller that has just started at `now`: it listens before it may claim.
+    /// A controller that has just started at `now`, not connected yet: once connected, it
+    /// listens before it may claim.
     pub fn new(me: Hadd, rank: Rank, config: ElectionConfig, now: Duration) -> Self {
         Election {
             me,
             rank,
             config,
             standing: Standing::Follower { primary: None },
-            highest_epoch: 0,
+            fence: EpochFence::new(config.interval / 2),
             primary_seen: None,
             lost_since: None,
-            listening_until: now + config.interval * config.missed_limit,
+            listening_until: now + config.silence_limit(),
+            held_until: None,
             peers: BTreeMap::new(),
-            connected: true,
-            last_tick: None,
+            connected: false,
+            joined: false,
             last_sent: None,
         }
     }
@@ -151,39 +224,88 @@ impl Election {
         self.standing
     }
 
-    /// Whether this controller is primary.
+    /// Whether this controller is primary (acting, or holding its epoch after an absence).
     pub fn is_primary(&self) -> bool {
         matches!(self.standing, Standing::Primary { .. })
     }
 
+    /// The epoch this controller may publish with at `now`: primary, connected, not holding.
+    pub fn acting_epoch(&self, now: Duration) -> Option<u64> {
+        let held = self.held_until.is_some_and(|until| now < until);
+        match self.standing {
+            Standing::Primary { epoch } if self.connected && !held => Some(epoch),
+            _ => None,
+        }
+    }
+
     /// The highest epoch seen or claimed.
     pub fn epoch(&self) -> u64 {
-        self.highest_epoch
+        self.fence.highest()
     }
 
-    fn silence_limit(&self) -> Duration {
-        self.config.interval * self.config.missed_limit
+    /// The fence this controller judges primary heartbeats with.
+    pub fn fence(&self) -> &EpochFence {
+        &self.fence
     }
 
-    /// Listen again before claiming (after a restart, a freeze or a reconnection).
-    fn listen(&mut self, now: Duration) {
-        self.listening_until = now + self.silence_limit();
+    /// The configuration.
+    pub fn config(&self) -> &ElectionConfig {
+        &self.config
+    }
+
+    /// Listen for `duration` before claiming: what was known of the primary and the peers is
+    /// refreshed rather than trusted stale.
+    fn listen(&mut self, now: Duration, duration: Duration) -> Vec<ElectionAction> {
+        self.listening_until = self.listening_until.max(now + duration);
         self.lost_since = None;
         self.primary_seen = self.primary_seen.map(|_| now);
         for (_, seen) in self.peers.values_mut() {
             *seen = now;
         }
+        self.fence.rejoined();
+        match self.standing {
+            Standing::Primary { epoch } => {
+                let hold = self.config.interval * self.config.missed_limit.saturating_sub(1);
+                self.held_until = Some(now + hold.max(self.config.interval));
+                vec![ElectionAction::Hold { epoch }]
+            }
+            Standing::Follower { .. } => Vec::new(),
+        }
     }
 
-    /// The broker connection came back: listen before claiming.
-    pub fn on_connected(&mut self, now: Duration) {
+    /// The broker connection is up: listen before claiming, for the silence limit the first
+    /// time, for the rejoin delay after a reconnection; a primary holds its epoch until it has
+    /// heard the network.
+    pub fn on_connected(&mut self, now: Duration) -> Vec<ElectionAction> {
         self.connected = true;
-        self.listen(now);
+        let duration = if self.joined {
+            self.config.rejoin.max(self.config.silence_limit())
+        } else {
+            self.config.silence_limit()
+        };
+        self.joined = true;
+        self.listen(now, duration)
     }
 
     /// The broker connection was lost: no claim can be heard, so none is made.
     pub fn on_disconnected(&mut self) {
         self.connected = false;
+    }
+
+    /// This process was paused (stopped, starved) for `gap` until `now`: the pause is nobody's
+    /// silence. After a pause longer than the silence limit another controller may have taken
+    /// over, so it listens before claiming, and a primary holds its epoch.
+    pub fn on_resumed(&mut self, now: Duration, gap: Duration) -> Vec<ElectionAction> {
+        let later = |at: Duration| (at + gap).min(now);
+        self.primary_seen = self.primary_seen.map(later);
+        self.lost_since = self.lost_since.map(later);
+        for (_, seen) in self.peers.values_mut() {
+            *seen = later(*seen);
+        }
+        if gap <= self.config.silence_limit() {
+            return Vec::new();
+        }
+        self.listen(now, self.config.silence_limit())
     }
 
     /// A candidate announced itself.
@@ -193,17 +315,22 @@ impl Election {
         }
     }
 
-    /// A candidate is gone (its Last Will, or a clean stop).
-    pub fn on_candidate_lost(&mut self, hadd: Hadd, now: Duration) {
+    /// A candidate is gone (its Last Will, or a clean stop); losing the followed primary starts
+    /// the takeover at once.
+    pub fn on_candidate_lost(&mut self, hadd: Hadd, now: Duration) -> Vec<ElectionAction> {
         self.peers.remove(&hadd);
-        if let Standing::Follower {
-            primary: Some((primary, _)),
-        } = self.standing
-        {
-            if primary == hadd {
+        match self.standing {
+            Standing::Follower {
+                primary: Some((primary, _)),
+            } if primary == hadd => {
                 self.standing = Standing::Follower { primary: None };
+                self.fence.primary_gone();
                 self.lost_since.get_or_insert(now);
+                vec![ElectionAction::PrimaryLost {
+                    primary: Some(hadd),
+                }]
             }
+            _ => Vec::new(),
         }
     }
 
@@ -218,23 +345,36 @@ impl Election {
         if from == self.me {
             return Vec::new();
         }
-        if epoch < self.highest_epoch || (epoch == self.highest_epoch && self.is_primary()) {
-            return vec![ElectionAction::Fenced { from, epoch }];
+        match self.fence.on_primary_heartbeat(from, epoch, now) {
+            Verdict::Forged(why) => vec![ElectionAction::Forged { from, epoch, why }],
+            Verdict::Stale => vec![ElectionAction::Fenced { from, epoch }],
+            Verdict::Unconfirmed => vec![ElectionAction::Unconfirmed { from, epoch }],
+            Verdict::Current => {
+                self.primary_seen = Some(now);
+                self.lost_since = None;
+                Vec::new()
+            }
+            Verdict::Newer => {
+                let mut actions = Vec::new();
+                if self.is_primary() {
+                    actions.push(ElectionAction::StepDown {
+                        primary: from,
+                        epoch,
+                    });
+                }
+                actions.push(ElectionAction::Following {
+                    primary: from,
+                    epoch,
+                });
+                self.standing = Standing::Follower {
+                    primary: Some((from, epoch)),
+                };
+                self.held_until = None;
+                self.primary_seen = Some(now);
+                self.lost_since = None;
+                actions
+            }
         }
-        let mut actions = Vec::new();
-        if self.is_primary() {
-            actions.push(ElectionAction::StepDown {
-                primary: from,
-                epoch,
-            });
-        }
-        self.highest_epoch = epoch;
-        self.standing = Standing::Follower {
-            primary: Some((from, epoch)),
-        };
-        self.primary_seen = Some(now);
-        self.lost_since = None;
-        actions
     }
 
     /// Candidates ranked above this controller, among those alive at `now`.
@@ -244,29 +384,28 @@ impl Election {
             .peers
             .iter()
             .filter(|(hadd, (_, seen))| {
-                Some(**hadd) != excluded && now.saturating_sub(*seen) <= self.silence_limit()
+                Some(**hadd) != excluded && now.saturating_sub(*seen) <= self.config.silence_limit()
             })
             .filter(|(hadd, (rank, _))| (*rank, std::cmp::Reverse(**hadd)) > mine)
             .count();
         u32::try_from(count).unwrap_or(u32::MAX)
     }
 
-    /// Time passes: primary heartbeats and announcements fall due, a silent primary is declared
-    /// lost, and this controller claims when its turn comes.
+    /// Time passes: primary heartbeats and announcements fall due, a held primary resumes, a
+    /// silent primary is declared lost, and this controller claims when its turn comes.
     pub fn on_tick(&mut self, now: Duration) -> Vec<ElectionAction> {
-        if self
-            .last_tick
-            .is_some_and(|last| now.saturating_sub(last) > self.silence_limit())
-        {
-            // Frozen (or starved) for longer than the silence limit: what we knew is stale.
-            self.listen(now);
-        }
-        self.last_tick = Some(now);
         let mut actions = Vec::new();
+        if let (Some(until), Standing::Primary { epoch }) = (self.held_until, self.standing) {
+            if now >= until && self.connected {
+                self.held_until = None;
+                actions.push(ElectionAction::Resume { epoch });
+            }
+        }
+        let held = self.held_until.is_some();
         let due = self
             .last_sent
             .is_none_or(|sent| now.saturating_sub(sent) >= self.config.interval);
-        if due && self.connected {
+        if due && self.connected && !held {
             self.last_sent = Some(now);
             actions.push(ElectionAction::Announce);
             if let Standing::Primary { epoch } = self.standing {
@@ -282,171 +421,44 @@ impl Election {
         };
         let silent = self
             .primary_seen
-            .is_none_or(|seen| now.saturating_sub(seen) > self.silence_limit());
+            .is_none_or(|seen| now.saturating_sub(seen) > self.config.silence_limit());
         if primary.is_some() && !silent {
             return actions;
         }
-        let lost_since = *self.lost_since.get_or_insert(now);
+        if self.lost_since.is_none() {
+            self.lost_since = Some(now);
+            if primary.is_some() {
+                actions.push(ElectionAction::PrimaryLost {
+                    primary: primary.map(|(hadd, _)| hadd),
+                });
+            }
+        }
+        let lost_since = self.lost_since.unwrap_or(now);
         let turn =
             lost_since + self.config.interval * self.position(now, primary.map(|(hadd, _)| hadd));
         if now >= turn {
-            let epoch = ((round_of(self.highest_epoch) + 1) << 16) | u64::from(self.me.ctrl);
-            self.highest_epoch = epoch;
-            self.standing = Standing::Primary { epoch };
-            self.lost_since = None;
-            self.last_sent = Some(now);
-            actions.push(ElectionAction::BecomePrimary { epoch });
-            actions.push(ElectionAction::SendPrimaryHeartbeat { epoch });
+            actions.extend(self.claim(now));
         }
         actions
+    }
+
+    /// Claims the next epoch; nothing when the epochs are exhausted (never, in practice: the
+    /// fence adopts no round past [`crate::fence::MAX_ROUND`]).
+    fn claim(&mut self, now: Duration) -> Vec<ElectionAction> {
+        let Some(epoch) = next_epoch(self.fence.highest(), self.me.ctrl) else {
+            return Vec::new();
+        };
+        self.fence.claimed(self.me, epoch);
+        self.standing = Standing::Primary { epoch };
+        self.lost_since = None;
+        self.held_until = None;
+        self.last_sent = Some(now);
+        vec![
+            ElectionAction::BecomePrimary { epoch },
+            ElectionAction::SendPrimaryHeartbeat { epoch },
+        ]
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: Hadd = Hadd::new(1, 0);
-    const B: Hadd = Hadd::new(2, 0);
-    const C: Hadd = Hadd::new(3, 0);
-
-    fn ms(millis: u64) -> Duration {
-        Duration::from_millis(millis)
-    }
-
-    fn rank(role: Role, priority: u8) -> Rank {
-        Rank { role, priority }
-    }
-
-    fn became_primary(actions: &[ElectionAction]) -> Option<u64> {
-        actions.iter().find_map(|action| match action {
-            ElectionAction::BecomePrimary { epoch } => Some(*epoch),
-            _ => None,
-        })
-    }
-
-    #[test]
-    fn a_lone_controller_claims_after_listening() {
-        let mut election = Election::new(A, rank(Role::Auto, 0), ElectionConfig::default(), ms(0));
-        assert_eq!(became_primary(&election.on_tick(ms(2_900))), None);
-        let epoch = became_primary(&election.on_tick(ms(3_000))).unwrap();
-        assert_eq!((round_of(epoch), epoch & 0xffff), (1, 1));
-        assert!(election
-            .on_tick(ms(4_000))
-            .contains(&ElectionAction::SendPrimaryHeartbeat { epoch }));
-    }
-
-    #[test]
-    fn a_live_primary_is_followed_and_never_challenged() {
-        let mut election =
-            Election::new(B, rank(Role::Primary, 9), ElectionConfig::default(), ms(0));
-        for second in 0..10 {
-            election.on_primary_heartbeat(A, Some(5 << 16 | 1), ms(second * 1000));
-            assert_eq!(
-                became_primary(&election.on_tick(ms(second * 1000 + 500))),
-                None
-            );
-        }
-        assert_eq!(
-            election.standing(),
-            Standing::Follower {
-                primary: Some((A, 5 << 16 | 1))
-            }
-        );
-    }
-
-    #[test]
-    fn the_best_secondary_takes_over_a_silent_primary_with_a_higher_epoch() {
-        let config = ElectionConfig::default();
-        let mut best = Election::new(B, rank(Role::Secondary, 5), config, ms(0));
-        let mut other = Election::new(C, rank(Role::Secondary, 1), config, ms(0));
-        for election in [&mut best, &mut other] {
-            election.on_candidate(B, rank(Role::Secondary, 5), ms(0));
-            election.on_candidate(C, rank(Role::Secondary, 1), ms(0));
-            election.on_primary_heartbeat(A, Some(1 << 16 | 1), ms(3_000));
-        }
-        // The primary falls silent after 3 s; lost after 3 more intervals.
-        let mut claimed = Vec::new();
-        for now in (3_100..=8_000).step_by(100) {
-            for election in [&mut best, &mut other] {
-                election.on_candidate(B, rank(Role::Secondary, 5), ms(now));
-                election.on_candidate(C, rank(Role::Secondary, 1), ms(now));
-                if let Some(epoch) = became_primary(&election.on_tick(ms(now))) {
-                    claimed.push((election.me, epoch, now));
-                }
-            }
-            if let Some((_, epoch, _)) = claimed.first() {
-                other.on_primary_heartbeat(B, Some(*epoch), ms(now));
-            }
-        }
-        assert_eq!(claimed.len(), 1, "{claimed:?}");
-        let (who, epoch, at) = claimed[0];
-        assert_eq!((who, round_of(epoch)), (B, 2));
-        assert!(at <= 6_100 + 100, "claimed at {at} ms");
-        assert!(!other.is_primary());
-    }
-
-    #[test]
-    fn a_last_will_starts_the_takeover_at_once() {
-        let mut secondary = Election::new(
-            B,
-            rank(Role::Secondary, 0),
-            ElectionConfig::default(),
-            ms(0),
-        );
-        secondary.on_primary_heartbeat(A, Some(1 << 16 | 1), ms(3_500));
-        secondary.on_tick(ms(3_600));
-        secondary.on_candidate_lost(A, ms(3_700));
-        assert!(became_primary(&secondary.on_tick(ms(3_700))).is_some());
-    }
-
-    #[test]
-    fn a_primary_that_hears_a_higher_epoch_steps_down_and_lower_epochs_are_fenced() {
-        let mut old = Election::new(A, rank(Role::Primary, 0), ElectionConfig::default(), ms(0));
-        let epoch = became_primary(&old.on_tick(ms(3_000))).unwrap();
-        let newer = ((round_of(epoch) + 1) << 16) | 2;
-        assert_eq!(
-            old.on_primary_heartbeat(B, Some(newer), ms(4_000)),
-            [ElectionAction::StepDown {
-                primary: B,
-                epoch: newer
-            }]
-        );
-        assert_eq!(
-            old.on_primary_heartbeat(C, Some(epoch), ms(4_100)),
-            [ElectionAction::Fenced { from: C, epoch }]
-        );
-        assert!(!old.is_primary());
-    }
-
-    #[test]
-    fn a_controller_unfrozen_after_a_long_pause_listens_before_claiming() {
-        let mut frozen = Election::new(
-            B,
-            rank(Role::Secondary, 0),
-            ElectionConfig::default(),
-            ms(0),
-        );
-        frozen.on_primary_heartbeat(A, Some(1 << 16 | 1), ms(3_000));
-        frozen.on_tick(ms(3_000));
-        // No tick for 20 s (SIGSTOP), then the first tick: stale knowledge is not a loss.
-        assert_eq!(became_primary(&frozen.on_tick(ms(23_000))), None);
-        frozen.on_primary_heartbeat(A, Some(1 << 16 | 1), ms(23_500));
-        assert_eq!(became_primary(&frozen.on_tick(ms(26_000))), None);
-    }
-
-    #[test]
-    fn a_disconnected_controller_never_claims() {
-        let mut cut_off =
-            Election::new(B, rank(Role::Primary, 0), ElectionConfig::default(), ms(0));
-        cut_off.on_disconnected();
-        assert!(cut_off.on_tick(ms(10_000)).is_empty());
-        cut_off.on_connected(ms(10_000));
-        assert_eq!(
-            became_primary(&cut_off.on_tick(ms(12_000))),
-            None,
-            "listens first"
-        );
-        assert!(became_primary(&cut_off.on_tick(ms(13_000))).is_some());
-    }
-}
+mod tests;

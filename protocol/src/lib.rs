@@ -54,15 +54,23 @@
 //!   topic. [`codec`]: JSON and MessagePack.
 //! - [`validate`]: checking data written to a value.
 //! - The pure state machines of a network controller, each fed with an explicit `now`:
-//!   [`liveness`] (missed heartbeat periods), [`election`] (primary, epochs, fencing) and
-//!   [`network_map`] (the map and its resolv answers).
+//!   [`liveness`] (missed heartbeat periods), [`election`] (primary, epochs) and
+//!   [`network_map`] (the map and its resolv answers); [`fence`], the one definition of which
+//!   primary heartbeats and heartbeats on behalf are believed; [`candidacy`], what a network
+//!   controller announces; [`view`], the network as any listener knows it (the core, the web
+//!   manager and `janitoo status` share it).
+//! - [`network_core`]: every decision of a network controller, composed from the above; the
+//!   actor that drives it only reads the clock and carries out its commands, and the
+//!   deterministic simulation (`tests/election_simulation.rs`) drives the same core.
 //!
 //! The protocol itself is described in `shared/janitoo-protocol.md` beside the repository.
 
+pub mod candidacy;
 pub mod codec;
 pub mod command_class;
 pub mod election;
 pub mod error;
+pub mod fence;
 mod fields;
 pub mod hadd;
 pub mod heartbeat;
@@ -70,6 +78,7 @@ pub mod lease;
 pub mod liveness;
 pub mod message;
 pub mod model;
+pub mod network_core;
 pub mod network_map;
 pub mod node;
 pub mod reply;
@@ -77,6 +86,7 @@ pub mod request;
 pub mod topic;
 pub mod validate;
 pub mod value;
+pub mod view;
 
 pub use codec::Codec;
 pub use command_class::{CommandClass, COMMAND_CLASSES};

@@ -6,12 +6,19 @@
 //! (not 1-second ticks), each transition is reported once (no re-dispatch storm), DEAD is
 //! reachable, and heartbeats sent on behalf of a node must not be fed back here (the caller
 //! drops them: they carry an `observer`).
+//!
+//! Silence is counted only while the caller could have heard the node: after its own
+//! reconnection or a pause of its process, the caller restarts every node's window
+//! ([`Liveness::restart_windows`]), and a node's window restarts when its period changes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::hadd::Hadd;
 use crate::model::NodeState;
+
+/// The longest heartbeat period a node may have (the original's `heartbeat` value range).
+pub const MAX_PERIOD: Duration = Duration::from_secs(3000);
 
 /// Timing rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,7 +59,9 @@ pub struct Transition {
 #[derive(Debug, Clone, Copy)]
 struct Tracked {
     state: NodeState,
-    last_seen: Duration,
+    /// Silence is counted from here: the last heartbeat, or a restart of the window (which may
+    /// lie ahead, to give nodes time to come back after a reconnection).
+    window_start: Duration,
     since: Duration,
 }
 
@@ -73,24 +82,48 @@ impl Liveness {
         }
     }
 
-    /// The heartbeat period of `hadd` (from its node info or its `heartbeat` value).
-    pub fn set_period(&mut self, hadd: Hadd, period: Duration) {
-        if !period.is_zero() {
-            self.periods.insert(hadd, period);
+    /// The heartbeat period of `hadd`, told at `now` by the node itself (its node info, its
+    /// `heartbeat` value, its candidacy). A period outside 0 to [`MAX_PERIOD`] is ignored. A
+    /// new period restarts the node's window, since the node applies it at once. True when it
+    /// changed.
+    pub fn set_period(&mut self, hadd: Hadd, period: Duration, now: Duration) -> bool {
+        if period.is_zero() || period > MAX_PERIOD || self.periods.get(&hadd) == Some(&period) {
+            return false;
         }
+        self.periods.insert(hadd, period);
+        let patience = self.patience(hadd);
+        if let Some(tracked) = self.nodes.get_mut(&hadd) {
+            let restarted = restarted(tracked.state, now, now, patience);
+            tracked.window_start = tracked.window_start.max(restarted);
+        }
+        true
     }
 
-    fn period(&self, hadd: Hadd) -> Duration {
+    /// The heartbeat period of `hadd` as another controller's map tells it (second hand, maybe
+    /// older than what the node said since): taken only when the node has not told its own.
+    pub fn suggest_period(&mut self, hadd: Hadd, period: Duration, now: Duration) -> bool {
+        !self.periods.contains_key(&hadd) && self.set_period(hadd, period, now)
+    }
+
+    /// The heartbeat period of `hadd` (the default until it is told).
+    pub fn period(&self, hadd: Hadd) -> Duration {
         self.periods
             .get(&hadd)
             .copied()
             .unwrap_or(self.config.default_period)
     }
 
+    /// The silence after which a node is PENDING: `heartbeat_count` tolerant periods.
+    fn patience(&self, hadd: Hadd) -> Duration {
+        self.period(hadd)
+            .mul_f64(self.config.tolerance)
+            .saturating_mul(self.config.heartbeat_count.max(1))
+    }
+
     fn set(&mut self, hadd: Hadd, to: NodeState, now: Duration, transitions: &mut Vec<Transition>) {
         let tracked = self.nodes.entry(hadd).or_insert(Tracked {
             state: NodeState::Unknown,
-            last_seen: now,
+            window_start: now,
             since: now,
         });
         if tracked.state != to {
@@ -124,7 +157,7 @@ impl Liveness {
         }
         if state != NodeState::Offline {
             if let Some(tracked) = self.nodes.get_mut(&hadd) {
-                tracked.last_seen = now;
+                tracked.window_start = tracked.window_start.max(now);
             }
         }
         transitions
@@ -132,16 +165,19 @@ impl Liveness {
 
     /// Missed periods of `hadd` at `now`.
     fn missed(&self, hadd: Hadd, tracked: &Tracked, now: Duration) -> u32 {
-        let period = self.period(hadd).mul_f64(self.config.tolerance);
-        let silent = now.saturating_sub(tracked.last_seen);
-        (silent.as_secs_f64() / period.as_secs_f64())
-            .floor()
-            .min(f64::from(u32::MAX)) as u32
+        let period = self
+            .period(hadd)
+            .mul_f64(self.config.tolerance)
+            .as_nanos()
+            .max(1);
+        let silent = now.saturating_sub(tracked.window_start).as_nanos();
+        u32::try_from(silent / period).unwrap_or(u32::MAX)
     }
 
     /// Applies the timeouts at `now`: alive to PENDING after `heartbeat_count` missed periods,
-    /// PENDING to FAILED after as many again, FAILED to DEAD after `dead_after`. A node silent
-    /// long enough goes through PENDING and FAILED in one tick, both reported, in order.
+    /// PENDING to FAILED after as many again, FAILED to DEAD after `dead_after` of silence. A
+    /// node silent long enough goes through PENDING and FAILED in one tick, both reported, in
+    /// order.
     pub fn on_tick(&mut self, now: Duration) -> Vec<Transition> {
         let count = self.config.heartbeat_count.max(1);
         let mut transitions = Vec::new();
@@ -157,6 +193,7 @@ impl Liveness {
             }
             let tracked = self.nodes[&hadd];
             if tracked.state == NodeState::Failed
+                && missed >= 2 * count
                 && now.saturating_sub(tracked.since) >= self.config.dead_after
             {
                 self.set(hadd, NodeState::Dead, now, &mut transitions);
@@ -165,19 +202,44 @@ impl Liveness {
         transitions
     }
 
-    /// What another controller's map says of `hadd` (a resolv answer from the primary): taken
-    /// when this replica has not seen the node itself.
-    pub fn adopt(&mut self, hadd: Hadd, state: NodeState, last_seen: Duration) {
-        self.nodes.entry(hadd).or_insert(Tracked {
-            state,
-            last_seen,
-            since: last_seen,
-        });
+    /// The caller could not hear the network until `now` (it was disconnected, or its process
+    /// was paused): silence so far is not the nodes' fault. Every alive node gets a full window
+    /// from `now`, and at least until `allowance_end` (time for every client to come back
+    /// after a broker restart); a PENDING node keeps the missed periods it had, so it fails
+    /// no sooner than that either.
+    pub fn restart_windows(&mut self, now: Duration, allowance_end: Duration) {
+        let hadds: Vec<Hadd> = self.nodes.keys().copied().collect();
+        for hadd in hadds {
+            let patience = self.patience(hadd);
+            if let Some(tracked) = self.nodes.get_mut(&hadd) {
+                tracked.window_start = restarted(tracked.state, now, allowance_end, patience);
+            }
+        }
     }
 
-    /// When `hadd` last beat, if it was ever seen.
-    pub fn last_seen(&self, hadd: Hadd) -> Option<Duration> {
-        self.nodes.get(&hadd).map(|tracked| tracked.last_seen)
+    /// The caller heard nothing for `gap` until `now` because its own process was paused: that
+    /// time is not counted as anyone's silence. (A window already restarted since, by a
+    /// reconnection noticed first, is left as it is.)
+    pub fn discount(&mut self, gap: Duration, now: Duration) {
+        for tracked in self.nodes.values_mut() {
+            if tracked.window_start < now {
+                tracked.window_start = (tracked.window_start + gap).min(now);
+            }
+        }
+    }
+
+    /// What the primary's map says of `hadd` (a resolv answer), learned at `now`: taken when
+    /// this replica has not heard the node itself, with a window from `now`.
+    pub fn adopt(&mut self, hadd: Hadd, state: NodeState, now: Duration) {
+        if state == NodeState::Unknown {
+            return;
+        }
+        let patience = self.patience(hadd);
+        self.nodes.entry(hadd).or_insert(Tracked {
+            state,
+            window_start: restarted(state, now, now, patience),
+            since: now,
+        });
     }
 
     /// The state of `hadd` (UNKNOWN when never seen).
@@ -201,118 +263,22 @@ impl Liveness {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NODE: Hadd = Hadd::new(220, 1);
-
-    fn secs(s: f64) -> Duration {
-        Duration::from_secs_f64(s)
-    }
-
-    fn states(transitions: &[Transition]) -> Vec<(Hadd, NodeState)> {
-        transitions.iter().map(|t| (t.hadd, t.to)).collect()
-    }
-
-    fn watched(period: f64) -> Liveness {
-        let mut liveness = Liveness::new(LivenessConfig::default());
-        liveness.set_period(NODE, secs(period));
-        liveness.on_heartbeat(NODE, NodeState::Online, secs(0.0));
-        liveness
-    }
-
-    #[test]
-    fn a_silent_node_is_pending_after_three_missed_periods_then_failed_after_six() {
-        let mut liveness = watched(10.0);
-        assert!(
-            liveness.on_tick(secs(32.0)).is_empty(),
-            "2.9 tolerant periods"
-        );
-        assert_eq!(
-            states(&liveness.on_tick(secs(33.5))),
-            [(NODE, NodeState::Pending)]
-        );
-        assert!(liveness.on_tick(secs(40.0)).is_empty(), "reported once");
-        assert_eq!(
-            states(&liveness.on_tick(secs(66.5))),
-            [(NODE, NodeState::Failed)]
-        );
-        assert!(liveness.on_tick(secs(600.0)).is_empty(), "no re-dispatch");
-    }
-
-    #[test]
-    fn a_long_silence_reports_pending_then_failed_in_one_tick() {
-        let mut liveness = watched(1.0);
-        assert_eq!(
-            states(&liveness.on_tick(secs(100.0))),
-            [(NODE, NodeState::Pending), (NODE, NodeState::Failed)]
-        );
-    }
-
-    #[test]
-    fn failed_becomes_dead_after_the_dead_delay() {
-        let mut liveness = Liveness::new(LivenessConfig {
-            dead_after: secs(60.0),
-            ..LivenessConfig::default()
-        });
-        liveness.set_period(NODE, secs(1.0));
-        liveness.on_heartbeat(NODE, NodeState::Online, secs(0.0));
-        liveness.on_tick(secs(10.0));
-        assert_eq!(liveness.state(NODE), NodeState::Failed);
-        assert!(liveness.on_tick(secs(69.0)).is_empty());
-        assert_eq!(
-            states(&liveness.on_tick(secs(70.0))),
-            [(NODE, NodeState::Dead)]
-        );
-    }
-
-    #[test]
-    fn a_node_that_beats_again_is_online_again() {
-        let mut liveness = watched(1.0);
-        liveness.on_tick(secs(100.0));
-        assert_eq!(
-            states(&liveness.on_heartbeat(NODE, NodeState::Online, secs(101.0))),
-            [(NODE, NodeState::Online)]
-        );
-        assert!(liveness.on_tick(secs(102.0)).is_empty());
-    }
-
-    #[test]
-    fn offline_is_at_once_and_a_controllers_offline_covers_its_nodes() {
-        let mut liveness = watched(10.0);
-        let other = Hadd::new(221, 1);
-        liveness.on_heartbeat(Hadd::new(220, 0), NodeState::Online, secs(0.0));
-        liveness.on_heartbeat(other, NodeState::Online, secs(0.0));
-        let offline = liveness.on_heartbeat(Hadd::new(220, 0), NodeState::Offline, secs(1.0));
-        assert_eq!(
-            states(&offline),
-            [
-                (Hadd::new(220, 0), NodeState::Offline),
-                (NODE, NodeState::Offline)
-            ]
-        );
-        assert_eq!(liveness.state(other), NodeState::Online);
-        assert!(
-            liveness
-                .on_tick(secs(1000.0))
-                .iter()
-                .all(|t| t.hadd == other),
-            "offline nodes are not timed out"
-        );
-    }
-
-    #[test]
-    fn the_default_period_applies_until_the_node_tells_its_own() {
-        let mut liveness = Liveness::new(LivenessConfig::default());
-        liveness.on_heartbeat(NODE, NodeState::Online, secs(0.0));
-        assert!(
-            liveness.on_tick(secs(98.0)).is_empty(),
-            "30 s default, 3 periods of 33 s"
-        );
-        assert_eq!(
-            states(&liveness.on_tick(secs(99.5))),
-            [(NODE, NodeState::Pending)]
-        );
+/// Where a window restarted at `now` begins: an alive node becomes PENDING no sooner than
+/// `patience` after `now` nor before `allowance_end`; a PENDING node keeps its missed periods
+/// and becomes FAILED no sooner than those either.
+fn restarted(
+    state: NodeState,
+    now: Duration,
+    allowance_end: Duration,
+    patience: Duration,
+) -> Duration {
+    let start = now.max(allowance_end.saturating_sub(patience));
+    if state == NodeState::Pending {
+        start.saturating_sub(patience)
+    } else {
+        start
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,10 +14,28 @@ use crate::model::{Genre, InfoKind};
 use crate::node::NodeInfo;
 use crate::reply::{DiscoveryData, DiscoveryReply};
 use crate::topic::Topic;
-use crate::value::{ValueDescriptor, ValueInstances, ValuePublication};
+use crate::value::{data_as_f64, ValueDescriptor, ValueInstances};
 
 /// Entries per resolv reply, as the original chunks them (small messages for small devices).
 pub const RESOLV_CHUNK: usize = 10;
+
+/// What a merge changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapChange {
+    /// A node's info.
+    Node(Hadd),
+    /// One instance of a value.
+    Value {
+        /// The node.
+        hadd: Hadd,
+        /// The genre it is published under.
+        genre: Genre,
+        /// The value.
+        uuid: String,
+        /// The instance.
+        index: u32,
+    },
+}
 
 /// Values of one node: by genre, then uuid.
 pub type NodeValues = BTreeMap<Genre, BTreeMap<String, ValueInstances>>;
@@ -42,7 +60,8 @@ impl NetworkMap {
         changed
     }
 
-    /// Adds or updates instances of a value; true when the map changed.
+    /// Adds or updates one instance of a value; true when the map changed. A terse
+    /// publication (no label: the data only) updates the data and keeps what discovery said.
     pub fn merge_value(&mut self, hadd: Hadd, genre: Genre, value: ValueDescriptor) -> bool {
         let instances = self
             .values
@@ -52,54 +71,108 @@ impl NetworkMap {
             .or_default()
             .entry(value.uuid.clone())
             .or_default();
-        let changed = instances.get(&value.index) != Some(&value);
-        instances.insert(value.index, value);
+        let merged = match instances.get(&value.index) {
+            Some(known) if value.label.is_none() && known.label.is_some() => ValueDescriptor {
+                data: value.data,
+                ..known.clone()
+            },
+            _ => value,
+        };
+        let changed = instances.get(&merged.index) != Some(&merged);
+        if let (Genre::System, "heartbeat", 0) = (genre, merged.uuid.as_str(), merged.index) {
+            // The node info tells the same period: keep them one.
+            let seconds = data_as_f64(&merged.data).filter(|s| s.is_finite() && *s > 0.0);
+            if let (Some(node), Some(seconds)) = (self.nodes.get_mut(&hadd), seconds) {
+                node.heartbeat = seconds;
+            }
+        }
+        instances.insert(merged.index, merged);
         changed
     }
 
-    /// Merges a discovery (or resolv) reply; true when the map changed.
-    pub fn merge_discovery(&mut self, reply: &DiscoveryReply) -> bool {
-        let mut changed = false;
+    /// Merges a discovery (or resolv) reply; what changed.
+    pub fn merge_discovery(&mut self, reply: &DiscoveryReply) -> Vec<MapChange> {
+        let mut changes = Vec::new();
         match &reply.data {
             DiscoveryData::Nodes(nodes) => {
                 for node in nodes.values() {
-                    changed |= self.merge_node(node.clone());
+                    if self.merge_node(node.clone()) {
+                        changes.push(MapChange::Node(node.hadd));
+                    }
                 }
             }
             DiscoveryData::Values(values) => {
                 let genre = reply.kind.genre().unwrap_or_default();
                 for (hadd, by_uuid) in values {
                     for instance in by_uuid.values().flat_map(BTreeMap::values) {
-                        changed |= self.merge_value(*hadd, genre, instance.clone());
+                        self.merge_one(*hadd, genre, instance.clone(), &mut changes);
                     }
                 }
             }
         }
-        changed
+        changes
+    }
+
+    fn merge_one(
+        &mut self,
+        hadd: Hadd,
+        genre: Genre,
+        value: ValueDescriptor,
+        changes: &mut Vec<MapChange>,
+    ) {
+        let (uuid, index) = (value.uuid.clone(), value.index);
+        if self.merge_value(hadd, genre, value) {
+            changes.push(MapChange::Value {
+                hadd,
+                genre,
+                uuid,
+                index,
+            });
+        }
     }
 
     /// Merges what a message on `topic` says about the network (value publications, discovery
-    /// and resolv replies, successful value answers); true when the map changed.
-    pub fn apply(&mut self, topic: &Topic, message: &Message) -> bool {
+    /// and resolv replies, successful value answers); what changed.
+    pub fn apply(&mut self, topic: &Topic, message: &Message) -> Vec<MapChange> {
+        let mut changes = Vec::new();
         match (topic, message) {
             (Topic::Value { genre, hadd, .. }, Message::Value(publication)) => {
-                let instances = match publication {
-                    ValuePublication::Single(value) => vec![value.as_ref().clone()],
-                    ValuePublication::Instances(instances) => instances.values().cloned().collect(),
-                };
-                instances.into_iter().fold(false, |changed, value| {
-                    self.merge_value(*hadd, *genre, value) | changed
-                })
-            }
-            (_, Message::DiscoveryReply(reply)) => self.merge_discovery(reply),
-            (_, Message::ValueReply(reply)) if reply.status().is_success() => {
-                match reply.value.hadd {
-                    Some(hadd) => self.merge_value(hadd, reply.value.genre, reply.value.clone()),
-                    None => false,
+                for value in publication.instances() {
+                    self.merge_one(*hadd, *genre, value.clone(), &mut changes);
                 }
             }
-            _ => false,
+            (_, Message::DiscoveryReply(reply)) => changes = self.merge_discovery(reply),
+            (_, Message::ValueReply(reply)) if reply.status().is_success() => {
+                if let Some(hadd) = reply.value.hadd {
+                    self.merge_one(hadd, reply.value.genre, reply.value.clone(), &mut changes);
+                }
+            }
+            _ => {}
         }
+        changes
+    }
+
+    /// One instance.
+    pub fn value(
+        &self,
+        hadd: Hadd,
+        genre: Genre,
+        uuid: &str,
+        index: u32,
+    ) -> Option<&ValueDescriptor> {
+        self.values(hadd, genre)?.get(uuid)?.get(&index)
+    }
+
+    /// Every value of every node: address, genre, uuid, instance.
+    pub fn all_values(&self) -> impl Iterator<Item = (Hadd, Genre, &ValueDescriptor)> {
+        self.values.iter().flat_map(|(hadd, genres)| {
+            genres.iter().flat_map(move |(genre, by_uuid)| {
+                by_uuid
+                    .values()
+                    .flat_map(BTreeMap::values)
+                    .map(move |value| (*hadd, *genre, value))
+            })
+        })
     }
 
     /// A node's info.
@@ -207,6 +280,7 @@ mod tests {
     use super::*;
     use crate::codec::Codec;
     use crate::command_class::CommandClass;
+    use crate::value::ValuePublication;
 
     fn value(hadd: Hadd, uuid: &str, index: u32, data: f64) -> ValueDescriptor {
         ValueDescriptor {
@@ -228,11 +302,19 @@ mod tests {
         };
         let all =
             ValuePublication::Instances((0..3).map(|i| (i, value(hadd, "load", i, 0.5))).collect());
-        assert!(map.apply(&topic, &Message::Value(all)));
+        assert_eq!(map.apply(&topic, &Message::Value(all)).len(), 3);
         let one = ValuePublication::Single(Box::new(value(hadd, "load", 1, 0.9)));
-        assert!(map.apply(&topic, &Message::Value(one.clone())));
+        assert_eq!(
+            map.apply(&topic, &Message::Value(one.clone())),
+            [MapChange::Value {
+                hadd,
+                genre: Genre::Basic,
+                uuid: "load".into(),
+                index: 1
+            }]
+        );
         assert!(
-            !map.apply(&topic, &Message::Value(one)),
+            map.apply(&topic, &Message::Value(one)).is_empty(),
             "no change the second time"
         );
         assert_eq!(
@@ -251,7 +333,7 @@ mod tests {
         let line = r#"{"cmd_class": 20480, "genre": 4, "uuid": "request_info_systems", "reply_hadd": "0002/0000", "data": {"1048/0000": {"heartbeat": {"uuid": "heartbeat", "cmd_class": 112, "genre": 4, "type": 4, "index": 0, "data": 30.0}}}}"#;
         let topic = Topic::parse("/dhcp/resolv/reply/0002/0000").unwrap();
         let message = Message::decode(&topic, line.as_bytes(), Codec::Json).unwrap();
-        assert!(map.apply(&topic, &message));
+        assert!(!map.apply(&topic, &message).is_empty());
         assert_eq!(
             map.data(Hadd::new(1048, 0), Genre::System, "heartbeat", 0),
             Some(&Data::from(30.0))
@@ -287,6 +369,22 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_terse_publication_updates_the_data_and_keeps_the_description() {
+        let hadd = Hadd::new(220, 1);
+        let mut map = NetworkMap::new();
+        let described = ValueDescriptor {
+            label: Some("Temperature".into()),
+            units: Some("°C".into()),
+            ..value(hadd, "temperature", 0, 20.5)
+        };
+        map.merge_value(hadd, Genre::User, described);
+        assert!(map.merge_value(hadd, Genre::User, value(hadd, "temperature", 0, 21.0)));
+        let merged = map.value(hadd, Genre::User, "temperature", 0).unwrap();
+        assert_eq!(merged.data, Data::from(21.0));
+        assert_eq!(merged.units.as_deref(), Some("°C"));
     }
 
     #[test]

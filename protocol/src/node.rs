@@ -82,6 +82,15 @@ const NODE_FIELDS: &[&str] = &[
 ];
 
 impl NodeInfo {
+    /// The controller whose Last Will covers this node's process (our addition `will`: the
+    /// other controllers of a process name the one that carries its Will).
+    pub fn will(&self) -> Option<Hadd> {
+        self.extra
+            .get("will")
+            .and_then(Data::as_str)
+            .and_then(|text| Hadd::parse(text).ok())
+    }
+
     /// A node with the original's defaults.
     pub fn new(hadd: Hadd, uuid: impl Into<String>) -> Self {
         NodeInfo {

@@ -7,46 +7,42 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::tools::show_data;
-use janitoo_protocol::{
-    Codec, Data, DiscoveryData, Genre, Hadd, HaddTarget, InfoKind, Message, NodeState, Request,
-    Topic, ValuePublication,
-};
+use janitoo_protocol::view::Change;
+use janitoo_protocol::{Codec, Genre, Hadd, InfoKind, Message, NodeState, Request, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 /// The address the view asks from.
 pub const VIEW_HADD: Hadd = Hadd::new(9999, 9991);
 
-#[derive(Debug, Clone, Default)]
-struct ControllerRow {
-    role: String,
-    priority: u64,
-    standing: String,
-    epoch: u64,
-    seen: Option<Instant>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct NodeRow {
-    name: String,
-    state: Option<NodeState>,
-    by: Option<Hadd>,
-    seen: Option<Instant>,
-}
-
-/// What has been seen of the network.
-#[derive(Debug, Default)]
+/// What has been seen of the network: the protocol's [`janitoo_protocol::view::NetworkView`]
+/// (the same model and fencing as the network core's and the web manager's), plus when things
+/// were seen, for display.
+#[derive(Debug)]
 pub struct NetworkView {
-    primary: Option<(Hadd, u64, Instant)>,
-    controllers: BTreeMap<Hadd, ControllerRow>,
-    nodes: BTreeMap<Hadd, NodeRow>,
+    origin: Instant,
+    view: janitoo_protocol::view::NetworkView,
+    primary_heard: Option<Instant>,
     values: BTreeMap<(Hadd, String), (String, Instant)>,
     takeovers: Vec<(Instant, Hadd, u64)>,
+}
+
+impl Default for NetworkView {
+    fn default() -> Self {
+        NetworkView {
+            origin: Instant::now(),
+            // Primaries beat every second by default: a jump is believed repeated 0.5 s on.
+            view: janitoo_protocol::view::NetworkView::new(Duration::from_millis(500)),
+            primary_heard: None,
+            values: BTreeMap::new(),
+            takeovers: Vec::new(),
+        }
+    }
 }
 
 impl NetworkView {
     /// The primary: its address and epoch.
     pub fn primary(&self) -> Option<(Hadd, u64)> {
-        self.primary.map(|(hadd, epoch, _)| (hadd, epoch))
+        self.view.primary()
     }
 
     /// Takes in one message.
@@ -58,50 +54,16 @@ impl NetworkView {
             return;
         };
         let now = Instant::now();
+        for change in self.view.apply(&topic, &message, now - self.origin) {
+            if let Change::Primary { hadd, epoch } = change {
+                self.takeovers.push((now, hadd, epoch));
+            }
+        }
         match (&topic, message) {
-            (Topic::ResolvHeartbeat, Message::ResolvHeartbeat(beat)) => {
-                let epoch = beat.epoch.unwrap_or(0);
-                if self
-                    .primary
-                    .is_none_or(|(hadd, old, _)| hadd != beat.hadd && epoch > old)
-                {
-                    self.takeovers.push((now, beat.hadd, epoch));
-                }
-                if self.primary.is_none_or(|(_, old, _)| epoch >= old) {
-                    self.primary = Some((beat.hadd, epoch, now));
-                }
-            }
-            (Topic::Heartbeat(hadd), Message::Heartbeat(beat)) => {
-                let row = self.nodes.entry(*hadd).or_default();
-                row.state = Some(beat.state);
-                row.by = None;
-                row.seen = Some(now);
-            }
-            (Topic::HeartbeatOnBehalf, Message::HeartbeatOnBehalf(beat)) => {
-                if let HaddTarget::Node(hadd) = beat.target {
-                    let row = self.nodes.entry(hadd).or_default();
-                    row.state = Some(beat.state);
-                    row.by = beat.observer;
-                }
-            }
-            (Topic::Value { hadd, uuid, .. }, Message::Value(ValuePublication::Single(value)))
-                if uuid == "network_controller" =>
+            (Topic::ResolvHeartbeat, Message::ResolvHeartbeat(beat))
+                if self.primary().is_some_and(|(hadd, _)| hadd == beat.hadd) =>
             {
-                let row = self.controllers.entry(*hadd).or_default();
-                row.role = value
-                    .extra
-                    .get("role")
-                    .and_then(Data::as_str)
-                    .unwrap_or("?")
-                    .to_owned();
-                row.priority = value
-                    .extra
-                    .get("priority")
-                    .and_then(Data::as_u64)
-                    .unwrap_or(0);
-                row.epoch = value.extra.get("epoch").and_then(Data::as_u64).unwrap_or(0);
-                row.standing = value.data.as_str().unwrap_or("?").to_owned();
-                row.seen = Some(now);
+                self.primary_heard = Some(now);
             }
             (
                 Topic::Value {
@@ -119,13 +81,6 @@ impl NetworkView {
                 self.values
                     .insert((*hadd, uuid.clone()), (shown.join(", "), now));
             }
-            (_, Message::DiscoveryReply(reply)) => {
-                if let DiscoveryData::Nodes(nodes) = reply.data {
-                    for (hadd, info) in nodes {
-                        self.nodes.entry(hadd).or_default().name = info.name;
-                    }
-                }
-            }
             _ => {}
         }
     }
@@ -138,13 +93,14 @@ impl NetworkView {
                 format!("{:.1}s ago", (now - seen).as_secs_f64())
             })
         };
+        let at = |heard: Option<Duration>| heard.map(|heard| self.origin + heard);
         let mut out = String::new();
-        match self.primary {
-            Some((hadd, epoch, seen)) => {
+        match self.primary() {
+            Some((hadd, epoch)) => {
                 let _ = writeln!(
                     out,
                     "primary: {hadd}  epoch {epoch:#x}  (heartbeat {})",
-                    ago(Some(seen))
+                    ago(self.primary_heard)
                 );
             }
             None => out.push_str("primary: none seen yet\n"),
@@ -152,30 +108,44 @@ impl NetworkView {
         out.push_str(
             "\nnetwork controllers\n  hadd       role       prio  standing   epoch      seen\n",
         );
-        for (hadd, row) in &self.controllers {
+        let primary = self.primary().map(|(hadd, _)| hadd);
+        for (hadd, status) in self.view.controllers() {
+            let candidacy = &status.candidacy;
+            let standing = match primary {
+                Some(primary) if primary == *hadd => "primary",
+                Some(_) => "secondary",
+                None => candidacy.standing(),
+            };
             let _ = writeln!(
                 out,
                 "  {hadd}  {:<9}  {:>4}  {:<9}  {:<9}  {}",
-                row.role,
-                row.priority,
-                row.standing,
-                format!("{:#x}", row.epoch),
-                ago(row.seen)
+                candidacy.rank.map_or("?", |rank| rank.role.as_str()),
+                candidacy.rank.map_or(0, |rank| rank.priority),
+                standing,
+                format!("{:#x}", candidacy.epoch),
+                ago(at(Some(status.heard)))
             );
         }
         out.push_str("\nnodes\n  hadd       state     name                  told by     seen\n");
-        for (hadd, row) in self
-            .nodes
+        for (hadd, status) in self
+            .view
+            .nodes()
             .iter()
-            .filter(|(hadd, _)| !self.controllers.contains_key(hadd))
+            .filter(|(hadd, _)| !self.view.controllers().contains_key(hadd))
         {
-            let state = row.state.map_or("?", NodeState::as_str);
-            let by = row.by.map_or("itself".to_owned(), |by| by.to_string());
+            let state = status.state.map_or("?", NodeState::as_str);
+            let by = status
+                .told_by
+                .map_or("itself".to_owned(), |by| by.to_string());
+            let name = self
+                .view
+                .map()
+                .node(*hadd)
+                .map_or("", |info| info.name.as_str());
             let _ = writeln!(
                 out,
-                "  {hadd}  {state:<8}  {:<20}  {by:<10}  {}",
-                row.name,
-                ago(row.seen)
+                "  {hadd}  {state:<8}  {name:<20}  {by:<10}  {}",
+                ago(at(status.heard))
             );
         }
         out.push_str("\nlast values\n");
@@ -244,4 +214,37 @@ pub async fn feed(view: &mut NetworkView, event_loop: &mut EventLoop, duration: 
         }
     }
     connected
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The issue's forged message must not show healthy nodes FAILED in `janitoo status`.
+    #[test]
+    fn a_strangers_dispatch_shows_no_node_failed() {
+        let mut view = NetworkView::default();
+        for node in ["0220/0001", "0220/0002"] {
+            view.absorb(&format!("/dhcp/heartbeat/{node}"), b"ONLINE");
+        }
+        view.absorb(
+            "/dhcp/resolv/heartbeat",
+            br#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#,
+        );
+        view.absorb(
+            "/dhcp/heartbeat/",
+            br#"{"add_ctrl":220,"add_node":-1,"state":"FAILED","epoch":1,"observer":"0666/0000"}"#,
+        );
+        let text = view.render();
+        assert!(!text.contains("FAILED"), "{text}");
+        assert_eq!(text.matches("ONLINE").count(), 2, "{text}");
+        // The primary's own word is shown, with who told it.
+        view.absorb(
+            "/dhcp/heartbeat/",
+            br#"{"add_ctrl":220,"add_node":2,"state":"PENDING","epoch":65537,"observer":"0001/0000"}"#,
+        );
+        let text = view.render();
+        assert!(text.contains("0220/0002  PENDING"), "{text}");
+        assert!(text.contains("0001/0000"), "{text}");
+    }
 }

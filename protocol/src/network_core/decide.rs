@@ -1,0 +1,501 @@
+//! The network core's decisions on each message, and what the election's actions become.
+
+use std::time::Duration;
+
+use super::{Command, Counter, NetworkCore, Note, Out};
+use crate::candidacy::Candidacy;
+use crate::election::ElectionAction;
+use crate::fields::Data;
+use crate::hadd::{Hadd, HaddTarget};
+use crate::heartbeat::{Heartbeat, ResolvHeartbeat};
+use crate::message::Message;
+use crate::model::{Genre, InfoKind, NodeState};
+use crate::reply::DiscoveryData;
+use crate::request::Request;
+use crate::topic::Topic;
+use crate::value::data_as_f64;
+use crate::view::{Change, Refusal};
+
+/// The system value that holds a node's heartbeat period, in seconds.
+const HEARTBEAT_UUID: &str = "heartbeat";
+
+/// The heartbeat periods (in seconds) a message tells: node info, and `heartbeat` values
+/// (published, answered, or in a discovery of system values).
+fn told_periods(topic: &Topic, message: &Message) -> Vec<(Hadd, f64)> {
+    let heartbeat = |value: &crate::ValueDescriptor| {
+        (value.uuid == HEARTBEAT_UUID && value.genre == Genre::System && value.index == 0)
+            .then(|| data_as_f64(&value.data))
+            .flatten()
+    };
+    match (topic, message) {
+        (
+            Topic::Value {
+                genre: Genre::System,
+                hadd,
+                uuid,
+            },
+            Message::Value(publication),
+        ) if uuid == HEARTBEAT_UUID => publication
+            .instances()
+            .into_iter()
+            .filter(|value| value.index == 0)
+            .filter_map(|value| data_as_f64(&value.data))
+            .map(|seconds| (*hadd, seconds))
+            .collect(),
+        (_, Message::ValueReply(reply)) if reply.status().is_success() => reply
+            .value
+            .hadd
+            .zip(heartbeat(&reply.value))
+            .into_iter()
+            .collect(),
+        (_, Message::DiscoveryReply(reply)) => match &reply.data {
+            DiscoveryData::Nodes(nodes) => nodes
+                .values()
+                .map(|node| (node.hadd, node.heartbeat))
+                .collect(),
+            DiscoveryData::Values(values) => values
+                .iter()
+                .filter_map(|(hadd, by_uuid)| {
+                    let value = by_uuid.get(HEARTBEAT_UUID)?.get(&0)?;
+                    let seconds = data_as_f64(&value.data)?;
+                    (reply.kind == InfoKind::Systems).then_some((*hadd, seconds))
+                })
+                .collect(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The states a silent node goes through, in order.
+static SILENT_PATH: [NodeState; 3] = [NodeState::Pending, NodeState::Failed, NodeState::Dead];
+
+/// How far along the silent path a state is (0: not on it).
+fn progress(state: NodeState) -> usize {
+    SILENT_PATH
+        .iter()
+        .position(|step| *step == state)
+        .map_or(0, |at| at + 1)
+}
+
+/// What must be dispatched for the network, told `told`, to know `actual`: the rest of the
+/// silent path, or OFFLINE. Nothing for an alive node: its own heartbeats tell.
+fn steps(told: NodeState, actual: NodeState) -> &'static [NodeState] {
+    match actual {
+        NodeState::Offline if told != NodeState::Offline => &[NodeState::Offline],
+        NodeState::Pending | NodeState::Failed | NodeState::Dead => {
+            &SILENT_PATH[progress(told).min(progress(actual))..progress(actual)]
+        }
+        _ => &[],
+    }
+}
+
+impl NetworkCore {
+    pub(super) fn decide(
+        &mut self,
+        topic: &Topic,
+        message: &Message,
+        now: Duration,
+        out: &mut Out,
+    ) {
+        match (topic, message) {
+            (Topic::Heartbeat(hadd), Message::Heartbeat(beat)) => {
+                self.on_own_heartbeat(*hadd, beat, topic, message, now, out)
+            }
+            (Topic::ResolvHeartbeat, Message::ResolvHeartbeat(beat)) => {
+                self.on_primary_heartbeat(beat, topic, message, now, out)
+            }
+            (Topic::ResolvRequest, Message::Request(request)) => {
+                self.answer_resolv(request, now, out)
+            }
+            (Topic::HeartbeatOnBehalf, Message::HeartbeatOnBehalf(_)) => {
+                // A node told of by the primary is one to watch, heard or not.
+                for change in self.see(topic, message, now, out) {
+                    if let Change::Node(hadd) = change {
+                        self.watch(hadd, now);
+                    }
+                }
+            }
+            _ => self.on_map_message(topic, message, now, out),
+        }
+    }
+
+    /// Takes a message into the view, counting what it refused.
+    fn see(
+        &mut self,
+        topic: &Topic,
+        message: &Message,
+        now: Duration,
+        out: &mut Out,
+    ) -> Vec<Change> {
+        let changes = self.view.apply(topic, message, now);
+        for change in &changes {
+            match change {
+                Change::Refused(Refusal::Forged(_)) => out.push(Command::Count(Counter::Forged)),
+                Change::Refused(_) => out.push(Command::Count(Counter::Fenced)),
+                _ => {}
+            }
+        }
+        changes
+    }
+
+    fn on_own_heartbeat(
+        &mut self,
+        hadd: Hadd,
+        beat: &Heartbeat,
+        topic: &Topic,
+        message: &Message,
+        now: Duration,
+        out: &mut Out,
+    ) {
+        if beat.is_on_behalf() {
+            // Only the primary speaks for others, and on `/dhcp/heartbeat/`.
+            out.push(Command::Count(Counter::Fenced));
+            return;
+        }
+        self.see(topic, message, now, out);
+        if hadd == self.setup.hadd {
+            return;
+        }
+        let state = beat.state;
+        let transitions = self.liveness.on_heartbeat(hadd, state, now);
+        let back = transitions
+            .iter()
+            .any(|t| t.hadd == hadd && !t.from.is_alive() && t.from != NodeState::Unknown);
+        let mut touched: Vec<Hadd> = transitions.into_iter().map(|t| t.hadd).collect();
+        if state != NodeState::Offline {
+            if back {
+                // Back from silence (a partition healed, a restart): its period may have
+                // changed meanwhile.
+                self.ask_again(hadd, now, out);
+            }
+            self.discover_newcomer(hadd, now, out);
+            return;
+        }
+        // Its Last Will (or clean stop) covers the other controllers of its process.
+        let covered: Vec<Hadd> = self
+            .view
+            .map()
+            .nodes()
+            .filter(|node| node.hadd != hadd && node.will() == Some(hadd))
+            .map(|node| node.hadd)
+            .collect();
+        for gone in std::iter::once(hadd).chain(covered.iter().copied()) {
+            let actions = self.election.on_candidate_lost(gone, now);
+            self.carry_out(actions, now, out);
+        }
+        for controller in covered {
+            let transitions = self
+                .liveness
+                .on_heartbeat(controller, NodeState::Offline, now);
+            touched.extend(transitions.into_iter().map(|transition| transition.hadd));
+        }
+        for node in touched {
+            self.reconcile(node, now, out);
+        }
+    }
+
+    fn on_primary_heartbeat(
+        &mut self,
+        beat: &ResolvHeartbeat,
+        topic: &Topic,
+        message: &Message,
+        now: Duration,
+        out: &mut Out,
+    ) {
+        let actions = self
+            .election
+            .on_primary_heartbeat(beat.hadd, beat.epoch, now);
+        // The election counts what it refuses; the view follows the same fence silently.
+        self.view.apply(topic, message, now);
+        self.carry_out(actions, now, out);
+    }
+
+    fn on_map_message(&mut self, topic: &Topic, message: &Message, now: Duration, out: &mut Out) {
+        if let (Topic::ResolvReply(_) | Topic::ResolvBroadcast, Message::DiscoveryReply(reply)) =
+            (topic, message)
+        {
+            if crate::view::epoch_of(reply)
+                .is_some_and(|epoch| Some(epoch) == self.acting_epoch(now))
+            {
+                // Its own answer, heard back: nothing new, and maybe older than the map.
+                return;
+            }
+        }
+        if let Some(candidacy) = Candidacy::from_message(topic, message) {
+            if let (Some(rank), false) = (candidacy.rank, candidacy.hadd == self.setup.hadd) {
+                self.election.on_candidate(candidacy.hadd, rank, now);
+                self.liveness
+                    .set_period(candidacy.hadd, self.setup.election.interval, now);
+            }
+        }
+        let changes = self.see(topic, message, now, out);
+        if changes
+            .iter()
+            .any(|change| matches!(change, Change::Refused(_)))
+        {
+            return;
+        }
+        self.learn(topic, message, now);
+        let changed = changes
+            .iter()
+            .any(|change| matches!(change, Change::Node(_) | Change::Value(_)));
+        if changed {
+            self.forward_to_secondaries(topic, message, now, out);
+        }
+    }
+
+    /// Learns from an accepted message: heartbeat periods (node info, `heartbeat` values), and
+    /// from the primary's map the states of nodes this controller has not heard itself.
+    fn learn(&mut self, topic: &Topic, message: &Message, now: Duration) {
+        // What the primary's map says is second hand: the nodes' own word comes first.
+        let from_primary = matches!(topic, Topic::ResolvReply(_) | Topic::ResolvBroadcast);
+        for (hadd, seconds) in told_periods(topic, message) {
+            if seconds.is_finite() && seconds > 0.0 {
+                let period = Duration::from_secs_f64(seconds.min(1e6));
+                self.learn_period(hadd, period, from_primary, now);
+            }
+        }
+        if let (true, Message::DiscoveryReply(reply)) = (from_primary, message) {
+            if let DiscoveryData::Nodes(nodes) = &reply.data {
+                for node in nodes.values().filter(|node| node.hadd != self.setup.hadd) {
+                    if let Some(state) = node.state {
+                        self.liveness.adopt(node.hadd, state, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn learn_period(&mut self, hadd: Hadd, period: Duration, second_hand: bool, now: Duration) {
+        if second_hand {
+            self.liveness.suggest_period(hadd, period, now);
+        } else {
+            self.liveness.set_period(hadd, period, now);
+        }
+    }
+
+    /// The primary asks a controller it has never heard of for its nodes (the original's
+    /// heartbeat discovery), once.
+    fn discover_newcomer(&mut self, hadd: Hadd, now: Duration, out: &mut Out) {
+        if self.acting_epoch(now).is_none()
+            || !hadd.is_controller()
+            || self.view.map().node(hadd).is_some()
+            || !self.asked.insert(hadd)
+        {
+            return;
+        }
+        self.ask(
+            Topic::NodeRequest(hadd),
+            &[InfoKind::Nodes, InfoKind::Systems],
+            out,
+        );
+    }
+
+    /// The primary asks the controller of `hadd` again for its nodes and their periods.
+    fn ask_again(&mut self, hadd: Hadd, now: Duration, out: &mut Out) {
+        if self.acting_epoch(now).is_some() {
+            let controller = hadd.controller();
+            self.ask(
+                Topic::NodeRequest(controller),
+                &[InfoKind::Nodes, InfoKind::Systems],
+                out,
+            );
+        }
+    }
+
+    fn ask(&self, topic: Topic, kinds: &[InfoKind], out: &mut Out) {
+        for kind in kinds {
+            let request = Request::info(*kind, self.setup.hadd);
+            out.publish(topic.clone(), Message::Request(request));
+        }
+    }
+
+    /// The primary tells the secondaries what it learned from answers addressed to it alone
+    /// (the original sent them back to itself, §9 item 7).
+    fn forward_to_secondaries(
+        &self,
+        topic: &Topic,
+        message: &Message,
+        now: Duration,
+        out: &mut Out,
+    ) {
+        let (Topic::NodeReply(to), Message::DiscoveryReply(reply)) = (topic, message) else {
+            return;
+        };
+        let Some(epoch) = self.acting_epoch(now) else {
+            return;
+        };
+        if *to == self.setup.hadd {
+            let mut forwarded = reply.clone();
+            forwarded.reply_hadd = None;
+            forwarded.extra.insert("epoch".into(), Data::from(epoch));
+            out.publish(Topic::ResolvBroadcast, Message::DiscoveryReply(forwarded));
+        }
+    }
+
+    /// The primary answers a resolv request with its map, each node with the state its
+    /// liveness gives it.
+    fn answer_resolv(&mut self, request: &Request, now: Duration, out: &mut Out) {
+        let (Some(kind), Some(epoch)) = (request.info_kind(), self.acting_epoch(now)) else {
+            return;
+        };
+        let topic = request
+            .reply_hadd
+            .map_or(Topic::ResolvBroadcast, Topic::ResolvReply);
+        for mut reply in self.view.map().discovery_replies(kind, request.reply_hadd) {
+            if let DiscoveryData::Nodes(nodes) = &mut reply.data {
+                for (hadd, info) in nodes.iter_mut() {
+                    let state = self.liveness.state(*hadd);
+                    if state != NodeState::Unknown {
+                        info.state = Some(state);
+                    }
+                }
+            }
+            reply.extra.insert("epoch".into(), Data::from(epoch));
+            out.publish(topic.clone(), Message::DiscoveryReply(reply));
+        }
+    }
+
+    /// Dispatches what the network must be told for it to know `node`'s state as judged here.
+    pub(super) fn reconcile(&mut self, node: Hadd, now: Duration, out: &mut Out) {
+        let Some(epoch) = self.acting_epoch(now) else {
+            return;
+        };
+        if self.catch_up_at.is_some() {
+            // A new primary catches up on everything at once, once the nodes have answered.
+            return;
+        }
+        let me = self.setup.hadd;
+        if node == me {
+            return;
+        }
+        for step in steps(self.view.state(node), self.liveness.state(node)) {
+            let beat = Heartbeat::on_behalf(HaddTarget::Node(node), *step, epoch, me);
+            self.view.record_dispatch(node, *step, me);
+            out.publish(Topic::HeartbeatOnBehalf, Message::HeartbeatOnBehalf(beat));
+            out.push(Command::Count(Counter::Dispatched));
+        }
+    }
+
+    /// Watches a node this controller knows of without having heard it: from what the network
+    /// was told of it, from now.
+    fn watch(&mut self, hadd: Hadd, now: Duration) {
+        if hadd != self.setup.hadd && self.liveness.state(hadd) == NodeState::Unknown {
+            let told = match self.view.state(hadd) {
+                NodeState::Unknown => NodeState::Online,
+                told => told,
+            };
+            self.liveness.adopt(hadd, told, now);
+        }
+    }
+
+    /// A primary that has just started acting tells what its predecessor did not, and watches
+    /// every node of the map, heard or not.
+    pub(super) fn catch_up(&mut self, now: Duration, out: &mut Out) {
+        let known: Vec<Hadd> = self
+            .view
+            .nodes()
+            .keys()
+            .copied()
+            .chain(self.view.map().nodes().map(|node| node.hadd))
+            .collect();
+        for hadd in known {
+            self.watch(hadd, now);
+        }
+        let nodes: Vec<Hadd> = self.liveness.states().map(|(hadd, _)| hadd).collect();
+        for node in nodes {
+            self.reconcile(node, now, out);
+        }
+    }
+
+    pub(super) fn carry_out(&mut self, actions: Vec<ElectionAction>, now: Duration, out: &mut Out) {
+        let mut acting_anew = false;
+        for action in actions {
+            match action {
+                ElectionAction::BecomePrimary { epoch } => {
+                    self.view.claimed(self.setup.hadd, epoch);
+                    let nodes = self.view.map().nodes().count();
+                    out.push(Command::Note(Note::BecamePrimary { epoch, nodes }));
+                    // Cold start, or a map to refresh: ask everyone for everything (and so
+                    // learn every node's period from the node itself, before catching up).
+                    self.ask(Topic::BroadcastRequest, &InfoKind::ALL, out);
+                    acting_anew = true;
+                }
+                ElectionAction::Resume { epoch } => {
+                    out.push(Command::Note(Note::Resumed { epoch }));
+                    // Periods may have changed while it was away: ask the nodes themselves.
+                    self.ask(
+                        Topic::BroadcastRequest,
+                        &[InfoKind::Nodes, InfoKind::Systems],
+                        out,
+                    );
+                    acting_anew = true;
+                }
+                ElectionAction::Hold { epoch } => out.push(Command::Note(Note::Holding { epoch })),
+                ElectionAction::StepDown { primary, epoch } => {
+                    out.push(Command::Note(Note::SteppedDown { primary, epoch }))
+                }
+                ElectionAction::Following { primary, epoch } => {
+                    out.push(Command::Note(Note::Following { primary, epoch }));
+                    if self.map_asked_of != Some(primary) {
+                        self.map_asked_of = Some(primary);
+                        self.ask(Topic::ResolvRequest, &InfoKind::ALL, out);
+                    }
+                }
+                ElectionAction::PrimaryLost { primary } => {
+                    out.push(Command::Note(Note::PrimaryLost { primary }))
+                }
+                ElectionAction::SendPrimaryHeartbeat { epoch } => {
+                    let beat = ResolvHeartbeat {
+                        hadd: self.setup.hadd,
+                        state: NodeState::Online,
+                        epoch: Some(epoch),
+                    };
+                    out.publish(Topic::ResolvHeartbeat, Message::ResolvHeartbeat(beat));
+                }
+                ElectionAction::Announce => {
+                    let (topic, message) = self.candidacy(now).to_publication();
+                    out.publish(topic, message);
+                }
+                ElectionAction::Fenced { .. } | ElectionAction::Unconfirmed { .. } => {
+                    out.push(Command::Count(Counter::Fenced))
+                }
+                ElectionAction::Forged { from, epoch, why } => {
+                    out.push(Command::Count(Counter::Forged));
+                    out.push(Command::Note(Note::Forged { from, epoch, why }));
+                }
+            }
+        }
+        if acting_anew {
+            // The nodes were asked for their periods just now: their answers come first.
+            self.catch_up_at = Some(now + self.setup.election.interval);
+        }
+    }
+
+    fn candidacy(&self, now: Duration) -> Candidacy {
+        Candidacy {
+            hadd: self.setup.hadd,
+            rank: Some(self.setup.rank),
+            primary: self.acting_epoch(now).is_some(),
+            epoch: self.epoch(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steps_are_what_the_network_was_not_told_yet() {
+        use NodeState::*;
+        assert_eq!(steps(Online, Failed), [Pending, Failed]);
+        assert_eq!(steps(Pending, Failed), [Failed]);
+        assert_eq!(steps(Unknown, Dead), [Pending, Failed, Dead]);
+        assert_eq!(steps(Failed, Failed), []);
+        assert_eq!(steps(Failed, Pending), [], "never back along the path");
+        assert_eq!(steps(Online, Offline), [Offline]);
+        assert_eq!(steps(Offline, Offline), []);
+        assert_eq!(steps(Pending, Online), []);
+    }
+}

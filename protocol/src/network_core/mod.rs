@@ -1,0 +1,367 @@
+//! [`NetworkCore`]: everything a network controller decides, sans-IO.
+//!
+//! It composes the [`Election`], the [`Liveness`] of every node and a [`NetworkView`] of the
+//! network (the map, the candidacies, and the state each node was last told to have), and owns
+//! every decision around them. Three inputs, each with an explicit `now`, each returning the
+//! [`Command`]s to carry out:
+//!
+//! - [`NetworkCore::on_message`]: a message heard on the broker;
+//! - [`NetworkCore::on_tick`]: time passes (call it every tenth of an interval or so);
+//! - [`NetworkCore::on_connection`]: the broker connection went up or down.
+//!
+//! The actor that drives it reads the clock, feeds it, and publishes, counts and logs what it
+//! returns; the deterministic simulation (`protocol/tests/election_simulation.rs`) drives the
+//! same core. What it guarantees:
+//!
+//! - **Nothing stale**: whatever carries an epoch (the primary heartbeat, heartbeats on behalf,
+//!   map answers) is published only while [`Election::acting_epoch`] allows it: primary,
+//!   connected, and not holding its epoch after an absence.
+//! - **No false failures**: silence is counted only while this controller could hear the
+//!   network (windows restart after its reconnection or a pause of its process), with each
+//!   node's own period, learned from its node info, its candidacy and its `heartbeat` value.
+//! - **Each transition told once**: the primary dispatches the difference between what its
+//!   liveness says and what the network was last told ([`NetworkView::state`]), so a new
+//!   primary catches up on what its predecessor did not say, and never repeats what it did.
+
+mod decide;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::election::{Election, ElectionConfig, Rank, Standing};
+use crate::fence::Forgery;
+use crate::hadd::Hadd;
+use crate::liveness::{Liveness, LivenessConfig};
+use crate::message::Message;
+use crate::model::NodeState;
+use crate::topic::{filters, Topic};
+use crate::view::NetworkView;
+
+/// What a network controller is.
+#[derive(Debug, Clone, Copy)]
+pub struct CoreSetup {
+    /// Its address (`cccc/0000`).
+    pub hadd: Hadd,
+    /// Its rank in the election.
+    pub rank: Rank,
+    /// Election timing.
+    pub election: ElectionConfig,
+    /// Liveness timing.
+    pub liveness: LivenessConfig,
+}
+
+/// The broker connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// Connected (a ConnAck, subscriptions made).
+    Up,
+    /// Lost.
+    Down,
+}
+
+/// A gauge of the controller, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gauge {
+    /// Whether it acts as primary.
+    Primary(bool),
+    /// The highest epoch seen or claimed.
+    Epoch(u64),
+    /// Nodes by liveness state: ONLINE, PENDING, FAILED, DEAD, OFFLINE, any other.
+    NodesByState([u64; 6]),
+}
+
+/// A counter of the controller, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// A heartbeat on behalf of a node was published.
+    Dispatched,
+    /// A message of a replaced primary, or not from the primary, was ignored.
+    Fenced,
+    /// A message with an epoch its sender could not have claimed was refused.
+    Forged,
+}
+
+/// Something worth a line in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// This controller became primary.
+    BecamePrimary {
+        /// Its epoch.
+        epoch: u64,
+        /// Nodes in its map.
+        nodes: usize,
+    },
+    /// This controller stepped down: a higher epoch is primary.
+    SteppedDown {
+        /// The new primary.
+        primary: Hadd,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// A primary is followed; its map is asked for.
+    Following {
+        /// The primary.
+        primary: Hadd,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// The followed primary is lost.
+    PrimaryLost {
+        /// The primary, if known.
+        primary: Option<Hadd>,
+    },
+    /// Back from an absence, this primary holds its epoch until it has heard the network.
+    Holding {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// Nobody replaced this primary: it acts again.
+    Resumed {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// This process did not run for `gap` (stopped, starved).
+    Paused {
+        /// How long.
+        gap: Duration,
+    },
+    /// The broker connection is lost.
+    Disconnected,
+    /// The broker connection is back.
+    Reconnected,
+    /// A forged epoch was refused.
+    Forged {
+        /// Its sender.
+        from: Hadd,
+        /// The epoch.
+        epoch: u64,
+        /// Why.
+        why: Forgery,
+    },
+}
+
+/// What the driver must do.
+// Publications are most commands: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Publish this message.
+    Publish {
+        /// The topic.
+        topic: Topic,
+        /// The message.
+        message: Message,
+    },
+    /// Set a gauge.
+    Set(Gauge),
+    /// Increment a counter.
+    Count(Counter),
+    /// Log this.
+    Note(Note),
+}
+
+/// The commands of one input.
+#[derive(Debug, Default)]
+struct Out(Vec<Command>);
+
+impl Out {
+    fn publish(&mut self, topic: Topic, message: Message) {
+        self.0.push(Command::Publish { topic, message });
+    }
+
+    fn push(&mut self, command: Command) {
+        self.0.push(command);
+    }
+}
+
+/// One network controller's decisions.
+#[derive(Debug, Clone)]
+pub struct NetworkCore {
+    setup: CoreSetup,
+    election: Election,
+    liveness: Liveness,
+    view: NetworkView,
+    asked: BTreeSet<Hadd>,
+    map_asked_of: Option<Hadd>,
+    connected: bool,
+    last_tick: Option<Duration>,
+    last_liveness_pass: Option<Duration>,
+    last_census: Option<Duration>,
+    reported: Option<(bool, u64)>,
+    catch_up_at: Option<Duration>,
+}
+
+impl NetworkCore {
+    /// A controller started at `now`, not connected yet: feed [`Connection::Up`] once it is.
+    pub fn new(setup: CoreSetup, now: Duration) -> Self {
+        NetworkCore {
+            election: Election::new(setup.hadd, setup.rank, setup.election, now),
+            liveness: Liveness::new(setup.liveness),
+            view: NetworkView::new(setup.election.interval / 2),
+            setup,
+            asked: BTreeSet::new(),
+            map_asked_of: None,
+            connected: false,
+            last_tick: None,
+            last_liveness_pass: None,
+            last_census: None,
+            reported: None,
+            catch_up_at: None,
+        }
+    }
+
+    /// The topic filters a network controller subscribes to.
+    pub fn filters(&self) -> Vec<String> {
+        vec![
+            filters::HEARTBEATS.into(),
+            filters::RESOLV.into(),
+            filters::VALUES.into(),
+            // Every discovery answer, whoever asked: the map follows the traffic.
+            "/broadcast/reply/#".into(),
+            filters::replies_to(self.setup.hadd),
+        ]
+    }
+
+    /// Its setup.
+    pub fn setup(&self) -> &CoreSetup {
+        &self.setup
+    }
+
+    /// Where it stands in the election.
+    pub fn standing(&self) -> Standing {
+        self.election.standing()
+    }
+
+    /// The epoch it may publish with at `now`, if it acts as primary.
+    pub fn acting_epoch(&self, now: Duration) -> Option<u64> {
+        self.election.acting_epoch(now)
+    }
+
+    /// The highest epoch seen or claimed.
+    pub fn epoch(&self) -> u64 {
+        self.election.epoch()
+    }
+
+    /// The network as it knows it.
+    pub fn view(&self) -> &NetworkView {
+        &self.view
+    }
+
+    /// The liveness of every node heard, as it judges it.
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+
+    /// A message heard at `now`.
+    pub fn on_message(&mut self, topic: &Topic, message: &Message, now: Duration) -> Vec<Command> {
+        let mut out = Out::default();
+        self.decide(topic, message, now, &mut out);
+        self.report(now, &mut out);
+        out.0
+    }
+
+    /// Time passes: a pause of the process is noticed, the election and the liveness move on,
+    /// the primary dispatches. (Its own node heartbeat is its node's, as any node's.)
+    pub fn on_tick(&mut self, now: Duration) -> Vec<Command> {
+        let mut out = Out::default();
+        let gap = self.last_tick.map(|last| now.saturating_sub(last));
+        self.last_tick = Some(now);
+        if let Some(gap) = gap.filter(|gap| *gap > self.setup.election.interval / 2) {
+            self.on_paused(gap, now, &mut out);
+        }
+        let actions = self.election.on_tick(now);
+        self.carry_out(actions, now, &mut out);
+        if self.catch_up_at.is_some_and(|at| now >= at) {
+            self.catch_up_at = None;
+            self.catch_up(now, &mut out);
+        }
+        if self.acting_epoch(now).is_none() {
+            self.catch_up_at = None;
+        }
+        if self.connected && self.due(self.last_liveness_pass, now, 4) {
+            self.last_liveness_pass = Some(now);
+            let transitions = self.liveness.on_tick(now);
+            for transition in transitions {
+                self.reconcile(transition.hadd, now, &mut out);
+            }
+        }
+        self.report(now, &mut out);
+        out.0
+    }
+
+    /// The broker connection went up or down at `now`.
+    pub fn on_connection(&mut self, connection: Connection, now: Duration) -> Vec<Command> {
+        let mut out = Out::default();
+        match connection {
+            Connection::Down => {
+                self.connected = false;
+                self.election.on_disconnected();
+                out.push(Command::Note(Note::Disconnected));
+            }
+            Connection::Up => {
+                self.connected = true;
+                out.push(Command::Note(Note::Reconnected));
+                let actions = self.election.on_connected(now);
+                self.view.rejoined();
+                let allowance_end = now + self.setup.election.rejoin;
+                self.liveness.restart_windows(now, allowance_end);
+                // What the primary's map gained meanwhile is asked for again.
+                self.map_asked_of = None;
+                self.carry_out(actions, now, &mut out);
+            }
+        }
+        self.report(now, &mut out);
+        out.0
+    }
+
+    /// Whether a periodic job run at `last` is due again: `per_interval` times an interval.
+    fn due(&self, last: Option<Duration>, now: Duration, per_interval: u32) -> bool {
+        let period = self.setup.election.interval / per_interval.max(1);
+        last.is_none_or(|last| now.saturating_sub(last) >= period)
+    }
+
+    /// This process did not run for `gap`: what it heard meanwhile arrives late, so silence
+    /// so far is not the nodes' fault, and after a long pause the election listens again.
+    fn on_paused(&mut self, gap: Duration, now: Duration, out: &mut Out) {
+        out.push(Command::Note(Note::Paused { gap }));
+        self.liveness.discount(gap, now);
+        let actions = self.election.on_resumed(now, gap);
+        if gap > self.setup.election.silence_limit() {
+            self.view.rejoined();
+        }
+        self.carry_out(actions, now, out);
+    }
+
+    /// Sets the gauges that changed, and the census every 2 s.
+    fn report(&mut self, now: Duration, out: &mut Out) {
+        let state = (self.acting_epoch(now).is_some(), self.epoch());
+        if self.reported != Some(state) {
+            self.reported = Some(state);
+            out.push(Command::Set(Gauge::Primary(state.0)));
+            out.push(Command::Set(Gauge::Epoch(state.1)));
+        }
+        if self
+            .last_census
+            .is_some_and(|at| now.saturating_sub(at) < Duration::from_secs(2))
+        {
+            return;
+        }
+        self.last_census = Some(now);
+        let mut counts = [0u64; 6];
+        for (_, state) in self.liveness.states() {
+            let bucket = match state {
+                NodeState::Online => 0,
+                NodeState::Pending => 1,
+                NodeState::Failed => 2,
+                NodeState::Dead => 3,
+                NodeState::Offline => 4,
+                _ => 5,
+            };
+            counts[bucket] += 1;
+        }
+        out.push(Command::Set(Gauge::NodesByState(counts)));
+    }
+}
+
+#[cfg(test)]
+mod tests;

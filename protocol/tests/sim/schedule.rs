@@ -1,0 +1,261 @@
+//! A schedule: who takes part, and which faults happen when. Drawn from a seed.
+
+use std::time::Duration;
+
+use janitoo_protocol::election::{Rank, Role};
+use janitoo_protocol::Hadd;
+
+use super::random::Random;
+
+/// When faults may start.
+pub const FAULTS_FROM: Duration = Duration::from_secs(2);
+pub const FAULTS_UNTIL: Duration = Duration::from_secs(40);
+
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+pub struct ControllerSpec {
+    pub hadd: Hadd,
+    pub rank: Rank,
+    pub half: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSpec {
+    /// Its bus controller is `ctrl/0000`, its component `ctrl/0001`.
+    pub ctrl: u16,
+    pub periods: [Duration; 2],
+    pub half: usize,
+}
+
+/// Who a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Controller(usize),
+    Node(usize),
+}
+
+/// A message a stranger publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forgery {
+    /// A primary heartbeat with epoch u64::MAX.
+    CeilingEpoch,
+    /// A dispatch for a whole controller from an observer nobody knows, epoch 1.
+    UnknownObserver,
+    /// A dispatch signed as a secondary with a plausible epoch.
+    NotThePrimary,
+    /// An epoch-bearing message seen earlier, sent again.
+    Replay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
+    Crash {
+        target: Target,
+        restart_after: Option<Duration>,
+    },
+    Restart(Target),
+    Freeze {
+        controller: usize,
+        for_: Duration,
+    },
+    Thaw(usize),
+    DropLink {
+        target: Target,
+        for_: Duration,
+    },
+    Reconnect(Target),
+    Hang(usize),
+    BrokerDown {
+        half: usize,
+        for_: Duration,
+        wills: bool,
+    },
+    BrokerUp(usize),
+    CutBridge {
+        for_: Duration,
+    },
+    HealBridge,
+    ChangePeriod {
+        node: usize,
+        period: Duration,
+    },
+    Forge(Forgery),
+}
+
+pub struct Schedule {
+    pub controllers: Vec<ControllerSpec>,
+    pub nodes: Vec<NodeSpec>,
+    pub actions: Vec<(Duration, Action)>,
+    /// When the last fault is over: from here the network must settle.
+    pub calm_from: Duration,
+}
+
+const PERIODS: [u64; 4] = [1, 2, 3, 5];
+const NEW_PERIODS: [u64; 6] = [1, 2, 3, 5, 10, 20];
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+impl Schedule {
+    pub fn draw(random: &mut Random) -> Schedule {
+        let bridged = random.chance(500);
+        let half = |random: &mut Random| usize::from(bridged && random.chance(350));
+        let roles = [Role::Primary, Role::Secondary, Role::Auto];
+        let controllers: Vec<ControllerSpec> = (1..=3)
+            .map(|ctrl| ControllerSpec {
+                hadd: Hadd::new(ctrl, 0),
+                rank: Rank {
+                    role: random.pick(&roles),
+                    priority: random.below(4) as u8,
+                },
+                half: if ctrl == 1 { 0 } else { half(random) },
+            })
+            .collect();
+        let nodes: Vec<NodeSpec> = (0..3)
+            .map(|at| {
+                let component = secs(random.pick(&PERIODS));
+                NodeSpec {
+                    ctrl: 500 + at,
+                    periods: [secs(random.pick(&PERIODS)), component],
+                    half: half(random),
+                }
+            })
+            .collect();
+        let mut schedule = Schedule {
+            controllers,
+            nodes,
+            actions: Vec::new(),
+            calm_from: FAULTS_FROM,
+        };
+        let faults = random.below(9);
+        for _ in 0..faults {
+            let at = random.between(FAULTS_FROM, FAULTS_UNTIL);
+            schedule.add_fault(at, bridged, random);
+        }
+        schedule.add_period_changes(random);
+        schedule.actions.sort_by_key(|(at, _)| *at);
+        schedule
+    }
+
+    fn end(&mut self, at: Duration) {
+        self.calm_from = self.calm_from.max(at);
+    }
+
+    fn push(&mut self, at: Duration, action: Action) {
+        self.actions.push((at, action));
+        self.end(at);
+    }
+
+    fn add_fault(&mut self, at: Duration, bridged: bool, random: &mut Random) {
+        let controller = random.below(self.controllers.len() as u64) as usize;
+        let node = random.below(self.nodes.len() as u64) as usize;
+        let target = if random.chance(500) {
+            Target::Controller(controller)
+        } else {
+            Target::Node(node)
+        };
+        match random.below(10) {
+            0 => {
+                // Permanent crashes leave at least one controller and the other nodes.
+                let permanent = random.chance(250) && !self.permanently_down(target);
+                let restart_after = (!permanent).then(|| random.between(secs(1), secs(15)));
+                self.push(
+                    at,
+                    Action::Crash {
+                        target,
+                        restart_after,
+                    },
+                );
+                if let Some(after) = restart_after {
+                    self.push(at + after, Action::Restart(target));
+                }
+            }
+            1 | 2 => {
+                let for_ = random.between(Duration::from_millis(500), secs(25));
+                self.push(at, Action::Freeze { controller, for_ });
+                self.push(at + for_, Action::Thaw(controller));
+            }
+            3 => {
+                let for_ = random.between(Duration::from_millis(50), secs(8));
+                self.push(at, Action::DropLink { target, for_ });
+                self.push(at + for_, Action::Reconnect(target));
+            }
+            4 if !self.hung_already(node) => self.push(at, Action::Hang(node)),
+            5 => {
+                let half = usize::from(bridged && random.chance(400));
+                let for_ = random.between(secs(1), secs(20));
+                let wills = random.chance(500);
+                self.push(at, Action::BrokerDown { half, for_, wills });
+                self.push(at + for_, Action::BrokerUp(half));
+                // Clients come back within their backoff (at most 5 s apart).
+                self.end(at + for_ + secs(6));
+            }
+            6 if bridged => {
+                let for_ = random.between(secs(1), secs(30));
+                self.push(at, Action::CutBridge { for_ });
+                self.push(at + for_, Action::HealBridge);
+            }
+            7 | 8 => {
+                let forgery = random.pick(&[
+                    Forgery::CeilingEpoch,
+                    Forgery::UnknownObserver,
+                    Forgery::NotThePrimary,
+                    Forgery::Replay,
+                ]);
+                self.push(at, Action::Forge(forgery));
+            }
+            _ => {}
+        }
+    }
+
+    fn permanently_down(&self, target: Target) -> bool {
+        let permanent = |t: Target| {
+            self.actions.iter().any(|(_, action)| {
+                matches!(action, Action::Crash { target, restart_after: None } if *target == t)
+            })
+        };
+        match target {
+            // Keep two controllers that may come back.
+            Target::Controller(_) => {
+                (0..self.controllers.len())
+                    .filter(|at| permanent(Target::Controller(*at)))
+                    .count()
+                    >= 1
+            }
+            Target::Node(_) => permanent(target),
+        }
+    }
+
+    fn hung_already(&self, node: usize) -> bool {
+        self.actions
+            .iter()
+            .any(|(_, action)| matches!(action, Action::Hang(n) if *n == node))
+    }
+
+    /// Operators change component periods now and then (not while the bridge is cut, nor
+    /// just before a cut: a change must be able to reach every half; see the test's doc).
+    fn add_period_changes(&mut self, random: &mut Random) {
+        let cuts: Vec<(Duration, Duration)> = self
+            .actions
+            .iter()
+            .filter_map(|(at, action)| match action {
+                Action::CutBridge { for_ } => Some((*at, *at + *for_)),
+                _ => None,
+            })
+            .collect();
+        for _ in 0..random.below(3) {
+            let at = random.between(Duration::from_millis(500), FAULTS_UNTIL);
+            let clear = cuts
+                .iter()
+                .all(|(from, to)| at + secs(1) < *from || at > *to + Duration::from_millis(100));
+            if clear {
+                let node = random.below(self.nodes.len() as u64) as usize;
+                let period = secs(random.pick(&NEW_PERIODS));
+                self.actions
+                    .push((at, Action::ChangePeriod { node, period }));
+            }
+        }
+    }
+}
