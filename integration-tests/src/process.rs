@@ -17,10 +17,11 @@ pub enum BrokerKind {
 
 /// Whether the Mosquitto tests must run (CI) rather than be skipped when it is missing.
 pub fn mosquitto_required() -> bool {
-    std::env::var("JANITOO_TEST_MOSQUITTO").is_ok_and(|value| value == "1")
+    crate::require::required("JANITOO_TEST_MOSQUITTO")
 }
 
-fn mosquitto_path() -> Option<PathBuf> {
+/// Where Mosquitto is installed, if it is.
+pub fn mosquitto_path() -> Option<PathBuf> {
     [
         "/usr/sbin/mosquitto",
         "/usr/bin/mosquitto",
@@ -38,7 +39,7 @@ pub fn brokers_under_test() -> Vec<BrokerKind> {
     if mosquitto_path().is_some() || mosquitto_required() {
         kinds.push(BrokerKind::Mosquitto);
     } else {
-        eprintln!("Mosquitto is not installed: its tests are skipped (set JANITOO_TEST_MOSQUITTO=1 to require them)");
+        eprintln!("SKIPPED: the Mosquitto half of these tests, Mosquitto is not installed (set JANITOO_TEST_MOSQUITTO=1 to require them)");
     }
     kinds
 }
@@ -157,7 +158,13 @@ impl ControllerProcess {
     /// Starts `janitoo run --config <config>` with more arguments. Its output goes to stderr
     /// only, so that a test's captured stdout is never held open by a leftover process.
     pub fn start_with(janitoo: &Path, config: &Path, arguments: &[&str]) -> ControllerProcess {
-        let child = Command::new(janitoo)
+        ControllerProcess::spawn(Command::new(janitoo), config, arguments)
+    }
+
+    /// Runs `run --config <config> <arguments>` with `command` (the janitoo binary, or a
+    /// wrapper such as `ip netns exec NS janitoo`).
+    pub fn spawn(mut command: Command, config: &Path, arguments: &[&str]) -> ControllerProcess {
+        let child = command
             .args(["run", "--config"])
             .arg(config)
             .args(arguments)
@@ -169,6 +176,15 @@ impl ControllerProcess {
             .spawn()
             .unwrap();
         ControllerProcess { child }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `TERM`...).
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} {}", self.pid());
     }
 
     /// The process id.

@@ -139,15 +139,12 @@ pub fn chromium() -> Option<PathBuf> {
         .map(PathBuf::from)
         .find(|path| path.exists())
     });
-    let required = std::env::var_os("JANITOO_TEST_BROWSER").is_some_and(|v| v != "0");
-    match path {
-        Some(path) => Some(path),
-        None if required => panic!("JANITOO_TEST_BROWSER is set but Chromium is not installed"),
-        None => {
-            eprintln!("Chromium is not installed: the browser test is skipped (set JANITOO_TEST_BROWSER=1 to require it)");
-            None
-        }
-    }
+    crate::require::runs(
+        "JANITOO_TEST_BROWSER",
+        path.is_some(),
+        "Chromium is not installed",
+    )?;
+    path
 }
 
 /// A headless Chromium showing one page, driven over the DevTools protocol.

@@ -1,0 +1,86 @@
+//! The failover example as processes: three network controllers
+//! (`deploy/examples/failover/`: 0001 primary, 0002 and 0003 secondaries) and the tutorial
+//! server (simulated sensors), each from a copy of its example file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use janitoo_protocol::Hadd;
+
+use crate::process::ControllerProcess;
+
+/// The controllers of the failover example, in their files' order.
+pub const CONTROLLERS: [(Hadd, &str); 3] = [
+    (Hadd::new(1, 0), "primary.toml"),
+    (Hadd::new(2, 0), "secondary-a.toml"),
+    (Hadd::new(3, 0), "secondary-b.toml"),
+];
+
+/// An example configuration of `deploy/examples/`.
+pub fn example(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/examples")).join(name)
+}
+
+/// Copies an example (path relative to `deploy/examples/`) into `dir`, editing its text.
+pub fn copy_example(name: &str, dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(example(name)).unwrap();
+    let copy = dir.join(Path::new(name).file_name().unwrap());
+    std::fs::write(&copy, edit(text)).unwrap();
+    copy
+}
+
+/// Network controllers and the tutorial server, killed when dropped.
+pub struct FailoverNetwork {
+    /// Each controller, by address.
+    pub controllers: Vec<(Hadd, ControllerProcess)>,
+    /// The tutorial server.
+    pub tutorial: ControllerProcess,
+    _dir: tempfile::TempDir,
+}
+
+impl FailoverNetwork {
+    /// Starts the three controllers and the tutorial server on `broker`.
+    pub fn start(janitoo: &Path, broker: &str) -> FailoverNetwork {
+        FailoverNetwork::start_with(janitoo, broker, |_| None, |text| text)
+    }
+
+    /// Starts them, with `command_for` to run a controller some other way (another network
+    /// namespace: it then gets its own broker address too), and `tutorial` to edit the
+    /// tutorial's file.
+    pub fn start_with(
+        janitoo: &Path,
+        broker: &str,
+        command_for: impl Fn(Hadd) -> Option<(Command, String)>,
+        tutorial: impl FnOnce(String) -> String,
+    ) -> FailoverNetwork {
+        let dir = tempfile::tempdir().unwrap();
+        let controllers = CONTROLLERS
+            .iter()
+            .map(|(hadd, file)| {
+                let config = copy_example(&format!("failover/{file}"), dir.path(), |t| t);
+                let (command, address) = command_for(*hadd)
+                    .unwrap_or_else(|| (Command::new(janitoo), broker.to_owned()));
+                let process = ControllerProcess::spawn(command, &config, &["--broker", &address]);
+                (*hadd, process)
+            })
+            .collect();
+        let config = copy_example("tutorial.toml", dir.path(), tutorial);
+        let tutorial =
+            ControllerProcess::start_with(janitoo, &config, &["--broker", broker, "--simulate"]);
+        FailoverNetwork {
+            controllers,
+            tutorial,
+            _dir: dir,
+        }
+    }
+
+    /// The process of controller `hadd`.
+    pub fn controller(&self, hadd: Hadd) -> &ControllerProcess {
+        &self
+            .controllers
+            .iter()
+            .find(|(h, _)| *h == hadd)
+            .expect("no such controller")
+            .1
+    }
+}
