@@ -237,3 +237,57 @@ pub fn without_led(config: &str) -> String {
     }
     kept.join("\n") + "\n"
 }
+
+/// The lines a child process writes to a pipe, read as they come, so that a test can wait for
+/// one of them and still see everything afterwards.
+pub struct Lines {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lines {
+    /// Reads `pipe` (a child's stdout or stderr) on a thread of its own until it closes.
+    pub fn read(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let filled = lines.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                filled.lock().unwrap().push(line);
+            }
+        });
+        Lines {
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits up to `limit` for a line containing `text`; whether one came.
+    pub fn wait_for(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(text))
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything, once the pipe is closed (the child has exited).
+    pub fn finish(mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.lines.lock().unwrap().join("\n")
+    }
+}

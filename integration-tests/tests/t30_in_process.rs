@@ -169,7 +169,11 @@ fn a_panicking_component_restarts_only_its_value_actor() {
             "{:?}",
             crashed.error
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The value actor is restarted by its supervisor: wait for it to be counted.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while controller.metrics().restarts.get() == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(controller.metrics().restarts.get(), 1);
 
         let again = client.ask(reading()).await;

@@ -3,81 +3,61 @@
 //! later, a primary is frozen (SIGSTOP) then resumed (SIGCONT).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use janitoo_integration_tests::client::{Client, Received, CLIENT_HADD};
-use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
-use janitoo_protocol::{
-    Codec, DiscoveryData, Hadd, HaddTarget, InfoKind, Message, NodeState, Request,
-};
+use janitoo_integration_tests::client::{Client, CLIENT_HADD};
+use janitoo_integration_tests::network::FailoverNetwork;
+use janitoo_integration_tests::process::{BrokerKind, BrokerProcess};
+use janitoo_integration_tests::watch::Watcher;
+use janitoo_protocol::reply::DiscoveryData;
+use janitoo_protocol::{Codec, Data, Hadd, InfoKind, Message, NodeState, Request};
+use tokio::time::Instant;
 
-const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
-
-fn example(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/examples")).join(name)
+fn janitoo() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_janitoo-it"))
 }
 
-/// The resolv heartbeats seen: epoch -> the controllers that sent it.
-#[derive(Default)]
-struct PrimaryLog {
-    by_epoch: BTreeMap<u64, BTreeSet<Hadd>>,
-}
+const TUTORIAL_NODES: [Hadd; 4] = [
+    Hadd::new(220, 0),
+    Hadd::new(220, 1),
+    Hadd::new(221, 1),
+    Hadd::new(222, 1),
+];
 
-impl PrimaryLog {
-    fn record(&mut self, received: &Received) -> Option<(Hadd, u64)> {
-        let Message::ResolvHeartbeat(beat) = received.message() else {
-            return None;
-        };
-        let epoch = beat.epoch.unwrap_or(0);
-        self.by_epoch.entry(epoch).or_default().insert(beat.hadd);
-        Some((beat.hadd, epoch))
-    }
-
-    fn assert_one_primary_per_epoch(&self) {
-        for (epoch, senders) in &self.by_epoch {
-            assert_eq!(
-                senders.len(),
-                1,
-                "epoch {epoch:#x} was claimed by {senders:?}"
-            );
-        }
-    }
-}
-
-/// Waits for a primary heartbeat that satisfies `wanted`, logging every one seen.
+/// The first primary heartbeat since `since` that satisfies `wanted`.
 async fn primary_where(
-    client: &mut Client,
-    log: &mut PrimaryLog,
+    watcher: &Watcher,
+    since: Instant,
     limit: Duration,
     wanted: impl Fn(Hadd, u64) -> bool,
 ) -> Option<(Hadd, u64)> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let beat = client.next_on("/dhcp/resolv/heartbeat", left).await?;
-        if let Some((hadd, epoch)) = log.record(&beat) {
-            if wanted(hadd, epoch) {
-                return Some((hadd, epoch));
-            }
-        }
-    }
-    None
+    watcher
+        .wait_for(limit, || {
+            watcher
+                .primaries(since)
+                .into_iter()
+                .find(|(_, hadd, epoch)| wanted(*hadd, *epoch))
+                .map(|(_, hadd, epoch)| (hadd, epoch))
+        })
+        .await
 }
 
-fn signal(pid: u32, name: &str) {
-    assert!(Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
-fn start_controller(name: &str, dir: &Path, broker: &str) -> ControllerProcess {
-    let config = dir.join(name);
-    std::fs::copy(example(&format!("failover/{name}")), &config).unwrap();
-    ControllerProcess::start(Path::new(JANITOO), &config, broker)
+/// The nodes told in discovery answers of nodes heard since `since`.
+fn nodes_told(watcher: &Watcher, since: Instant) -> BTreeSet<Hadd> {
+    watcher
+        .since(since)
+        .into_iter()
+        .filter_map(|heard| match heard.message {
+            Message::DiscoveryReply(reply) => match reply.data {
+                DiscoveryData::Nodes(nodes) => Some(nodes.into_keys()),
+                DiscoveryData::Values(_) => None,
+            },
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// SIGKILL of the primary: a secondary takes over with a higher epoch, serves the whole map,
@@ -85,52 +65,69 @@ fn start_controller(name: &str, dir: &Path, broker: &str) -> ControllerProcess {
 /// and after SIGCONT the frozen one steps down. Never two controllers on one epoch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
-    let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let broker = BrokerProcess::start(BrokerKind::Embedded, janitoo(), None);
     let address = broker.address();
-    let dir = tempfile::tempdir().unwrap();
-    let mut client = Client::connect(broker.port).await;
-    for filter in [
-        "/dhcp/resolv/heartbeat",
-        "/dhcp/heartbeat/",
-        "/dhcp/resolv/reply/9999/9990",
-    ] {
-        client.subscribe(filter).await;
-    }
-    let mut primary = start_controller("primary.toml", dir.path(), &address);
-    let secondary_a = start_controller("secondary-a.toml", dir.path(), &address);
-    let mut secondary_b = start_controller("secondary-b.toml", dir.path(), &address);
-    let tutorial_config = dir.path().join("tutorial.toml");
-    std::fs::copy(example("tutorial.toml"), &tutorial_config).unwrap();
-    let mut tutorial = ControllerProcess::start_with(
-        Path::new(JANITOO),
-        &tutorial_config,
-        &["--broker", &address, "--simulate"],
-    );
+    let watcher = Watcher::start(
+        "127.0.0.1",
+        broker.port,
+        &[
+            "/dhcp/resolv/heartbeat",
+            "/dhcp/heartbeat/",
+            "/values/system/+/+/network_controller",
+            "/broadcast/reply/#",
+            "/dhcp/resolv/broadcast/",
+        ],
+    )
+    .await;
+    let start = Instant::now();
+    let mut net = FailoverNetwork::start(janitoo(), &address);
 
-    let mut log = PrimaryLog::default();
-    let (first, first_epoch) =
-        primary_where(&mut client, &mut log, Duration::from_secs(10), |_, _| true)
-            .await
-            .expect("no primary elected");
+    let (first, first_epoch) = primary_where(&watcher, start, Duration::from_secs(10), |_, _| true)
+        .await
+        .expect("no primary elected");
     assert_eq!(
         first,
         Hadd::new(1, 0),
         "the controller configured primary wins the first election"
     );
-    // Let the map fill (the primary's broadcast discovery, the secondaries' replicas).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The secondaries' replicas hold the tutorial's nodes: they announced themselves (so they
+    // listen), and then the nodes were told in a discovery answer every controller hears.
+    let secondaries_listening = watcher
+        .wait_for(Duration::from_secs(10), || {
+            let candidacies = watcher.candidacies(start);
+            [Hadd::new(2, 0), Hadd::new(3, 0)]
+                .iter()
+                .map(|hadd| {
+                    candidacies
+                        .iter()
+                        .find(|(_, c)| c.hadd == *hadd)
+                        .map(|(at, _)| *at)
+                })
+                .collect::<Option<Vec<Instant>>>()
+                .and_then(|ats| ats.into_iter().max())
+        })
+        .await
+        .expect("the secondaries did not announce themselves");
+    let filled = watcher
+        .wait_for(Duration::from_secs(10), || {
+            let told = nodes_told(&watcher, secondaries_listening);
+            TUTORIAL_NODES
+                .iter()
+                .all(|n| told.contains(n))
+                .then_some(())
+        })
+        .await;
+    assert!(filled.is_some(), "the tutorial's nodes were never told");
 
     // Crash: the Last Will tells the secondaries at once.
     let killed = Instant::now();
-    primary.kill();
-    let (second, second_epoch) = primary_where(
-        &mut client,
-        &mut log,
-        Duration::from_secs(5),
-        |hadd, epoch| hadd != first && epoch > first_epoch,
-    )
-    .await
-    .expect("no secondary took over after SIGKILL");
+    net.controllers[0].1.kill();
+    let (second, second_epoch) =
+        primary_where(&watcher, killed, Duration::from_secs(5), |hadd, epoch| {
+            hadd != first && epoch > first_epoch
+        })
+        .await
+        .expect("no secondary took over after SIGKILL");
     eprintln!(
         "SIGKILL: {second} primary of {second_epoch:#x} after {:?}",
         killed.elapsed()
@@ -141,28 +138,31 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
         "the best-ranked secondary takes over"
     );
 
-    // The promoted secondary serves the whole map at once.
+    // The promoted secondary serves the whole map at once: its chunks say when it is all.
+    let mut client = Client::connect(broker.port).await;
+    client.subscribe("/dhcp/resolv/reply/9999/9990").await;
     let request = Message::Request(Request::info(InfoKind::Nodes, CLIENT_HADD));
     client
         .publish("/dhcp/resolv/request/", request.encode(Codec::Json))
         .await;
     let mut nodes = BTreeSet::new();
-    while let Some(reply) = client
-        .next_on("/dhcp/resolv/reply/9999/9990", Duration::from_secs(2))
-        .await
-    {
-        if let Message::DiscoveryReply(reply) = reply.message() {
-            if let DiscoveryData::Nodes(found) = reply.data {
-                nodes.extend(found.into_keys());
-            }
+    loop {
+        let reply = client
+            .next_on("/dhcp/resolv/reply/9999/9990", Duration::from_secs(3))
+            .await
+            .expect("the new primary's map stopped short");
+        let Message::DiscoveryReply(reply) = reply.message() else {
+            panic!("not a map answer");
+        };
+        assert_eq!(reply.extra.get("epoch"), Some(&Data::from(second_epoch)));
+        if let DiscoveryData::Nodes(found) = reply.data {
+            nodes.extend(found.into_keys());
+        }
+        if reply.extra.get("chunk") == reply.extra.get("chunks") {
+            break;
         }
     }
-    for node in [
-        Hadd::new(220, 0),
-        Hadd::new(220, 1),
-        Hadd::new(221, 1),
-        Hadd::new(222, 1),
-    ] {
+    for node in TUTORIAL_NODES {
         assert!(
             nodes.contains(&node),
             "{node} missing from the new primary's map: {nodes:?}"
@@ -171,30 +171,29 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
 
     // Heartbeats on behalf continue: the tutorial server is killed; its Will says its
     // controller is OFFLINE, and the new primary dispatches OFFLINE for the other nodes.
-    tutorial.kill();
-    let on_behalf = client
-        .next_matching(Duration::from_secs(3), |r| {
-            r.topic == "/dhcp/heartbeat/"
-                && matches!(r.message(), Message::HeartbeatOnBehalf(ref b)
-                    if b.target == HaddTarget::Node(Hadd::new(220, 1)) && b.state == NodeState::Offline)
+    let tutorial_killed = Instant::now();
+    net.tutorial.kill();
+    let offline = watcher
+        .wait_for(Duration::from_secs(3), || {
+            watcher
+                .dispatches(tutorial_killed)
+                .into_iter()
+                .find(|d| d.node == Hadd::new(220, 1) && d.state == NodeState::Offline)
         })
         .await
         .expect("no OFFLINE on behalf of 0220/0001");
-    let Message::HeartbeatOnBehalf(beat) = on_behalf.message() else {
-        unreachable!()
-    };
     assert_eq!(
-        (beat.observer, beat.epoch),
+        (offline.observer, offline.epoch),
         (Some(second), Some(second_epoch))
     );
 
     // Freeze the new primary: the silent bound (3 missed intervals) and the third takes over.
+    let frozen = net.controller(second);
     let frozen_at = Instant::now();
-    let frozen_pid = secondary_a.pid(); // the primary since the kill
-    signal(frozen_pid, "STOP");
+    frozen.signal("STOP");
     let (third, third_epoch) = primary_where(
-        &mut client,
-        &mut log,
+        &watcher,
+        frozen_at,
         Duration::from_secs(8),
         |hadd, epoch| hadd != second && epoch > second_epoch,
     )
@@ -205,28 +204,44 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
         frozen_at.elapsed()
     );
     assert_eq!(third, Hadd::new(3, 0));
-    // Resume: the old primary sees the higher epoch and steps down; the third stays primary.
-    signal(frozen_pid, "CONT");
-    primary_where(&mut client, &mut log, Duration::from_secs(3), |_, _| false).await;
-    let mut settled = PrimaryLog::default();
-    primary_where(&mut client, &mut settled, Duration::from_secs(2), |_, _| {
-        false
-    })
-    .await;
-    log.by_epoch.extend(settled.by_epoch.clone());
-    log.assert_one_primary_per_epoch();
-    let senders: BTreeSet<(u64, Hadd)> = settled
-        .by_epoch
-        .iter()
-        .flat_map(|(epoch, s)| s.iter().map(move |hadd| (*epoch, *hadd)))
-        .collect();
-    assert_eq!(
-        senders,
-        BTreeSet::from([(third_epoch, third)]),
-        "after SIGCONT only {third} is primary"
-    );
+    // Resume: the old primary hears the higher epoch and says it is a secondary of it.
+    frozen.signal("CONT");
+    let resumed = Instant::now();
+    let stepped_down = watcher
+        .wait_for(Duration::from_secs(6), || {
+            watcher
+                .candidacies(resumed)
+                .into_iter()
+                .find(|(_, c)| c.hadd == second && !c.primary && c.epoch >= third_epoch)
+                .map(|(at, _)| at)
+        })
+        .await
+        .expect("the resumed primary did not step down");
+    // From then on, only the third beats as primary (watched over three intervals).
+    let quiet = watcher
+        .wait_for(Duration::from_secs(3), || {
+            watcher
+                .primaries(stepped_down)
+                .into_iter()
+                .find(|(_, hadd, _)| *hadd != third)
+        })
+        .await;
+    assert_eq!(quiet, None, "after SIGCONT only {third} is primary");
+
+    let mut by_epoch: BTreeMap<u64, BTreeSet<Hadd>> = BTreeMap::new();
+    for (_, hadd, epoch) in watcher.primaries(start) {
+        by_epoch.entry(epoch).or_default().insert(hadd);
+    }
+    for (epoch, senders) in &by_epoch {
+        assert_eq!(
+            senders.len(),
+            1,
+            "epoch {epoch:#x} was claimed by {senders:?}"
+        );
+    }
+
     // `janitoo status` shows the same network once: the primary, its epoch, the controllers.
-    let status = Command::new(JANITOO)
+    let status = Command::new(janitoo())
         .args(["status", "--broker", &address, "--wait", "2"])
         .output()
         .unwrap();
@@ -242,5 +257,9 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
             "{controller:?} missing from:\n{view}"
         );
     }
-    secondary_b.kill();
+    assert!(
+        view.lines()
+            .any(|line| line.contains("0003/0000") && line.contains(" primary ")),
+        "0003/0000 not shown as the primary:\n{view}"
+    );
 }

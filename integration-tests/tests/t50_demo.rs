@@ -1,6 +1,7 @@
 //! `janitoo demo` runs the whole network as separate processes, shows it, and leaves nothing
 //! behind; `janitoo status` says when the broker cannot be reached.
 
+use janitoo_integration_tests::process::Lines;
 use std::process::Command;
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
@@ -59,20 +60,25 @@ fn processes_mentioning(text: &str) -> Vec<String> {
 /// Ctrl-C (SIGINT) stops the demo and everything it started.
 #[test]
 fn ctrl_c_stops_the_demo_and_its_processes() {
-    let child = Command::new(JANITOO)
+    let mut child = Command::new(JANITOO)
         .args(["demo", "--duration", "60", "--no-web"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    // Everything is up once the live view shows a primary.
+    let stdout = Lines::read(child.stdout.take().unwrap());
+    assert!(
+        stdout.wait_for("primary: 0", std::time::Duration::from_secs(30)),
+        "the demo never showed a primary"
+    );
     assert!(Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap()
         .success());
-    let output = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}");
+    let status = child.wait().unwrap();
+    let text = stdout.finish();
+    assert!(status.success(), "{text}");
     let logs = text
         .lines()
         .find_map(|line| line.split("logs were in ").nth(1))

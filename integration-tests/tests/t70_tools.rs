@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use janitoo_integration_tests::client::Client;
-use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess, Lines};
 use janitoo_protocol::{CommandClass, Genre, Hadd, Request};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
@@ -228,12 +228,17 @@ async fn query_shows_the_network_and_a_node() {
 async fn spy_decodes_every_message_and_shows_unknown_traffic_raw() {
     let net = running().await;
     let broker = net.broker.address();
-    let spy = Command::new(JANITOO)
+    let mut spy = Command::new(JANITOO)
         .args(["spy", "-b", &broker, "--json", "--duration", "4"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let said = Lines::read(spy.stderr.take().unwrap());
+    assert!(
+        said.wait_for("spying on", Duration::from_secs(5)),
+        "spy never subscribed"
+    );
     let mut client = Client::connect(net.broker.port).await;
     client.publish("/not/janitoo", b"hello".to_vec()).await;
     client.subscribe("/nodes/9999/9990/reply").await;
@@ -281,13 +286,18 @@ async fn spy_decodes_every_message_and_shows_unknown_traffic_raw() {
     );
 
     // For people: one line each, no colour when not on a terminal.
-    let spy = Command::new(JANITOO)
+    let mut spy = Command::new(JANITOO)
         .args(["spy", "-b", &broker, "--count", "1", "--duration", "20"])
         .args(["--filter", "/nodes/+/+/request"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let said = Lines::read(spy.stderr.take().unwrap());
+    assert!(
+        said.wait_for("spying on", Duration::from_secs(5)),
+        "spy never subscribed"
+    );
     client
         .ask(Request::get(
             Hadd::new(300, 1),

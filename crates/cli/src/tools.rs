@@ -516,6 +516,8 @@ pub fn spy(
     let colour = !json && std::io::stdout().is_terminal();
     block_on(async {
         let mut tool = ToolClient::connect(broker, &[filter], Duration::from_secs(3)).await?;
+        // For people (and scripts that wait for it): from here on, nothing is missed.
+        eprintln!("spying on {filter} at {broker}");
         let forever = Duration::from_secs(100 * 365 * 86_400);
         let deadline = Instant::now() + duration.unwrap_or(forever);
         let mut seen = 0;
