@@ -248,11 +248,6 @@ impl Election {
         &self.fence
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &ElectionConfig {
-        &self.config
-    }
-
     /// Listen for `duration` before claiming: what was known of the primary and the peers is
     /// refreshed rather than trusted stale.
     fn listen(&mut self, now: Duration, duration: Duration) -> Vec<ElectionAction> {

@@ -151,11 +151,6 @@ impl EpochFence {
         self.primary
     }
 
-    /// How long a jump must be repeated before it is believed.
-    pub fn confirm_after(&self) -> Duration {
-        self.confirm_after
-    }
-
     /// This listener claimed `epoch` itself (it is primary).
     pub fn claimed(&mut self, me: Hadd, epoch: u64) {
         self.highest = self.highest.max(epoch);
@@ -290,6 +285,24 @@ mod tests {
     }
 
     #[test]
+    fn the_last_round_is_claimable_and_the_next_is_not() {
+        let last = (MAX_ROUND << 16) | 1;
+        assert_eq!(check_claim(A, last), Ok(()));
+        assert_eq!(
+            check_claim(A, ((MAX_ROUND + 1) << 16) | 1),
+            Err(Forgery::BeyondRange)
+        );
+        assert_eq!(next_epoch((MAX_ROUND - 1) << 16, 1), Some(last));
+        assert_eq!(next_epoch(last, 1), None);
+        assert!(Forgery::WrongClaimant { named: 2 }
+            .to_string()
+            .contains("0002"));
+        assert!(Forgery::BeyondRange
+            .to_string()
+            .contains(&MAX_ROUND.to_string()));
+    }
+
+    #[test]
     fn impossible_epochs_are_forged() {
         assert_eq!(check_claim(A, 0), Ok(()), "the original's primary");
         assert_eq!(check_claim(A, epoch(5, A)), Ok(()));
@@ -348,6 +361,40 @@ mod tests {
     }
 
     #[test]
+    fn a_jump_is_confirmed_only_by_the_same_sender_and_epoch() {
+        let mut fence = settled_on(3);
+        let (b_far, c_far) = (epoch(9, B), epoch(9, Hadd::new(3, 0)));
+        assert_eq!(
+            fence.on_primary_heartbeat(B, b_far, ms(100)),
+            Verdict::Unconfirmed
+        );
+        assert_eq!(
+            fence.on_primary_heartbeat(Hadd::new(3, 0), c_far, ms(700)),
+            Verdict::Unconfirmed,
+            "another sender does not confirm B's jump"
+        );
+        assert_eq!(
+            fence.on_primary_heartbeat(B, epoch(8, B), ms(1_300)),
+            Verdict::Unconfirmed,
+            "nor does another epoch"
+        );
+        assert_eq!(fence.highest(), epoch(3, A));
+    }
+
+    #[test]
+    fn a_claim_of_ones_own_is_the_highest() {
+        let mut fence = EpochFence::new(ms(500));
+        fence.claimed(B, epoch(1, B));
+        assert_eq!(fence.highest(), epoch(1, B));
+        assert_eq!(fence.primary(), Some((B, epoch(1, B))));
+        assert_eq!(
+            fence.on_primary_heartbeat(A, epoch(1, A), ms(0)),
+            Verdict::Stale,
+            "the same round from a lower controller"
+        );
+    }
+
+    #[test]
     fn a_new_or_rejoining_listener_believes_any_plausible_epoch_at_once() {
         let mut fresh = EpochFence::new(ms(500));
         assert_eq!(
@@ -401,6 +448,21 @@ mod tests {
             fence.judge_dispatch(&dispatch(None, None)),
             DispatchVerdict::Stale,
             "unsigned while an epoch is known"
+        );
+        assert_eq!(
+            fence.judge_dispatch(&dispatch(Some(epoch(4, A)), Some(A))),
+            DispatchVerdict::NotFromPrimary,
+            "the primary's address with an epoch it does not hold"
+        );
+        // The primary is gone: its epoch is still the highest, and nobody speaks for nodes.
+        fence.primary_gone();
+        assert_eq!(
+            fence.judge_dispatch(&dispatch(Some(current), Some(A))),
+            DispatchVerdict::NoPrimary
+        );
+        assert_eq!(
+            fence.judge_dispatch(&dispatch(Some(epoch(2, B)), Some(B))),
+            DispatchVerdict::Stale
         );
     }
 

@@ -255,12 +255,6 @@ impl Liveness {
             .iter()
             .map(|(hadd, tracked)| (*hadd, tracked.state))
     }
-
-    /// Forgets a node (a DEAD one an operator removed).
-    pub fn forget(&mut self, hadd: Hadd) {
-        self.nodes.remove(&hadd);
-        self.periods.remove(&hadd);
-    }
 }
 
 /// Where a window restarted at `now` begins: an alive node becomes PENDING no sooner than

@@ -261,6 +261,11 @@ fn a_primary_nobody_replaced_resumes_after_its_hold() {
     assert_eq!(primary.acting_epoch(ms(5_000)), Some(epoch));
     primary.on_resumed(ms(20_000), ms(15_000));
     assert_eq!(primary.acting_epoch(ms(21_999)), None);
+    assert_eq!(
+        primary.acting_epoch(ms(22_000)),
+        Some(epoch),
+        "the hold ends on time"
+    );
     let actions = primary.on_tick(ms(22_000));
     assert_eq!(actions[0], ElectionAction::Resume { epoch });
     assert!(sends_heartbeat(&actions));
@@ -309,4 +314,20 @@ fn a_short_pause_of_a_secondary_is_not_the_primarys_silence() {
     assert_eq!(became_primary(&actions), None, "{actions:?}");
     secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(6_110));
     assert_eq!(became_primary(&secondary.on_tick(ms(8_000))), None);
+}
+
+#[test]
+fn of_two_claims_in_one_round_the_lower_is_fenced() {
+    let mut higher = election(C, rank(Role::Auto, 0), 0);
+    let epoch = became_primary(&higher.on_tick(ms(3_000))).unwrap();
+    assert_eq!(epoch, epoch_of(1, C));
+    let lower = epoch_of(1, B);
+    assert_eq!(
+        higher.on_primary_heartbeat(B, Some(lower), ms(3_010)),
+        [ElectionAction::Fenced {
+            from: B,
+            epoch: lower
+        }]
+    );
+    assert!(higher.is_primary());
 }

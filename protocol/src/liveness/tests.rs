@@ -258,3 +258,21 @@ fn a_period_told_second_hand_never_overrides_the_nodes_own() {
     assert!(liveness.suggest_period(other, secs(5.0), secs(1.0)));
     assert_eq!(liveness.period(other), secs(5.0));
 }
+
+#[test]
+fn a_failed_node_is_dead_only_after_six_more_silent_periods_past_a_restart() {
+    let mut liveness = Liveness::new(LivenessConfig {
+        dead_after: secs(60.0),
+        ..LivenessConfig::default()
+    });
+    liveness.set_period(NODE, secs(1.0), secs(0.0));
+    liveness.on_heartbeat(NODE, NodeState::Online, secs(0.0));
+    liveness.on_tick(secs(10.0));
+    assert_eq!(liveness.state(NODE), NodeState::Failed);
+    liveness.restart_windows(secs(100.0), secs(100.0));
+    assert!(liveness.on_tick(secs(106.5)).is_empty(), "5 missed periods");
+    assert_eq!(
+        states(&liveness.on_tick(secs(106.6))),
+        [(NODE, NodeState::Dead)]
+    );
+}

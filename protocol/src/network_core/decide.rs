@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{Command, Counter, NetworkCore, Note, Out};
 use crate::candidacy::Candidacy;
-use crate::election::ElectionAction;
+use crate::election::{ElectionAction, Standing};
 use crate::fields::Data;
 use crate::hadd::{Hadd, HaddTarget};
 use crate::heartbeat::{Heartbeat, ResolvHeartbeat};
@@ -208,6 +208,17 @@ impl NetworkCore {
         // The election counts what it refuses; the view follows the same fence silently.
         self.view.apply(topic, message, now);
         self.carry_out(actions, now, out);
+        // A follower asks its primary for the map: when it starts following it, and again
+        // after each reconnection of its own (it may have missed updates).
+        if let Standing::Follower {
+            primary: Some((primary, _)),
+        } = self.election.standing()
+        {
+            if self.map_asked_of != Some(primary) {
+                self.map_asked_of = Some(primary);
+                self.ask(Topic::ResolvRequest, &InfoKind::ALL, out);
+            }
+        }
     }
 
     fn on_map_message(&mut self, topic: &Topic, message: &Message, now: Duration, out: &mut Out) {
@@ -436,11 +447,7 @@ impl NetworkCore {
                     out.push(Command::Note(Note::SteppedDown { primary, epoch }))
                 }
                 ElectionAction::Following { primary, epoch } => {
-                    out.push(Command::Note(Note::Following { primary, epoch }));
-                    if self.map_asked_of != Some(primary) {
-                        self.map_asked_of = Some(primary);
-                        self.ask(Topic::ResolvRequest, &InfoKind::ALL, out);
-                    }
+                    out.push(Command::Note(Note::Following { primary, epoch }))
                 }
                 ElectionAction::PrimaryLost { primary } => {
                     out.push(Command::Note(Note::PrimaryLost { primary }))

@@ -1,3 +1,10 @@
+//! The network core, input by input. More in the submodules: what it asks for, the periods it
+//! learns, and its timing.
+
+mod asking;
+mod periods;
+mod timing;
+
 use super::*;
 use crate::codec::Codec;
 use crate::election::Role;

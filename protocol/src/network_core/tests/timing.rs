@@ -1,0 +1,128 @@
+//! When the core notices a pause, and when a new primary catches up.
+
+use super::*;
+
+fn paused(commands: &[Command]) -> Option<Duration> {
+    commands.iter().find_map(|c| match c {
+        Command::Note(Note::Paused { gap }) => Some(*gap),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_tick_late_by_more_than_half_an_interval_is_a_pause() {
+    let mut core = super::core(OTHER, Role::Secondary);
+    core.on_tick(ms(1_000));
+    assert_eq!(paused(&core.on_tick(ms(1_500))), None, "half an interval");
+    assert_eq!(paused(&core.on_tick(ms(2_100))), Some(ms(600)));
+}
+
+#[test]
+fn after_a_long_pause_a_primary_several_rounds_ahead_is_believed_at_once() {
+    let primary_beat =
+        |epoch: u64| format!(r#"{{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":{epoch}}}"#);
+    let mut short = super::core(OTHER, Role::Secondary);
+    let mut long = super::core(OTHER, Role::Secondary);
+    for core in [&mut short, &mut long] {
+        hear(core, "/dhcp/resolv/heartbeat", &primary_beat(0x1_0001), 10);
+        core.on_tick(ms(100));
+    }
+    short.on_tick(ms(2_500)); // a pause shorter than the silence limit
+    long.on_tick(ms(30_100)); // a long one: the network may have moved on
+    let far = 0x9_0001;
+    hear(
+        &mut short,
+        "/dhcp/resolv/heartbeat",
+        &primary_beat(far),
+        2_510,
+    );
+    hear(
+        &mut long,
+        "/dhcp/resolv/heartbeat",
+        &primary_beat(far),
+        30_110,
+    );
+    assert_eq!(short.epoch(), 0x1_0001, "a jump needs a repeat");
+    assert_eq!(short.view().primary(), Some((ME, 0x1_0001)));
+    assert_eq!(long.epoch(), far);
+    assert_eq!(long.view().primary(), Some((ME, far)));
+}
+
+#[test]
+fn a_new_primary_catches_up_one_interval_after_it_claims() {
+    // A secondary whose liveness has NODE failed, then the primary's Will.
+    let mut core = super::core(OTHER, Role::Secondary);
+    hear(
+        &mut core,
+        "/values/system/0222/0001/heartbeat",
+        r#"{"uuid":"heartbeat","genre":4,"cmd_class":112,"data":1,"hadd":"0222/0001"}"#,
+        0,
+    );
+    beat(&mut core, NODE, "ONLINE", 0);
+    let primary_beat = r#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#;
+    for at in (100..=9_900).step_by(100) {
+        if at % 1_000 == 0 {
+            hear(&mut core, "/dhcp/resolv/heartbeat", primary_beat, at);
+        }
+        core.on_tick(ms(at));
+    }
+    beat(&mut core, ME, "OFFLINE", 9_950);
+    let mut claimed_at = None;
+    let mut first_dispatch = None;
+    for at in (10_000..=12_000).step_by(100) {
+        let commands = core.on_tick(ms(at));
+        if commands
+            .iter()
+            .any(|c| matches!(c, Command::Note(Note::BecamePrimary { .. })))
+        {
+            claimed_at = Some(at);
+        }
+        if first_dispatch.is_none() && !dispatches(&commands).is_empty() {
+            first_dispatch = Some((at, dispatches(&commands)));
+        }
+    }
+    let claimed_at = claimed_at.expect("takes over");
+    let (at, told) = first_dispatch.expect("catches up");
+    assert_eq!(
+        at,
+        claimed_at + 1_000,
+        "once the nodes have answered its discovery"
+    );
+    let epoch = core.epoch();
+    assert_eq!(
+        told,
+        [
+            (NODE, NodeState::Pending, epoch),
+            (NODE, NodeState::Failed, epoch)
+        ]
+    );
+}
+
+#[test]
+fn a_node_the_primary_spoke_of_is_watched_by_a_secondary_that_never_heard_it() {
+    let mut core = super::core(OTHER, Role::Secondary);
+    let ghost = Hadd::new(230, 1);
+    let primary_beat = r#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#;
+    hear(&mut core, "/dhcp/resolv/heartbeat", primary_beat, 10);
+    hear(
+        &mut core,
+        "/dhcp/heartbeat/",
+        r#"{"add_ctrl":230,"add_node":1,"state":"PENDING","epoch":65537,"observer":"0001/0000"}"#,
+        20,
+    );
+    assert_eq!(core.liveness().state(ghost), NodeState::Pending);
+    // A stale one counts as fenced, and is not watched.
+    let commands = hear(
+        &mut core,
+        "/dhcp/heartbeat/",
+        r#"{"add_ctrl":231,"add_node":1,"state":"PENDING","epoch":65536,"observer":"0000/0000"}"#,
+        30,
+    );
+    assert_eq!(counted(&commands, Counter::Fenced), 1);
+    assert_eq!(core.liveness().state(Hadd::new(231, 1)), NodeState::Unknown);
+    // It takes over, and tells FAILED when the ghost's time is up (30 s default period).
+    beat(&mut core, ME, "OFFLINE", 40);
+    let told = dispatches(&run(&mut core, 100, 200_000));
+    let epoch = core.epoch();
+    assert_eq!(told, [(ghost, NodeState::Failed, epoch)]);
+}
