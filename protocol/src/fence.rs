@@ -285,6 +285,12 @@ mod tests {
     }
 
     #[test]
+    fn every_claimable_epoch_stays_below_two_to_the_52() {
+        assert!(((MAX_ROUND << 16) | 0xffff) < 1 << 52);
+        assert!((MAX_ROUND + 1) << 16 >= 1 << 52, "and no round is wasted");
+    }
+
+    #[test]
     fn the_last_round_is_claimable_and_the_next_is_not() {
         let last = (MAX_ROUND << 16) | 1;
         assert_eq!(check_claim(A, last), Ok(()));
@@ -373,10 +379,16 @@ mod tests {
             Verdict::Unconfirmed,
             "another sender does not confirm B's jump"
         );
+        assert_eq!(fence.highest(), epoch(3, A));
+        let mut fence = settled_on(3);
         assert_eq!(
-            fence.on_primary_heartbeat(B, epoch(8, B), ms(1_300)),
+            fence.on_primary_heartbeat(B, b_far, ms(100)),
+            Verdict::Unconfirmed
+        );
+        assert_eq!(
+            fence.on_primary_heartbeat(B, epoch(8, B), ms(700)),
             Verdict::Unconfirmed,
-            "nor does another epoch"
+            "nor does another epoch of the same sender"
         );
         assert_eq!(fence.highest(), epoch(3, A));
     }

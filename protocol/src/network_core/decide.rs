@@ -233,7 +233,8 @@ impl NetworkCore {
             }
         }
         if let Some(candidacy) = Candidacy::from_message(topic, message) {
-            if let (Some(rank), false) = (candidacy.rank, candidacy.hadd == self.setup.hadd) {
+            // (The election ignores its own candidacy.)
+            if let Some(rank) = candidacy.rank {
                 self.election.on_candidate(candidacy.hadd, rank, now);
                 self.liveness
                     .set_period(candidacy.hadd, self.setup.election.interval, now);

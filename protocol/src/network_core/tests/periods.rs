@@ -66,7 +66,14 @@ fn only_the_system_heartbeat_value_tells_the_period() {
         30,
     );
     assert_eq!(period(&core), Duration::from_secs(30), "none of those");
-    // Not a number: ignored, and nothing panics.
+    // Negative, or not a number: ignored, and nothing panics.
+    hear(
+        &mut core,
+        "/values/system/0222/0001/heartbeat",
+        &value("heartbeat", 4, 0).replace("\"data\":7", "\"data\":-5"),
+        33,
+    );
+    assert_eq!(period(&core), Duration::from_secs(30));
     hear(
         &mut core,
         "/values/system/0222/0001/heartbeat",

@@ -27,7 +27,7 @@ fn after_a_long_pause_a_primary_several_rounds_ahead_is_believed_at_once() {
         hear(core, "/dhcp/resolv/heartbeat", &primary_beat(0x1_0001), 10);
         core.on_tick(ms(100));
     }
-    short.on_tick(ms(2_500)); // a pause shorter than the silence limit
+    short.on_tick(ms(3_100)); // a pause of the silence limit, not longer
     long.on_tick(ms(30_100)); // a long one: the network may have moved on
     let far = 0x9_0001;
     hear(
@@ -125,4 +125,32 @@ fn a_node_the_primary_spoke_of_is_watched_by_a_secondary_that_never_heard_it() {
     let told = dispatches(&run(&mut core, 100, 200_000));
     let epoch = core.epoch();
     assert_eq!(told, [(ghost, NodeState::Failed, epoch)]);
+}
+
+#[test]
+fn the_census_counts_nodes_by_state() {
+    let mut core = super::core(ME, Role::Primary);
+    hear(
+        &mut core,
+        "/broadcast/reply/0001/0000",
+        r#"{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,"data":{
+            "0240/0001":{"hadd":"0240/0001","heartbeat":1},
+            "0241/0001":{"hadd":"0241/0001","heartbeat":1},
+            "0242/0001":{"hadd":"0242/0001","heartbeat":1}}}"#,
+        0,
+    );
+    for (ctrl, at) in [(240, 0), (241, 0), (242, 10_000)] {
+        beat(&mut core, Hadd::new(ctrl, 1), "ONLINE", at);
+    }
+    core.on_tick(ms(0));
+    let mut census = None;
+    for at in (100..=14_000).step_by(100) {
+        for command in core.on_tick(ms(at)) {
+            if let Command::Set(Gauge::NodesByState(counts)) = command {
+                census = Some(counts);
+            }
+        }
+    }
+    // 0240 and 0241 failed long ago; 0242 went silent at 10 s: PENDING at 13.3 s.
+    assert_eq!(census, Some([0, 1, 2, 0, 0, 0]));
 }
