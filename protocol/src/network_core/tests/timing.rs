@@ -111,6 +111,14 @@ fn a_node_the_primary_spoke_of_is_watched_by_a_secondary_that_never_heard_it() {
         20,
     );
     assert_eq!(core.liveness().state(ghost), NodeState::Pending);
+    // What the primary says of this controller itself is not a node to watch.
+    hear(
+        &mut core,
+        "/dhcp/heartbeat/",
+        r#"{"add_ctrl":2,"add_node":0,"state":"PENDING","epoch":65537,"observer":"0001/0000"}"#,
+        25,
+    );
+    assert_eq!(core.liveness().state(OTHER), NodeState::Unknown);
     // A stale one counts as fenced, and is not watched.
     let commands = hear(
         &mut core,
@@ -153,4 +161,40 @@ fn the_census_counts_nodes_by_state() {
     }
     // 0240 and 0241 failed long ago; 0242 went silent at 10 s: PENDING at 13.3 s.
     assert_eq!(census, Some([0, 1, 2, 0, 0, 0]));
+}
+
+#[test]
+fn the_census_counts_dead_nodes() {
+    let setup = CoreSetup {
+        hadd: ME,
+        rank: Rank {
+            role: Role::Primary,
+            priority: 0,
+        },
+        election: ElectionConfig::default(),
+        liveness: LivenessConfig {
+            dead_after: Duration::from_secs(5),
+            ..LivenessConfig::default()
+        },
+    };
+    let mut core = NetworkCore::new(setup, ms(0));
+    core.on_connection(Connection::Up, ms(0));
+    hear(
+        &mut core,
+        "/values/system/0222/0001/heartbeat",
+        r#"{"uuid":"heartbeat","genre":4,"cmd_class":112,"data":1,"hadd":"0222/0001"}"#,
+        0,
+    );
+    beat(&mut core, NODE, "ONLINE", 0);
+    let mut census = None;
+    for at in (100..=20_000).step_by(100) {
+        for command in core.on_tick(ms(at)) {
+            if let Command::Set(Gauge::NodesByState(counts)) = command {
+                census = Some(counts);
+            }
+        }
+    }
+    assert_eq!(census, Some([0, 0, 0, 1, 0, 0]));
+    let told = core.view().state(NODE);
+    assert_eq!(told, NodeState::Dead, "and it was told so");
 }
