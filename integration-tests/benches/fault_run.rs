@@ -2,7 +2,7 @@
 //! said PENDING, FAILED or OFFLINE of a node that was not silent.
 //!
 //! Run: `cargo bench -p janitoo-integration-tests --bench fault_run` (`JANITOO_FAULTS=<n>`
-//! faults, default 50; Mosquitto when installed, else the embedded broker).
+//! faults, default 60; Mosquitto when installed, else the embedded broker).
 //!
 //! The three controllers of `deploy/examples/failover/` and the tutorial server (0220/0001
 //! beating every 2 s, the rest every 30 s). One fault at a time, drawn at random: the broker
@@ -24,6 +24,7 @@ use janitoo_integration_tests::process::{brokers_under_test, ControllerProcess};
 use janitoo_integration_tests::watch::Watcher;
 use janitoo_integration_tests::BrokerProcess;
 use janitoo_protocol::{Hadd, NodeState};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
@@ -70,7 +71,7 @@ async fn main() {
     let faults: usize = std::env::var("JANITOO_FAULTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(60);
     let kind = *brokers_under_test().last().unwrap();
     let mut broker = Some(BrokerProcess::start(kind, janitoo(), None));
     let port = broker.as_ref().unwrap().port;
@@ -93,6 +94,7 @@ async fn main() {
     let mut silenced: Vec<(Hadd, Instant)> = Vec::new();
     let mut period = 2;
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut deck: Vec<u32> = Vec::new();
     for round in 0..faults {
         let primary = watcher
             .primaries(started)
@@ -106,7 +108,12 @@ async fn main() {
             .nth(random.random_range(0..2))
             .unwrap();
         let began = Instant::now();
-        let kind_of_fault = match random.random_range(0..6) {
+        // Every kind of fault as often: each block of six is a shuffled deck.
+        if deck.is_empty() {
+            deck = (0..6).collect();
+            deck.shuffle(&mut random);
+        }
+        let kind_of_fault = match deck.pop().unwrap() {
             0 => {
                 broker.take().unwrap().kill();
                 let down = Duration::from_millis(random.random_range(1_000..8_000));

@@ -24,6 +24,7 @@
 //!   primary catches up on what its predecessor did not say, and never repeats what it did.
 
 mod decide;
+mod rules;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

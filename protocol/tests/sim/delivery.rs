@@ -1,0 +1,111 @@
+//! Publishing, delivering, connecting and disconnecting through the simulated broker.
+
+use janitoo_protocol::network_core::Connection;
+use janitoo_protocol::{Hadd, Heartbeat, Message, NodeState, Topic};
+
+use super::broker::{Delivery, Packet};
+use super::*;
+
+impl World {
+    pub(super) fn publish(&mut self, from: usize, topic: Topic, message: Message, force: bool) {
+        let packet = Packet {
+            text: topic.to_string(),
+            topic,
+            message,
+            from,
+            sent: self.now,
+        };
+        let deliveries = self
+            .broker
+            .publish(packet, force, self.now, &mut self.random);
+        for (at, delivery) in deliveries {
+            self.at(at, Event::Deliver(delivery));
+        }
+    }
+
+    pub(super) fn deliver(&mut self, delivery: Delivery) {
+        if !self.broker.arrives(&delivery) {
+            return;
+        }
+        let to = delivery.to;
+        if let Some(at) = self.controllers.iter().position(|c| c.process.client == to) {
+            self.controller_receives(at, delivery);
+        } else if let Some(node) = self.nodes.iter().position(|n| n.process.client == to) {
+            self.node_receives(node, delivery);
+        }
+    }
+
+    pub(super) fn process_mut(&mut self, client: usize) -> Option<&mut Process> {
+        self.controllers
+            .iter_mut()
+            .map(|c| &mut c.process)
+            .chain(self.nodes.iter_mut().map(|n| &mut n.process))
+            .find(|p| p.client == client)
+    }
+
+    pub(super) fn connect(&mut self, client: usize) {
+        let Some(process) = self.process_mut(client).copied() else {
+            return;
+        };
+        if !process.running || !process.link_ok || process.frozen || self.broker.is_up(client) {
+            return;
+        }
+        if !self.broker.connect(client, self.now) {
+            return;
+        }
+        if let Some(at) = self
+            .controllers
+            .iter()
+            .position(|c| c.process.client == client)
+        {
+            let now = self.now;
+            self.step(at, |core| core.on_connection(Connection::Up, now));
+        } else if let Some(node) = self.nodes.iter().position(|n| n.process.client == client) {
+            if !self.nodes[node].hung {
+                self.node_announces(node);
+            }
+        }
+    }
+
+    /// The connection of `client` is gone; the broker publishes its Will if `will`.
+    pub(super) fn disconnect(&mut self, client: usize, will: bool) {
+        if !self.broker.is_up(client) {
+            return;
+        }
+        self.broker.disconnect(client);
+        if let Some(at) = self
+            .controllers
+            .iter()
+            .position(|c| c.process.client == client)
+        {
+            let hadd = self.controllers[at].hadd;
+            if self.controllers[at].process.running && !self.controllers[at].process.frozen {
+                let now = self.now;
+                self.step(at, |core| core.on_connection(Connection::Down, now));
+            }
+            if will {
+                self.publish_will(client, hadd);
+            }
+        } else if let Some(node) = self.nodes.iter().position(|n| n.process.client == client) {
+            if will {
+                let hadd = self.nodes[node].hadds[0];
+                self.publish_will(client, hadd);
+            }
+        }
+    }
+
+    pub(super) fn publish_will(&mut self, client: usize, hadd: Hadd) {
+        let will = Heartbeat::own(hadd, NodeState::Offline);
+        self.publish(
+            client,
+            Topic::Heartbeat(hadd),
+            Message::Heartbeat(will),
+            true,
+        );
+    }
+
+    pub(super) fn reconnect_later(&mut self, client: usize) {
+        let delay = self.jitter(50, 5_000);
+        self.after(delay, Event::Connect(client));
+    }
+}

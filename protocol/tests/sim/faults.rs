@@ -1,0 +1,260 @@
+//! The faults of a schedule, the stranger's forgeries, and the hang once settled.
+
+use std::time::Duration;
+
+use janitoo_protocol::network_core::{Connection, NetworkCore};
+use janitoo_protocol::{
+    CommandClass, Data, Genre, Hadd, HaddTarget, Heartbeat, Message, NodeState, Request,
+    ResolvHeartbeat, Topic,
+};
+
+use super::schedule::{Action, Forgery, Target};
+use super::*;
+
+impl World {
+    pub(super) fn client_of(&self, target: Target) -> usize {
+        match target {
+            Target::Controller(at) => self.controllers[at].process.client,
+            Target::Node(at) => self.nodes[at].process.client,
+        }
+    }
+
+    pub(super) fn act(&mut self, action: Action) {
+        self.log.push(format!("{:?} fault: {action:?}", self.now));
+        match action {
+            Action::Crash { target, .. } => {
+                let client = self.client_of(target);
+                self.disconnect(client, true);
+                match target {
+                    Target::Controller(at) => {
+                        let controller = &mut self.controllers[at];
+                        controller.process.running = false;
+                        controller.process.frozen = false;
+                        controller.core = None;
+                    }
+                    Target::Node(at) => self.nodes[at].process.running = false,
+                }
+            }
+            Action::Restart(target) => match target {
+                Target::Controller(at) if !self.controllers[at].process.running => {
+                    self.start_controller(at)
+                }
+                Target::Node(at) if !self.nodes[at].process.running => {
+                    let sim = &mut self.nodes[at];
+                    sim.process.running = true;
+                    sim.hung = false;
+                    sim.process.life += 1;
+                    let (client, life) = (sim.process.client, sim.process.life);
+                    self.reconnect_later(client);
+                    for which in 0..2 {
+                        let first = self.jitter(0, 1_000);
+                        self.after(
+                            first,
+                            Event::Beat {
+                                node: at,
+                                which,
+                                life,
+                            },
+                        );
+                    }
+                }
+                _ => {}
+            },
+            Action::Freeze { controller, .. } => {
+                let process = &mut self.controllers[controller].process;
+                if process.running && !process.frozen {
+                    process.frozen = true;
+                    process.life += 1;
+                }
+            }
+            Action::Thaw(at) => self.thaw(at),
+            Action::DropLink { target, .. } => {
+                let client = self.client_of(target);
+                if let Some(process) = self.process_mut(client) {
+                    process.link_ok = false;
+                }
+                self.disconnect(client, true);
+            }
+            Action::Reconnect(target) => {
+                let client = self.client_of(target);
+                if let Some(process) = self.process_mut(client) {
+                    process.link_ok = true;
+                }
+                self.after(Duration::from_micros(1), Event::Connect(client));
+            }
+            Action::Hang(node) => {
+                if !self.nodes[node].hung {
+                    self.nodes[node].hung = true;
+                    self.nodes[node].hung_at = self.now;
+                }
+            }
+            Action::BrokerDown { half, wills, .. } => {
+                self.broker.set_half(half, false);
+                for client in 0..self.broker.clients.len() {
+                    if self.broker.clients[client].half == half {
+                        self.disconnect(client, wills);
+                    }
+                }
+            }
+            Action::BrokerUp(half) => {
+                self.broker.set_half(half, true);
+                for client in 0..self.broker.clients.len() {
+                    if self.broker.clients[client].half != half {
+                        continue;
+                    }
+                    if client == self.outsider {
+                        self.broker.connect(client, self.now);
+                    } else {
+                        self.reconnect_later(client);
+                    }
+                }
+            }
+            Action::CutBridge { .. } => self.broker.cut_bridge(),
+            Action::HealBridge => self.broker.heal_bridge(),
+            Action::ChangePeriod { node, period } => {
+                // The operator's set, from the first half, like any client's.
+                let hadd = self.nodes[node].hadds[1];
+                let mut set = Request::set(
+                    hadd,
+                    "heartbeat",
+                    Genre::System,
+                    CommandClass::CONFIGURATION,
+                    Data::from(period.as_secs()),
+                );
+                set.reply_hadd = Some(OUTSIDER);
+                self.publish(
+                    self.outsider,
+                    Topic::NodeRequest(hadd),
+                    Message::Request(set),
+                    false,
+                );
+            }
+            Action::Forge(forgery) => self.forge(forgery),
+        }
+    }
+
+    pub(super) fn thaw(&mut self, at: usize) {
+        let controller = &mut self.controllers[at];
+        if !controller.process.frozen {
+            return;
+        }
+        controller.process.frozen = false;
+        let (client, life) = (controller.process.client, controller.process.life);
+        let buffered = std::mem::take(&mut controller.buffer);
+        // What waited in the socket comes in order; the first tick before, among or after it.
+        let tick_after = self.jitter(0, 5);
+        self.after(
+            tick_after,
+            Event::Tick {
+                controller: at,
+                life,
+            },
+        );
+        let mut after = self.jitter(0, 5);
+        for delivery in buffered {
+            self.after(after, Event::Deliver(delivery));
+            after += Duration::from_micros(20);
+        }
+        if !self.broker.is_up(client) {
+            // It notices only now that its connection is gone.
+            let now = self.now;
+            self.step(at, |core| core.on_connection(Connection::Down, now));
+            self.after(Duration::from_micros(1), Event::Connect(client));
+        }
+    }
+
+    pub(super) fn forge(&mut self, forgery: Forgery) {
+        let epochs: Vec<u64> = self
+            .controllers
+            .iter()
+            .filter_map(|c| c.core.as_ref().map(NetworkCore::epoch))
+            .collect();
+        let lowest = epochs.iter().copied().min().unwrap_or(0);
+        let highest = epochs.iter().copied().max().unwrap_or(0);
+        let (topic, message) = match forgery {
+            Forgery::CeilingEpoch => (
+                Topic::ResolvHeartbeat,
+                Message::ResolvHeartbeat(ResolvHeartbeat {
+                    hadd: Hadd::new(3, 0),
+                    state: NodeState::Online,
+                    epoch: Some(u64::MAX),
+                }),
+            ),
+            Forgery::UnknownObserver => (
+                Topic::HeartbeatOnBehalf,
+                Message::HeartbeatOnBehalf(Heartbeat::on_behalf(
+                    HaddTarget::AllNodes { ctrl: 500 },
+                    NodeState::Failed,
+                    1,
+                    Hadd::new(666, 0),
+                )),
+            ),
+            Forgery::NotThePrimary => {
+                // A plausible epoch for a controller that is never primary (there is no 0004).
+                let pretender = Hadd::new(4, 0);
+                let round = janitoo_protocol::fence::round_of(highest).max(1);
+                let epoch = (round << 16) | u64::from(pretender.ctrl);
+                (
+                    Topic::HeartbeatOnBehalf,
+                    Message::HeartbeatOnBehalf(Heartbeat::on_behalf(
+                        HaddTarget::Node(Hadd::new(500, 1)),
+                        NodeState::Failed,
+                        epoch,
+                        pretender,
+                    )),
+                )
+            }
+            Forgery::Replay => {
+                let stale = self
+                    .replayable
+                    .iter()
+                    .rev()
+                    .find(|(_, _, epoch)| *epoch < lowest)
+                    .cloned();
+                let Some((topic, message, _)) = stale else {
+                    return;
+                };
+                (topic, message)
+            }
+        };
+        self.publish(self.outsider, topic, message, false);
+    }
+
+    pub(super) fn calm_hang(&mut self) {
+        // The node process with the shortest period that is still healthy.
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|at| {
+                let n = &self.nodes[*at];
+                n.process.running && !n.hung && self.broker.is_up(n.process.client)
+            })
+            .collect();
+        let Some(node) = candidates
+            .into_iter()
+            .min_by_key(|at| self.nodes[*at].periods.iter().max().copied())
+        else {
+            return;
+        };
+        self.nodes[node].hung = true;
+        // The longest period anyone believes (a change may have gone unheard by a controller
+        // disconnected at the time, whose refresh a cut bridge then kept from the node).
+        let believed = self.nodes[node].hadds.iter().flat_map(|hadd| {
+            self.controllers
+                .iter()
+                .filter_map(|c| c.core.as_ref().map(|core| core.liveness().period(*hadd)))
+        });
+        let longest = self.nodes[node]
+            .periods
+            .iter()
+            .copied()
+            .chain(believed)
+            .max()
+            .unwrap_or_default();
+        self.calm_hang = Some((node, self.now));
+        self.log.push(format!(
+            "{:?} calm: {} hangs",
+            self.now, self.nodes[node].hadds[0]
+        ));
+        // Until FAILED is due for both of its nodes, and a little more.
+        self.end = self.now + longest.mul_f64(6.6) + Duration::from_secs(2);
+    }
+}

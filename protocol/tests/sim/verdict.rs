@@ -1,0 +1,160 @@
+//! What the oracle watches after each event, and the checks at the end of a schedule.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use janitoo_protocol::{Hadd, NodeState};
+
+use super::*;
+
+impl World {
+    /// After each event: who can hear whom, and who acts as primary.
+    pub(super) fn observe(&mut self) {
+        let mut clear = BTreeSet::new();
+        let listeners: Vec<(Hadd, usize)> = self
+            .controllers
+            .iter()
+            .filter(|c| c.process.running && !c.process.frozen)
+            .map(|c| (c.hadd, c.process.client))
+            .collect();
+        let beaters = self
+            .nodes
+            .iter()
+            .filter(|n| n.process.running && !n.hung)
+            .flat_map(|n| n.hadds.iter().map(move |h| (*h, n.process.client)))
+            .chain(listeners.iter().copied());
+        for (beater, from) in beaters {
+            for (listener, to) in &listeners {
+                if beater != *listener && self.broker.reaches(from, *to) {
+                    clear.insert((beater, *listener));
+                }
+            }
+        }
+        self.oracle.update_reach(&clear, self.now);
+        let now = self.now;
+        let acting: Vec<Hadd> = self
+            .controllers
+            .iter()
+            .filter(|c| {
+                !c.process.frozen
+                    && c.core
+                        .as_ref()
+                        .is_some_and(|core| core.acting_epoch(now).is_some())
+            })
+            .map(|c| c.hadd)
+            .collect();
+        self.oracle.record_acting(acting, now);
+    }
+
+    /// Checks what must hold at the end; the outcome on success.
+    pub fn verdict(&self) -> Result<Outcome, String> {
+        if let Some(first) = self.oracle.violations.first() {
+            return Err(format!(
+                "{} violations; first: {first}",
+                self.oracle.violations.len()
+            ));
+        }
+        let (settled_after, overlap) = self.oracle.settling(self.calm_from, self.now)?;
+        if overlap > Duration::from_millis(2_500) {
+            return Err(format!(
+                "two primaries acted at once for {overlap:?} after the faults ended"
+            ));
+        }
+        if settled_after > BOUND {
+            return Err(format!(
+                "a single primary only {settled_after:?} after the faults ended (bound {BOUND:?})"
+            ));
+        }
+        let primary = self.oracle.acting.last().map(|(_, set)| set[0]);
+        let mut checked_hang = false;
+        if let Some((node, hung_at)) = self.calm_hang {
+            for hadd in self.nodes[node].hadds {
+                let told = self.oracle.told(hadd, hung_at);
+                let states: Vec<NodeState> = told.iter().map(|(_, _, s)| *s).collect();
+                if states != [NodeState::Pending, NodeState::Failed] {
+                    let believed: Vec<String> = self
+                        .controllers
+                        .iter()
+                        .filter_map(|c| {
+                            c.core.as_ref().map(|core| {
+                                format!(
+                                    "{}: {:?} {}",
+                                    c.hadd,
+                                    core.liveness().period(hadd),
+                                    core.liveness().state(hadd)
+                                )
+                            })
+                        })
+                        .collect();
+                    return Err(format!(
+                        "{hadd} (periods {:?}) hung at {hung_at:?} but was told {told:?} by the end at {:?}; periods believed {believed:?}",
+                        self.nodes[node].periods, self.now
+                    ));
+                }
+                if told.iter().any(|(_, by, _)| Some(*by) != primary) {
+                    return Err(format!("{hadd} told by another than the primary: {told:?}"));
+                }
+            }
+            checked_hang = true;
+        }
+        // Nodes that stopped during the faults: the primary ends up having told FAILED (or
+        // OFFLINE, when their process's Will came too), after PENDING.
+        let primary_sim = self.controllers.iter().find(|c| Some(c.hadd) == primary);
+        let primary_core = primary_sim.and_then(|c| c.core.as_ref());
+        let disrupted = primary_sim.map_or(Duration::ZERO, |c| c.disrupted);
+        for node in &self.nodes {
+            let calm = self
+                .calm_hang
+                .is_some_and(|(at, _)| self.nodes[at].hadds == node.hadds);
+            if !node.hung || calm {
+                continue;
+            }
+            for hadd in node.hadds {
+                let Some(core) = primary_core else { continue };
+                let period = core.liveness().period(hadd);
+                // FAILED is due 6 tolerant periods after the last beat, or after the
+                // primary's last reconnection (plus the rejoin allowance) or pause.
+                let due =
+                    node.hung_at.max(disrupted) + period.mul_f64(6.6) + Duration::from_secs(11);
+                let told = core.view().state(hadd);
+                let said: Vec<NodeState> = self
+                    .oracle
+                    .told(hadd, Duration::ZERO)
+                    .iter()
+                    .map(|(_, _, s)| *s)
+                    .collect();
+                let failed_after_pending = said
+                    .iter()
+                    .rposition(|s| *s == NodeState::Failed)
+                    .is_some_and(|last| said[..last].contains(&NodeState::Pending));
+                let ok = match told {
+                    _ if self.now < due => true,
+                    NodeState::Unknown => core.liveness().state(hadd) == NodeState::Unknown,
+                    NodeState::Failed | NodeState::Dead => failed_after_pending,
+                    NodeState::Offline => true,
+                    _ => false,
+                };
+                if !ok {
+                    let judged = core.liveness().state(hadd);
+                    return Err(format!(
+                        "{hadd} hung at {:?} during the faults; the primary's view says {told}, its liveness {judged:?}, dispatches {said:?}",
+                        node.hung_at
+                    ));
+                }
+            }
+        }
+        Ok(Outcome {
+            takeovers: self.oracle.claims.len().saturating_sub(1),
+            settled_after,
+            overlap,
+            dispatches: self.oracle.dispatches.len(),
+            forged_refused: self.oracle.forged_refused,
+            faults: self.faults,
+            checked_hang,
+        })
+    }
+
+    pub fn log(&self) -> String {
+        self.log.join("\n")
+    }
+}
