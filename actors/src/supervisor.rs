@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use janitoo_protocol::election::{ElectionConfig, Rank, Standing};
+use janitoo_protocol::election::{ElectionAction, ElectionConfig, Rank, Standing};
 use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::network_core::{
     Command, Connection, CoreSetup, Counter, Gauge, NetworkCore, Note,
@@ -106,33 +106,39 @@ impl NetworkSupervisor {
 
     fn log(&self, note: Note) {
         let hadd = self.core.setup().hadd;
-        match note {
-            Note::BecamePrimary { epoch, nodes } => {
+        let action = match note {
+            Note::Election(action) => action,
+            Note::Paused { gap } => {
+                let paused_ms = u64::try_from(gap.as_millis()).unwrap_or(u64::MAX);
+                return warn!(%hadd, paused_ms, "this process did not run for a while");
+            }
+            Note::Disconnected => return debug!(%hadd, "network controller disconnected"),
+            Note::Reconnected => return debug!(%hadd, "network controller connected"),
+        };
+        match action {
+            ElectionAction::BecomePrimary { epoch } => {
+                let nodes = self.core.view().map().nodes().count();
                 info!(%hadd, epoch, nodes, "became primary")
             }
-            Note::SteppedDown { primary, epoch } => {
+            ElectionAction::StepDown { primary, epoch } => {
                 warn!(%hadd, %primary, epoch, "stepped down: a higher epoch is primary")
             }
-            Note::Following { primary, epoch } => {
+            ElectionAction::Following { primary, epoch } => {
                 info!(%hadd, %primary, epoch, "following a primary: asking for its map")
             }
-            Note::PrimaryLost { primary } => {
+            ElectionAction::PrimaryLost { primary } => {
                 warn!(%hadd, primary = ?primary, "the primary is lost")
             }
-            Note::Holding { epoch } => {
+            ElectionAction::Hold { epoch } => {
                 info!(%hadd, epoch, "back: holding the primary's epoch until the network is heard")
             }
-            Note::Resumed { epoch } => {
+            ElectionAction::Resume { epoch } => {
                 info!(%hadd, epoch, "nobody replaced this primary: acting again")
             }
-            Note::Paused { gap } => {
-                warn!(%hadd, paused_ms = gap.as_millis() as u64, "this process did not run for a while")
-            }
-            Note::Disconnected => debug!(%hadd, "network controller disconnected"),
-            Note::Reconnected => debug!(%hadd, "network controller connected"),
-            Note::Forged { from, epoch, why } => {
+            ElectionAction::Forged { from, epoch, why } => {
                 warn!(%hadd, %from, epoch, %why, "refused a primary heartbeat with a forged epoch")
             }
+            other => debug!(%hadd, ?other, "election"),
         }
     }
 

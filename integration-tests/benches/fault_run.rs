@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use janitoo_integration_tests::network::{FailoverNetwork, CONTROLLERS};
+use janitoo_integration_tests::network::{self, FailoverNetwork, CONTROLLERS};
 use janitoo_integration_tests::process::{brokers_under_test, ControllerProcess};
 use janitoo_integration_tests::watch::Watcher;
 use janitoo_integration_tests::BrokerProcess;
@@ -40,16 +40,8 @@ fn janitoo() -> &'static Path {
 }
 
 async fn network_up(watcher: &Watcher, since: Instant) -> Option<Hadd> {
-    watcher
-        .wait_for(Duration::from_secs(30), || {
-            let candidacies = watcher.candidacies(since);
-            let all = CONTROLLERS
-                .iter()
-                .all(|(hadd, _)| candidacies.iter().any(|(_, c)| c.hadd == *hadd));
-            let primary = watcher.primaries(since).last().map(|(_, hadd, _)| *hadd);
-            primary.filter(|_| all)
-        })
-        .await
+    let up = network::network_up(watcher, since, Duration::from_secs(30)).await;
+    up.map(|(primary, _)| primary)
 }
 
 /// Which process a node belongs to: a controller's own, or the tutorial server's.

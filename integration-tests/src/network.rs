@@ -84,3 +84,45 @@ impl FailoverNetwork {
             .1
     }
 }
+
+/// Waits until, since `since`, a primary has beaten and every controller of the example has
+/// announced itself; the primary and its epoch.
+pub async fn network_up(
+    watcher: &crate::watch::Watcher,
+    since: tokio::time::Instant,
+    limit: std::time::Duration,
+) -> Option<(Hadd, u64)> {
+    watcher
+        .wait_for(limit, || {
+            let candidacies = watcher.candidacies(since);
+            let all = CONTROLLERS
+                .iter()
+                .all(|(hadd, _)| candidacies.iter().any(|(_, c)| c.hadd == *hadd));
+            let primary = watcher
+                .primaries(since)
+                .last()
+                .map(|(_, hadd, epoch)| (*hadd, *epoch));
+            primary.filter(|_| all)
+        })
+        .await
+}
+
+/// Waits until `who` announces itself, since `since`, as a secondary that has seen `epoch`
+/// (it heard the network and stepped down); when.
+pub async fn stepped_down(
+    watcher: &crate::watch::Watcher,
+    who: Hadd,
+    epoch: u64,
+    since: tokio::time::Instant,
+    limit: std::time::Duration,
+) -> Option<tokio::time::Instant> {
+    watcher
+        .wait_for(limit, || {
+            watcher
+                .candidacies(since)
+                .into_iter()
+                .find(|(_, c)| c.hadd == who && !c.primary && c.epoch >= epoch)
+                .map(|(at, _)| at)
+        })
+        .await
+}

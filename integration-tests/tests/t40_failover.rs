@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use janitoo_integration_tests::client::{Client, CLIENT_HADD};
-use janitoo_integration_tests::network::FailoverNetwork;
+use janitoo_integration_tests::network::{self, FailoverNetwork};
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess};
 use janitoo_integration_tests::watch::Watcher;
 use janitoo_protocol::reply::DiscoveryData;
@@ -207,16 +207,15 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
     // Resume: the old primary hears the higher epoch and says it is a secondary of it.
     frozen.signal("CONT");
     let resumed = Instant::now();
-    let stepped_down = watcher
-        .wait_for(Duration::from_secs(6), || {
-            watcher
-                .candidacies(resumed)
-                .into_iter()
-                .find(|(_, c)| c.hadd == second && !c.primary && c.epoch >= third_epoch)
-                .map(|(at, _)| at)
-        })
-        .await
-        .expect("the resumed primary did not step down");
+    let stepped_down = network::stepped_down(
+        &watcher,
+        second,
+        third_epoch,
+        resumed,
+        Duration::from_secs(6),
+    )
+    .await
+    .expect("the resumed primary did not step down");
     // From then on, only the third beats as primary (watched over three intervals).
     let quiet = watcher
         .wait_for(Duration::from_secs(3), || {

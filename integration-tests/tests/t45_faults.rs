@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use janitoo_integration_tests::netns::Partition;
-use janitoo_integration_tests::network::{FailoverNetwork, CONTROLLERS};
+use janitoo_integration_tests::network::{self, FailoverNetwork};
 use janitoo_integration_tests::process::{brokers_under_test, mosquitto_path};
 use janitoo_integration_tests::require;
 use janitoo_integration_tests::watch::{Dispatch, Watcher};
@@ -29,21 +29,9 @@ fn janitoo() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_janitoo-it"))
 }
 
-/// Waits until, since `since`, a primary has beaten and every controller has announced
-/// itself; the primary and its epoch.
+/// Waits until a primary beats and every controller announces itself, since `since`.
 async fn network_up(watcher: &Watcher, since: Instant, limit: Duration) -> (Hadd, u64) {
-    watcher
-        .wait_for(limit, || {
-            let candidacies = watcher.candidacies(since);
-            let all = CONTROLLERS
-                .iter()
-                .all(|(hadd, _)| candidacies.iter().any(|(_, c)| c.hadd == *hadd));
-            let primary = watcher
-                .primaries(since)
-                .last()
-                .map(|(_, hadd, epoch)| (*hadd, *epoch));
-            primary.filter(|_| all)
-        })
+    network::network_up(watcher, since, limit)
         .await
         .expect("no primary, or not every controller heard")
 }
@@ -137,14 +125,14 @@ async fn a_frozen_primary_resumed_publishes_nothing_with_its_old_epoch() {
     frozen.signal("CONT");
     let resumed = Instant::now();
     // It has heard the network: it announces itself as a secondary of the new epoch.
-    let stepped_down = watcher
-        .wait_for(Duration::from_secs(6), || {
-            watcher
-                .candidacies(resumed)
-                .into_iter()
-                .find(|(_, c)| c.hadd == first && !c.primary && c.epoch >= second_epoch)
-        })
-        .await;
+    let stepped_down = network::stepped_down(
+        &watcher,
+        first,
+        second_epoch,
+        resumed,
+        Duration::from_secs(6),
+    )
+    .await;
     assert!(
         stepped_down.is_some(),
         "{first} did not step down after SIGCONT"

@@ -12,7 +12,7 @@
 //!   whose low bits are another controller's number. It is refused and counted.
 //! - **A jump** of more than one round past the highest epoch seen is plausible only after a
 //!   partition (the other side took over several times) or when this listener is new. A settled
-//!   listener believes it once the same sender has repeated it [`EpochFence::confirm_after`]
+//!   listener believes it once the same sender has repeated it `confirm_after`
 //!   later, as a live primary does every interval: a single stray or replayed message is not
 //!   enough to move the network's epoch.
 //! - **A heartbeat on behalf** is believed only from the primary of the highest epoch, carrying

@@ -353,15 +353,12 @@ impl NetworkCore {
             match action {
                 ElectionAction::BecomePrimary { epoch } => {
                     self.view.claimed(self.setup.hadd, epoch);
-                    let nodes = self.view.map().nodes().count();
-                    out.push(Command::Note(Note::BecamePrimary { epoch, nodes }));
                     // Cold start, or a map to refresh: ask everyone for everything (and so
                     // learn every node's period from the node itself, before catching up).
                     self.ask(Topic::BroadcastRequest, &InfoKind::ALL, out);
                     acting_anew = true;
                 }
-                ElectionAction::Resume { epoch } => {
-                    out.push(Command::Note(Note::Resumed { epoch }));
+                ElectionAction::Resume { .. } => {
                     // Periods may have changed while it was away: ask the nodes themselves.
                     self.ask(
                         Topic::BroadcastRequest,
@@ -369,16 +366,6 @@ impl NetworkCore {
                         out,
                     );
                     acting_anew = true;
-                }
-                ElectionAction::Hold { epoch } => out.push(Command::Note(Note::Holding { epoch })),
-                ElectionAction::StepDown { primary, epoch } => {
-                    out.push(Command::Note(Note::SteppedDown { primary, epoch }))
-                }
-                ElectionAction::Following { primary, epoch } => {
-                    out.push(Command::Note(Note::Following { primary, epoch }))
-                }
-                ElectionAction::PrimaryLost { primary } => {
-                    out.push(Command::Note(Note::PrimaryLost { primary }))
                 }
                 ElectionAction::SendPrimaryHeartbeat { epoch } => {
                     let beat = ResolvHeartbeat {
@@ -395,10 +382,21 @@ impl NetworkCore {
                 ElectionAction::Fenced { .. } | ElectionAction::Unconfirmed { .. } => {
                     out.push(Command::Count(Counter::Fenced))
                 }
-                ElectionAction::Forged { from, epoch, why } => {
-                    out.push(Command::Count(Counter::Forged));
-                    out.push(Command::Note(Note::Forged { from, epoch, why }));
-                }
+                ElectionAction::Forged { .. } => out.push(Command::Count(Counter::Forged)),
+                ElectionAction::StepDown { .. }
+                | ElectionAction::Following { .. }
+                | ElectionAction::PrimaryLost { .. }
+                | ElectionAction::Hold { .. } => {}
+            }
+            let noted = !matches!(
+                action,
+                ElectionAction::SendPrimaryHeartbeat { .. }
+                    | ElectionAction::Announce
+                    | ElectionAction::Fenced { .. }
+                    | ElectionAction::Unconfirmed { .. }
+            );
+            if noted {
+                out.push(Command::Note(Note::Election(action)));
             }
         }
         if acting_anew {

@@ -29,8 +29,7 @@ mod rules;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::election::{Election, ElectionConfig, Rank, Standing};
-use crate::fence::Forgery;
+use crate::election::{Election, ElectionAction, ElectionConfig, Rank, Standing};
 use crate::hadd::Hadd;
 use crate::liveness::{Liveness, LivenessConfig};
 use crate::message::Message;
@@ -85,42 +84,9 @@ pub enum Counter {
 /// Something worth a line in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Note {
-    /// This controller became primary.
-    BecamePrimary {
-        /// Its epoch.
-        epoch: u64,
-        /// Nodes in its map.
-        nodes: usize,
-    },
-    /// This controller stepped down: a higher epoch is primary.
-    SteppedDown {
-        /// The new primary.
-        primary: Hadd,
-        /// Its epoch.
-        epoch: u64,
-    },
-    /// A primary is followed; its map is asked for.
-    Following {
-        /// The primary.
-        primary: Hadd,
-        /// Its epoch.
-        epoch: u64,
-    },
-    /// The followed primary is lost.
-    PrimaryLost {
-        /// The primary, if known.
-        primary: Option<Hadd>,
-    },
-    /// Back from an absence, this primary holds its epoch until it has heard the network.
-    Holding {
-        /// The epoch.
-        epoch: u64,
-    },
-    /// Nobody replaced this primary: it acts again.
-    Resumed {
-        /// The epoch.
-        epoch: u64,
-    },
+    /// What the election did or refused: a claim, a step-down, a primary followed or lost, a
+    /// hold and its end, a forged epoch. (Routine heartbeats and announcements are not noted.)
+    Election(ElectionAction),
     /// This process did not run for `gap` (stopped, starved).
     Paused {
         /// How long.
@@ -130,15 +96,6 @@ pub enum Note {
     Disconnected,
     /// The broker connection is back.
     Reconnected,
-    /// A forged epoch was refused.
-    Forged {
-        /// Its sender.
-        from: Hadd,
-        /// The epoch.
-        epoch: u64,
-        /// Why.
-        why: Forgery,
-    },
 }
 
 /// What the driver must do.

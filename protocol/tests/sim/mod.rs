@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use janitoo_protocol::election::{ElectionConfig, Standing};
+use janitoo_protocol::election::{ElectionAction, ElectionConfig, Standing};
 use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::network_core::{Command, CoreSetup, NetworkCore, Note};
 use janitoo_protocol::{
@@ -363,7 +363,7 @@ impl World {
                     let client = self.controllers[at].process.client;
                     self.publish(client, topic, message, false);
                 }
-                Command::Note(Note::BecamePrimary { epoch, .. }) => {
+                Command::Note(Note::Election(ElectionAction::BecomePrimary { epoch })) => {
                     self.log
                         .push(format!("{:?} {hadd}: primary of {epoch:#x}", self.now));
                     self.oracle.claimed(hadd, epoch);

@@ -7,7 +7,7 @@ mod timing;
 
 use super::*;
 use crate::codec::Codec;
-use crate::election::Role;
+use crate::election::{ElectionAction, Role};
 use crate::hadd::HaddTarget;
 use crate::heartbeat::Heartbeat;
 
@@ -187,11 +187,19 @@ fn nothing_epoch_bearing_is_published_while_disconnected_or_holding() {
     core.on_connection(Connection::Down, ms(5_050));
     assert_eq!(epoch_bearing(&run(&mut core, 5_100, 30_000)), 0);
     let mut commands = core.on_connection(Connection::Up, ms(30_000));
-    assert!(commands.contains(&Command::Note(Note::Holding { epoch })));
+    assert!(
+        commands.contains(&Command::Note(Note::Election(ElectionAction::Hold {
+            epoch
+        })))
+    );
     commands.extend(run(&mut core, 30_100, 31_900));
     assert_eq!(epoch_bearing(&commands), 0, "holding for two intervals");
     let commands = run(&mut core, 32_000, 32_000);
-    assert!(commands.contains(&Command::Note(Note::Resumed { epoch })));
+    assert!(
+        commands.contains(&Command::Note(Note::Election(ElectionAction::Resume {
+            epoch
+        })))
+    );
     assert_eq!(core.acting_epoch(ms(32_000)), Some(epoch));
 }
 
@@ -209,10 +217,12 @@ fn a_frozen_primary_resumed_publishes_nothing_with_its_old_epoch_and_steps_down(
         35_010,
     ));
     assert_eq!(epoch_bearing(&commands), 0, "nothing before stepping down");
-    assert!(commands.contains(&Command::Note(Note::SteppedDown {
-        primary: OTHER,
-        epoch: newer
-    })));
+    assert!(
+        commands.contains(&Command::Note(Note::Election(ElectionAction::StepDown {
+            primary: OTHER,
+            epoch: newer
+        })))
+    );
     // The new primary falls silent in turn: this one may take over, with a newer epoch.
     let later = run(&mut core, 35_100, 60_000);
     assert!(core.acting_epoch(ms(60_000)).is_some());
@@ -281,7 +291,9 @@ fn secondary_after_the_primarys_will() -> (NetworkCore, Vec<Command>) {
 #[test]
 fn losing_the_primary_is_told_and_the_new_primary_repeats_nothing_it_said() {
     let (mut core, commands) = secondary_after_the_primarys_will();
-    assert!(commands.contains(&Command::Note(Note::PrimaryLost { primary: Some(ME) })));
+    assert!(commands.contains(&Command::Note(Note::Election(
+        ElectionAction::PrimaryLost { primary: Some(ME) }
+    ))));
     let commands = run(&mut core, 4_700, 40_000);
     let epoch = core.acting_epoch(ms(40_000)).expect("takes over");
     assert_eq!(

@@ -71,10 +71,12 @@ fn a_new_primary_catches_up_one_interval_after_it_claims() {
     let mut first_dispatch = None;
     for at in (10_000..=12_000).step_by(100) {
         let commands = core.on_tick(ms(at));
-        if commands
-            .iter()
-            .any(|c| matches!(c, Command::Note(Note::BecamePrimary { .. })))
-        {
+        if commands.iter().any(|c| {
+            matches!(
+                c,
+                Command::Note(Note::Election(ElectionAction::BecomePrimary { .. }))
+            )
+        }) {
             claimed_at = Some(at);
         }
         if first_dispatch.is_none() && !dispatches(&commands).is_empty() {
