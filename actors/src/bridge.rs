@@ -16,13 +16,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Request, Topic};
+use janitoo_protocol::request::refusal_of_unreadable;
+use janitoo_protocol::{
+    Codec, Hadd, Heartbeat, Message as Wire, NodeState, ProtocolError, Request, Status, Topic,
+    ValueDescriptor, ValueReply,
+};
 use rumqttc::{
     AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use crate::admission::{Admission, Refusal, Ticket};
 use crate::backoff::Backoff;
 use crate::messages::{
     Announce, ConnectionChanged, HandleRequest, Observe, Observed, Publish, RegisterBus, Shutdown,
@@ -47,7 +52,17 @@ pub struct BridgeConfig {
     pub codec: Codec,
     /// Outbound queue capacity, in messages.
     pub queue_capacity: usize,
+    /// The largest payload accepted or sent, in bytes.
+    pub max_payload: usize,
+    /// Requests in flight at most; more are refused at once (503).
+    pub max_in_flight: usize,
 }
+
+/// The largest packet MQTT allows (a 256 MiB body and its header). The client accepts any
+/// packet up to it, so that no message a broker delivers can cost the connection (a packet
+/// over rumqttc's limit fails the whole connection, and a retained one would fail every
+/// reconnection); payloads over `max_payload` are refused after they are read.
+const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
 
 /// The rumqttc event loop told the bridge something.
 #[derive(Message)]
@@ -56,7 +71,11 @@ enum Connection {
     Up,
     Subscribed,
     Down(String),
-    Received { topic: String, payload: Vec<u8> },
+    Received {
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    },
 }
 
 /// A received message the event loop waits on: when it is handled, by the bridge and by every
@@ -67,6 +86,7 @@ enum Connection {
 struct ReceivedInOrder {
     topic: String,
     payload: Vec<u8>,
+    retain: bool,
 }
 
 /// How many received messages may be in the mailboxes before the event loop waits.
@@ -94,6 +114,8 @@ pub struct MqttBridge {
     stopping: Arc<AtomicBool>,
     loop_ended: Option<oneshot::Receiver<()>>,
     codec: Codec,
+    max_payload: usize,
+    admission: Admission,
     metrics: Arc<Metrics>,
 }
 
@@ -105,7 +127,7 @@ impl MqttBridge {
         options
             .set_keep_alive(config.keepalive)
             .set_clean_session(true)
-            .set_max_packet_size(8 << 20, 8 << 20);
+            .set_max_packet_size(MQTT_MAX_PACKET, MQTT_MAX_PACKET);
         if let Some((user, password)) = config.credentials {
             options.set_credentials(user, password);
         }
@@ -142,6 +164,8 @@ impl MqttBridge {
             stopping: Arc::new(AtomicBool::new(false)),
             loop_ended: None,
             codec: config.codec,
+            max_payload: config.max_payload,
+            admission: Admission::new(metrics.clone(), config.max_in_flight),
             metrics,
         }
     }
@@ -171,26 +195,110 @@ impl MqttBridge {
         self.metrics.queue_depth.set(depth as u64);
     }
 
-    /// Decodes with our codec, falling back to JSON (the original's clients); an undecodable
-    /// payload is counted and dropped.
-    fn decode(&self, topic: &Topic, payload: &[u8]) -> Option<Wire> {
-        let decoded = Wire::decode(topic, payload, self.codec).or_else(|err| match self.codec {
-            Codec::Json => Err(err),
-            _ => Wire::decode(topic, payload, Codec::Json),
-        });
-        decoded
-            .map_err(|err| {
-                self.metrics.decode_errors.increment();
-                debug!(%topic, %err, "undecodable message ignored");
-            })
-            .ok()
+    /// Encodes `message` with the process's codec and queues it; a payload over the limit is
+    /// not sent (counted and logged: a value that long is refused before it is stored).
+    fn send(&self, topic: &Topic, message: &Wire) {
+        let payload = message.encode(self.codec);
+        if payload.len() > self.max_payload {
+            self.metrics.oversize.increment();
+            warn!(%topic, bytes = payload.len(), limit = self.max_payload, "not published: over the payload limit");
+            return;
+        }
+        self.enqueue(topic.to_string(), payload);
     }
 
+    /// Decodes with our codec, falling back to JSON (the original's clients).
+    fn decode(&self, topic: &Topic, payload: &[u8]) -> Result<Wire, ProtocolError> {
+        Wire::decode(topic, payload, self.codec).or_else(|err| match self.codec {
+            Codec::Json => Err(err),
+            _ => Wire::decode(topic, payload, Codec::Json),
+        })
+    }
+
+    /// The request on `topic`, if it is one; a request that cannot be read is counted and,
+    /// when it says where to answer, answered 400 naming what was wrong.
     fn decode_request(&self, topic: &Topic, payload: &[u8]) -> Option<Request> {
-        match self.decode(topic, payload)? {
-            Wire::Request(request) => Some(request),
-            _ => None,
+        match self.decode(topic, payload) {
+            Ok(Wire::Request(request)) => Some(request),
+            Ok(_) => None,
+            Err(err) => {
+                self.metrics.decode_errors.increment();
+                debug!(%topic, %err, "unreadable request");
+                let tree = self
+                    .codec
+                    .decode_tree(payload)
+                    .or_else(|_| Codec::Json.decode_tree(payload));
+                if let Some((reply_hadd, reply)) = tree
+                    .ok()
+                    .and_then(|tree| refusal_of_unreadable(&tree, &err))
+                {
+                    self.send(&reply_topic(topic, reply_hadd), &Wire::ValueReply(reply));
+                }
+                None
+            }
         }
+    }
+
+    /// Admits a request, or turns it away at once (counted as shed): 503 when it says where
+    /// to answer and the outbound queue has room; dropped otherwise.
+    fn admit(&self, topic: &Topic, request: &Request) -> Option<Ticket> {
+        let depth = self.queue_capacity - self.outbound.capacity();
+        let congested = depth > self.queue_capacity / 2;
+        match self
+            .admission
+            .admit(request.reply_hadd, congested, std::time::Instant::now())
+        {
+            Ok(ticket) => return Some(ticket),
+            Err(Refusal::Congested) => {}
+            Err(Refusal::Busy) => {
+                if let Some(reply_hadd) = request.reply_hadd {
+                    let refused = ValueDescriptor {
+                        uuid: request.uuid.clone(),
+                        hadd: request.hadd,
+                        reply_hadd: Some(reply_hadd),
+                        ..ValueDescriptor::default()
+                    };
+                    let reply = ValueReply {
+                        value: refused,
+                        status: Some(Status::SERVICE_UNAVAILABLE),
+                        error: Some(format!(
+                            "busy: {} requests in flight ([limits] max_in_flight); try again",
+                            self.metrics.in_flight.get()
+                        )),
+                        request_id: request.request_id.clone(),
+                    };
+                    self.send(&reply_topic(topic, reply_hadd), &Wire::ValueReply(reply));
+                }
+            }
+        }
+        None
+    }
+
+    /// A request over the payload limit: answered 400 when its `reply_hadd` is found near
+    /// the start of the payload (it is not parsed whole).
+    fn refuse_oversize(&self, topic: &Topic, payload: &[u8]) {
+        let is_request = matches!(topic, Topic::NodeRequest(_) | Topic::BroadcastRequest);
+        let reply_hadd = text_field_near_start(payload, "reply_hadd")
+            .and_then(|text| Hadd::parse(&text).ok())
+            .filter(|_| is_request);
+        let Some(reply_hadd) = reply_hadd else {
+            return;
+        };
+        let refused = ValueDescriptor {
+            reply_hadd: Some(reply_hadd),
+            ..ValueDescriptor::default()
+        };
+        let reply = ValueReply {
+            value: refused,
+            status: Some(Status::BAD_REQUEST),
+            error: Some(format!(
+                "a payload of {} bytes is over the limit of {} bytes ([limits] max_payload)",
+                payload.len(),
+                self.max_payload
+            )),
+            request_id: text_field_near_start(payload, "request_id"),
+        };
+        self.send(&reply_topic(topic, reply_hadd), &Wire::ValueReply(reply));
     }
 
     /// Hands a received message to the bus or the observers it is for; with `wait`, the
@@ -199,10 +307,18 @@ impl MqttBridge {
         &self,
         topic: String,
         payload: Vec<u8>,
+        retain: bool,
         wait: bool,
     ) -> Vec<actix::dev::RecipientRequest<Observed>> {
         let mut deliveries = Vec::new();
         self.metrics.received.increment();
+        if retain {
+            // Janitoo never retains: a retained message is a stranger's, replayed at every
+            // subscription. Requests above all must not be.
+            self.metrics.retained.increment();
+            debug!(%topic, "retained message ignored");
+            return deliveries;
+        }
         let topic = match Topic::parse(&topic) {
             Ok(topic) => topic,
             Err(err) => {
@@ -211,6 +327,12 @@ impl MqttBridge {
                 return deliveries;
             }
         };
+        if payload.len() > self.max_payload {
+            self.metrics.oversize.increment();
+            debug!(%topic, bytes = payload.len(), "message over the payload limit ignored");
+            self.refuse_oversize(&topic, &payload);
+            return deliveries;
+        }
         match &topic {
             Topic::NodeRequest(hadd) => {
                 let Some(bus) = self.buses.get(&hadd.ctrl) else {
@@ -218,27 +340,35 @@ impl MqttBridge {
                     return deliveries;
                 };
                 if let Some(request) = self.decode_request(&topic, &payload) {
+                    let Some(ticket) = self.admit(&topic, &request) else {
+                        return deliveries;
+                    };
                     self.metrics.sent(ActorKind::Bus);
                     bus.do_send(HandleRequest {
                         via: Via::Node(*hadd),
                         request,
+                        ticket,
                     });
                 }
             }
             Topic::BroadcastRequest => {
                 if let Some(request) = self.decode_request(&topic, &payload) {
                     for bus in self.buses.values() {
+                        let Some(ticket) = self.admit(&topic, &request) else {
+                            return deliveries;
+                        };
                         self.metrics.sent(ActorKind::Bus);
                         bus.do_send(HandleRequest {
                             via: Via::Broadcast,
                             request: request.clone(),
+                            ticket,
                         });
                     }
                 }
             }
             // Everything else goes to the observers (the network supervisor), decoded.
-            _ if !self.observers.is_empty() => {
-                if let Some(message) = self.decode(&topic, &payload) {
+            _ if !self.observers.is_empty() => match self.decode(&topic, &payload) {
+                Ok(message) => {
                     for (observer, _, kind) in &self.observers {
                         self.metrics.sent(*kind);
                         let observed = Observed {
@@ -252,11 +382,38 @@ impl MqttBridge {
                         }
                     }
                 }
-            }
+                Err(err) => {
+                    self.metrics.decode_errors.increment();
+                    debug!(%topic, %err, "undecodable message ignored");
+                }
+            },
             _ => {}
         }
         deliveries
     }
+}
+
+/// Where a request on `topic` is answered.
+fn reply_topic(topic: &Topic, reply_hadd: Hadd) -> Topic {
+    match topic {
+        Topic::BroadcastRequest => Topic::BroadcastReply(reply_hadd),
+        _ => Topic::NodeReply(reply_hadd),
+    }
+}
+
+/// The text of field `key` of a JSON request, looked for in its first 64 KiB only (an
+/// oversize payload is not parsed whole).
+fn text_field_near_start(payload: &[u8], key: &str) -> Option<String> {
+    let start = &payload[..payload.len().min(64 << 10)];
+    let text = String::from_utf8_lossy(start);
+    let after = text.split(&format!("\"{key}\"")).nth(1)?;
+    let value = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let end = value.find('"').filter(|end| *end <= 256)?;
+    value.get(..end).map(str::to_owned)
 }
 
 /// Drives the rumqttc event loop: forwards events, reconnects with backoff. It waits only for
@@ -284,14 +441,23 @@ async fn drive(
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 received += 1;
                 let (topic, payload) = (publish.topic, publish.payload.to_vec());
+                let retain = publish.retain;
                 if received % IN_ORDER_EVERY == 0 {
                     metrics.sent(ActorKind::Bridge);
                     // Bounded: a stuck observer must not stop the keep-alive and the outbound
                     // traffic for long.
-                    let delivered = bridge.send(ReceivedInOrder { topic, payload });
+                    let delivered = bridge.send(ReceivedInOrder {
+                        topic,
+                        payload,
+                        retain,
+                    });
                     let _ = tokio::time::timeout(IN_ORDER_WAIT, delivered).await;
                 } else {
-                    tell(Connection::Received { topic, payload });
+                    tell(Connection::Received {
+                        topic,
+                        payload,
+                        retain,
+                    });
                 }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) if stopping.load(Ordering::SeqCst) => break,
@@ -354,8 +520,12 @@ impl Handler<Connection> for MqttBridge {
     fn handle(&mut self, event: Connection, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
         match event {
-            Connection::Received { topic, payload } => {
-                self.route(topic, payload, false);
+            Connection::Received {
+                topic,
+                payload,
+                retain,
+            } => {
+                self.route(topic, payload, retain, false);
             }
             Connection::Up => {
                 for (_, connection, kind) in &self.observers {
@@ -404,7 +574,7 @@ impl Handler<ReceivedInOrder> for MqttBridge {
 
     fn handle(&mut self, msg: ReceivedInOrder, _ctx: &mut Context<Self>) -> Self::Result {
         let _handling = self.metrics.handling(ActorKind::Bridge);
-        let deliveries = self.route(msg.topic, msg.payload, true);
+        let deliveries = self.route(msg.topic, msg.payload, msg.retain, true);
         Box::pin(async move {
             for delivery in deliveries {
                 let _ = delivery.await;
@@ -418,7 +588,7 @@ impl Handler<Publish> for MqttBridge {
 
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
-        self.enqueue(msg.topic, msg.payload);
+        self.send(&msg.topic, &msg.message);
     }
 }
 
@@ -496,5 +666,34 @@ impl Handler<Shutdown> for MqttBridge {
             }
             .into_actor(self),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_found_near_the_start_of_an_oversize_request_only() {
+        let mut payload = br#"{"reply_hadd" : "0999/0001","request_id":"r-1","data":""#.to_vec();
+        payload.extend(std::iter::repeat_n(b'x', 1 << 20));
+        assert_eq!(
+            text_field_near_start(&payload, "reply_hadd").as_deref(),
+            Some("0999/0001")
+        );
+        assert_eq!(
+            text_field_near_start(&payload, "request_id").as_deref(),
+            Some("r-1")
+        );
+        assert_eq!(text_field_near_start(&payload, "uuid"), None);
+        let mut late = vec![b' '; 70 << 10];
+        late.extend(br#""reply_hadd":"0999/0001""#);
+        assert_eq!(text_field_near_start(&late, "reply_hadd"), None);
+        let long = format!(r#"{{"request_id":"{}"}}"#, "é".repeat(200));
+        assert_eq!(text_field_near_start(long.as_bytes(), "request_id"), None);
+        assert_eq!(
+            text_field_near_start(b"\xff\xfe\"reply_hadd\":\"\xc3", "reply_hadd"),
+            None
+        );
     }
 }

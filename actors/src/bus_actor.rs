@@ -11,6 +11,7 @@ use janitoo_protocol::{
 };
 use tracing::debug;
 
+use crate::admission::Ticket;
 use crate::messages::{
     Announce, ApplyRequest, DescribeNode, Failure, HandleRequest, NodeDescription, Publish,
     RegisterBus, Via,
@@ -50,10 +51,7 @@ impl BusActor {
 
     fn publish(&self, topic: Topic, message: Wire) {
         self.links.metrics.sent(ActorKind::Bridge);
-        self.links.publisher.do_send(Publish {
-            topic: topic.to_string(),
-            payload: message.encode(self.links.codec),
-        });
+        self.links.publisher.do_send(Publish { topic, message });
     }
 
     fn reply_topic(via: Via, reply_hadd: Hadd) -> Topic {
@@ -63,7 +61,14 @@ impl BusActor {
         }
     }
 
-    fn discover(&self, via: Via, request: Request, kind: InfoKind, ctx: &mut Context<Self>) {
+    fn discover(
+        &self,
+        via: Via,
+        request: Request,
+        kind: InfoKind,
+        ticket: Ticket,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(reply_hadd) = request.reply_hadd else {
             debug!(uuid = %request.uuid, "discovery without reply_hadd: nobody to answer");
             return;
@@ -89,10 +94,11 @@ impl BusActor {
                 BusActor::reply_topic(via, reply_hadd),
                 Wire::DiscoveryReply(reply),
             );
+            drop(ticket);
         }));
     }
 
-    fn get_or_set(&self, via: Via, request: Request, ctx: &mut Context<Self>) {
+    fn get_or_set(&self, via: Via, request: Request, ticket: Ticket, ctx: &mut Context<Self>) {
         let Via::Node(topic_hadd) = via else {
             self.links.metrics.unrouted.increment();
             debug!(uuid = %request.uuid, "get or set on broadcast: ignored, as the original does");
@@ -119,11 +125,10 @@ impl BusActor {
                 )),
             }
         };
-        ctx.spawn(
-            answer
-                .into_actor(self)
-                .map(move |answer, act, _ctx| act.answer(target, request, answer)),
-        );
+        ctx.spawn(answer.into_actor(self).map(move |answer, act, _ctx| {
+            act.answer(target, request, answer);
+            drop(ticket);
+        }));
     }
 
     fn answer(&self, target: Hadd, request: Request, answer: Result<ValueDescriptor, Failure>) {
@@ -233,8 +238,10 @@ impl Handler<HandleRequest> for BusActor {
         let _handling = self.links.metrics.handling(ActorKind::Bus);
         self.links.metrics.requests.increment();
         match (msg.request.op, msg.request.info_kind()) {
-            (Operation::Info, Some(kind)) => self.discover(msg.via, msg.request, kind, ctx),
-            _ => self.get_or_set(msg.via, msg.request, ctx),
+            (Operation::Info, Some(kind)) => {
+                self.discover(msg.via, msg.request, kind, msg.ticket, ctx)
+            }
+            _ => self.get_or_set(msg.via, msg.request, msg.ticket, ctx),
         }
     }
 }

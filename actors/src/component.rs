@@ -91,6 +91,9 @@ pub struct ValueSpec {
     /// Reading it is cheap and never blocks (a counter, a computation over memory): it is read
     /// in the value actor instead of on the blocking pool.
     pub cheap_read: bool,
+    /// The longest string it may be set to, bytes, when it needs more (or less) than the
+    /// process's `[limits] max_string`.
+    pub max_length: Option<usize>,
 }
 
 impl ValueSpec {
@@ -121,6 +124,7 @@ impl ValueSpec {
             instances: vec![0],
             timeout: std::time::Duration::from_secs(10),
             cheap_read: false,
+            max_length: None,
         }
     }
 
@@ -238,6 +242,12 @@ impl ValueSpec {
     /// blocking pool. Not for hardware.
     pub fn cheap_read(mut self) -> Self {
         self.cheap_read = true;
+        self
+    }
+
+    /// Sets the longest string it may be set to, bytes (instead of `[limits] max_string`).
+    pub fn max_length(mut self, bytes: usize) -> Self {
+        self.max_length = Some(bytes);
         self
     }
 

@@ -95,7 +95,7 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             kind.name()
         );
     }
-    let counters: [(&str, &str, &str, &Counter); 15] = [
+    let counters: [(&str, &str, &str, &Counter); 21] = [
         (
             "janitoo_mqtt_received_total",
             "counter",
@@ -107,6 +107,18 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             "counter",
             "Received messages that could not be decoded.",
             &metrics.decode_errors,
+        ),
+        (
+            "janitoo_mqtt_retained_ignored_total",
+            "counter",
+            "Retained messages ignored (Janitoo never retains).",
+            &metrics.retained,
+        ),
+        (
+            "janitoo_mqtt_oversize_total",
+            "counter",
+            "Messages over [limits] max_payload, received (ignored or answered 400) or not sent.",
+            &metrics.oversize,
         ),
         (
             "janitoo_mqtt_unrouted_total",
@@ -155,6 +167,30 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             "counter",
             "Requests answered with a 4xx or 5xx status.",
             &metrics.refused,
+        ),
+        (
+            "janitoo_requests_in_flight",
+            "gauge",
+            "Requests admitted and not answered yet: the work queued in the actors.",
+            &metrics.in_flight,
+        ),
+        (
+            "janitoo_requests_shed_total",
+            "counter",
+            "Requests refused at once (503) or dropped because too many were in flight.",
+            &metrics.shed,
+        ),
+        (
+            "janitoo_settings_rewrites_total",
+            "counter",
+            "Rewrites of the configuration file (each covers a batch of sets).",
+            &metrics.settings_rewrites,
+        ),
+        (
+            "janitoo_settings_write_failures_total",
+            "counter",
+            "Write-backs of settings that failed (those sets were answered 500).",
+            &metrics.write_failures,
         ),
         (
             "janitoo_supervisor_epoch",

@@ -49,6 +49,7 @@
 //! registry.register("garden.thermometer", |_| Ok(Arc::new(Thermometer)));
 //! ```
 
+pub mod admission;
 pub mod aggregate;
 pub mod backoff;
 pub mod bridge;
@@ -73,7 +74,7 @@ pub use component::{
     Component, ComponentContext, ComponentError, ComponentInfo, ComponentRegistry, Source,
     ValueSpec,
 };
-pub use config_writer::ConfigWriter;
+pub use config_writer::SettingsWriter;
 pub use error::ActorError;
 pub use metrics::{ActorKind, Metrics};
 pub use node_actor::{NodeActor, NodeLinks, NodeSetup};

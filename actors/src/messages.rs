@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use actix::prelude::*;
-use janitoo_config::{NodeKey, SettingKey};
 use janitoo_protocol::{Data, Hadd, NodeInfo, Request, Status, ValueDescriptor, ValueInstances};
 
 /// A refused request: its status and why.
@@ -26,14 +25,15 @@ impl Failure {
     }
 }
 
-/// Publish a payload (bridge). QoS 0, not retained, as the original.
+/// Publish a message (bridge), which the bridge alone encodes, with the process's codec, and
+/// checks against the size limit. QoS 0, not retained, as the original.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct Publish {
     /// The topic.
-    pub topic: String,
-    /// The encoded payload.
-    pub payload: Vec<u8>,
+    pub topic: janitoo_protocol::Topic,
+    /// The message.
+    pub message: janitoo_protocol::Message,
 }
 
 /// A bus tells the bridge which requests are its own (bridge).
@@ -65,13 +65,15 @@ pub enum Via {
 }
 
 /// Serve a request (bus).
-#[derive(Message, Debug, Clone)]
+#[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct HandleRequest {
     /// How it arrived.
     pub via: Via,
     /// The request.
     pub request: Request,
+    /// Its admission: it counts as in flight until this is dropped, once it is answered.
+    pub ticket: crate::admission::Ticket,
 }
 
 /// Publish heartbeats and values now, after a (re)connection (bus, node, value).
@@ -136,8 +138,6 @@ pub struct ValueChanged {
     pub index: u32,
     /// The new data.
     pub data: Data,
-    /// Whether it belongs in the configuration file.
-    pub persist: bool,
 }
 
 /// A read of the component succeeded or failed (node), for the node's health.
@@ -148,18 +148,6 @@ pub struct ReadOutcome {
     pub uuid: String,
     /// `None` on success, else why it failed.
     pub failure: Option<String>,
-}
-
-/// Write a setting into the configuration file (config writer).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct PersistSetting {
-    /// The node.
-    pub node: NodeKey,
-    /// The setting.
-    pub setting: SettingKey,
-    /// Its new data.
-    pub data: Data,
 }
 
 /// Be told of every decoded message on `filters` that is not a request for a bus (bridge).

@@ -25,6 +25,24 @@ impl Counter {
         self.0.store(value, Ordering::Relaxed);
     }
 
+    /// Adds one to a gauge if it is below `limit`; whether it was.
+    pub fn increment_below(&self, limit: u64) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now < limit).then_some(now + 1)
+            })
+            .is_ok()
+    }
+
+    /// Takes one from a gauge (never below zero).
+    pub fn decrement(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                now.checked_sub(1)
+            });
+    }
+
     /// The current value.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
@@ -170,6 +188,14 @@ pub struct Metrics {
     pub received: Counter,
     /// Received messages that could not be decoded (bad topic or payload).
     pub decode_errors: Counter,
+    /// Retained messages ignored (Janitoo never retains: they are strangers').
+    pub retained: Counter,
+    /// Messages over the payload limit, received (ignored, or answered 400) or not sent.
+    pub oversize: Counter,
+    /// Rewrites of the configuration file (one covers every set queued behind it).
+    pub settings_rewrites: Counter,
+    /// Write-backs of settings that failed (the sets were answered 500).
+    pub write_failures: Counter,
     /// Received requests for a node this process does not serve.
     pub unrouted: Counter,
     /// Messages handed to the MQTT client.
@@ -188,6 +214,11 @@ pub struct Metrics {
     pub requests: Counter,
     /// Requests refused (4xx, 5xx).
     pub refused: Counter,
+    /// Requests accepted and not answered yet: the work really queued (a gauge).
+    pub in_flight: Counter,
+    /// Requests turned away because too many were in flight: answered 503, or dropped when
+    /// they said nowhere to answer.
+    pub shed: Counter,
     /// The election epoch this process holds or follows (a gauge).
     pub epoch: Counter,
     /// 1 while this process is the primary network controller (a gauge).

@@ -6,18 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use janitoo_config::{NodeKey, SettingKey, ValueSettings};
+use janitoo_config::{NodeKey, ValueSettings};
 use janitoo_protocol::{
-    data_as_f64, Capability, Codec, CommandClass, Data, Hadd, Heartbeat, Message as Wire, NodeInfo,
+    data_as_f64, Capability, CommandClass, Data, Hadd, Heartbeat, Message as Wire, NodeInfo,
     NodeState, Operation, Status, Topic, ValueDescriptor, ValueType,
 };
 use tracing::{info, warn};
 
 use crate::aggregate::BusReadings;
 use crate::component::{Component, ComponentInfo, ValueSpec};
+use crate::config_writer::SettingsWriter;
 use crate::messages::{
     Announce, ApplyRequest, DescribeNode, DescribeValue, Failure, GetValue, NodeDescription,
-    PersistSetting, Publish, ReadOutcome, SetPollDelay, SetValue, ValueChanged,
+    Publish, ReadOutcome, SetPollDelay, SetValue, ValueChanged,
 };
 use crate::metrics::{ActorKind, Metrics};
 use crate::value_actor::{ValueActor, ValueLinks};
@@ -59,10 +60,10 @@ pub struct NodeSetup {
 pub struct NodeLinks {
     /// The bridge.
     pub publisher: Recipient<Publish>,
-    /// The configuration writer, when there is a file to write.
-    pub persist: Option<Recipient<PersistSetting>>,
-    /// The payload codec.
-    pub codec: Codec,
+    /// The settings writer, when there is a file to write.
+    pub persist: Option<SettingsWriter>,
+    /// The longest string a value may be set to, unless its spec says otherwise.
+    pub max_string: usize,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
 }
@@ -75,6 +76,17 @@ pub struct NodeActor {
     polled: BTreeMap<String, String>,
     heartbeat_timer: Option<SpawnHandle>,
     failing_reads: BTreeMap<String, String>,
+}
+
+/// Who a value belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Every node's own (name, heartbeat...): set from the node's setup.
+    Builtin,
+    /// The node's, for its component (`<uuid>_poll`).
+    Node,
+    /// The component's.
+    Component,
 }
 
 /// The values every node has (§4.5).
@@ -120,25 +132,26 @@ impl NodeActor {
     }
 
     /// Every value spec of the node: built-ins, the component's, and a `<uuid>_poll` for each
-    /// polled value.
-    fn specs(&self) -> Vec<(ValueSpec, bool)> {
-        let mut specs: Vec<(ValueSpec, bool)> = builtin_values()
+    /// polled value (the node's own: the component is not asked about it).
+    fn specs(&self) -> Vec<(ValueSpec, Owner)> {
+        let mut specs: Vec<(ValueSpec, Owner)> = builtin_values()
             .into_iter()
-            .map(|spec| (spec, true))
+            .map(|spec| (spec, Owner::Builtin))
             .collect();
         if let Some(component) = &self.setup.component {
             for spec in component.values() {
                 if spec.poll_delay > 0.0 && !spec.poll_fixed {
-                    specs.push((spec.poll_value(), false));
+                    specs.push((spec.poll_value(), Owner::Node));
                 }
-                specs.push((spec, false));
+                specs.push((spec, Owner::Component));
             }
         }
         specs
     }
 
     /// Initial data by instance: the configured one, else the default.
-    fn initial_instances(&self, spec: &ValueSpec, builtin: bool) -> BTreeMap<u32, Data> {
+    fn initial_instances(&self, spec: &ValueSpec, owner: Owner) -> BTreeMap<u32, Data> {
+        let builtin = owner == Owner::Builtin;
         let configured = self.setup.settings.get(&spec.uuid);
         let mut instances: BTreeMap<u32, Data> = spec
             .instances
@@ -165,22 +178,26 @@ impl NodeActor {
             publisher: self.links.publisher.clone(),
             changes: ctx.address().recipient(),
             reads: ctx.address().recipient(),
-            codec: self.links.codec,
             metrics: self.links.metrics.clone(),
             readings: self.setup.readings.clone(),
+            persist: self
+                .links
+                .persist
+                .clone()
+                .map(|writer| (writer, self.setup.key.clone())),
+            max_string: self.links.max_string,
         };
         let specs = self.specs();
-        for (spec, builtin) in specs {
-            let instances = self.initial_instances(&spec, builtin);
+        for (spec, owner) in specs {
+            let instances = self.initial_instances(&spec, owner);
             let poll_delay = self.poll_delay_of(&spec);
             if spec.poll_delay > 0.0 {
                 self.polled
                     .insert(format!("{}_poll", spec.uuid), spec.uuid.clone());
             }
-            let component = if builtin {
-                None
-            } else {
-                self.setup.component.clone()
+            let component = match owner {
+                Owner::Component => self.setup.component.clone(),
+                Owner::Builtin | Owner::Node => None,
             };
             let actor = ValueActor::new(
                 spec.clone(),
@@ -221,8 +238,8 @@ impl NodeActor {
         let heartbeat = Wire::Heartbeat(Heartbeat::own(self.setup.hadd, self.health()));
         self.links.metrics.sent(ActorKind::Bridge);
         self.links.publisher.do_send(Publish {
-            topic: Topic::Heartbeat(self.setup.hadd).to_string(),
-            payload: heartbeat.encode(self.links.codec),
+            topic: Topic::Heartbeat(self.setup.hadd),
+            message: heartbeat,
         });
     }
 
@@ -263,20 +280,6 @@ impl NodeActor {
         }
         info.cmd_classes = classes;
         info
-    }
-
-    fn setting_key(uuid: &str, index: u32) -> SettingKey {
-        match uuid {
-            "name" => SettingKey::Name,
-            "location" => SettingKey::Location,
-            "hadd" => SettingKey::Hadd,
-            "heartbeat" => SettingKey::Heartbeat,
-            "config_timeout" => SettingKey::ConfigTimeout,
-            _ => SettingKey::Value {
-                uuid: uuid.to_owned(),
-                index,
-            },
-        }
     }
 }
 
@@ -402,16 +405,6 @@ impl Handler<ValueChanged> for NodeActor {
                         value.do_send(SetPollDelay(delay));
                     }
                 }
-            }
-        }
-        if change.persist {
-            if let Some(persist) = &self.links.persist {
-                self.links.metrics.sent(ActorKind::ConfigWriter);
-                persist.do_send(PersistSetting {
-                    node: self.setup.key.clone(),
-                    setting: NodeActor::setting_key(&change.uuid, change.index),
-                    data: change.data,
-                });
             }
         }
     }

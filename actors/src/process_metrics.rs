@@ -11,6 +11,14 @@
 //! | `bridge_queue_depth` | 0 | outbound queue depth |
 //! | `bridge_publishes_per_s` | 0 | publications per second since the previous read |
 //! | `bridge_reconnects` | 0 | connection losses |
+//! | `bridge_dropped` | 0 | publications dropped: the outbound queue was full |
+//! | `requests_in_flight` | 0 | requests admitted and not answered yet (the real queued work) |
+//! | `requests_shed` | 0 | requests refused 503, or dropped, because too many were in flight |
+//! | `mqtt_received` | 0 | messages received from the broker |
+//! | `mqtt_retained_ignored` | 0 | retained messages ignored |
+//! | `mqtt_oversize` | 0 | messages over `[limits] max_payload` |
+//! | `settings_rewrites` | 0 | rewrites of the configuration file (each covers a batch of sets) |
+//! | `settings_write_failures` | 0 | write-backs that failed (answered 500) |
 //! | `supervisor_epoch` | 0 | the election epoch held or followed (0: none) |
 //! | `supervisor_primary` | 0 | 1 on the primary |
 //! | `supervisor_nodes` | one per state | nodes of the map by state |
@@ -104,6 +112,44 @@ impl Component for ProcessMetrics {
             },
             spec("bridge_reconnects", "reconnections", "", 1),
             spec(
+                "bridge_dropped",
+                "publications dropped",
+                "the outbound queue was full",
+                1,
+            ),
+            spec(
+                "requests_in_flight",
+                "requests in flight",
+                "admitted, not answered yet",
+                1,
+            ),
+            spec(
+                "requests_shed",
+                "requests shed",
+                "503 or dropped: too many in flight",
+                1,
+            ),
+            spec("mqtt_received", "messages received", "", 1),
+            spec("mqtt_retained_ignored", "retained messages ignored", "", 1),
+            spec(
+                "mqtt_oversize",
+                "oversize messages",
+                "over [limits] max_payload",
+                1,
+            ),
+            spec(
+                "settings_rewrites",
+                "file rewrites",
+                "one per batch of sets",
+                1,
+            ),
+            spec(
+                "settings_write_failures",
+                "write-back failures",
+                "answered 500",
+                1,
+            ),
+            spec(
                 "supervisor_epoch",
                 "election epoch",
                 "0: not a network controller",
@@ -140,6 +186,14 @@ impl Component for ProcessMetrics {
             "bridge_queue_depth" => metrics.queue_depth.get(),
             "bridge_publishes_per_s" => return Ok(Data::from(self.publishes_per_second())),
             "bridge_reconnects" => metrics.disconnections.get(),
+            "bridge_dropped" => metrics.dropped.get(),
+            "requests_in_flight" => metrics.in_flight.get(),
+            "requests_shed" => metrics.shed.get(),
+            "mqtt_received" => metrics.received.get(),
+            "mqtt_retained_ignored" => metrics.retained.get(),
+            "mqtt_oversize" => metrics.oversize.get(),
+            "settings_rewrites" => metrics.settings_rewrites.get(),
+            "settings_write_failures" => metrics.write_failures.get(),
             "supervisor_epoch" => metrics.epoch.get(),
             "supervisor_primary" => metrics.primary.get(),
             "supervisor_nodes" => metrics

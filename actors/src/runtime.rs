@@ -1,7 +1,7 @@
 //! Starting a controller process from its configuration: one bridge, one arbiter (thread) per
 //! bus with its nodes and values, and the configuration writer.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -17,9 +17,9 @@ use crate::aggregate::{Aggregate, BusAggregates, BusReadings};
 use crate::bridge::{BridgeConfig, MqttBridge};
 use crate::bus_actor::{BusActor, BusSetup};
 use crate::component::{Component, ComponentInfo, ComponentRegistry, Source, ValueSpec};
-use crate::config_writer::ConfigWriter;
+use crate::config_writer::SettingsWriter;
 use crate::error::ActorError;
-use crate::messages::{PersistSetting, Shutdown};
+use crate::messages::Shutdown;
 use crate::metrics::{ActorKind, Metrics};
 use crate::node_actor::{NodeLinks, NodeSetup};
 use crate::process_metrics::{Composite, ProcessMetrics};
@@ -213,17 +213,13 @@ fn split_address(address: &str) -> Result<(String, u16), ActorError> {
     Ok((host.trim_matches(['[', ']']).to_owned(), port))
 }
 
-fn config_writer(
-    config: &Config,
-    metrics: Arc<Metrics>,
-) -> Result<Recipient<PersistSetting>, ActorError> {
+/// Publications waiting for the MQTT client, at most: past half of it, requests are shed (their
+/// answers would wait); a full queue drops (see the flood figures in BENCHMARKS.md).
+const OUTBOUND_QUEUE: usize = 4_096;
+
+fn config_writer(config: &Config, metrics: Arc<Metrics>) -> Result<SettingsWriter, ActorError> {
     let file = ConfigFile::open(&config.file)?;
-    let file = Arc::new(Mutex::new(Some(file)));
-    let writer = SyncArbiter::start(1, move || {
-        let file = file.lock().ok().and_then(|mut file| file.take());
-        ConfigWriter::new(file, metrics.clone())
-    });
-    Ok(writer.recipient())
+    Ok(SettingsWriter::start(file, metrics))
 }
 
 /// The network controller's address, when this process is one.
@@ -286,7 +282,9 @@ impl Controller {
                     .zip(config.broker.password.clone()),
                 will,
                 codec: options.codec,
-                queue_capacity: 16_384,
+                queue_capacity: OUTBOUND_QUEUE,
+                max_payload: config.limits.max_payload,
+                max_in_flight: config.limits.max_in_flight,
             },
             metrics.clone(),
         )
@@ -294,7 +292,7 @@ impl Controller {
         let links = NodeLinks {
             publisher: bridge.clone().recipient(),
             persist,
-            codec: options.codec,
+            max_string: config.limits.max_string,
             metrics: metrics.clone(),
         };
         if let (Some(hadd), Some(role)) = (network_hadd(config), election_role(config.network.role))
@@ -310,7 +308,6 @@ impl Controller {
                     ..ElectionConfig::default()
                 },
                 liveness: LivenessConfig::default(),
-                codec: options.codec,
             };
             NetworkSupervisor::new(
                 setup,

@@ -17,7 +17,7 @@ use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::network_core::{
     Command, Connection, CoreSetup, Counter, Gauge, NetworkCore, Note,
 };
-use janitoo_protocol::{Codec, Hadd, NodeState};
+use janitoo_protocol::{Hadd, NodeState};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -37,14 +37,11 @@ pub struct SupervisorSetup {
     pub election: ElectionConfig,
     /// Liveness timing.
     pub liveness: LivenessConfig,
-    /// Payload codec.
-    pub codec: Codec,
 }
 
 /// A network controller.
 pub struct NetworkSupervisor {
     core: NetworkCore,
-    codec: Codec,
     publisher: Recipient<Publish>,
     observe: Recipient<Observe>,
     metrics: Arc<Metrics>,
@@ -67,7 +64,6 @@ impl NetworkSupervisor {
         };
         NetworkSupervisor {
             core: NetworkCore::new(core_setup, Duration::ZERO),
-            codec: setup.codec,
             publisher,
             observe,
             metrics,
@@ -84,10 +80,7 @@ impl NetworkSupervisor {
             match command {
                 Command::Publish { topic, message } => {
                     self.metrics.sent(ActorKind::Bridge);
-                    self.publisher.do_send(Publish {
-                        topic: topic.to_string(),
-                        payload: message.encode(self.codec),
-                    });
+                    self.publisher.do_send(Publish { topic, message });
                 }
                 Command::Set(Gauge::Primary(primary)) => self.metrics.primary.set(primary.into()),
                 Command::Set(Gauge::Epoch(epoch)) => self.metrics.epoch.set(epoch),

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use janitoo_config::{NodeKey, SettingKey};
 use janitoo_protocol::validate::{check, Constraints};
 use janitoo_protocol::{
-    Codec, Data, Genre, Hadd, Message as Wire, Status, Topic, ValueDescriptor, ValueInstances,
+    Data, Genre, Hadd, Message as Wire, Status, Topic, ValueDescriptor, ValueInstances,
     ValuePublication,
 };
 use tracing::{debug, warn};
 
 use crate::aggregate::BusReadings;
 use crate::component::{Component, ComponentError, Source, ValueSpec};
+use crate::config_writer::SettingsWriter;
 use crate::messages::{
     Announce, DescribeValue, Failure, GetValue, Publish, ReadOutcome, SetPollDelay, SetValue,
     ValueChanged,
@@ -30,12 +32,14 @@ pub struct ValueLinks {
     pub changes: Recipient<ValueChanged>,
     /// The node, for the outcome of component reads.
     pub reads: Recipient<ReadOutcome>,
-    /// The payload codec.
-    pub codec: Codec,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
     /// The bus's latest readings, for its aggregates.
     pub readings: BusReadings,
+    /// The settings writer and where the node's settings live, when there is a file.
+    pub persist: Option<(SettingsWriter, NodeKey)>,
+    /// The longest string a value may be set to, unless its spec says otherwise.
+    pub max_string: usize,
 }
 
 /// One value of a node.
@@ -131,8 +135,8 @@ impl ValueActor {
         };
         self.links.metrics.sent(ActorKind::Bridge);
         self.links.publisher.do_send(Publish {
-            topic: topic.to_string(),
-            payload: Wire::Value(publication).encode(self.links.codec),
+            topic,
+            message: Wire::Value(publication),
         });
     }
 
@@ -277,6 +281,10 @@ impl ValueActor {
                     format!("{} failed: the component panicked", self.spec.uuid),
                 )
             }
+            Crash::Refused(failure) => {
+                warn!(hadd = %self.hadd, uuid = %self.spec.uuid, error = %failure.error, "set not written back: the value is unchanged");
+                failure
+            }
             Crash::Failed(ComponentError::BadValue(why)) => Failure::new(Status::BAD_REQUEST, why),
             Crash::Failed(ComponentError::NoSuchValue(why)) => Failure::new(Status::NOT_FOUND, why),
             Crash::Failed(ComponentError::NotSupported(why)) => {
@@ -313,12 +321,37 @@ impl ValueActor {
             max: self.spec.max,
             list_items: self.spec.list_items.as_deref(),
         };
-        check(constraints, &msg.data).map_err(|invalid| {
+        let data = check(constraints, &msg.data).map_err(|invalid| {
             Failure::new(
                 Status::BAD_REQUEST,
                 format!("{}: {invalid}", self.spec.uuid),
             )
-        })
+        })?;
+        let limit = self.spec.max_length.unwrap_or(self.links.max_string);
+        match data.as_str() {
+            Some(text) if text.len() > limit => Err(Failure::new(
+                Status::BAD_REQUEST,
+                format!(
+                    "{}: a string of {} bytes is over the limit of {limit} bytes ([limits] max_string)",
+                    self.spec.uuid,
+                    text.len()
+                ),
+            )),
+            _ => Ok(data),
+        }
+    }
+
+    /// The write-back of a set, when the value is persisted and there is a file: a future
+    /// that ends once the setting is on disk.
+    fn write_back(
+        &self,
+        index: u32,
+        data: &Data,
+    ) -> Option<impl std::future::Future<Output = Result<(), Failure>> + 'static> {
+        let (writer, node) = self.links.persist.clone().filter(|_| self.persisted())?;
+        let setting = setting_key(&self.spec.uuid, index);
+        let data = data.clone();
+        Some(async move { writer.persist(node, setting, data).await })
     }
 
     fn store(&mut self, index: u32, data: Data) -> ValueDescriptor {
@@ -328,16 +361,17 @@ impl ValueActor {
             uuid: self.spec.uuid.clone(),
             index,
             data,
-            persist: self.persisted(),
         });
         self.descriptor(index)
     }
 }
 
-/// How a component call ended badly.
+/// How a component call (or the write-back of a set) ended badly.
 enum Crash {
     Failed(ComponentError),
     Panicked,
+    /// The write-back refused or failed: the answer to give.
+    Refused(Failure),
 }
 
 fn flatten<T>(
@@ -441,22 +475,33 @@ impl Handler<SetValue> for ValueActor {
             Ok(data) => data,
             Err(failure) => return Box::pin(fut::ready(Err(failure))),
         };
-        let Some(component) = self.component.clone() else {
-            return Box::pin(fut::ready(Ok(self.store(msg.index, data))));
-        };
-        let uuid = self.spec.uuid.clone();
         let index = msg.index;
-        let applied = data.clone();
-        let timeout = self.spec.timeout;
-        let apply = async move {
-            bounded(
-                timeout,
-                tokio::task::spawn_blocking(move || component.apply(&uuid, index, &applied)),
-            )
-            .await
+        // The component applies (or refuses) first; then the write-back; the running value
+        // changes only when both went through, so a refused or unsaved set changes nothing.
+        let apply = self.component.clone().map(|component| {
+            let uuid = self.spec.uuid.clone();
+            let applied = data.clone();
+            let timeout = self.spec.timeout;
+            async move {
+                bounded(
+                    timeout,
+                    tokio::task::spawn_blocking(move || component.apply(&uuid, index, &applied)),
+                )
+                .await
+            }
+        });
+        let write_back = self.write_back(index, &data);
+        let applied = async move {
+            if let Some(apply) = apply {
+                apply.await?;
+            }
+            if let Some(write_back) = write_back {
+                write_back.await.map_err(Crash::Refused)?;
+            }
+            Ok::<(), Crash>(())
         };
         Box::pin(
-            apply
+            applied
                 .into_actor(self)
                 .map(move |outcome, act, ctx| match outcome {
                     Ok(()) => Ok(act.store(index, data)),
@@ -495,5 +540,20 @@ impl Handler<Announce> for ValueActor {
         if self.spec.readable && !unread {
             self.publish();
         }
+    }
+}
+
+/// Where a setting lives in the configuration file.
+fn setting_key(uuid: &str, index: u32) -> SettingKey {
+    match uuid {
+        "name" => SettingKey::Name,
+        "location" => SettingKey::Location,
+        "hadd" => SettingKey::Hadd,
+        "heartbeat" => SettingKey::Heartbeat,
+        "config_timeout" => SettingKey::ConfigTimeout,
+        _ => SettingKey::Value {
+            uuid: uuid.to_owned(),
+            index,
+        },
     }
 }

@@ -49,7 +49,7 @@ impl Client {
             + &format!("-{:?}", Instant::now()).replace([' ', '.', '{', '}', ':'], "");
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options
-            .set_max_packet_size(8 << 20, 8 << 20)
+            .set_max_packet_size(32 << 20, 32 << 20)
             .set_keep_alive(Duration::from_secs(30));
         let (client, mut event_loop) = AsyncClient::new(options, 100_000);
         event_loop.network_options.set_tcp_nodelay(true);
@@ -101,6 +101,37 @@ impl Client {
             .publish(topic, QoS::AtMostOnce, false, payload.into())
             .await
             .unwrap();
+    }
+
+    /// Publishes, QoS 0, retained (as a stranger may).
+    pub async fn publish_retained(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtMostOnce, true, payload.into())
+            .await
+            .unwrap();
+    }
+
+    /// Publishes `payload` (a request written by hand, with `"request_id":"<id>"` and
+    /// `"reply_hadd":"9999/9990"`) on `topic` and waits for the reply carrying that id on
+    /// `/nodes/9999/9990/reply`, read as plain JSON (a reply to a broken request may not
+    /// decode as a full value).
+    pub async fn ask_raw(
+        &mut self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+        id: &str,
+        wait: Duration,
+    ) -> Option<serde_json::Value> {
+        self.publish(topic, payload).await;
+        let reply_topic = Topic::NodeReply(CLIENT_HADD).to_string();
+        let reply = self
+            .next_matching(wait, |received| {
+                received.topic == reply_topic
+                    && serde_json::from_slice::<serde_json::Value>(&received.payload)
+                        .is_ok_and(|tree| tree["request_id"] == id)
+            })
+            .await?;
+        serde_json::from_slice(&reply.payload).ok()
     }
 
     /// The next publication that satisfies `wanted`, within `wait`. Publications that do not

@@ -14,13 +14,39 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 /// `GET path` over HTTP/1.1: the status code and the body (read to its `Content-Length`, or
 /// to the end of the connection).
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let answer = http_get_as(addr, path, &addr.to_string());
+    (answer.status, answer.body)
+}
+
+/// An HTTP answer: its status, its head (status line and headers) and its body.
+pub struct HttpAnswer {
+    /// The status code (0 when none could be read).
+    pub status: u16,
+    /// The status line and the headers, as received.
+    pub head: String,
+    /// The body.
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// `GET path` over HTTP/1.1 to `addr`, saying `Host: host`.
+pub fn http_get_as(addr: SocketAddr, path: &str, host: &str) -> HttpAnswer {
     let mut stream = TcpStream::connect(addr).expect("something listens");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = Vec::new();
@@ -38,13 +64,17 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         }
     }
     let (head, body) = split_response(&response).unwrap_or((&response, &[]));
-    let head = String::from_utf8_lossy(head);
+    let head = String::from_utf8_lossy(head).into_owned();
     let status = head
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    (status, String::from_utf8_lossy(body).into_owned())
+    HttpAnswer {
+        status,
+        head,
+        body: String::from_utf8_lossy(body).into_owned(),
+    }
 }
 
 fn split_response(response: &[u8]) -> Option<(&[u8], &[u8])> {

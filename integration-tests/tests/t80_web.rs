@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
-use janitoo_integration_tests::web::{http_get, wait_for_listener, PageSocket};
+use janitoo_integration_tests::web::{http_get, http_get_as, wait_for_listener, PageSocket};
 use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Message, Request};
 use serde_json::json;
 
@@ -23,6 +23,7 @@ simulate = true
 
 [web]
 listen = "{web}"
+hosts = ["janitoo.test"]
 
 [buses.rpibasic]
 hadd = "0220/0000"
@@ -57,6 +58,22 @@ async fn the_page_sees_values_live_and_sets_them() {
     let (status, page) = http_get(web, "/");
     assert_eq!(status, 200);
     assert!(page.contains("<title>Janitoo manager</title>"));
+    let served = http_get_as(web, "/", &format!("localhost:{}", web.port()));
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("x-frame-options"), Some("DENY"));
+    assert_eq!(served.header("x-content-type-options"), Some("nosniff"));
+    let policy = served.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("frame-ancestors 'none'") && policy.contains("default-src 'none'"),
+        "{policy:?}"
+    );
+    let named = http_get_as(web, "/", &format!("JANITOO.test:{}", web.port()));
+    assert_eq!(named.status, 200, "a configured name is served");
+    // DNS rebinding: a page of attacker.example whose name now points here.
+    for path in ["/", "/api/snapshot", "/ws"] {
+        let rebound = http_get_as(web, path, &format!("attacker.example:{}", web.port()));
+        assert_eq!(rebound.status, 421, "{path} served to another host name");
+    }
     let (status, _) = http_get(web, "/nowhere");
     assert_eq!(status, 404);
 

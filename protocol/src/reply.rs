@@ -31,6 +31,8 @@ impl Status {
     pub const NOT_FOUND: Status = Status(404);
     /// The node failed to carry the request out.
     pub const INTERNAL_ERROR: Status = Status(500);
+    /// Too busy: too many requests in flight; try again later.
+    pub const SERVICE_UNAVAILABLE: Status = Status(503);
 
     /// Whether this is a 2xx status.
     pub fn is_success(self) -> bool {

@@ -206,6 +206,34 @@ impl Request {
     }
 }
 
+/// The answer owed to a request that could not be read: 400, naming what was wrong, sent
+/// where the request asked (`reply_hadd`), echoing what could still be read of it.
+///
+/// `None` when not even a usable `reply_hadd` can be read: nobody to answer.
+pub fn refusal_of_unreadable(
+    tree: &Value,
+    why: &crate::error::ProtocolError,
+) -> Option<(Hadd, crate::reply::ValueReply)> {
+    let Value::Object(fields) = tree else {
+        return None;
+    };
+    let text = |key: &str| fields.get(key).and_then(Value::as_str);
+    let reply_hadd = text("reply_hadd").and_then(|hadd| Hadd::parse(hadd).ok())?;
+    let value = crate::value::ValueDescriptor {
+        uuid: text("uuid").map(str::to_owned).unwrap_or_default(),
+        hadd: text("hadd").and_then(|hadd| Hadd::parse(hadd).ok()),
+        reply_hadd: Some(reply_hadd),
+        ..crate::value::ValueDescriptor::default()
+    };
+    let reply = crate::reply::ValueReply {
+        value,
+        status: Some(crate::reply::Status::BAD_REQUEST),
+        error: Some(why.to_string()),
+        request_id: text("request_id").map(str::to_owned),
+    };
+    Some((reply_hadd, reply))
+}
+
 fn parse_op(value: &Value) -> Result<Operation> {
     let text = match value {
         Value::String(text) => text.trim().to_ascii_lowercase(),

@@ -156,3 +156,43 @@ fn trailing_bytes_after_a_messagepack_message_are_refused() {
     let err = Codec::MessagePack.decode_tree(&payload).unwrap_err();
     assert!(err.to_string().contains("left after"), "{err}");
 }
+
+/// A request of the wrong shape that still says where to answer gets a 400 there, naming the
+/// field that was wrong and echoing its request id.
+#[test]
+fn an_unreadable_request_with_a_reply_hadd_is_answered_400_naming_the_field() {
+    use janitoo_protocol::reply::Status;
+    use janitoo_protocol::request::refusal_of_unreadable;
+    let base = r#""op":"get","uuid":"name","cmd_class":112,"genre":3,"reply_hadd":"0999/0001","request_id":"r1""#;
+    for (field, value) in [
+        ("genre", r#""x""#),
+        ("cmd_class", r#""x""#),
+        ("index", "-1"),
+        ("op", r#""x""#),
+        ("uuid", "1"),
+    ] {
+        let payload = format!("{{{base},\"{field}\":{value}}}");
+        let err = janitoo_protocol::Message::decode_on(
+            "/nodes/0220/0001/request",
+            payload.as_bytes(),
+            janitoo_protocol::Codec::Json,
+        )
+        .expect_err(&format!("{payload} must not decode"));
+        let tree = janitoo_protocol::Codec::Json
+            .decode_tree(payload.as_bytes())
+            .unwrap();
+        let (to, reply) = refusal_of_unreadable(&tree, &err).expect("an answer is owed");
+        assert_eq!(to.to_string(), "0999/0001");
+        assert_eq!(reply.status, Some(Status::BAD_REQUEST));
+        assert_eq!(reply.request_id.as_deref(), Some("r1"));
+        let error = reply.error.unwrap();
+        assert!(error.contains(field), "{error:?} does not name {field}");
+    }
+    let nowhere = janitoo_protocol::Codec::Json
+        .decode_tree(br#"{"op":"x","uuid":"name"}"#)
+        .unwrap();
+    let err = janitoo_protocol::ProtocolError::UnknownTopic {
+        topic: String::new(),
+    };
+    assert!(refusal_of_unreadable(&nowhere, &err).is_none());
+}

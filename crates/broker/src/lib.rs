@@ -44,9 +44,13 @@ use thiserror::Error;
 /// How long [`EmbeddedBroker::start`] waits for the broker to answer MQTT.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The largest MQTT packet (remaining length: topic, properties and payload) a client may send:
-/// 8 MiB, as the controller's own client accepts (Janitoo discovery replies reach ~100 KB).
-pub const MAX_PACKET_SIZE: usize = 8 << 20;
+/// The largest payload a client may publish by default: 256 KiB, the controller's own default
+/// `[limits] max_payload` (Janitoo discovery replies reach ~100 KB). A client that publishes
+/// more is disconnected by the broker; nobody else receives it.
+pub const DEFAULT_MAX_PAYLOAD: usize = 256 << 10;
+
+/// Room for the topic and the header of a packet, beside its payload.
+const PACKET_OVERHEAD: usize = 64 << 10;
 
 /// The size of one segment of a subscription filter's in-memory log: 16 MiB.
 pub const ROUTER_SEGMENT_SIZE: usize = 16 << 20;
@@ -140,11 +144,11 @@ fn check_can_listen(addr: SocketAddr) -> Result<(), BrokerError> {
 }
 
 /// The rumqttd configuration: one MQTT 3.1.1 listener on `listen`, everything else off.
-fn config(listen: SocketAddr) -> Config {
+fn config(listen: SocketAddr, max_payload: usize) -> Config {
     let connections = ConnectionSettings {
         // A client has 60 s after its TCP connect to send CONNECT (u16 in rumqttd: < 65.5 s).
         connection_timeout_ms: 60_000,
-        max_payload_size: MAX_PACKET_SIZE,
+        max_payload_size: max_payload.saturating_add(PACKET_OVERHEAD),
         max_inflight_count: 1_000,
         auth: None,
         external_auth: None,
@@ -245,6 +249,15 @@ impl EmbeddedBroker {
     /// [`READY_TIMEOUT`], [`BrokerError::Stopped`] if its thread ends meanwhile (the address
     /// was taken after the check, say).
     pub fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
+        EmbeddedBroker::start_limited(listen, DEFAULT_MAX_PAYLOAD)
+    }
+
+    /// Starts a broker as [`EmbeddedBroker::start`] does, that takes payloads of at most
+    /// `max_payload` bytes (the controller's `[limits] max_payload`).
+    pub fn start_limited(
+        listen: SocketAddr,
+        max_payload: usize,
+    ) -> Result<EmbeddedBroker, BrokerError> {
         let addr = if listen.port() == 0 {
             SocketAddr::new(listen.ip(), free_local_port(listen.ip())?)
         } else {
@@ -254,7 +267,7 @@ impl EmbeddedBroker {
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
             .spawn(move || {
-                let mut broker = Broker::new(config(addr));
+                let mut broker = Broker::new(config(addr, max_payload));
                 // Returns only once its listener thread has ended: it could not listen.
                 if let Err(err) = broker.start() {
                     tracing::error!(%addr, %err, "embedded MQTT broker stopped");

@@ -80,8 +80,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let (broker, _embedded) = match args.broker.or_else(|| config.broker.address.clone()) {
         Some(address) => (address, None),
         None => {
-            let embedded = EmbeddedBroker::start(args.embedded_listen)
-                .map_err(|err| Failure::Other(err.into()))?;
+            let embedded =
+                EmbeddedBroker::start_limited(args.embedded_listen, config.limits.max_payload)
+                    .map_err(|err| Failure::Other(err.into()))?;
             info!(address = %embedded.addr(), "embedded broker started");
             (embedded.addr().to_string(), Some(embedded))
         }
@@ -108,9 +109,14 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         let web = match args.web.or(config.web.listen) {
             Some(listen) => {
                 let hadd = Hadd::new(9997, 1000 + (std::process::id() % 8999) as u16);
-                let server =
-                    janitoo_web::start(listen, hadd, controller.bridge(), controller.metrics())
-                        .map_err(|err| Failure::Usage(err.into()))?;
+                let server = janitoo_web::start(
+                    listen,
+                    &config.web.hosts,
+                    hadd,
+                    controller.bridge(),
+                    controller.metrics(),
+                )
+                .map_err(|err| Failure::Usage(err.into()))?;
                 info!(url = %format!("http://{}/", server.addr), "web manager started");
                 Some(server)
             }

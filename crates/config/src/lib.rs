@@ -32,8 +32,8 @@ mod schema;
 
 pub use convert::{data_to_toml, toml_to_data};
 pub use error::ConfigError;
-pub use persist::{ConfigFile, NodeKey, SettingKey};
+pub use persist::{Change, ConfigFile, NodeKey, SettingKey};
 pub use schema::{
     AggregateFunction, BrokerConfig, BusConfig, ComponentConfig, Config, HardwareConfig,
-    NetworkConfig, NetworkRole, NodeConfig, ValueSettings, WebConfig,
+    LimitsConfig, NetworkConfig, NetworkRole, NodeConfig, ValueSettings, WebConfig,
 };

@@ -139,6 +139,68 @@ impl ConfigFile {
     }
 }
 
+/// One setting to write: the node, the setting, its new data.
+pub type Change = (NodeKey, SettingKey, Data);
+
+impl ConfigFile {
+    /// Writes a batch of settings changed over the network, each checked first exactly as the
+    /// start-up check would check the file (`Config::parse`), so that nothing reaches the file
+    /// that the next start would refuse. The valid ones are written together, atomically; an
+    /// invalid one is left out and its error returned in its place.
+    ///
+    /// `Err` when the file cannot be written: then nothing was, and the handle is unchanged.
+    pub fn persist_checked(
+        &mut self,
+        changes: &[Change],
+    ) -> Result<Vec<Result<(), ConfigError>>, ConfigError> {
+        let mut document = self.document.clone();
+        let unknown = |node: &NodeKey, setting: &SettingKey| ConfigError::UnknownNode {
+            file: self.path.clone(),
+            node: node.to_string(),
+            key: format!("{setting:?}"),
+        };
+        // Most often the whole batch is valid: one check for all of it.
+        let mut outcomes = Vec::with_capacity(changes.len());
+        for (node, setting, data) in changes {
+            match node_table(&mut document, node) {
+                Some(table) => {
+                    apply(table, setting, data);
+                    outcomes.push(Ok(()));
+                }
+                None => outcomes.push(Err(unknown(node, setting))),
+            }
+        }
+        if crate::Config::parse(&document.to_string(), &self.path).is_err() {
+            // Find the culprits: each change on top of the valid ones before it.
+            document = self.document.clone();
+            for (outcome, (node, setting, data)) in outcomes.iter_mut().zip(changes) {
+                if outcome.is_err() {
+                    continue;
+                }
+                let mut attempt = document.clone();
+                let Some(table) = node_table(&mut attempt, node) else {
+                    continue;
+                };
+                apply(table, setting, data);
+                match crate::Config::parse(&attempt.to_string(), &self.path) {
+                    Ok(_) => document = attempt,
+                    Err(err) => *outcome = Err(err),
+                }
+            }
+        }
+        if outcomes.iter().any(Result::is_ok) {
+            write_atomically(&self.path, document.to_string().as_bytes()).map_err(|source| {
+                ConfigError::Write {
+                    file: self.path.clone(),
+                    source,
+                }
+            })?;
+            self.document = document;
+        }
+        Ok(outcomes)
+    }
+}
+
 fn node_table<'d>(document: &'d mut DocumentMut, node: &NodeKey) -> Option<&'d mut Table> {
     let buses = document.get_mut("buses")?.as_table_like_mut()?;
     let (bus, component) = match node {

@@ -24,6 +24,30 @@ pub struct Config {
     pub hardware: HardwareConfig,
     /// The web manager.
     pub web: WebConfig,
+    /// What a client may send.
+    pub limits: LimitsConfig,
+}
+
+/// The `[limits]` section: what a client may send, whoever it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimitsConfig {
+    /// The largest payload accepted (or sent), bytes (default 256 KiB).
+    pub max_payload: usize,
+    /// The longest string a value may be set to, bytes (default 4 KiB), unless the value's
+    /// own spec says otherwise.
+    pub max_string: usize,
+    /// Requests a controller works on at once; more are refused at once with 503 (default 256).
+    pub max_in_flight: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_payload: 256 << 10,
+            max_string: 4 << 10,
+            max_in_flight: 256,
+        }
+    }
 }
 
 /// The `[web]` section.
@@ -31,6 +55,9 @@ pub struct Config {
 pub struct WebConfig {
     /// Where the web manager listens (`127.0.0.1:8080`); none when absent.
     pub listen: Option<std::net::SocketAddr>,
+    /// Host names it is reached by (`pi.local`), besides IP addresses and `localhost`: a
+    /// request naming any other host is refused (DNS rebinding).
+    pub hosts: Vec<String>,
 }
 
 /// The `[hardware]` section.
@@ -162,12 +189,24 @@ struct RawConfig {
     hardware: RawHardware,
     #[serde(default)]
     web: RawWeb,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_payload: Option<i64>,
+    max_string: Option<i64>,
+    max_in_flight: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawWeb {
     listen: Option<String>,
+    #[serde(default)]
+    hosts: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -431,6 +470,47 @@ impl Checker<'_> {
         })
     }
 
+    fn limits(&self, raw: RawLimits) -> Result<LimitsConfig, ConfigError> {
+        let defaults = LimitsConfig::default();
+        let within =
+            |key: &str, value: Option<i64>, default: usize, low: i64, high: i64, expected: &str| {
+                match value {
+                    None => Ok(default),
+                    Some(v) if (low..=high).contains(&v) => Ok(v as usize),
+                    Some(v) => Err(self.invalid(key, expected, v)),
+                }
+            };
+        let max_payload = within(
+            "limits.max_payload",
+            raw.max_payload,
+            defaults.max_payload,
+            1 << 10,
+            256 << 20,
+            "bytes, 1024 to 268435456",
+        )?;
+        let max_string = within(
+            "limits.max_string",
+            raw.max_string,
+            defaults.max_string,
+            16,
+            i64::try_from(max_payload).unwrap_or(i64::MAX),
+            "bytes, 16 up to limits.max_payload",
+        )?;
+        let max_in_flight = within(
+            "limits.max_in_flight",
+            raw.max_in_flight,
+            defaults.max_in_flight,
+            1,
+            100_000,
+            "a number of requests, 1 to 100000",
+        )?;
+        Ok(LimitsConfig {
+            max_payload,
+            max_string,
+            max_in_flight,
+        })
+    }
+
     fn unique_addresses(&self, buses: &[BusConfig]) -> Result<(), ConfigError> {
         let mut seen: BTreeMap<Hadd, String> = BTreeMap::new();
         for bus in buses {
@@ -534,7 +614,11 @@ impl Config {
                 sysfs_root: raw.hardware.sysfs_root,
                 simulate: raw.hardware.simulate,
             },
-            web: WebConfig { listen: web_listen },
+            web: WebConfig {
+                listen: web_listen,
+                hosts: raw.web.hosts,
+            },
+            limits: check.limits(raw.limits)?,
         })
     }
 }

@@ -9,7 +9,7 @@ use janitoo_actors::messages::{ConnectionChanged, Observe, Observed, Publish};
 use janitoo_actors::{ActorKind, Metrics};
 use janitoo_protocol::topic::filters;
 use janitoo_protocol::{
-    Codec, CommandClass, Data, Genre, Hadd, InfoKind, Message as Wire, Request, Topic,
+    CommandClass, Data, Genre, Hadd, InfoKind, Message as Wire, Request, Topic,
 };
 use tokio::sync::broadcast;
 use tracing::debug;
@@ -73,10 +73,7 @@ impl WebHub {
 
     fn publish(&self, topic: Topic, message: Wire) {
         self.metrics.sent(ActorKind::Bridge);
-        self.publisher.do_send(Publish {
-            topic: topic.to_string(),
-            payload: message.encode(Codec::Json),
-        });
+        self.publisher.do_send(Publish { topic, message });
     }
 
     /// Asks every controller for its nodes and values, at most every 5 s.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{ServerHandle, Service as _};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_ws::{AggregatedMessage, Session};
 use futures_util::StreamExt as _;
@@ -51,10 +51,26 @@ impl WebServer {
     }
 }
 
+/// The headers of every answer: no framing, no sniffing, nothing loaded from elsewhere (the
+/// page's script and style are inline; it talks only to its own WebSocket).
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
 /// Starts the web manager on `listen`, inside the running actix System: it observes the
-/// network through `bridge`, answers to `hadd`, and shows `metrics` on `/metrics`.
+/// network through `bridge`, answers to `hadd`, and shows `metrics` on `/metrics`. It serves
+/// requests for IP addresses, `localhost` and the names in `hosts` only.
 pub fn start(
     listen: SocketAddr,
+    hosts: &[String],
     hadd: Hadd,
     bridge: Addr<MqttBridge>,
     metrics: Arc<Metrics>,
@@ -73,8 +89,29 @@ pub fn start(
         updates,
         metrics,
     };
+    let hosts: Arc<[String]> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
     let server = HttpServer::new(move || {
+        let hosts = hosts.clone();
         App::new()
+            .wrap_fn(move |request, service| {
+                let served = host_is_served(request.headers(), &hosts);
+                let call = served.then(|| service.call(request));
+                async move {
+                    let Some(call) = call else {
+                        return Err(actix_web::error::ErrorMisdirectedRequest(
+                            "this host name is not one the web manager serves ([web] hosts)",
+                        ));
+                    };
+                    let mut response = call.await?;
+                    for (name, value) in SECURITY_HEADERS {
+                        response.headers_mut().insert(
+                            actix_web::http::header::HeaderName::from_static(name),
+                            actix_web::http::header::HeaderValue::from_static(value),
+                        );
+                    }
+                    Ok(response)
+                }
+            })
             .app_data(web::Data::new(state.clone()))
             .route("/", web::get().to(index))
             .route("/metrics", web::get().to(metrics_text))
@@ -138,6 +175,26 @@ async fn socket(
         .max_continuation_size(64 * 1024);
     actix_web::rt::spawn(serve_page(state.get_ref().clone(), session, stream));
     Ok(response)
+}
+
+/// Whether the `Host` of a request is one this server is reached by: an IP address
+/// (rebinding needs a name), `localhost`, or a configured name. A page of another site whose
+/// name was re-pointed at this machine (DNS rebinding) sends its own name and is refused.
+fn host_is_served(headers: &actix_web::http::header::HeaderMap, hosts: &[String]) -> bool {
+    let Some(host) = headers.get("host").and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => {
+            return rest
+                .split_once(']')
+                .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::Ipv4Addr>().is_ok() || name == "localhost" || hosts.contains(&name)
 }
 
 /// Whether a WebSocket upgrade comes from our own page: browsers always send `Origin`, and it

@@ -1,0 +1,249 @@
+//! Admission control in front of the actors: a bounded number of requests in flight per
+//! process, and a fair share of them per requester. A request beyond them is turned away at
+//! once instead of queued, so that memory stays bounded and a request admitted is answered
+//! promptly, whatever the rate of the rest.
+//!
+//! A requester is known by its `reply_hadd` (the only name a request carries). One that floods
+//! holds at most a quarter of the slots; and while the outbound queue is congested (its
+//! answers would wait, or be dropped), a requester is admitted only with nothing in flight and
+//! nothing admitted in the last [`CONGESTED_SPACING`]: an operator's lone get still goes
+//! through a flood from elsewhere.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use janitoo_protocol::Hadd;
+
+use crate::metrics::Metrics;
+
+/// While congested, one request per requester per this much time, at most.
+pub const CONGESTED_SPACING: Duration = Duration::from_millis(100);
+
+/// Requesters remembered beyond those with requests in flight; past twice this, the idle
+/// ones are forgotten.
+const REMEMBERED: usize = 4_096;
+
+/// What is known of one requester.
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    holding: u32,
+    admitted_at: Instant,
+}
+
+type Shares = Arc<Mutex<HashMap<Option<Hadd>, Share>>>;
+
+/// The gate: the count of requests in flight lives in the metrics (`in_flight`).
+#[derive(Clone)]
+pub struct Admission {
+    metrics: Arc<Metrics>,
+    limit: u64,
+    per_requester: u32,
+    requesters: Shares,
+}
+
+/// Why a request was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many requests in flight, in all or from this requester: answer 503.
+    Busy,
+    /// The outbound queue is congested: an answer would not go out either; drop it.
+    Congested,
+}
+
+/// One admitted request: it is in flight until its ticket is dropped (when it is answered,
+/// or given up).
+#[derive(Debug)]
+pub struct Ticket {
+    metrics: Arc<Metrics>,
+    requester: Option<Hadd>,
+    requesters: Shares,
+}
+
+impl Admission {
+    /// At most `limit` requests in flight (at least one), a quarter of them (at least one)
+    /// from any one requester.
+    pub fn new(metrics: Arc<Metrics>, limit: usize) -> Self {
+        let limit = limit.max(1);
+        Admission {
+            metrics,
+            limit: u64::try_from(limit).unwrap_or(u64::MAX),
+            per_requester: u32::try_from((limit / 4).max(1)).unwrap_or(u32::MAX),
+            requesters: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A ticket for a request from `requester`, or why not (counted as shed). `congested`:
+    /// whether the outbound queue is past its high-water mark.
+    pub fn admit(
+        &self,
+        requester: Option<Hadd>,
+        congested: bool,
+        now: Instant,
+    ) -> Result<Ticket, Refusal> {
+        let outcome = self.try_admit(requester, congested, now);
+        if outcome.is_err() {
+            self.metrics.shed.increment();
+        }
+        outcome
+    }
+
+    fn try_admit(
+        &self,
+        requester: Option<Hadd>,
+        congested: bool,
+        now: Instant,
+    ) -> Result<Ticket, Refusal> {
+        let mut requesters = self.requesters.lock().unwrap_or_else(|e| e.into_inner());
+        if requesters.len() > 2 * REMEMBERED {
+            requesters.retain(|_, share| {
+                share.holding > 0
+                    || now.saturating_duration_since(share.admitted_at) < CONGESTED_SPACING
+            });
+        }
+        let share = requesters.get(&requester).copied();
+        let holding = share.map_or(0, |share| share.holding);
+        if congested {
+            let recent = share.is_some_and(|share| {
+                now.saturating_duration_since(share.admitted_at) < CONGESTED_SPACING
+            });
+            let crowded = share.is_none() && requesters.len() >= 2 * REMEMBERED;
+            if holding > 0 || recent || crowded {
+                return Err(Refusal::Congested);
+            }
+        }
+        if holding >= self.per_requester || !self.metrics.in_flight.increment_below(self.limit) {
+            return Err(if congested {
+                Refusal::Congested
+            } else {
+                Refusal::Busy
+            });
+        }
+        requesters.insert(
+            requester,
+            Share {
+                holding: holding + 1,
+                admitted_at: now,
+            },
+        );
+        Ok(Ticket {
+            metrics: self.metrics.clone(),
+            requester,
+            requesters: self.requesters.clone(),
+        })
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut requesters = self.requesters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(share) = requesters.get_mut(&self.requester) {
+            share.holding = share.holding.saturating_sub(1);
+        }
+        drop(requesters);
+        self.metrics.in_flight.decrement();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOODER: Option<Hadd> = Some(Hadd::new(9999, 1));
+    const OPERATOR: Option<Hadd> = Some(Hadd::new(9999, 2));
+
+    fn holding(gate: &Admission, requester: Option<Hadd>) -> u32 {
+        gate.requesters
+            .lock()
+            .unwrap()
+            .get(&requester)
+            .map_or(0, |share| share.holding)
+    }
+
+    #[test]
+    fn admits_up_to_the_limit_then_again_as_tickets_are_dropped() {
+        let metrics = Arc::new(Metrics::default());
+        let gate = Admission::new(metrics.clone(), 2);
+        let now = Instant::now();
+        let first = gate
+            .admit(Some(Hadd::new(1, 1)), false, now)
+            .expect("first");
+        let second = gate
+            .admit(Some(Hadd::new(1, 2)), false, now)
+            .expect("second");
+        assert_eq!(
+            gate.admit(Some(Hadd::new(1, 3)), false, now).unwrap_err(),
+            Refusal::Busy
+        );
+        assert_eq!((metrics.in_flight.get(), metrics.shed.get()), (2, 1));
+        drop(first);
+        assert_eq!(metrics.in_flight.get(), 1);
+        assert_eq!(holding(&gate, Some(Hadd::new(1, 1))), 0);
+        let third = gate
+            .admit(Some(Hadd::new(1, 3)), false, now)
+            .expect("room again");
+        drop((second, third));
+        assert_eq!(metrics.in_flight.get(), 0);
+    }
+
+    #[test]
+    fn one_requester_holds_a_quarter_of_the_slots_and_others_still_get_in() {
+        let metrics = Arc::new(Metrics::default());
+        let gate = Admission::new(metrics.clone(), 8);
+        let now = Instant::now();
+        let held: Vec<Ticket> = (0..2)
+            .map(|_| gate.admit(FLOODER, false, now).unwrap())
+            .collect();
+        assert_eq!(gate.admit(FLOODER, false, now).unwrap_err(), Refusal::Busy);
+        let operator = gate.admit(OPERATOR, false, now).expect("another requester");
+        assert_eq!(metrics.in_flight.get(), 3);
+        drop((held, operator));
+        assert_eq!(metrics.in_flight.get(), 0);
+    }
+
+    #[test]
+    fn while_congested_a_requester_gets_one_request_per_spacing() {
+        let metrics = Arc::new(Metrics::default());
+        let gate = Admission::new(metrics.clone(), 8);
+        let start = Instant::now();
+        let flood = gate
+            .admit(FLOODER, true, start)
+            .expect("its first is admitted");
+        assert_eq!(
+            gate.admit(FLOODER, true, start).unwrap_err(),
+            Refusal::Congested,
+            "one in flight already"
+        );
+        drop(flood);
+        let soon = start + CONGESTED_SPACING / 2;
+        assert_eq!(
+            gate.admit(FLOODER, true, soon).unwrap_err(),
+            Refusal::Congested,
+            "answered, but admitted too recently"
+        );
+        let operator = gate
+            .admit(OPERATOR, true, soon)
+            .expect("the operator's get");
+        drop(operator);
+        let later = start + CONGESTED_SPACING;
+        assert!(gate.admit(FLOODER, true, later).is_ok());
+        assert_eq!(metrics.shed.get(), 2);
+        assert!(
+            gate.admit(FLOODER, false, later).is_ok(),
+            "not congested: no spacing"
+        );
+    }
+
+    #[test]
+    fn idle_requesters_are_forgotten() {
+        let metrics = Arc::new(Metrics::default());
+        let gate = Admission::new(metrics.clone(), 8);
+        let start = Instant::now();
+        for node in 0..=(2 * REMEMBERED as u16) {
+            drop(gate.admit(Some(Hadd::new(1, node)), false, start).unwrap());
+        }
+        let later = start + CONGESTED_SPACING;
+        drop(gate.admit(OPERATOR, false, later).unwrap());
+        assert_eq!(gate.requesters.lock().unwrap().len(), 1);
+    }
+}
