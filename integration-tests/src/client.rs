@@ -123,6 +123,12 @@ impl Client {
         wait: Duration,
     ) -> Option<serde_json::Value> {
         self.publish(topic, payload).await;
+        self.reply_raw(id, wait).await
+    }
+
+    /// The reply carrying request id `id` on `/nodes/9999/9990/reply`, as plain JSON, if it
+    /// comes within `wait`.
+    pub async fn reply_raw(&mut self, id: &str, wait: Duration) -> Option<serde_json::Value> {
         let reply_topic = Topic::NodeReply(CLIENT_HADD).to_string();
         let reply = self
             .next_matching(wait, |received| {

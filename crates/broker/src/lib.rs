@@ -49,8 +49,9 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
 /// more is disconnected by the broker; nobody else receives it.
 pub const DEFAULT_MAX_PAYLOAD: usize = 256 << 10;
 
-/// Room for the topic and the header of a packet, beside its payload.
-const PACKET_OVERHEAD: usize = 64 << 10;
+/// Room for the topic and the header of a packet, beside its payload (Janitoo topics are
+/// under 100 bytes).
+const PACKET_OVERHEAD: usize = 1 << 10;
 
 /// The size of one segment of a subscription filter's in-memory log: 16 MiB.
 pub const ROUTER_SEGMENT_SIZE: usize = 16 << 20;

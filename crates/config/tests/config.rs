@@ -306,3 +306,87 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_file() {
         "temporary files pile up: {leftovers:?}"
     );
 }
+
+/// A batch of settings from the network: each is checked as the start-up check checks the
+/// file; the invalid ones are left out with their error, the valid ones written together.
+#[test]
+fn a_checked_batch_writes_only_what_the_next_start_would_take() {
+    let two = format!(
+        "{GOOD}\n[buses.rpibasic.components.led]\nkind = \"rpibasic.led\"\nhadd = \"0220/0002\"\n"
+    );
+    let (_dir, path) = written(&two);
+    let mut file = ConfigFile::open(&path).unwrap();
+    let ambiance = NodeKey::Component {
+        bus: "rpibasic".into(),
+        key: "ambiance".into(),
+    };
+    let changes = vec![
+        (ambiance.clone(), SettingKey::Name, Data::from("Salon")),
+        // The LED's address.
+        (ambiance.clone(), SettingKey::Hadd, Data::from("0220/0002")),
+        // Another controller's range.
+        (ambiance.clone(), SettingKey::Hadd, Data::from("9999/9999")),
+        (
+            NodeKey::Bus("rpibasic".into()),
+            SettingKey::Heartbeat,
+            Data::from(15),
+        ),
+        (NodeKey::Bus("nope".into()), SettingKey::Name, Data::from("x")),
+    ];
+    let outcomes = file.persist_checked(&changes).unwrap();
+    let refused: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, outcome)| outcome.is_err())
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(refused, [1, 2, 4], "{outcomes:?}");
+    assert!(matches!(outcomes[1], Err(ConfigError::Invalid { .. })));
+    assert!(matches!(outcomes[4], Err(ConfigError::UnknownNode { .. })));
+    let config = Config::load(&path).expect("the file still starts");
+    let bus = &config.buses[0];
+    assert_eq!(bus.node.heartbeat, Some(15.0));
+    let ambiance = &bus.components.iter().find(|c| c.key == "ambiance").unwrap().node;
+    assert_eq!(
+        (ambiance.name.as_deref(), ambiance.hadd),
+        (Some("Salon"), Hadd::new(220, 1))
+    );
+
+    // A batch that is all refused leaves the file as it was, not even rewritten.
+    let before = std::fs::read_to_string(&path).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let outcomes = file
+        .persist_checked(&[(
+            NodeKey::Bus("rpibasic".into()),
+            SettingKey::Hadd,
+            Data::from("0220/0001"),
+        )])
+        .unwrap();
+    assert!(outcomes[0].is_err());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+}
+
+/// A write that fails (here a directory where the temporary file goes) is an error for the
+/// whole batch, and the handle stays as it was: the next batch does not carry the failed one.
+#[test]
+fn a_failed_batch_write_changes_nothing() {
+    let (dir, path) = written(GOOD);
+    let mut file = ConfigFile::open(&path).unwrap();
+    let ambiance = NodeKey::Component {
+        bus: "rpibasic".into(),
+        key: "ambiance".into(),
+    };
+    let blocker = dir.path().join(".janitoo.toml.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let err = file
+        .persist_checked(&[(ambiance.clone(), SettingKey::Name, Data::from("Lost"))])
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::Write { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), GOOD);
+    std::fs::remove_dir(&blocker).unwrap();
+    file.persist_checked(&[(ambiance, SettingKey::Location, Data::from("Kept"))])
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("Kept") && !text.contains("Lost"), "{text}");
+}
