@@ -235,15 +235,58 @@ mod tests {
     }
 
     #[test]
-    fn idle_requesters_are_forgotten() {
+    fn while_congested_a_requester_still_in_flight_waits_whatever_the_time() {
         let metrics = Arc::new(Metrics::default());
         let gate = Admission::new(metrics.clone(), 8);
         let start = Instant::now();
-        for node in 0..=(2 * REMEMBERED as u16) {
+        let slow = gate.admit(FLOODER, true, start).unwrap();
+        let long_after = start + 10 * CONGESTED_SPACING;
+        assert_eq!(
+            gate.admit(FLOODER, true, long_after).unwrap_err(),
+            Refusal::Congested
+        );
+        drop(slow);
+        assert!(gate.admit(FLOODER, true, long_after).is_ok());
+    }
+
+    #[test]
+    fn the_memory_of_requesters_is_bounded_and_keeps_who_matters() {
+        let metrics = Arc::new(Metrics::default());
+        let gate = Admission::new(metrics.clone(), 8);
+        let remembered = |gate: &Admission| gate.requesters.lock().unwrap().len();
+        let start = Instant::now();
+        let old_but_in_flight = gate.admit(OPERATOR, false, start).unwrap();
+        let bound = 2 * REMEMBERED;
+        for node in 0..(bound - 2) as u16 {
             drop(gate.admit(Some(Hadd::new(1, node)), false, start).unwrap());
         }
+        assert_eq!(remembered(&gate), bound - 1);
         let later = start + CONGESTED_SPACING;
-        drop(gate.admit(OPERATOR, false, later).unwrap());
-        assert_eq!(gate.requesters.lock().unwrap().len(), 1);
+        // Congested, one short of the bound: a newcomer gets in.
+        let newcomer = gate.admit(Some(Hadd::new(2, 0)), true, later).unwrap();
+        assert_eq!(remembered(&gate), bound);
+        // At the bound, congested: a newcomer is turned away, nothing forgotten yet.
+        assert_eq!(
+            gate.admit(Some(Hadd::new(2, 1)), true, later).unwrap_err(),
+            Refusal::Congested
+        );
+        // Not congested: admitted, one past the bound...
+        drop(gate.admit(Some(Hadd::new(2, 1)), false, later).unwrap());
+        assert_eq!(remembered(&gate), bound + 1);
+        // ...and the next admission forgets the idle ones admitted a spacing ago or more, but
+        // neither those in flight nor the recent.
+        drop(gate.admit(Some(Hadd::new(2, 2)), false, later).unwrap());
+        let mut kept: Vec<Option<Hadd>> = gate.requesters.lock().unwrap().keys().copied().collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                Some(Hadd::new(2, 0)),
+                Some(Hadd::new(2, 1)),
+                Some(Hadd::new(2, 2)),
+                OPERATOR
+            ]
+        );
+        drop((old_but_in_flight, newcomer));
     }
 }

@@ -12,7 +12,7 @@
 //! | `bridge_publishes_per_s` | 0 | publications per second since the previous read |
 //! | `bridge_reconnects` | 0 | connection losses |
 //! | `bridge_dropped` | 0 | publications dropped: the outbound queue was full |
-//! | `requests_in_flight` | 0 | requests admitted and not answered yet (the real queued work) |
+//! | `requests_in_flight` | 0 | requests admitted and not answered yet, the real queued work (a get of it counts itself) |
 //! | `requests_shed` | 0 | requests refused 503, or dropped, because too many were in flight |
 //! | `mqtt_received` | 0 | messages received from the broker |
 //! | `mqtt_retained_ignored` | 0 | retained messages ignored |

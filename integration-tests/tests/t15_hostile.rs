@@ -658,3 +658,79 @@ async fn wait_reply(client: &mut Client, codec: &str, id: &str, wait: Duration) 
         .await?;
     decode(&reply.payload).map(|reply| reply.status().0)
 }
+
+/// A counter among the controller's metrics values (on its first bus by oid, 0222/0000).
+async fn metric(client: &mut Client, uuid: &str) -> f64 {
+    let reply = client
+        .ask(Request::get(
+            Hadd::new(222, 0),
+            uuid,
+            Genre::System,
+            CommandClass::SENSOR_MULTILEVEL,
+        ))
+        .await;
+    assert_eq!(reply.status(), Status::OK, "{uuid}: {:?}", reply.error);
+    janitoo_protocol::value::data_as_f64(&reply.value.data).unwrap()
+}
+
+/// Four clients flood gets as fast as they can for 3 s: the controller keeps answering a
+/// probe, its RSS stays under 64 MiB, what it cannot take is shed and counted, and once the
+/// flood is over nothing is left in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_shed_with_bounded_memory() {
+    let kind = *brokers_under_test().last().unwrap();
+    let mut rig = Rig::start(kind, async |_: &Client| {}).await;
+    let pid = rig.controller.pid().to_string();
+    let idle = rss_mib(&pid);
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut flooders = Vec::new();
+    for _ in 0..4 {
+        let client = Client::connect(rig.broker.port).await;
+        flooders.push(tokio::spawn(async move {
+            let get = br#"{"op":"get","uuid":"name","genre":3,"cmd_class":112,"hadd":"0220/0001","reply_hadd":"9999/9991"}"#;
+            let mut sent = 0u64;
+            while Instant::now() < until {
+                for _ in 0..100 {
+                    client.publish("/nodes/0220/0001/request", &get[..]).await;
+                }
+                sent += 100;
+                tokio::task::yield_now().await;
+            }
+            sent
+        }));
+    }
+    let mut peak = idle;
+    let mut probes = 0;
+    while Instant::now() < until {
+        let reply = rig
+            .client
+            .try_ask(get(AMBIANCE, "name", Genre::Config), Duration::from_secs(5))
+            .await
+            .expect("a probe went unanswered during the flood");
+        assert_eq!(reply.status(), Status::OK, "{:?}", reply.error);
+        probes += 1;
+        peak = peak.max(rss_mib(&pid));
+    }
+    let mut sent = 0;
+    for flooder in flooders {
+        sent += flooder.await.unwrap();
+    }
+    // Once the flood is processed, nothing is left in flight but the get that reads it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&mut rig.client, "requests_in_flight").await > 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "requests still in flight 20 s after the flood"
+        );
+    }
+    peak = peak.max(rss_mib(&pid));
+    let shed = metric(&mut rig.client, "requests_shed").await;
+    eprintln!(
+        "{sent} gets in 3 s; {probes} probes answered; {shed} shed; RSS {idle:.1} MiB idle, {peak:.1} MiB at most"
+    );
+    assert!(peak < 64.0, "RSS reached {peak:.1} MiB");
+    assert!(
+        shed > 0.0,
+        "a flood from one requester is shed past its share"
+    );
+}

@@ -331,7 +331,28 @@ fn a_checked_batch_writes_only_what_the_next_start_would_take() {
             SettingKey::Heartbeat,
             Data::from(15),
         ),
-        (NodeKey::Bus("nope".into()), SettingKey::Name, Data::from("x")),
+        (
+            NodeKey::Bus("nope".into()),
+            SettingKey::Name,
+            Data::from("x"),
+        ),
+        // Instance 0 of a value with instances, and of a plain one.
+        (
+            ambiance.clone(),
+            SettingKey::Value {
+                uuid: "load".into(),
+                index: 0,
+            },
+            Data::from(9.5),
+        ),
+        (
+            ambiance.clone(),
+            SettingKey::Value {
+                uuid: "temperature_poll".into(),
+                index: 0,
+            },
+            Data::from(60),
+        ),
     ];
     let outcomes = file.persist_checked(&changes).unwrap();
     let refused: Vec<usize> = outcomes
@@ -343,14 +364,31 @@ fn a_checked_batch_writes_only_what_the_next_start_would_take() {
     assert_eq!(refused, [1, 2, 4], "{outcomes:?}");
     assert!(matches!(outcomes[1], Err(ConfigError::Invalid { .. })));
     assert!(matches!(outcomes[4], Err(ConfigError::UnknownNode { .. })));
+    let unknown = outcomes[4].as_ref().unwrap_err().to_string();
+    assert!(unknown.contains("nope"), "{unknown}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("temperature_poll = 60"),
+        "a plain value stays plain:\n{text}"
+    );
     let config = Config::load(&path).expect("the file still starts");
     let bus = &config.buses[0];
     assert_eq!(bus.node.heartbeat, Some(15.0));
-    let ambiance = &bus.components.iter().find(|c| c.key == "ambiance").unwrap().node;
+    let ambiance = &bus
+        .components
+        .iter()
+        .find(|c| c.key == "ambiance")
+        .unwrap()
+        .node;
     assert_eq!(
         (ambiance.name.as_deref(), ambiance.hadd),
         (Some("Salon"), Hadd::new(220, 1))
     );
+    let load: Vec<(u32, Data)> = ambiance.values["load"]
+        .iter()
+        .map(|(index, data)| (*index, data.clone()))
+        .collect();
+    assert_eq!(load, [(0, Data::from(9.5)), (2, Data::from(2.5))]);
 
     // A batch that is all refused leaves the file as it was, not even rewritten.
     let before = std::fs::read_to_string(&path).unwrap();
@@ -364,7 +402,10 @@ fn a_checked_batch_writes_only_what_the_next_start_would_take() {
         .unwrap();
     assert!(outcomes[0].is_err());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
-    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
 }
 
 /// A write that fails (here a directory where the temporary file goes) is an error for the
