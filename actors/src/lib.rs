@@ -5,10 +5,10 @@
 //! | actor | role | runs on |
 //! |---|---|---|
 //! | [`BusActor`] | one bus: shares its resource among its components, is the controller node `cccc/0000`, serves discovery and routes get/set | its own arbiter (thread) |
-//! | [`NodeActor`] | one node: info, values, heartbeat timer, health, write-back of settings | its bus's arbiter |
-//! | [`ValueActor`] | one value: instances, polling, get and set with validation | its node's arbiter |
-//! | [`MqttBridge`] | the process's only MQTT connection | the main arbiter |
-//! | [`ConfigWriter`] | writes settings back into the configuration file | a sync arbiter |
+//! | [`NodeActor`] | one node: info, values, heartbeat timer, health | its bus's arbiter |
+//! | [`ValueActor`] | one value: instances, polling, get and set with validation, a set answered once written back | its node's arbiter |
+//! | [`MqttBridge`] | the process's only MQTT connection: admission control, size limits, the only encoder | the main arbiter |
+//! | [`SettingsWriter`] (not an actor) | writes settings back into the configuration file, a batch per rewrite | its own thread |
 //! | [`NetworkSupervisor`] | a network controller: map replica, election, heartbeats on behalf | the main arbiter |
 //!
 //! Every actor kind is metered ([`metrics`]: messages sent and handled, backlog, handler

@@ -62,7 +62,7 @@ pub enum ActorKind {
     Bridge,
     /// `NetworkSupervisor` (the network actor: map, election, liveness).
     Supervisor,
-    /// `ConfigWriter`.
+    /// The settings writer (a thread, `SettingsWriter`).
     ConfigWriter,
     /// `WebHub`, the web manager.
     Web,
