@@ -10,12 +10,14 @@
 //! - The Last Will is `OFFLINE` on `/dhcp/heartbeat/<controller>`; a clean stop publishes
 //!   `OFFLINE` for every node first, since a Will is not sent on a clean disconnect.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use janitoo_protocol::control_plane::{ControlPlane, Refusal as ControlRefusal};
 use janitoo_protocol::request::refusal_of_unreadable;
 use janitoo_protocol::{
     Codec, Hadd, Heartbeat, Message as Wire, NodeState, ProtocolError, Request, Status, Topic,
@@ -56,6 +58,8 @@ pub struct BridgeConfig {
     pub max_payload: usize,
     /// Requests in flight at most; more are refused at once (503).
     pub max_in_flight: usize,
+    /// The signed control plane, on a network with a key.
+    pub control: Option<ControlPlane>,
 }
 
 /// The largest packet MQTT allows (a 256 MiB body and its header). The client accepts any
@@ -116,6 +120,7 @@ pub struct MqttBridge {
     codec: Codec,
     max_payload: usize,
     admission: Admission,
+    control: Option<RefCell<ControlPlane>>,
     metrics: Arc<Metrics>,
 }
 
@@ -133,12 +138,11 @@ impl MqttBridge {
         }
         if let Some(will) = config.will {
             let topic = Topic::Heartbeat(will).to_string();
-            options.set_last_will(LastWill::new(
-                topic,
-                NodeState::Offline.as_str(),
-                QoS::AtMostOnce,
-                false,
-            ));
+            let payload = match &config.control {
+                Some(control) => control.will(config.codec),
+                None => NodeState::Offline.as_str().as_bytes().to_vec(),
+            };
+            options.set_last_will(LastWill::new(topic, payload, QoS::AtMostOnce, false));
         }
         let (client, mut event_loop) = AsyncClient::new(options, 1024);
         event_loop.network_options.set_connection_timeout(5);
@@ -166,6 +170,7 @@ impl MqttBridge {
             codec: config.codec,
             max_payload: config.max_payload,
             admission: Admission::new(metrics.clone(), config.max_in_flight),
+            control: config.control.map(RefCell::new),
             metrics,
         }
     }
@@ -198,7 +203,12 @@ impl MqttBridge {
     /// Encodes `message` with the process's codec and queues it; a payload over the limit is
     /// not sent (counted and logged: a value that long is refused before it is stored).
     fn send(&self, topic: &Topic, message: &Wire) {
-        let payload = message.encode(self.codec);
+        let payload = match &self.control {
+            Some(control) => control
+                .borrow()
+                .seal(topic, message, self.codec, wall_clock_ms()),
+            None => message.encode(self.codec),
+        };
         if payload.len() > self.max_payload {
             self.metrics.oversize.increment();
             warn!(%topic, bytes = payload.len(), limit = self.max_payload, "not published: over the payload limit");
@@ -237,6 +247,24 @@ impl MqttBridge {
                 None
             }
         }
+    }
+
+    /// On a keyed network, whether a message on `topic` is believed: what only controllers
+    /// may say must be signed with the network's key, fresh and new.
+    fn believe(&self, topic: &Topic, payload: &[u8]) -> Result<(), ControlRefusal> {
+        let Some(control) = &self.control else {
+            return Ok(());
+        };
+        let mut control = control.borrow_mut();
+        if !control.checks(topic) {
+            return Ok(());
+        }
+        let tree = self
+            .codec
+            .decode_tree(payload)
+            .or_else(|_| Codec::Json.decode_tree(payload))
+            .ok();
+        control.admit(topic, tree.as_ref(), wall_clock_ms())
     }
 
     /// Admits a request, or turns it away at once (counted as shed): 503 when it says where
@@ -333,6 +361,11 @@ impl MqttBridge {
             self.refuse_oversize(&topic, &payload);
             return deliveries;
         }
+        if let Err(why) = self.believe(&topic, &payload) {
+            self.metrics.control_refused.increment();
+            debug!(%topic, %why, "control message not believed");
+            return deliveries;
+        }
         match &topic {
             Topic::NodeRequest(hadd) => {
                 let Some(bus) = self.buses.get(&hadd.ctrl) else {
@@ -391,6 +424,15 @@ impl MqttBridge {
         }
         deliveries
     }
+}
+
+/// Now, in ms since the Unix epoch (0 before it: a clock that wrong refuses every stamp).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Where a request on `topic` is answered.

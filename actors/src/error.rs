@@ -40,6 +40,14 @@ pub enum ActorError {
         /// Why.
         reason: String,
     },
+    /// The network's key file cannot be used.
+    #[error("{file}: {reason}")]
+    ControlKey {
+        /// The key file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// The process cannot wait for Ctrl-C or SIGTERM.
     #[error("cannot wait for a stop signal: {0}")]
     Signal(std::io::Error),

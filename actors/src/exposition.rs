@@ -95,7 +95,7 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             kind.name()
         );
     }
-    let counters: [(&str, &str, &str, &Counter); 21] = [
+    let counters: [(&str, &str, &str, &Counter); 22] = [
         (
             "janitoo_mqtt_received_total",
             "counter",
@@ -191,6 +191,12 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             "counter",
             "Write-backs of settings that failed (those sets were answered 500).",
             &metrics.write_failures,
+        ),
+        (
+            "janitoo_control_refused_total",
+            "counter",
+            "Control messages not believed on a keyed network (unsigned, bad signature, stale, replayed).",
+            &metrics.control_refused,
         ),
         (
             "janitoo_supervisor_epoch",

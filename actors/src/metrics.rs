@@ -225,6 +225,9 @@ pub struct Metrics {
     pub primary: Counter,
     /// Messages of an older epoch, or not from the primary, ignored.
     pub fenced: Counter,
+    /// Control messages not believed on a keyed network: unsigned, badly signed, stale or
+    /// replayed.
+    pub control_refused: Counter,
     /// Messages with an epoch their sender could not have claimed, refused.
     pub forged: Counter,
     /// Heartbeats published on behalf of silent nodes.

@@ -24,6 +24,7 @@
 //! | `supervisor_nodes` | one per state | nodes of the map by state |
 //! | `supervisor_fenced` | 0 | messages of an older epoch, or not from the primary, ignored |
 //! | `supervisor_forged` | 0 | messages with an epoch their sender could not have claimed |
+//! | `control_refused` | 0 | control messages not believed on a keyed network |
 //!
 //! The actor kinds are, by instance: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor,
 //! 5 config_writer, 6 web; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
@@ -164,6 +165,12 @@ impl Component for ProcessMetrics {
             ),
             spec("supervisor_fenced", "fenced messages", "", 1),
             spec("supervisor_forged", "forged epochs refused", "", 1),
+            spec(
+                "control_refused",
+                "control messages refused",
+                "unsigned, bad signature, stale or replayed",
+                1,
+            ),
         ]
     }
 
@@ -203,6 +210,7 @@ impl Component for ProcessMetrics {
                 .ok_or_else(|| ComponentError::NoSuchValue(format!("{uuid} instance {index}")))?,
             "supervisor_fenced" => metrics.fenced.get(),
             "supervisor_forged" => metrics.forged.get(),
+            "control_refused" => metrics.control_refused.get(),
             other => return Err(ComponentError::NoSuchValue(other.to_owned())),
         };
         Ok(Data::from(number))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_config::{BusConfig, Config, ConfigFile, NetworkRole, NodeConfig, NodeKey};
+use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS, MIN_SECRET};
 use janitoo_protocol::election::{ElectionConfig, Rank, Role};
 use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::node::defaults;
@@ -222,6 +223,29 @@ fn config_writer(config: &Config, metrics: Arc<Metrics>) -> Result<SettingsWrite
     Ok(SettingsWriter::start(file, metrics))
 }
 
+/// The signed control plane of a network controller whose configuration names a key file.
+fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
+    let (Some(me), Some(file)) = (network_hadd(config), &config.network.key_file) else {
+        return Ok(None);
+    };
+    let refuse = |reason: String| ActorError::ControlKey {
+        file: file.display().to_string(),
+        reason,
+    };
+    let secret = std::fs::read(file).map_err(|err| refuse(format!("cannot read it: {err}")))?;
+    let key = ControlKey::from_secret(&secret).ok_or_else(|| {
+        refuse(format!(
+            "a key of at least {MIN_SECRET} bytes is expected (`head -c 32 /dev/urandom | base64 > FILE` makes one)"
+        ))
+    })?;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    Ok(Some(ControlPlane::new(key, me, since, DEFAULT_WINDOW_MS)))
+}
+
 /// The network controller's address, when this process is one.
 fn network_hadd(config: &Config) -> Option<Hadd> {
     election_role(config.network.role).and(config.network.hadd)
@@ -285,6 +309,7 @@ impl Controller {
                 queue_capacity: OUTBOUND_QUEUE,
                 max_payload: config.limits.max_payload,
                 max_in_flight: config.limits.max_in_flight,
+                control: control_plane(config)?,
             },
             metrics.clone(),
         )

@@ -78,6 +78,7 @@ async fn bridge_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
         queue_capacity: 16_384,
         max_payload: 256 << 10,
         max_in_flight: 256,
+        control: None,
     };
     let bridge = MqttBridge::new(config, metrics.clone()).start();
     while metrics.connections.get() == 0 {

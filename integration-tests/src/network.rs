@@ -53,11 +53,30 @@ impl FailoverNetwork {
         command_for: impl Fn(Hadd) -> Option<(Command, String)>,
         tutorial: impl FnOnce(String) -> String,
     ) -> FailoverNetwork {
+        FailoverNetwork::launch(janitoo, broker, command_for, |text| text, tutorial)
+    }
+
+    /// Starts them with `controller` to edit each controller's file (add a key, say).
+    pub fn start_editing(
+        janitoo: &Path,
+        broker: &str,
+        controller: impl Fn(String) -> String,
+    ) -> FailoverNetwork {
+        FailoverNetwork::launch(janitoo, broker, |_| None, controller, |text| text)
+    }
+
+    fn launch(
+        janitoo: &Path,
+        broker: &str,
+        command_for: impl Fn(Hadd) -> Option<(Command, String)>,
+        controller: impl Fn(String) -> String,
+        tutorial: impl FnOnce(String) -> String,
+    ) -> FailoverNetwork {
         let dir = tempfile::tempdir().unwrap();
         let controllers = CONTROLLERS
             .iter()
             .map(|(hadd, file)| {
-                let config = copy_example(&format!("failover/{file}"), dir.path(), |t| t);
+                let config = copy_example(&format!("failover/{file}"), dir.path(), &controller);
                 let (command, address) = command_for(*hadd)
                     .unwrap_or_else(|| (Command::new(janitoo), broker.to_owned()));
                 let process = ControllerProcess::spawn(command, &config, &["--broker", &address]);

@@ -150,3 +150,27 @@ fn refused_at_start(text: &str) -> String {
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
 }
+
+/// A network key file that is missing or too short is refused at start, naming the file
+/// (relative to the configuration file's folder) and what was wrong.
+#[test]
+fn a_bad_network_key_file_is_named() {
+    let network =
+        "[network]\nrole = \"primary\"\nhadd = \"0001/0000\"\nkey_file = \"no-such.key\"\n";
+    let stderr = refused_at_start(network);
+    assert!(
+        stderr.contains("no-such.key") && stderr.contains("cannot read it"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "tiny\n").unwrap();
+    let stderr = refused_at_start(&network.replace(
+        "\"no-such.key\"",
+        &format!("{:?}", short.display().to_string()),
+    ));
+    assert!(
+        stderr.contains("short.key") && stderr.contains("at least 16 bytes"),
+        "{stderr}"
+    );
+}

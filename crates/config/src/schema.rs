@@ -108,6 +108,10 @@ pub struct NetworkConfig {
     pub hadd: Option<Hadd>,
     /// The primary's heartbeat interval, seconds (default 1).
     pub interval: f64,
+    /// The file holding the network's shared secret (relative paths from the configuration
+    /// file's folder): with it, the control plane is signed and only signed control messages
+    /// are believed.
+    pub key_file: Option<PathBuf>,
 }
 
 /// What every node (bus controller or component) has.
@@ -235,6 +239,7 @@ struct RawNetwork {
     priority: u8,
     hadd: Option<String>,
     interval: Option<f64>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -608,6 +613,10 @@ impl Config {
                 priority: raw.network.priority,
                 hadd: network_hadd,
                 interval,
+                key_file: raw.network.key_file.map(|key| match file.parent() {
+                    Some(folder) if key.is_relative() => folder.join(key),
+                    _ => key,
+                }),
             },
             buses,
             hardware: HardwareConfig {

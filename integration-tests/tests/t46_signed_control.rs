@@ -1,0 +1,156 @@
+//! A keyed network on an anonymous broker: the failover example with `[network] key_file`
+//! and the tutorial server. A stranger who can publish anything cannot seize the primary,
+//! forge the primary's OFFLINE, nor dispatch on its behalf; and a real failover still works
+//! (the primary's signed Last Will is believed).
+
+use std::path::Path;
+use std::time::Duration;
+
+use janitoo_integration_tests::client::Client;
+use janitoo_integration_tests::network::{self, FailoverNetwork};
+use janitoo_integration_tests::process::{BrokerKind, BrokerProcess};
+use janitoo_integration_tests::watch::Watcher;
+use janitoo_protocol::value::data_as_f64;
+use janitoo_protocol::{CommandClass, Genre, Hadd, NodeState, Request, Status};
+use tokio::time::Instant;
+
+const FILTERS: [&str; 3] = [
+    "/dhcp/heartbeat/#",
+    "/dhcp/resolv/heartbeat",
+    "/values/system/+/+/network_controller",
+];
+
+fn janitoo() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_janitoo-it"))
+}
+
+/// The failover example, each controller with the key in `key_file`.
+fn keyed_network(broker: &BrokerProcess, key_file: &Path) -> FailoverNetwork {
+    let line = format!(
+        "[network]\nkey_file = {:?}\n",
+        key_file.display().to_string()
+    );
+    FailoverNetwork::start_editing(janitoo(), &broker.address(), |text| {
+        text.replacen("[network]\n", &line, 1)
+    })
+}
+
+async fn control_refused(client: &mut Client, controller: Hadd) -> f64 {
+    let reply = client
+        .ask(Request::get(
+            controller,
+            "control_refused",
+            Genre::System,
+            CommandClass::SENSOR_MULTILEVEL,
+        ))
+        .await;
+    assert_eq!(reply.status(), Status::OK, "{:?}", reply.error);
+    data_as_f64(&reply.value.data).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_seize_or_fail_a_keyed_network() {
+    let broker = BrokerProcess::start(BrokerKind::Embedded, janitoo(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("network.key");
+    std::fs::write(&key_file, "a shared secret only the controllers know\n").unwrap();
+    let mut net = keyed_network(&broker, &key_file);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let (primary, epoch) = network::network_up(&watcher, Instant::now(), Duration::from_secs(20))
+        .await
+        .expect("the keyed network did not come up");
+    assert_eq!(primary, Hadd::new(1, 0));
+
+    // The stranger: a primary heartbeat from a controller that does not exist, with a
+    // plausible higher epoch; the primary's OFFLINE, bare and as JSON; a dispatch in the
+    // primary's name. Repeated for 5 s.
+    let stranger = Client::connect(broker.port).await;
+    let mut forged_epoch = ((epoch >> 16) + 5) << 16 | 0x63;
+    let attack = Instant::now();
+    while attack.elapsed() < Duration::from_secs(5) {
+        forged_epoch += 1 << 16;
+        let claim =
+            format!(r#"{{"add_ctrl":99,"add_node":0,"state":"ONLINE","epoch":{forged_epoch}}}"#);
+        stranger.publish("/dhcp/resolv/heartbeat", claim).await;
+        stranger
+            .publish("/dhcp/heartbeat/0001/0000", "OFFLINE")
+            .await;
+        stranger
+            .publish(
+                "/dhcp/heartbeat/0001/0000",
+                r#"{"add_ctrl":1,"add_node":0,"state":"OFFLINE"}"#,
+            )
+            .await;
+        let dispatch = format!(
+            r#"{{"add_ctrl":220,"add_node":2,"state":"FAILED","epoch":{epoch},"observer":"0001/0000"}}"#
+        );
+        stranger.publish("/dhcp/heartbeat/", dispatch).await;
+        tokio::time::sleep(Duration::from_millis(200)).await; // the attack's own pace
+    }
+    // Three more beats of the primary, for anything the attack set off to show.
+    let attack_end = Instant::now();
+    watcher
+        .wait_for(Duration::from_secs(10), || {
+            let beats = watcher.primaries(attack_end);
+            (beats.iter().filter(|(_, hadd, _)| *hadd == primary).count() >= 3).then_some(())
+        })
+        .await
+        .expect("the primary stopped beating after the attack");
+
+    // The real primary kept beating throughout, nobody else (real) claimed, and every
+    // dispatch heard is the stranger's own.
+    let beats = watcher.primaries(attack);
+    let claimants: Vec<Hadd> = beats
+        .iter()
+        .map(|(_, hadd, _)| *hadd)
+        .filter(|hadd| *hadd != primary && *hadd != Hadd::new(99, 0))
+        .collect();
+    assert!(claimants.is_empty(), "controllers claimed: {claimants:?}");
+    let own: Vec<Instant> = beats
+        .iter()
+        .filter(|(_, hadd, _)| *hadd == primary)
+        .map(|(at, _, _)| *at)
+        .collect();
+    let longest_gap = own
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default();
+    assert!(
+        own.len() >= 6 && longest_gap < Duration::from_secs(3),
+        "the primary stopped beating: {} beats, longest gap {longest_gap:?}",
+        own.len()
+    );
+    let dispatched: Vec<_> = watcher
+        .dispatches(attack)
+        .into_iter()
+        .filter(|d| !(d.node == Hadd::new(220, 2) && d.state == NodeState::Failed))
+        .collect();
+    assert!(dispatched.is_empty(), "dispatched: {dispatched:?}");
+
+    let mut client = Client::connect(broker.port).await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+    for controller in [Hadd::new(2, 0), Hadd::new(3, 0)] {
+        let refused = control_refused(&mut client, controller).await;
+        assert!(refused >= 25.0, "{controller} refused only {refused}");
+    }
+
+    // A real failover still works: the primary killed, its signed Last Will believed.
+    let killed = Instant::now();
+    net.controllers
+        .iter_mut()
+        .find(|(hadd, _)| *hadd == primary)
+        .unwrap()
+        .1
+        .kill();
+    let next = watcher
+        .wait_for(Duration::from_secs(10), || {
+            watcher
+                .primaries(killed)
+                .into_iter()
+                .find(|(_, hadd, _)| *hadd == Hadd::new(2, 0))
+        })
+        .await;
+    let (at, _, _) = next.expect("no takeover on the keyed network");
+    eprintln!("takeover {:?} after the kill", at - killed);
+}

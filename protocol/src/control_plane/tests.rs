@@ -1,0 +1,285 @@
+use super::*;
+use crate::heartbeat::ResolvHeartbeat;
+
+const SECRET: &[u8] = b"correct horse battery staple\n";
+const PRIMARY: Hadd = Hadd::new(1, 0);
+const SECONDARY: Hadd = Hadd::new(2, 0);
+const NOW: u64 = 1_800_000_000_000;
+
+fn plane(me: Hadd, since: u64) -> ControlPlane {
+    ControlPlane::new(
+        ControlKey::from_secret(SECRET).unwrap(),
+        me,
+        since,
+        DEFAULT_WINDOW_MS,
+    )
+}
+
+fn primary_beat() -> Message {
+    Message::ResolvHeartbeat(ResolvHeartbeat {
+        hadd: PRIMARY,
+        state: NodeState::Online,
+        epoch: Some(0x10001),
+    })
+}
+
+fn tree_of(payload: &[u8], codec: Codec) -> Data {
+    codec.decode_tree(payload).unwrap()
+}
+
+fn candidacy_topic(hadd: Hadd) -> Topic {
+    Topic::Value {
+        genre: Genre::System,
+        hadd,
+        uuid: CANDIDACY.into(),
+    }
+}
+
+#[test]
+fn a_short_secret_is_no_key() {
+    assert!(ControlKey::from_secret(b"  too short  \n").is_none());
+    assert!(ControlKey::from_secret(&[b'k'; MIN_SECRET]).is_some());
+}
+
+#[test]
+fn what_a_controller_signs_another_believes_in_either_codec() {
+    let sender = plane(PRIMARY, NOW - 5_000);
+    for codec in [Codec::Json, Codec::MessagePack] {
+        let mut receiver = plane(SECONDARY, NOW);
+        let payload = sender.seal(&Topic::ResolvHeartbeat, &primary_beat(), codec, NOW);
+        let tree = tree_of(&payload, codec);
+        assert_eq!(
+            receiver.admit(&Topic::ResolvHeartbeat, Some(&tree), NOW + 1_000),
+            Ok(())
+        );
+        // Additive: the message still reads as the original's.
+        let decoded = Message::from_tree(&Topic::ResolvHeartbeat, &tree).unwrap();
+        assert_eq!(decoded, primary_beat());
+    }
+}
+
+#[test]
+fn unsigned_tampered_stale_and_replayed_control_messages_are_refused() {
+    let sender = plane(PRIMARY, NOW);
+    let mut receiver = plane(SECONDARY, NOW);
+    let topic = Topic::ResolvHeartbeat;
+    let unsigned = primary_beat().to_tree();
+    assert_eq!(
+        receiver.admit(&topic, Some(&unsigned), NOW),
+        Err(Refusal::Unsigned)
+    );
+    assert_eq!(receiver.admit(&topic, None, NOW), Err(Refusal::Unsigned));
+
+    let payload = sender.seal(&topic, &primary_beat(), Codec::Json, NOW);
+    let mut tampered = tree_of(&payload, Codec::Json);
+    tampered["epoch"] = Data::from(0x90001);
+    assert_eq!(
+        receiver.admit(&topic, Some(&tampered), NOW),
+        Err(Refusal::BadSignature)
+    );
+    let other = ControlPlane::new(
+        ControlKey::from_secret(b"another secret, as long as the first").unwrap(),
+        PRIMARY,
+        NOW,
+        DEFAULT_WINDOW_MS,
+    );
+    let foreign = other.seal(&topic, &primary_beat(), Codec::Json, NOW);
+    assert_eq!(
+        receiver.admit(&topic, Some(&tree_of(&foreign, Codec::Json)), NOW),
+        Err(Refusal::BadSignature)
+    );
+
+    let genuine = tree_of(&payload, Codec::Json);
+    let late = NOW + DEFAULT_WINDOW_MS + 1;
+    assert_eq!(
+        receiver.admit(&topic, Some(&genuine), late),
+        Err(Refusal::Stale {
+            off_ms: DEFAULT_WINDOW_MS + 1
+        })
+    );
+    let early = NOW - DEFAULT_WINDOW_MS - 1;
+    assert!(matches!(
+        receiver.admit(&topic, Some(&genuine), early),
+        Err(Refusal::Stale { .. })
+    ));
+    assert_eq!(
+        receiver.admit(&topic, Some(&genuine), NOW + DEFAULT_WINDOW_MS),
+        Ok(())
+    );
+    assert_eq!(
+        receiver.admit(&topic, Some(&genuine), NOW + 1),
+        Err(Refusal::Replayed)
+    );
+}
+
+/// What is signed is the canonical form: keys sorted at every level, compact, the top-level
+/// signature left out; so any encoder's field order verifies.
+#[test]
+fn the_signed_form_is_canonical() {
+    let tree: Data = serde_json::from_str(
+        r#"{"z": {"b": [1, 2.5, "x"], "a": null}, "sig": "ignored", "a": 1, "m": {"sig": 2}}"#,
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    canonical(&tree, true, &mut bytes);
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        r#"{"a":1,"m":{"sig":2},"z":{"a":null,"b":[1,2.5,"x"]}}"#
+    );
+    let key = ControlKey::from_secret(SECRET).unwrap();
+    let mut signed = tree.clone();
+    key.sign(&mut signed, NOW);
+    assert_eq!(key.verify(&signed), Ok(NOW));
+    assert_eq!(signed[STAMP], Data::from(NOW));
+    assert_eq!(signed[SIGNATURE].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn only_control_topics_and_keyed_controllers_heartbeats_are_checked() {
+    let mut receiver = plane(SECONDARY, NOW);
+    let node_beat = Topic::Heartbeat(Hadd::new(220, 1));
+    assert_eq!(receiver.admit(&node_beat, None, NOW), Ok(()));
+    assert!(is_control(&Topic::HeartbeatOnBehalf));
+    assert!(is_control(&Topic::ResolvReply(SECONDARY)));
+    assert!(is_control(&candidacy_topic(PRIMARY)));
+    assert!(!is_control(&Topic::Value {
+        genre: Genre::User,
+        hadd: PRIMARY,
+        uuid: CANDIDACY.into()
+    }));
+    assert!(!is_control(&Topic::NodeRequest(PRIMARY)));
+    // Before the primary announced itself signed, its plain heartbeat is a node's.
+    assert_eq!(
+        receiver.admit(&Topic::Heartbeat(PRIMARY), None, NOW),
+        Ok(())
+    );
+}
+
+/// The issue's attack: one `OFFLINE` on the primary's heartbeat topic. Once the primary has
+/// announced itself signed, its heartbeats must be signed; its Last Will (stamped with its
+/// `since`) is believed once; an older process's Will is stale.
+#[test]
+fn a_keyed_controllers_offline_must_be_its_own_and_its_will_counts_once() {
+    let since = NOW - 3_600_000;
+    let primary = plane(PRIMARY, since);
+    let mut receiver = plane(SECONDARY, NOW);
+    let announce = primary.seal(
+        &candidacy_topic(PRIMARY),
+        &Message::Value(crate::value::ValuePublication::Single(Box::default())),
+        Codec::Json,
+        NOW,
+    );
+    let announce = tree_of(&announce, Codec::Json);
+    assert_eq!(announce[SINCE], Data::from(since));
+    assert_eq!(
+        receiver.admit(&candidacy_topic(PRIMARY), Some(&announce), NOW),
+        Ok(())
+    );
+    let topic = Topic::Heartbeat(PRIMARY);
+    assert!(receiver.checks(&topic));
+    let forged = Heartbeat::own(PRIMARY, NodeState::Offline).to_tree();
+    assert_eq!(
+        receiver.admit(&topic, Some(&forged), NOW),
+        Err(Refusal::Unsigned)
+    );
+    assert_eq!(receiver.admit(&topic, None, NOW), Err(Refusal::Unsigned));
+
+    // Its Will, an hour old: believed once.
+    let will = tree_of(&primary.will(Codec::Json), Codec::Json);
+    assert_eq!(will[STAMP], Data::from(since));
+    assert_eq!(receiver.admit(&topic, Some(&will), NOW), Ok(()));
+    assert_eq!(
+        receiver.admit(&topic, Some(&will), NOW + 5),
+        Err(Refusal::Replayed)
+    );
+
+    // A restarted primary: the old process's Will is stale now, the new one's counts.
+    let restarted = plane(PRIMARY, NOW + 10_000);
+    let announce = restarted.seal(
+        &candidacy_topic(PRIMARY),
+        &Message::Value(crate::value::ValuePublication::Single(Box::default())),
+        Codec::Json,
+        NOW + 10_000,
+    );
+    receiver
+        .admit(
+            &candidacy_topic(PRIMARY),
+            Some(&tree_of(&announce, Codec::Json)),
+            NOW + 10_000,
+        )
+        .unwrap();
+    let old_will = tree_of(&primary.will(Codec::Json), Codec::Json);
+    assert!(matches!(
+        receiver.admit(&topic, Some(&old_will), NOW + 3_600_000),
+        Err(Refusal::Stale { .. })
+    ));
+    let new_will = tree_of(&restarted.will(Codec::Json), Codec::Json);
+    assert_eq!(
+        receiver.admit(&topic, Some(&new_will), NOW + 3_600_000),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_replay_of_a_believed_will_within_the_window_is_refused() {
+    let since = NOW - 1_000;
+    let primary = plane(PRIMARY, since);
+    let mut receiver = plane(SECONDARY, NOW);
+    let announce = primary.seal(
+        &candidacy_topic(PRIMARY),
+        &Message::Value(crate::value::ValuePublication::Single(Box::default())),
+        Codec::Json,
+        NOW,
+    );
+    receiver
+        .admit(
+            &candidacy_topic(PRIMARY),
+            Some(&tree_of(&announce, Codec::Json)),
+            NOW,
+        )
+        .unwrap();
+    let will = tree_of(&primary.will(Codec::Json), Codec::Json);
+    assert_eq!(
+        receiver.admit(&Topic::Heartbeat(PRIMARY), Some(&will), NOW),
+        Ok(())
+    );
+    // The process restarts within the window; the old Will, replayed, is remembered.
+    let restarted = plane(PRIMARY, NOW + 2_000);
+    let announce = restarted.seal(
+        &candidacy_topic(PRIMARY),
+        &Message::Value(crate::value::ValuePublication::Single(Box::default())),
+        Codec::Json,
+        NOW + 2_000,
+    );
+    receiver
+        .admit(
+            &candidacy_topic(PRIMARY),
+            Some(&tree_of(&announce, Codec::Json)),
+            NOW + 2_000,
+        )
+        .unwrap();
+    assert_eq!(
+        receiver.admit(&Topic::Heartbeat(PRIMARY), Some(&will), NOW + 3_000),
+        Err(Refusal::Replayed)
+    );
+}
+
+#[test]
+fn what_is_remembered_is_bounded_by_the_window() {
+    let sender = plane(PRIMARY, NOW);
+    let mut receiver = plane(SECONDARY, NOW);
+    for at in 0..5_000u64 {
+        let now = NOW + at * 100;
+        let payload = sender.seal(&Topic::ResolvHeartbeat, &primary_beat(), Codec::Json, now);
+        receiver
+            .admit(
+                &Topic::ResolvHeartbeat,
+                Some(&tree_of(&payload, Codec::Json)),
+                now,
+            )
+            .unwrap();
+    }
+    // One beat per 100 ms: 301 in a 30 s window; a clean-up each time that many double.
+    let remembered = receiver.remembered();
+    assert!((301..=1_024).contains(&remembered), "{remembered}");
+}
