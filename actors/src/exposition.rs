@@ -95,7 +95,7 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             kind.name()
         );
     }
-    let counters: [(&str, &str, &str, &Counter); 22] = [
+    let counters: [(&str, &str, &str, &Counter); 23] = [
         (
             "janitoo_mqtt_received_total",
             "counter",
@@ -197,6 +197,12 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             "counter",
             "Control messages not believed on a keyed network (unsigned, bad signature, stale, replayed).",
             &metrics.control_refused,
+        ),
+        (
+            "janitoo_supervisor_nodes_refused_total",
+            "counter",
+            "Nodes heard beyond the cap on watched nodes ([network] max_nodes), refused.",
+            &metrics.nodes_refused,
         ),
         (
             "janitoo_supervisor_epoch",

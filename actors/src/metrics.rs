@@ -230,6 +230,8 @@ pub struct Metrics {
     pub control_refused: Counter,
     /// Messages with an epoch their sender could not have claimed, refused.
     pub forged: Counter,
+    /// Nodes refused beyond the cap on watched nodes (`[network] max_nodes`).
+    pub nodes_refused: Counter,
     /// Heartbeats published on behalf of silent nodes.
     pub dispatched: Counter,
     /// Nodes of the supervisor's map by liveness state, as [`NODE_STATES`] orders them

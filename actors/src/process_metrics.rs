@@ -25,6 +25,7 @@
 //! | `supervisor_fenced` | 0 | messages of an older epoch, or not from the primary, ignored |
 //! | `supervisor_forged` | 0 | messages with an epoch their sender could not have claimed |
 //! | `control_refused` | 0 | control messages not believed on a keyed network |
+//! | `supervisor_nodes_refused` | 0 | nodes heard beyond `[network] max_nodes`, refused |
 //!
 //! The actor kinds are, by instance: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor,
 //! 5 config_writer, 6 web; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
@@ -166,6 +167,12 @@ impl Component for ProcessMetrics {
             spec("supervisor_fenced", "fenced messages", "", 1),
             spec("supervisor_forged", "forged epochs refused", "", 1),
             spec(
+                "supervisor_nodes_refused",
+                "nodes refused",
+                "beyond [network] max_nodes",
+                1,
+            ),
+            spec(
                 "control_refused",
                 "control messages refused",
                 "unsigned, bad signature, stale or replayed",
@@ -211,6 +218,7 @@ impl Component for ProcessMetrics {
             "supervisor_fenced" => metrics.fenced.get(),
             "supervisor_forged" => metrics.forged.get(),
             "control_refused" => metrics.control_refused.get(),
+            "supervisor_nodes_refused" => metrics.nodes_refused.get(),
             other => return Err(ComponentError::NoSuchValue(other.to_owned())),
         };
         Ok(Data::from(number))

@@ -332,7 +332,10 @@ impl Controller {
                     interval: Duration::from_secs_f64(config.network.interval),
                     ..ElectionConfig::default()
                 },
-                liveness: LivenessConfig::default(),
+                liveness: LivenessConfig {
+                    max_nodes: config.network.max_nodes,
+                    ..LivenessConfig::default()
+                },
             };
             NetworkSupervisor::new(
                 setup,

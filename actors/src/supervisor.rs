@@ -92,6 +92,7 @@ impl NetworkSupervisor {
                 Command::Count(Counter::Dispatched) => self.metrics.dispatched.increment(),
                 Command::Count(Counter::Fenced) => self.metrics.fenced.increment(),
                 Command::Count(Counter::Forged) => self.metrics.forged.increment(),
+                Command::Count(Counter::Crowded) => self.metrics.nodes_refused.increment(),
                 Command::Note(note) => self.log(note),
             }
         }

@@ -154,3 +154,76 @@ async fn a_stranger_cannot_seize_or_fail_a_keyed_network() {
     let (at, _, _) = next.expect("no takeover on the keyed network");
     eprintln!("takeover {:?} after the kill", at - killed);
 }
+
+/// The phantoms: thousands of heartbeats of made-up nodes and controllers. The primary
+/// watches at most `max_nodes` (here 100), refusing and counting the rest, and asks made-up
+/// controllers for their nodes a burst at a time, not all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phantom_nodes_are_bounded() {
+    let broker = BrokerProcess::start(BrokerKind::Embedded, janitoo(), None);
+    let _net = FailoverNetwork::start_editing(janitoo(), &broker.address(), |text| {
+        text.replacen("[network]\n", "[network]\nmax_nodes = 100\n", 1)
+    });
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let (primary, _) = network::network_up(&watcher, Instant::now(), Duration::from_secs(20))
+        .await
+        .expect("the network did not come up");
+    let mut spy = Client::connect(broker.port).await;
+    spy.subscribe("/nodes/+/+/request").await;
+    spy.clear();
+    let stranger = Client::connect(broker.port).await;
+    let start = Instant::now();
+    for phantom in 0..2_000u16 {
+        // Made-up controllers (cccc/0000) and their nodes.
+        let hadd = Hadd::new(1_000 + phantom / 2, phantom % 2);
+        stranger
+            .publish(&format!("/dhcp/heartbeat/{hadd}"), "ONLINE")
+            .await;
+    }
+    let mut client = Client::connect(broker.port).await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+    // The 100 watched include the network's own nodes (about a dozen): the rest refused.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let refused = loop {
+        let reply = client
+            .ask(Request::get(
+                primary,
+                "supervisor_nodes_refused",
+                Genre::System,
+                CommandClass::SENSOR_MULTILEVEL,
+            ))
+            .await;
+        let refused = data_as_f64(&reply.value.data).unwrap();
+        if refused >= 1_850.0 || Instant::now() > deadline {
+            break refused;
+        }
+    };
+    // What the primary asked of made-up controllers (cccc/0000 for cccc >= 1000).
+    // Collected for one more second after the count was reached (an upper bound is checked).
+    let mut asked = 0;
+    let window_end = Instant::now() + Duration::from_secs(1);
+    while let Some(request) = spy
+        .next_matching(window_end.saturating_duration_since(Instant::now()), |r| {
+            r.topic.ends_with("/request")
+        })
+        .await
+    {
+        let phantom = request
+            .topic
+            .strip_prefix("/nodes/")
+            .and_then(|rest| rest.get(..4))
+            .and_then(|ctrl| ctrl.parse::<u16>().ok())
+            .is_some_and(|ctrl| ctrl >= 1_000);
+        asked += usize::from(phantom);
+    }
+    let elapsed = start.elapsed();
+    eprintln!("{refused} phantoms refused; {asked} discovery requests to made-up controllers in {elapsed:?}");
+    assert!(refused >= 1_850.0, "only {refused} refused");
+    // A burst of 20 controllers (2 requests each), then 5 a second.
+    let allowed = 2.0 * (20.0 + 5.0 * elapsed.as_secs_f64().ceil());
+    assert!(asked >= 2, "the primary asked no made-up controller at all");
+    assert!(
+        asked as f64 <= allowed,
+        "{asked} discovery requests in {elapsed:?} (at most {allowed})"
+    );
+}

@@ -32,6 +32,9 @@ pub struct LivenessConfig {
     /// Tolerance on a period, as the original's 1.1 factor: a period counts as missed after
     /// `period * tolerance`.
     pub tolerance: f64,
+    /// Nodes watched at most: a node heard beyond it is refused (and counted), so that
+    /// heartbeats of made-up addresses cannot grow the map without end.
+    pub max_nodes: usize,
 }
 
 impl Default for LivenessConfig {
@@ -41,6 +44,7 @@ impl Default for LivenessConfig {
             dead_after: Duration::from_secs(604_800),
             default_period: Duration::from_secs(30),
             tolerance: 1.1,
+            max_nodes: 10_000,
         }
     }
 }
@@ -74,6 +78,16 @@ pub struct Liveness {
 }
 
 impl Liveness {
+    /// How many nodes it watches.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether it watches no node.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// No node known yet.
     pub fn new(config: LivenessConfig) -> Self {
         Liveness {

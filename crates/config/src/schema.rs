@@ -112,6 +112,9 @@ pub struct NetworkConfig {
     /// file's folder): with it, the control plane is signed and only signed control messages
     /// are believed.
     pub key_file: Option<PathBuf>,
+    /// Nodes a network controller watches at most (default 10,000): beyond it, a node heard
+    /// is refused and counted.
+    pub max_nodes: usize,
 }
 
 /// What every node (bus controller or component) has.
@@ -240,6 +243,7 @@ struct RawNetwork {
     hadd: Option<String>,
     interval: Option<f64>,
     key_file: Option<PathBuf>,
+    max_nodes: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -613,6 +617,17 @@ impl Config {
                 priority: raw.network.priority,
                 hadd: network_hadd,
                 interval,
+                max_nodes: match raw.network.max_nodes {
+                    None => 10_000,
+                    Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+                    Some(n) => {
+                        return Err(check.invalid(
+                            "network.max_nodes",
+                            "a number of nodes, 1 to 1000000",
+                            n,
+                        ))
+                    }
+                },
                 key_file: raw.network.key_file.map(|key| match file.parent() {
                     Some(folder) if key.is_relative() => folder.join(key),
                     _ => key,

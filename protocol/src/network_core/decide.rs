@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::rules::{steps, told_periods};
-use super::{Command, Counter, NetworkCore, Note, Out};
+use super::{Command, Counter, NetworkCore, Note, Out, DISCOVERY_BURST, DISCOVERY_RATE};
 use crate::candidacy::Candidacy;
 use crate::election::{ElectionAction, Standing};
 use crate::fields::Data;
@@ -77,6 +77,10 @@ impl NetworkCore {
         if beat.is_on_behalf() {
             // Only the primary speaks for others, and on `/dhcp/heartbeat/`.
             out.push(Command::Count(Counter::Fenced));
+            return;
+        }
+        if !self.has_room_for(hadd) {
+            out.push(Command::Count(Counter::Crowded));
             return;
         }
         self.see(topic, message, now, out);
@@ -219,15 +223,36 @@ impl NetworkCore {
         if self.acting_epoch(now).is_none()
             || !hadd.is_controller()
             || self.view.map().node(hadd).is_some()
-            || !self.asked.insert(hadd)
+            || self.asked.contains(&hadd)
+            || self.asked.len() >= self.setup.liveness.max_nodes
+            || !self.spend_discovery(now)
         {
             return;
         }
+        self.asked.insert(hadd);
         self.ask(
             Topic::NodeRequest(hadd),
             &[InfoKind::Nodes, InfoKind::Systems],
             out,
         );
+    }
+
+    /// Whether `hadd` is known, or there is room to watch one more node.
+    fn has_room_for(&self, hadd: Hadd) -> bool {
+        self.liveness.state(hadd) != NodeState::Unknown
+            || self.view.map().node(hadd).is_some()
+            || self.liveness.len() < self.setup.liveness.max_nodes
+    }
+
+    /// Takes one discovery of a newcomer from the budget (a burst, then a steady rate), if
+    /// there is one left: made-up controllers cannot make the primary ask thousands at once.
+    fn spend_discovery(&mut self, now: Duration) -> bool {
+        let (budget, counted) = self.discovery_budget;
+        let earned = now.saturating_sub(counted).as_secs_f64() * DISCOVERY_RATE;
+        let budget = (budget + earned).min(DISCOVERY_BURST);
+        let spent = budget >= 1.0;
+        self.discovery_budget = (if spent { budget - 1.0 } else { budget }, now);
+        spent
     }
 
     /// The primary asks the controller of `hadd` again for its nodes and their periods.
@@ -319,7 +344,10 @@ impl NetworkCore {
     /// Watches a node this controller knows of without having heard it: from what the network
     /// was told of it, from now.
     fn watch(&mut self, hadd: Hadd, now: Duration) {
-        if hadd != self.setup.hadd && self.liveness.state(hadd) == NodeState::Unknown {
+        if hadd != self.setup.hadd
+            && self.liveness.state(hadd) == NodeState::Unknown
+            && self.liveness.len() < self.setup.liveness.max_nodes
+        {
             let told = match self.view.state(hadd) {
                 NodeState::Unknown => NodeState::Online,
                 told => told,

@@ -79,6 +79,8 @@ pub enum Counter {
     Fenced,
     /// A message with an epoch its sender could not have claimed was refused.
     Forged,
+    /// A node heard beyond the cap on watched nodes was refused.
+    Crowded,
 }
 
 /// Something worth a line in the log.
@@ -147,7 +149,14 @@ pub struct NetworkCore {
     last_census: Option<Duration>,
     reported: Option<(bool, u64)>,
     catch_up_at: Option<Duration>,
+    /// Discoveries of newcomers that may be sent now, and when that was counted.
+    discovery_budget: (f64, Duration),
 }
+
+/// Newcomer controllers asked for their nodes at once, at most.
+const DISCOVERY_BURST: f64 = 20.0;
+/// Newcomer controllers asked per second, past the burst.
+const DISCOVERY_RATE: f64 = 5.0;
 
 impl NetworkCore {
     /// A controller started at `now`, not connected yet: feed [`Connection::Up`] once it is.
@@ -165,6 +174,7 @@ impl NetworkCore {
             last_census: None,
             reported: None,
             catch_up_at: None,
+            discovery_budget: (DISCOVERY_BURST, now),
         }
     }
 

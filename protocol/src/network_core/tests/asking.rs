@@ -183,3 +183,58 @@ fn gauges_are_set_when_they_change_and_the_census_every_two_seconds() {
         .collect();
     assert_eq!(later, [Gauge::NodesByState([1, 0, 0, 0, 1, 1])]);
 }
+
+/// The phantoms: heartbeats of made-up controllers. The primary asks a burst of them,
+/// then a few per second, not thousands at once; each only once.
+#[test]
+fn newcomers_are_asked_in_a_burst_then_at_a_steady_rate() {
+    let (mut core, _) = primary_with_node(4_000);
+    let mut requests = 0;
+    for phantom in 0..100u16 {
+        let hadd = Hadd::new(1_000 + phantom, 0);
+        requests += asked(&beat(&mut core, hadd, "ONLINE", 4_100)).len();
+    }
+    // Two requests (nodes, systems) per controller asked.
+    assert_eq!(requests, 2 * DISCOVERY_BURST as usize);
+    // One second later, five more; the ones not asked yet are asked when heard again.
+    let mut later = 0;
+    for phantom in 0..100u16 {
+        let hadd = Hadd::new(1_000 + phantom, 0);
+        later += asked(&beat(&mut core, hadd, "ONLINE", 5_100)).len();
+    }
+    assert_eq!(later, 2 * DISCOVERY_RATE as usize);
+}
+
+/// Heartbeats of made-up nodes beyond `max_nodes` are refused and counted: the map and the
+/// dispatches stay bounded.
+#[test]
+fn nodes_beyond_the_cap_are_refused_and_counted() {
+    let setup = CoreSetup {
+        hadd: ME,
+        rank: Rank {
+            role: Role::Primary,
+            priority: 0,
+        },
+        election: ElectionConfig::default(),
+        liveness: LivenessConfig {
+            max_nodes: 10,
+            ..LivenessConfig::default()
+        },
+    };
+    let mut core = NetworkCore::new(setup, ms(0));
+    core.on_connection(Connection::Up, ms(0));
+    let mut crowded = 0;
+    for phantom in 0..50u16 {
+        let commands = beat(&mut core, Hadd::new(500, 1 + phantom), "ONLINE", 100);
+        crowded += commands
+            .iter()
+            .filter(|c| **c == Command::Count(Counter::Crowded))
+            .count();
+    }
+    assert_eq!(core.liveness().len(), 10);
+    assert_eq!(crowded, 40);
+    assert!(core.view().nodes().len() <= 10, "the view is bounded too");
+    // A node already watched is still heard.
+    let known = beat(&mut core, Hadd::new(500, 1), "ONLINE", 200);
+    assert!(!known.contains(&Command::Count(Counter::Crowded)));
+}
