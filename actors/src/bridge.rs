@@ -25,6 +25,7 @@ use janitoo_protocol::{
 };
 use rumqttc::{
     AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
+    TlsConfiguration, Transport,
 };
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -60,6 +61,8 @@ pub struct BridgeConfig {
     pub max_in_flight: usize,
     /// The signed control plane, on a network with a key.
     pub control: Option<ControlPlane>,
+    /// TLS to the broker.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The largest packet MQTT allows (a 256 MiB body and its header). The client accepts any
@@ -135,6 +138,9 @@ impl MqttBridge {
             .set_max_packet_size(MQTT_MAX_PACKET, MQTT_MAX_PACKET);
         if let Some((user, password)) = config.credentials {
             options.set_credentials(user, password);
+        }
+        if let Some(tls) = config.tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
         }
         if let Some(will) = config.will {
             let topic = Topic::Heartbeat(will).to_string();

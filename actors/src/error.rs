@@ -40,6 +40,22 @@ pub enum ActorError {
         /// Why.
         reason: String,
     },
+    /// TLS to the broker cannot be set up from the files named.
+    #[error("{file}: {reason}")]
+    Tls {
+        /// The file (CA, certificate or key).
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The broker password cannot be read.
+    #[error("{file}: {reason}")]
+    Password {
+        /// The password file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// The network's key file cannot be used.
     #[error("{file}: {reason}")]
     ControlKey {

@@ -65,6 +65,7 @@ pub mod process_metrics;
 pub mod runtime;
 pub mod simulated;
 pub mod supervisor;
+pub mod tls;
 pub mod tutorial;
 pub mod value_actor;
 

@@ -303,13 +303,19 @@ impl Controller {
                     .broker
                     .username
                     .clone()
-                    .zip(config.broker.password.clone()),
+                    .zip(crate::tls::password(&config.broker)?),
                 will,
                 codec: options.codec,
                 queue_capacity: OUTBOUND_QUEUE,
                 max_payload: config.limits.max_payload,
                 max_in_flight: config.limits.max_in_flight,
                 control: control_plane(config)?,
+                tls: config
+                    .broker
+                    .tls
+                    .as_ref()
+                    .map(crate::tls::client_config)
+                    .transpose()?,
             },
             metrics.clone(),
         )

@@ -79,6 +79,7 @@ async fn bridge_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
         max_payload: 256 << 10,
         max_in_flight: 256,
         control: None,
+        tls: None,
     };
     let bridge = MqttBridge::new(config, metrics.clone()).start();
     while metrics.connections.get() == 0 {

@@ -14,6 +14,7 @@ pub mod process;
 pub mod procfs;
 pub mod require;
 pub mod sysfs;
+pub mod tls;
 pub mod watch;
 pub mod web;
 

@@ -35,5 +35,5 @@ pub use error::ConfigError;
 pub use persist::{Change, ConfigFile, NodeKey, SettingKey};
 pub use schema::{
     AggregateFunction, BrokerConfig, BusConfig, ComponentConfig, Config, HardwareConfig,
-    LimitsConfig, NetworkConfig, NetworkRole, NodeConfig, ValueSettings, WebConfig,
+    LimitsConfig, NetworkConfig, NetworkRole, NodeConfig, TlsConfig, ValueSettings, WebConfig,
 };

@@ -78,8 +78,24 @@ pub struct BrokerConfig {
     pub username: Option<String>,
     /// Password, if the broker wants one.
     pub password: Option<String>,
+    /// A file holding the password (so that it needs not sit in a file that is written
+    /// back); relative paths from the configuration file's folder. The environment variable
+    /// `JANITOO_BROKER_PASSWORD` is the third way.
+    pub password_file: Option<PathBuf>,
     /// MQTT keep-alive, seconds.
     pub keepalive: u16,
+    /// TLS to the broker, when `tls = true`.
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS to the broker (`[broker] tls = true`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsConfig {
+    /// The CA certificates (PEM) the broker's certificate must chain to; the system's when
+    /// absent.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) and its private key, for brokers that ask for one.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// The role a process plays in keeping the network map.
@@ -230,7 +246,13 @@ struct RawBroker {
     address: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    password_file: Option<PathBuf>,
     keepalive: Option<u16>,
+    #[serde(default)]
+    tls: bool,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -400,11 +422,45 @@ impl Checker<'_> {
         if keepalive < 5 {
             return Err(self.invalid("broker.keepalive", "seconds, 5 or more", keepalive));
         }
+        let beside = |path: PathBuf| match self.file.parent() {
+            Some(folder) if path.is_relative() => folder.join(path),
+            _ => path,
+        };
+        let tls_only = [
+            ("broker.ca_file", raw.ca_file.is_some()),
+            ("broker.cert_file", raw.cert_file.is_some()),
+            ("broker.key_file", raw.key_file.is_some()),
+        ];
+        if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set && !raw.tls) {
+            return Err(self.invalid(key, "`tls = true` beside it", "tls off"));
+        }
+        let client = match (raw.cert_file, raw.key_file) {
+            (Some(cert), Some(key)) => Some((beside(cert), beside(key))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid("broker.key_file", "the key of cert_file", "none"))
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid("broker.cert_file", "the certificate of key_file", "none"))
+            }
+        };
+        if raw.password.is_some() && raw.password_file.is_some() {
+            return Err(self.invalid(
+                "broker.password_file",
+                "password or password_file, not both",
+                "both",
+            ));
+        }
         Ok(BrokerConfig {
             address: raw.address,
             username: raw.username,
             password: raw.password,
+            password_file: raw.password_file.map(beside),
             keepalive,
+            tls: raw.tls.then(|| TlsConfig {
+                ca_file: raw.ca_file.map(beside),
+                client,
+            }),
         })
     }
 
