@@ -198,20 +198,13 @@ fn network_node(hadd: Hadd, interval: f64, metrics: Arc<dyn Component>) -> BusSe
 }
 
 fn split_address(address: &str) -> Result<(String, u16), ActorError> {
-    let invalid = |reason: &str| ActorError::BrokerAddress {
-        address: address.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected host:port"))?;
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| invalid("the port is not a number 1 to 65535"))?;
-    if host.is_empty() || port == 0 {
-        return Err(invalid("expected host:port"));
-    }
-    Ok((host.trim_matches(['[', ']']).to_owned(), port))
+    let address: janitoo_config::BrokerAddress = address.parse().map_err(
+        |err: janitoo_config::BadAddress| ActorError::BrokerAddress {
+            address: address.to_owned(),
+            reason: err.to_string(),
+        },
+    )?;
+    Ok((address.host().to_owned(), address.port()))
 }
 
 /// Publications waiting for the MQTT client, at most: past half of it, requests are shed (their

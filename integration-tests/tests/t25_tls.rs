@@ -60,6 +60,40 @@ async fn a_controller_serves_over_tls_with_a_client_certificate() {
         )
         .await;
     assert_eq!(reply.value.data, Data::from("Ambiance"));
+
+    // The tools over TLS: with the options, and with the controller's own file.
+    let tls_port = broker.tls_port.to_string();
+    let by_options = Command::new(JANITOO)
+        .args(["get", "0220/0001", "name", "--genre", "config", "--tls"])
+        .args(["--broker", &format!("localhost:{tls_port}")])
+        .arg("--ca-file")
+        .arg(&pki.ca)
+        .arg("--cert-file")
+        .arg(&pki.client.0)
+        .arg("--key-file")
+        .arg(&pki.client.1)
+        .output()
+        .unwrap();
+    let by_file = Command::new(JANITOO)
+        .args(["get", "0220/0001", "name", "--genre", "config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    for output in [by_options, by_file] {
+        let (out, err) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        assert_eq!(output.status.code(), Some(0), "{out}{err}");
+        assert!(out.contains("Ambiance"), "{out}");
+    }
+    // Without TLS, the TLS listener answers nothing a tool can use.
+    let plain = Command::new(JANITOO)
+        .args(["get", "0220/0001", "name", "--genre", "config"])
+        .args(["--broker", &format!("localhost:{tls_port}")])
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(1));
 }
 
 /// The wrong CA: the broker's certificate is refused, the controller says so and retries.

@@ -198,7 +198,11 @@ async fn show(
     args: &DemoArgs,
     web_note: &str,
 ) -> anyhow::Result<()> {
-    let (client, mut event_loop) = watch("127.0.0.1", port).await?;
+    let local = crate::connect::BrokerSettings::plain(janitoo_config::BrokerAddress::new(
+        "127.0.0.1",
+        port,
+    ));
+    let (client, mut event_loop) = watch(&local).await?;
     let mut view = NetworkView::default();
     let started = Instant::now();
     let mut last_ask = None::<Instant>;
@@ -263,24 +267,19 @@ async fn show(
 }
 
 /// `janitoo status`: the view once, after listening for `wait`.
-pub fn status(broker: &str, wait: Duration) -> Result<(), Failure> {
-    let (host, port) = broker
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host.to_owned(), port.parse::<u16>().ok()?)))
-        .ok_or_else(|| {
-            Failure::Usage(anyhow::anyhow!("--broker {broker:?}: expected host:port"))
-        })?;
+pub fn status(broker: &crate::connect::BrokerSettings, wait: Duration) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|err| Failure::Other(err.into()))?;
     runtime.block_on(async {
-        let (client, mut event_loop) = watch(&host, port).await.map_err(Failure::Other)?;
+        let (client, mut event_loop) = watch(broker).await.map_err(Failure::Other)?;
         let mut view = NetworkView::default();
         let connected = feed(&mut view, &mut event_loop, Duration::from_millis(300)).await;
         if !connected {
             return Err(Failure::Other(anyhow::anyhow!(
-                "broker {broker} unreachable"
+                "broker {} unreachable",
+                broker.address
             )));
         }
         ask_nodes(&client).await;

@@ -1,6 +1,7 @@
 //! `janitoo`: the command of janitoo-rs, as a library so that the integration tests can build
 //! the same binary under another name.
 
+pub mod connect;
 mod demo;
 mod logging;
 pub mod run;
@@ -13,6 +14,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use connect::BrokerArg;
+use janitoo_config::BrokerAddress;
 
 /// A Janitoo home-automation controller: the Janitoo protocol over MQTT.
 #[derive(Parser)]
@@ -46,7 +49,7 @@ enum Command {
         config: PathBuf,
         /// The MQTT broker, overriding `[broker] address` of the file.
         #[arg(short, long, value_name = "HOST:PORT")]
-        broker: Option<String>,
+        broker: Option<BrokerAddress>,
         /// Where the embedded broker listens when there is no broker address.
         #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:1883")]
         embedded_listen: SocketAddr,
@@ -157,19 +160,6 @@ enum Command {
     },
 }
 
-/// The broker a tool talks to.
-#[derive(clap::Args)]
-struct BrokerArg {
-    /// The MQTT broker.
-    #[arg(
-        short,
-        long,
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:1883"
-    )]
-    broker: String,
-}
-
 #[derive(Subcommand)]
 enum QueryCommand {
     /// Broadcast discovery: every node of every controller that answers.
@@ -248,16 +238,16 @@ struct ValueTarget {
 }
 
 impl ValueTarget {
-    fn into_args(self) -> tools::ValueArgs {
-        tools::ValueArgs {
-            broker: self.broker.broker,
+    fn into_args(self) -> Result<tools::ValueArgs, run::Failure> {
+        Ok(tools::ValueArgs {
+            broker: self.broker.settings()?,
             hadd: self.hadd,
             uuid: self.uuid,
             index: self.index,
             genre: self.genre.into(),
             wait: seconds(self.wait),
             json: self.json,
-        }
+        })
     }
 }
 
@@ -314,10 +304,14 @@ pub fn main() -> ExitCode {
             port,
             web: (!no_web).then_some(web),
         }),
-        Command::Status { broker, wait } => demo::status(&broker.broker, seconds(wait)),
+        Command::Status { broker, wait } => broker
+            .settings()
+            .and_then(|broker| demo::status(&broker, seconds(wait))),
         Command::Query {
             what: QueryCommand::Network { broker, wait, json },
-        } => tools::query_network(&broker.broker, seconds(wait), json),
+        } => broker
+            .settings()
+            .and_then(|broker| tools::query_network(&broker, seconds(wait), json)),
         Command::Query {
             what:
                 QueryCommand::Node {
@@ -327,12 +321,14 @@ pub fn main() -> ExitCode {
                     wait,
                     json,
                 },
-        } => tools::query_node(tools::NodeQuery {
-            broker: broker.broker,
-            hadd,
-            genre: genre.map(Into::into),
-            wait: seconds(wait),
-            json,
+        } => broker.settings().and_then(|broker| {
+            tools::query_node(tools::NodeQuery {
+                broker,
+                hadd,
+                genre: genre.map(Into::into),
+                wait: seconds(wait),
+                json,
+            })
         }),
         Command::Top {
             broker,
@@ -340,16 +336,24 @@ pub fn main() -> ExitCode {
             once,
             json,
             wait,
-        } => top::top(&broker.broker, sort, once, json, seconds(wait)),
-        Command::Get { target } => tools::get_or_set(target.into_args(), None),
-        Command::Set { target, data } => tools::get_or_set(target.into_args(), Some(data)),
+        } => broker
+            .settings()
+            .and_then(|broker| top::top(&broker, sort, once, json, seconds(wait))),
+        Command::Get { target } => target
+            .into_args()
+            .and_then(|args| tools::get_or_set(args, None)),
+        Command::Set { target, data } => target
+            .into_args()
+            .and_then(|args| tools::get_or_set(args, Some(data))),
         Command::Spy {
             broker,
             filter,
             json,
             count,
             duration,
-        } => tools::spy(&broker.broker, &filter, json, count, duration.map(seconds)),
+        } => broker
+            .settings()
+            .and_then(|broker| tools::spy(&broker, &filter, json, count, duration.map(seconds))),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use janitoo_actors::{register_simulated, ComponentRegistry, Controller, StartOptions};
 use janitoo_broker::EmbeddedBroker;
+use janitoo_config::BrokerAddress;
 use janitoo_config::Config;
 use janitoo_protocol::{Codec, Hadd};
 use tracing::info;
@@ -46,7 +47,7 @@ impl Failure {
 #[allow(missing_docs)]
 pub struct RunArgs {
     pub config: PathBuf,
-    pub broker: Option<String>,
+    pub broker: Option<BrokerAddress>,
     pub embedded_listen: SocketAddr,
     pub codec: CodecArg,
     pub write_back: bool,
@@ -78,7 +79,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         CodecArg::Msgpack => Codec::MessagePack,
     };
     let (broker, _embedded) = match args.broker.or_else(|| config.broker.address.clone()) {
-        Some(address) => (address, None),
+        Some(address) => (address.to_string(), None),
         None => {
             let embedded =
                 EmbeddedBroker::start_limited(args.embedded_listen, config.limits.max_payload)

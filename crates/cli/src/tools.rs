@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
 
+use janitoo_config::BrokerAddress;
 use janitoo_protocol::{
     Codec, Data, DiscoveryData, DiscoveryReply, Genre, Hadd, InfoKind, Message, NodeInfo, Request,
     Topic, ValueDescriptor, ValueReply,
 };
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use tokio::time::Instant;
 
+use crate::connect::BrokerSettings;
 use crate::run::Failure;
 
 /// A tool's own connection: it answers to `/nodes/<hadd>/reply` with a HADD of its own.
@@ -23,18 +25,7 @@ pub struct ToolClient {
     events: EventLoop,
     /// The address replies come to.
     pub hadd: Hadd,
-    broker: String,
-}
-
-/// Parses `host:port`.
-pub fn broker_address(broker: &str) -> Result<(String, u16), Failure> {
-    broker
-        .rsplit_once(':')
-        .and_then(|(host, port)| {
-            let port = port.parse::<u16>().ok().filter(|port| *port != 0)?;
-            (!host.is_empty()).then(|| (host.trim_matches(['[', ']']).to_owned(), port))
-        })
-        .ok_or_else(|| Failure::Usage(anyhow::anyhow!("--broker {broker:?}: expected host:port")))
+    broker: BrokerAddress,
 }
 
 /// Parses a HADD argument.
@@ -67,19 +58,15 @@ impl ToolClient {
     /// Connects to `broker` and subscribes to `filters` plus its own reply topic; fails with
     /// a message naming the broker when it cannot within `within`.
     pub async fn connect(
-        broker: &str,
+        settings: &BrokerSettings,
         filters: &[&str],
         within: Duration,
     ) -> Result<ToolClient, Failure> {
-        let (host, port) = broker_address(broker)?;
+        let broker = &settings.address;
         let hadd = Hadd::new(9998, 1000 + (std::process::id() % 8999) as u16);
         // The client id must be unique on the broker, or two tools disconnect each other.
         let client_id = format!("janitoo-tool-{}-{}", std::process::id(), rand_id());
-        let mut options = MqttOptions::new(client_id, host, port);
-        options
-            .set_max_packet_size(8 << 20, 8 << 20)
-            .set_keep_alive(Duration::from_secs(30));
-        let (client, mut events) = AsyncClient::new(options, 1024);
+        let (client, mut events) = AsyncClient::new(settings.options(client_id), 1024);
         let reply = Topic::NodeReply(hadd).to_string();
         for filter in filters.iter().copied().chain([reply.as_str()]) {
             client
@@ -109,7 +96,7 @@ impl ToolClient {
             client,
             events,
             hadd,
-            broker: broker.to_owned(),
+            broker: broker.clone(),
         })
     }
 
@@ -238,7 +225,7 @@ fn refused(reply: &ValueReply) -> Failure {
 /// What `get` and `set` share.
 pub struct ValueArgs {
     /// The broker.
-    pub broker: String,
+    pub broker: BrokerSettings,
     /// The node.
     pub hadd: String,
     /// The value.
@@ -297,7 +284,7 @@ pub fn get_or_set(args: ValueArgs, data: Option<String>) -> Result<(), Failure> 
 /// What `janitoo query node` shows.
 pub struct NodeQuery {
     /// The broker.
-    pub broker: String,
+    pub broker: BrokerSettings,
     /// The node.
     pub hadd: String,
     /// Only this genre's values (all genres when absent).
@@ -418,7 +405,7 @@ pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String
 /// `janitoo query network`: a broadcast discovery; answers are shown as they arrive (on
 /// stderr), and it ends when every controller seen beating has answered and none answered for
 /// a second, or after `wait`.
-pub fn query_network(broker: &str, wait: Duration, json: bool) -> Result<(), Failure> {
+pub fn query_network(broker: &BrokerSettings, wait: Duration, json: bool) -> Result<(), Failure> {
     block_on(async {
         let mut tool = ToolClient::connect(
             broker,
@@ -502,7 +489,7 @@ pub fn query_network(broker: &str, wait: Duration, json: bool) -> Result<(), Fai
 /// `janitoo spy`: every message under `filter`, one line each, decoded; what does not decode
 /// is shown raw. Stops after `count` messages or `duration`, else on Ctrl-C.
 pub fn spy(
-    broker: &str,
+    broker: &BrokerSettings,
     filter: &str,
     json: bool,
     count: Option<u64>,
@@ -517,7 +504,7 @@ pub fn spy(
     block_on(async {
         let mut tool = ToolClient::connect(broker, &[filter], Duration::from_secs(3)).await?;
         // For people (and scripts that wait for it): from here on, nothing is missed.
-        eprintln!("spying on {filter} at {broker}");
+        eprintln!("spying on {filter} at {}", broker.address);
         let forever = Duration::from_secs(100 * 365 * 86_400);
         let deadline = Instant::now() + duration.unwrap_or(forever);
         let mut seen = 0;

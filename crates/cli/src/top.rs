@@ -225,7 +225,7 @@ impl TopView {
 
 /// `janitoo top`: refreshes every second until Ctrl-C; with `once`, prints once after `wait`.
 pub fn top(
-    broker: &str,
+    broker: &crate::connect::BrokerSettings,
     sort: SortBy,
     once: bool,
     json: bool,
@@ -273,7 +273,8 @@ pub fn top(
                 frame.push_str("\x1b[2J\x1b[H");
             }
             frame.push_str(&format!(
-                "janitoo top — {broker} — sorted by {sort:?} — {}\n",
+                "janitoo top — {} — sorted by {sort:?} — {}\n",
+                broker.address,
                 if view.is_empty() {
                     "waiting for metrics (every 10 s)…"
                 } else {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::tools::show_data;
 use janitoo_protocol::view::Change;
 use janitoo_protocol::{Codec, Genre, Hadd, InfoKind, Message, NodeState, Request, Topic};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 
 /// The address the view asks from.
 pub const VIEW_HADD: Hadd = Hadd::new(9999, 9991);
@@ -167,13 +167,11 @@ impl NetworkView {
 }
 
 /// Connects a watching client to `host:port` and asks every controller for its nodes.
-pub async fn watch(host: &str, port: u16) -> anyhow::Result<(AsyncClient, EventLoop)> {
+pub async fn watch(
+    broker: &crate::connect::BrokerSettings,
+) -> anyhow::Result<(AsyncClient, EventLoop)> {
     let id = format!("janitoo-view-{}", std::process::id());
-    let mut options = MqttOptions::new(id, host, port);
-    options
-        .set_max_packet_size(8 << 20, 8 << 20)
-        .set_keep_alive(Duration::from_secs(30));
-    let (client, event_loop) = AsyncClient::new(options, 1024);
+    let (client, event_loop) = AsyncClient::new(broker.options(id), 1024);
     for filter in [
         "/dhcp/heartbeat/#",
         "/dhcp/resolv/heartbeat",

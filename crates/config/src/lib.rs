@@ -25,11 +25,13 @@
 //! A value setting is data for instance 0 (`pin = 6`) or a table of instances
 //! (`load = { 0 = 1.5, 1 = 2.5 }`).
 
+mod address;
 mod convert;
 mod error;
 mod persist;
 mod schema;
 
+pub use address::{BadAddress, BrokerAddress};
 pub use convert::{data_to_toml, toml_to_data};
 pub use error::ConfigError;
 pub use persist::{Change, ConfigFile, NodeKey, SettingKey};

@@ -73,7 +73,7 @@ pub struct HardwareConfig {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BrokerConfig {
     /// `host:port`.
-    pub address: Option<String>,
+    pub address: Option<crate::BrokerAddress>,
     /// User name, if the broker wants one.
     pub username: Option<String>,
     /// Password, if the broker wants one.
@@ -414,10 +414,16 @@ impl Checker<'_> {
     }
 
     fn broker(&self, raw: RawBroker) -> Result<BrokerConfig, ConfigError> {
-        if let Some(address) = &raw.address {
-            check_address(address)
-                .map_err(|why| self.invalid("broker.address", why, format!("{address:?}")))?;
-        }
+        let address = match &raw.address {
+            Some(text) => Some(text.parse::<crate::BrokerAddress>().map_err(|_| {
+                self.invalid(
+                    "broker.address",
+                    "host:port, with a port 1 to 65535",
+                    format!("{text:?}"),
+                )
+            })?),
+            None => None,
+        };
         let keepalive = raw.keepalive.unwrap_or(60);
         if keepalive < 5 {
             return Err(self.invalid("broker.keepalive", "seconds, 5 or more", keepalive));
@@ -452,7 +458,7 @@ impl Checker<'_> {
             ));
         }
         Ok(BrokerConfig {
-            address: raw.address,
+            address,
             username: raw.username,
             password: raw.password,
             password_file: raw.password_file.map(beside),
@@ -599,14 +605,6 @@ impl Checker<'_> {
         }
         Ok(())
     }
-}
-
-fn check_address(address: &str) -> Result<(), &'static str> {
-    let (host, port) = address.rsplit_once(':').ok_or("host:port")?;
-    if host.is_empty() || port.parse::<u16>().map_or(true, |port| port == 0) {
-        return Err("host:port, with a port 1 to 65535");
-    }
-    Ok(())
 }
 
 impl Config {

@@ -1,0 +1,121 @@
+//! How the operator tools reach the broker: `--broker`, TLS and an account from the command
+//! line, or all of it from a controller's configuration file (`--config`), the command line
+//! winning. One MQTT client setup for every tool.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use janitoo_config::{BrokerAddress, BrokerConfig, Config, TlsConfig};
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+
+use crate::run::Failure;
+
+/// The broker a tool talks to, and how.
+#[derive(clap::Args)]
+pub struct BrokerArg {
+    /// The MQTT broker (default: the --config file's, else 127.0.0.1:1883).
+    #[arg(short, long, value_name = "HOST:PORT")]
+    pub broker: Option<BrokerAddress>,
+    /// Take the broker's address, TLS and account from this controller configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// TLS to the broker.
+    #[arg(long)]
+    pub tls: bool,
+    /// CA certificates (PEM) the broker's certificate must chain to (default: the system's).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM), for brokers that ask for one.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key_file"])]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert_file"])]
+    pub key_file: Option<PathBuf>,
+    /// User name on the broker.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// A file holding the password (else the environment variable JANITOO_BROKER_PASSWORD).
+    #[arg(long, value_name = "FILE", requires = "username")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Everything needed to connect, checked.
+#[derive(Clone)]
+pub struct BrokerSettings {
+    /// Where.
+    pub address: BrokerAddress,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    credentials: Option<(String, String)>,
+}
+
+impl BrokerSettings {
+    /// A plain connection to `address`.
+    pub fn plain(address: BrokerAddress) -> BrokerSettings {
+        BrokerSettings {
+            address,
+            tls: None,
+            credentials: None,
+        }
+    }
+
+    /// The MQTT options of a client called `client_id`.
+    pub fn options(&self, client_id: String) -> MqttOptions {
+        let mut options = MqttOptions::new(client_id, self.address.host(), self.address.port());
+        options
+            .set_max_packet_size(8 << 20, 8 << 20)
+            .set_keep_alive(Duration::from_secs(30));
+        if let Some((user, password)) = &self.credentials {
+            options.set_credentials(user.clone(), password.clone());
+        }
+        if let Some(tls) = &self.tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                tls.clone(),
+            )));
+        }
+        options
+    }
+}
+
+impl BrokerArg {
+    /// The settings: the configuration file's, overridden by the options given.
+    pub fn settings(self) -> Result<BrokerSettings, Failure> {
+        let usage = |err: anyhow::Error| Failure::Usage(err);
+        let mut broker = match &self.config {
+            Some(file) => Config::load(file).map_err(|err| usage(err.into()))?.broker,
+            None => BrokerConfig::default(),
+        };
+        if let Some(address) = self.broker {
+            broker.address = Some(address);
+        }
+        if self.tls {
+            let from_file = broker.tls.take().unwrap_or_default();
+            let client = self.cert_file.zip(self.key_file).or(from_file.client);
+            broker.tls = Some(TlsConfig {
+                ca_file: self.ca_file.or(from_file.ca_file),
+                client,
+            });
+        }
+        if let Some(username) = self.username {
+            broker.username = Some(username);
+            if self.password_file.is_some() {
+                broker.password = None;
+                broker.password_file = self.password_file;
+            }
+        }
+        let tls = broker
+            .tls
+            .as_ref()
+            .map(janitoo_actors::tls::client_config)
+            .transpose()
+            .map_err(|err| usage(err.into()))?;
+        let password = janitoo_actors::tls::password(&broker).map_err(|err| usage(err.into()))?;
+        Ok(BrokerSettings {
+            address: broker
+                .address
+                .unwrap_or_else(|| BrokerAddress::new("127.0.0.1", 1883)),
+            tls,
+            credentials: broker.username.zip(password),
+        })
+    }
+}
