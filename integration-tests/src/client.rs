@@ -45,12 +45,23 @@ pub struct Client {
 impl Client {
     /// Connects to `127.0.0.1:<port>` and waits for the ConnAck.
     pub async fn connect(port: u16) -> Client {
+        Client::connect_as(port, None)
+            .await
+            .expect("no ConnAck from the broker")
+    }
+
+    /// Connects to `127.0.0.1:<port>` with an account; `None` when the broker does not
+    /// accept the connection within 10 s.
+    pub async fn connect_as(port: u16, account: Option<(&str, &str)>) -> Option<Client> {
         let id = format!("janitoo-test-{}", std::process::id())
             + &format!("-{:?}", Instant::now()).replace([' ', '.', '{', '}', ':'], "");
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options
             .set_max_packet_size(32 << 20, 32 << 20)
             .set_keep_alive(Duration::from_secs(30));
+        if let Some((user, password)) = account {
+            options.set_credentials(user, password);
+        }
         let (client, mut event_loop) = AsyncClient::new(options, 100_000);
         event_loop.network_options.set_tcp_nodelay(true);
         let (sender, received) = mpsc::unbounded_channel();
@@ -68,20 +79,20 @@ impl Client {
                         let _ = ack_sender.send(());
                     }
                     Ok(_) => {}
+                    // Refused (no account, a bad password): no point in trying again.
+                    Err(rumqttc::ConnectionError::ConnectionRefused(_)) => break,
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             }
         });
-        timeout(Duration::from_secs(10), acks.recv())
-            .await
-            .expect("no ConnAck from the broker");
-        Client {
+        timeout(Duration::from_secs(10), acks.recv()).await.ok()??;
+        Some(Client {
             client,
             received,
             acks,
             backlog: std::collections::VecDeque::new(),
             next_id: 0,
-        }
+        })
     }
 
     /// Subscribes and waits for the SubAck.

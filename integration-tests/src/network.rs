@@ -56,13 +56,15 @@ impl FailoverNetwork {
         FailoverNetwork::launch(janitoo, broker, command_for, |text| text, tutorial)
     }
 
-    /// Starts them with `controller` to edit each controller's file (add a key, say).
+    /// Starts them with `controller` to edit each controller's file (add a key, say), and
+    /// `tutorial` the tutorial's.
     pub fn start_editing(
         janitoo: &Path,
         broker: &str,
         controller: impl Fn(String) -> String,
+        tutorial: impl FnOnce(String) -> String,
     ) -> FailoverNetwork {
-        FailoverNetwork::launch(janitoo, broker, |_| None, controller, |text| text)
+        FailoverNetwork::launch(janitoo, broker, |_| None, controller, tutorial)
     }
 
     fn launch(

@@ -30,9 +30,12 @@ fn keyed_network(broker: &BrokerProcess, key_file: &Path) -> FailoverNetwork {
         "[network]\nkey_file = {:?}\n",
         key_file.display().to_string()
     );
-    FailoverNetwork::start_editing(janitoo(), &broker.address(), |text| {
-        text.replacen("[network]\n", &line, 1)
-    })
+    FailoverNetwork::start_editing(
+        janitoo(),
+        &broker.address(),
+        |text| text.replacen("[network]\n", &line, 1),
+        |text| text,
+    )
 }
 
 async fn control_refused(client: &mut Client, controller: Hadd) -> f64 {
@@ -161,9 +164,12 @@ async fn a_stranger_cannot_seize_or_fail_a_keyed_network() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phantom_nodes_are_bounded() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, janitoo(), None);
-    let _net = FailoverNetwork::start_editing(janitoo(), &broker.address(), |text| {
-        text.replacen("[network]\n", "[network]\nmax_nodes = 100\n", 1)
-    });
+    let _net = FailoverNetwork::start_editing(
+        janitoo(),
+        &broker.address(),
+        |text| text.replacen("[network]\n", "[network]\nmax_nodes = 100\n", 1),
+        |text| text,
+    );
     let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
     let (primary, _) = network::network_up(&watcher, Instant::now(), Duration::from_secs(20))
         .await
