@@ -35,6 +35,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,16 @@ pub enum BrokerError {
         /// How long it was waited for, in seconds.
         seconds: u64,
     },
+    /// The accounts file cannot be used.
+    #[error("{}{}: {reason}", file.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
+    Accounts {
+        /// The file.
+        file: PathBuf,
+        /// The line (0: the whole file).
+        line: usize,
+        /// Why.
+        reason: String,
+    },
     /// The broker's thread could not be spawned.
     #[error("cannot start a thread for the embedded MQTT broker on {addr}: {error}")]
     Spawn {
@@ -145,13 +156,13 @@ fn check_can_listen(addr: SocketAddr) -> Result<(), BrokerError> {
 }
 
 /// The rumqttd configuration: one MQTT 3.1.1 listener on `listen`, everything else off.
-fn config(listen: SocketAddr, max_payload: usize) -> Config {
+fn config(listen: SocketAddr, max_payload: usize, auth: Option<HashMap<String, String>>) -> Config {
     let connections = ConnectionSettings {
         // A client has 60 s after its TCP connect to send CONNECT (u16 in rumqttd: < 65.5 s).
         connection_timeout_ms: 60_000,
         max_payload_size: max_payload.saturating_add(PACKET_OVERHEAD),
         max_inflight_count: 1_000,
-        auth: None,
+        auth,
         external_auth: None,
         // A subscription to a filter nobody published on yet creates it.
         dynamic_filters: true,
@@ -200,10 +211,18 @@ fn connect_addr(listen: SocketAddr) -> SocketAddr {
 }
 
 /// An MQTT 3.1.1 CONNECT: clean session, keep-alive 10 s, client id [`PROBE_CLIENT_ID`].
-fn probe_connect_packet() -> Vec<u8> {
-    let mut variable = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 10];
+fn probe_connect_packet(login: Option<&(String, String)>) -> Vec<u8> {
+    // Clean session; with a login, the user name and password flags too.
+    let flags = if login.is_some() { 0xc2 } else { 0x02 };
+    let mut variable = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, flags, 0x00, 10];
     variable.extend_from_slice(&(PROBE_CLIENT_ID.len() as u16).to_be_bytes());
     variable.extend_from_slice(PROBE_CLIENT_ID);
+    if let Some((user, password)) = login {
+        for field in [user, password] {
+            variable.extend_from_slice(&(field.len() as u16).to_be_bytes());
+            variable.extend_from_slice(field.as_bytes());
+        }
+    }
     // Shorter than 128 bytes: the remaining length is one byte.
     let mut packet = vec![0x10, variable.len() as u8];
     packet.extend_from_slice(&variable);
@@ -212,12 +231,12 @@ fn probe_connect_packet() -> Vec<u8> {
 
 /// Connects to `addr`, sends a CONNECT and expects an accepting CONNACK within `timeout`, then
 /// closes the connection.
-fn probe(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
+fn probe(addr: SocketAddr, timeout: Duration, login: Option<&(String, String)>) -> io::Result<()> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
-    stream.write_all(&probe_connect_packet())?;
+    stream.write_all(&probe_connect_packet(login))?;
     let mut connack = [0_u8; 4];
     stream.read_exact(&mut connack)?;
     // CONNACK, remaining length 2, no session present, return code 0 (accepted).
@@ -239,6 +258,66 @@ fn probe(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
 pub struct EmbeddedBroker {
     addr: SocketAddr,
     thread: JoinHandle<()>,
+    probe_login: Option<(String, String)>,
+}
+
+/// The accounts an embedded broker requires: nobody connects without one of them.
+#[derive(Debug, Clone, Default)]
+pub struct Accounts(HashMap<String, String>);
+
+impl Accounts {
+    /// Reads `user:password` lines (blank lines and `#` comments skipped) from `file`.
+    pub fn load(file: &Path) -> Result<Accounts, BrokerError> {
+        let refuse = |line: usize, reason: &str| BrokerError::Accounts {
+            file: file.to_owned(),
+            line,
+            reason: reason.to_owned(),
+        };
+        let text = std::fs::read_to_string(file)
+            .map_err(|err| refuse(0, &format!("cannot read it: {err}")))?;
+        let mut accounts = HashMap::new();
+        for (at, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (user, password) = line
+                .split_once(':')
+                .filter(|(user, password)| !user.is_empty() && !password.is_empty())
+                .ok_or_else(|| refuse(at + 1, "expected user:password"))?;
+            accounts.insert(user.to_owned(), password.to_owned());
+        }
+        if accounts.is_empty() {
+            return Err(refuse(0, "no account in it"));
+        }
+        Ok(Accounts(accounts))
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A password nobody can guess, for the broker's own readiness probe: 128 bits from the
+/// process's random hash keys.
+fn probe_password() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos()),
+        );
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", word(), word())
 }
 
 impl EmbeddedBroker {
@@ -259,6 +338,25 @@ impl EmbeddedBroker {
         listen: SocketAddr,
         max_payload: usize,
     ) -> Result<EmbeddedBroker, BrokerError> {
+        EmbeddedBroker::start_with(listen, max_payload, None)
+    }
+
+    /// Starts a broker as [`EmbeddedBroker::start_limited`] does that, with `accounts`,
+    /// requires one of them of every client.
+    pub fn start_with(
+        listen: SocketAddr,
+        max_payload: usize,
+        accounts: Option<Accounts>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
+        let probe_login = accounts
+            .as_ref()
+            .map(|_| ("janitoo-ready-probe".to_owned(), probe_password()));
+        let auth = accounts.map(|Accounts(mut pairs)| {
+            if let Some((user, password)) = &probe_login {
+                pairs.insert(user.clone(), password.clone());
+            }
+            pairs
+        });
         let addr = if listen.port() == 0 {
             SocketAddr::new(listen.ip(), free_local_port(listen.ip())?)
         } else {
@@ -268,14 +366,18 @@ impl EmbeddedBroker {
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
             .spawn(move || {
-                let mut broker = Broker::new(config(addr, max_payload));
+                let mut broker = Broker::new(config(addr, max_payload, auth));
                 // Returns only once its listener thread has ended: it could not listen.
                 if let Err(err) = broker.start() {
                     tracing::error!(%addr, %err, "embedded MQTT broker stopped");
                 }
             })
             .map_err(|error| BrokerError::Spawn { addr, error })?;
-        let broker = EmbeddedBroker { addr, thread };
+        let broker = EmbeddedBroker {
+            addr,
+            thread,
+            probe_login,
+        };
         broker.wait_until_ready()?;
         tracing::debug!(%addr, "embedded MQTT broker ready");
         Ok(broker)
@@ -299,7 +401,11 @@ impl EmbeddedBroker {
                     seconds: READY_TIMEOUT.as_secs(),
                 });
             }
-            match probe(target, left.min(Duration::from_secs(1))) {
+            match probe(
+                target,
+                left.min(Duration::from_secs(1)),
+                self.probe_login.as_ref(),
+            ) {
                 Ok(()) => return Ok(()),
                 Err(err) => {
                     tracing::trace!(addr = %self.addr, %err, "embedded MQTT broker not ready yet");
@@ -329,9 +435,10 @@ impl EmbeddedBroker {
 
 /// Runs a broker on `listen` in the foreground, for `janitoo broker --listen ADDR`: blocks for
 /// ever once started, so it returns only an error (it could not start, or it stopped).
-pub fn run_foreground(listen: SocketAddr) -> Result<(), BrokerError> {
-    let broker = EmbeddedBroker::start(listen)?;
-    tracing::info!(addr = %broker.addr(), "embedded MQTT broker listening");
+pub fn run_foreground(listen: SocketAddr, accounts: Option<Accounts>) -> Result<(), BrokerError> {
+    let required = accounts.as_ref().map_or(0, Accounts::len);
+    let broker = EmbeddedBroker::start_with(listen, DEFAULT_MAX_PAYLOAD, accounts)?;
+    tracing::info!(addr = %broker.addr(), accounts = required, "embedded MQTT broker listening");
     Err(broker.join())
 }
 
@@ -342,7 +449,7 @@ mod tests {
     /// The probe is a well-formed MQTT 3.1.1 CONNECT.
     #[test]
     fn probe_packet_is_a_valid_connect() {
-        let packet = probe_connect_packet();
+        let packet = probe_connect_packet(None);
         assert_eq!(packet[0], 0x10);
         assert_eq!(usize::from(packet[1]), packet.len() - 2);
         assert_eq!(&packet[2..9], b"\x00\x04MQTT\x04");

@@ -75,6 +75,9 @@ enum Command {
         /// Address to listen on.
         #[arg(short, long, value_name = "IP:PORT", default_value = "127.0.0.1:1883")]
         listen: SocketAddr,
+        /// Require an account of this file (`user:password` lines) of every client.
+        #[arg(long, value_name = "FILE")]
+        accounts: Option<PathBuf>,
     },
     /// An embedded broker, a primary, two secondaries and the tutorial server (simulated
     /// sensors) as separate processes, with a live view of roles, epochs, nodes and values.
@@ -289,9 +292,15 @@ pub fn main() -> ExitCode {
             simulate,
             web,
         }),
-        Command::Broker { listen } => {
-            janitoo_broker::run_foreground(listen).map_err(|err| run::Failure::Other(err.into()))
-        }
+        Command::Broker { listen, accounts } => accounts
+            .as_deref()
+            .map(janitoo_broker::Accounts::load)
+            .transpose()
+            .map_err(|err| run::Failure::Usage(err.into()))
+            .and_then(|accounts| {
+                janitoo_broker::run_foreground(listen, accounts)
+                    .map_err(|err| run::Failure::Other(err.into()))
+            }),
         Command::Demo {
             chaos,
             duration,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use janitoo_actors::{register_simulated, ComponentRegistry, Controller, StartOptions};
-use janitoo_broker::EmbeddedBroker;
+use janitoo_broker::{Accounts, EmbeddedBroker};
 use janitoo_config::BrokerAddress;
 use janitoo_config::Config;
 use janitoo_protocol::{Codec, Hadd};
@@ -81,9 +81,19 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let (broker, _embedded) = match args.broker.or_else(|| config.broker.address.clone()) {
         Some(address) => (address.to_string(), None),
         None => {
-            let embedded =
-                EmbeddedBroker::start_limited(args.embedded_listen, config.limits.max_payload)
-                    .map_err(|err| Failure::Other(err.into()))?;
+            let accounts = config
+                .broker
+                .accounts_file
+                .as_deref()
+                .map(Accounts::load)
+                .transpose()
+                .map_err(|err| Failure::Usage(err.into()))?;
+            let embedded = EmbeddedBroker::start_with(
+                args.embedded_listen,
+                config.limits.max_payload,
+                accounts,
+            )
+            .map_err(|err| Failure::Other(err.into()))?;
             info!(address = %embedded.addr(), "embedded broker started");
             (embedded.addr().to_string(), Some(embedded))
         }

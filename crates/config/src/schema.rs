@@ -86,6 +86,8 @@ pub struct BrokerConfig {
     pub keepalive: u16,
     /// TLS to the broker, when `tls = true`.
     pub tls: Option<TlsConfig>,
+    /// With no address: the accounts (`user:password` lines) the embedded broker requires.
+    pub accounts_file: Option<PathBuf>,
 }
 
 /// TLS to the broker (`[broker] tls = true`).
@@ -253,6 +255,7 @@ struct RawBroker {
     ca_file: Option<PathBuf>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    accounts_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -450,6 +453,13 @@ impl Checker<'_> {
                 return Err(self.invalid("broker.cert_file", "the certificate of key_file", "none"))
             }
         };
+        if raw.accounts_file.is_some() && address.is_some() {
+            return Err(self.invalid(
+                "broker.accounts_file",
+                "no broker address beside it (it is for the embedded broker)",
+                "an address",
+            ));
+        }
         if raw.password.is_some() && raw.password_file.is_some() {
             return Err(self.invalid(
                 "broker.password_file",
@@ -462,6 +472,7 @@ impl Checker<'_> {
             username: raw.username,
             password: raw.password,
             password_file: raw.password_file.map(beside),
+            accounts_file: raw.accounts_file.map(beside),
             keepalive,
             tls: raw.tls.then(|| TlsConfig {
                 ca_file: raw.ca_file.map(beside),
