@@ -144,6 +144,15 @@ enum Command {
         #[arg(long, default_value = "3", value_parser = parse_seconds)]
         wait: f64,
     },
+    /// Print a line of the web manager's users file (`[web] users_file`): the password is
+    /// read from standard input (one line) and kept as an argon2 hash.
+    WebUser {
+        /// The user's name.
+        name: String,
+        /// What the user may do.
+        #[arg(long, value_enum, default_value = "operator")]
+        role: WebRole,
+    },
     /// Print every message of the network, decoded, one line each (Ctrl-C stops).
     Spy {
         #[command(flatten)]
@@ -192,6 +201,40 @@ enum QueryCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What a web user may do.
+#[derive(Clone, Copy, ValueEnum)]
+enum WebRole {
+    /// Browse and set values.
+    Operator,
+    /// Browse only.
+    Viewer,
+}
+
+/// `janitoo web-user`: the users-file line of `name`, the password from standard input.
+fn web_user(name: &str, role: WebRole) -> Result<(), run::Failure> {
+    if name.is_empty() || name.contains([':', '\n']) {
+        return Err(run::Failure::Usage(anyhow::anyhow!(
+            "user name {name:?}: expected a name without ':'"
+        )));
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|err| run::Failure::Other(err.into()))?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.len() < 8 {
+        return Err(run::Failure::Usage(anyhow::anyhow!(
+            "the password (read from standard input) needs 8 characters or more"
+        )));
+    }
+    let role = match role {
+        WebRole::Operator => janitoo_web::Role::Operator,
+        WebRole::Viewer => janitoo_web::Role::Viewer,
+    };
+    println!("{}", janitoo_web::login::user_line(name, role, password));
+    Ok(())
 }
 
 /// A value genre.
@@ -348,6 +391,7 @@ pub fn main() -> ExitCode {
         } => broker
             .settings()
             .and_then(|broker| top::top(&broker, sort, once, json, seconds(wait))),
+        Command::WebUser { name, role } => web_user(&name, role),
         Command::Get { target } => target
             .into_args()
             .and_then(|args| tools::get_or_set(args, None)),

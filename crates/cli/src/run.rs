@@ -120,9 +120,25 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         let web = match args.web.or(config.web.listen) {
             Some(listen) => {
                 let hadd = Hadd::new(9997, 1000 + (std::process::id() % 8999) as u16);
+                let users = config
+                    .web
+                    .users_file
+                    .as_deref()
+                    .map(janitoo_web::Users::load)
+                    .transpose()
+                    .map_err(|err| Failure::Usage(err.into()))?;
+                if users.is_none() && !listen.ip().is_loopback() {
+                    return Err(Failure::Usage(anyhow::anyhow!(
+                        "the web manager on {listen} would be open to the network without a \
+                         login: name its users with [web] users_file (`janitoo web-user NAME` \
+                         makes a line), or listen on 127.0.0.1"
+                    )));
+                }
+                let logins = users.map(|users| std::sync::Arc::new(janitoo_web::Logins::new(users)));
                 let server = janitoo_web::start(
                     listen,
                     &config.web.hosts,
+                    logins,
                     hadd,
                     controller.bridge(),
                     controller.metrics(),

@@ -58,6 +58,9 @@ pub struct WebConfig {
     /// Host names it is reached by (`pi.local`), besides IP addresses and `localhost`: a
     /// request naming any other host is refused (DNS rebinding).
     pub hosts: Vec<String>,
+    /// The users who may log in (`name:role:hash` lines); required to listen elsewhere than
+    /// on loopback.
+    pub users_file: Option<PathBuf>,
 }
 
 /// The `[hardware]` section.
@@ -232,6 +235,7 @@ struct RawWeb {
     listen: Option<String>,
     #[serde(default)]
     hosts: Vec<String>,
+    users_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -706,6 +710,10 @@ impl Config {
             web: WebConfig {
                 listen: web_listen,
                 hosts: raw.web.hosts,
+                users_file: raw.web.users_file.map(|users| match file.parent() {
+                    Some(folder) if users.is_relative() => folder.join(users),
+                    _ => users,
+                }),
             },
             limits: check.limits(raw.limits)?,
         })

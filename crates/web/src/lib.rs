@@ -9,9 +9,12 @@
 //! Enable it with `[web] listen = "127.0.0.1:8080"` in the configuration, or `--web ADDR`.
 
 pub mod hub;
+pub mod login;
+mod login_pages;
 pub mod model;
 mod server;
 
+pub use login::{Logins, Role, Users};
 pub use server::{start, WebServer};
 
 use std::net::SocketAddr;
@@ -26,5 +29,15 @@ pub enum WebError {
         listen: SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// The users file cannot be used.
+    #[error("{}{}: {reason}", file.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
+    Users {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The line (0: the whole file).
+        line: usize,
+        /// Why.
+        reason: String,
     },
 }

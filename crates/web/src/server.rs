@@ -16,6 +16,8 @@ use tokio::sync::broadcast;
 use tracing::info;
 
 use crate::hub::{GetSnapshot, SetFromPage, WebHub};
+use crate::login::{Logins, Role};
+use crate::login_pages;
 use crate::WebError;
 
 /// The page, its script and style inline: no build step, nothing fetched.
@@ -31,10 +33,12 @@ const PAGE_PING: std::time::Duration = std::time::Duration::from_secs(20);
 const PAGE_SILENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone)]
-struct State {
+pub(crate) struct State {
     hub: Addr<WebHub>,
     updates: broadcast::Sender<Arc<str>>,
     metrics: Arc<Metrics>,
+    /// The users, when a login is required.
+    pub(crate) logins: Option<Arc<Logins>>,
 }
 
 /// A running web manager.
@@ -57,7 +61,7 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
     (
         "content-security-policy",
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'",
     ),
     ("x-frame-options", "DENY"),
@@ -67,10 +71,12 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
 
 /// Starts the web manager on `listen`, inside the running actix System: it observes the
 /// network through `bridge`, answers to `hadd`, and shows `metrics` on `/metrics`. It serves
-/// requests for IP addresses, `localhost` and the names in `hosts` only.
+/// requests for IP addresses, `localhost` and the names in `hosts` only; with `logins`, only
+/// to users logged in (`/login` excepted), and sets only from operators.
 pub fn start(
     listen: SocketAddr,
     hosts: &[String],
+    logins: Option<Arc<Logins>>,
     hadd: Hadd,
     bridge: Addr<MqttBridge>,
     metrics: Arc<Metrics>,
@@ -88,19 +94,26 @@ pub fn start(
         hub,
         updates,
         metrics,
+        logins: logins.clone(),
     };
     let hosts: Arc<[String]> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
     let server = HttpServer::new(move || {
         let hosts = hosts.clone();
+        let logins = logins.clone();
         App::new()
             .wrap_fn(move |request, service| {
                 let served = host_is_served(request.headers(), &hosts);
-                let call = served.then(|| service.call(request));
+                let admitted = admitted(&request, logins.as_deref());
+                let call = (served && admitted.is_ok()).then(|| service.call(request));
                 async move {
-                    let Some(call) = call else {
+                    if !served {
                         return Err(actix_web::error::ErrorMisdirectedRequest(
                             "this host name is not one the web manager serves ([web] hosts)",
                         ));
+                    }
+                    admitted?;
+                    let Some(call) = call else {
+                        return Err(actix_web::error::ErrorInternalServerError("not served"));
                     };
                     let mut response = call.await?;
                     for (name, value) in SECURITY_HEADERS {
@@ -114,6 +127,9 @@ pub fn start(
             })
             .app_data(web::Data::new(state.clone()))
             .route("/", web::get().to(index))
+            .route("/login", web::get().to(login_pages::form))
+            .route("/login", web::post().to(login_pages::log_in))
+            .route("/logout", web::post().to(login_pages::log_out))
             .route("/metrics", web::get().to(metrics_text))
             .route("/api/snapshot", web::get().to(snapshot))
             .route("/ws", web::get().to(socket))
@@ -141,9 +157,18 @@ async fn index() -> HttpResponse {
 }
 
 async fn metrics_text(state: web::Data<State>) -> HttpResponse {
+    let mut text = prometheus_text(&state.metrics);
+    if let Some(logins) = &state.logins {
+        text.push_str(&format!(
+            "# HELP janitoo_web_login_failures_total Failed logins to the web manager.\n\
+             # TYPE janitoo_web_login_failures_total counter\n\
+             janitoo_web_login_failures_total {}\n",
+            logins.failures()
+        ));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(prometheus_text(&state.metrics))
+        .body(text)
 }
 
 async fn snapshot(state: web::Data<State>) -> HttpResponse {
@@ -173,8 +198,51 @@ async fn socket(
     let stream = stream
         .aggregate_continuations()
         .max_continuation_size(64 * 1024);
-    actix_web::rt::spawn(serve_page(state.get_ref().clone(), session, stream));
+    // With users, only an operator sets values; a viewer browses.
+    let may_set = state.logins.as_ref().is_none_or(|logins| {
+        logins
+            .session(login_pages::cookie(&request))
+            .is_some_and(|(_, role)| role == Role::Operator)
+    });
+    actix_web::rt::spawn(serve_page(
+        state.get_ref().clone(),
+        session,
+        stream,
+        may_set,
+    ));
     Ok(response)
+}
+
+/// With users, whether a request may be served: `/login` always, the rest with an open
+/// session; else the page redirects to `/login` and the rest is 401.
+fn admitted(
+    request: &actix_web::dev::ServiceRequest,
+    logins: Option<&Logins>,
+) -> Result<(), actix_web::Error> {
+    let Some(logins) = logins else {
+        return Ok(());
+    };
+    if request.path() == "/login" || request.path() == "/logout" {
+        return Ok(());
+    }
+    let cookie = request
+        .headers()
+        .get("cookie")
+        .and_then(|value| value.to_str().ok());
+    if logins.session(cookie).is_some() {
+        return Ok(());
+    }
+    if request.path() == "/" {
+        let redirect = HttpResponse::SeeOther()
+            .insert_header(("location", "/login"))
+            .finish();
+        return Err(
+            actix_web::error::InternalError::from_response("log in first", redirect).into(),
+        );
+    }
+    Err(actix_web::error::ErrorUnauthorized(
+        "log in first: POST /login",
+    ))
 }
 
 /// Whether the `Host` of a request is one this server is reached by: an IP address
@@ -220,6 +288,7 @@ async fn serve_page(
     state: State,
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
+    may_set: bool,
 ) {
     // Subscribe before the snapshot: an event in between is sent twice, never lost.
     let mut updates = state.updates.subscribe();
@@ -264,7 +333,7 @@ async fn serve_page(
             }
             message = stream.next() => match message.inspect(|_| heard = tokio::time::Instant::now()) {
                 Some(Ok(AggregatedMessage::Text(text))) => {
-                    if let Err(refusal) = page_request(&state, &text) {
+                    if let Err(refusal) = page_request(&state, &text, may_set) {
                         if session.text(refusal.to_string()).await.is_err() {
                             break;
                         }
@@ -285,13 +354,21 @@ async fn serve_page(
 
 /// A message from a page: `{"type":"set","hadd","uuid","genre","index","data","request_id"}`.
 /// A bad one is answered at once with a 400 `reply` naming what was wrong.
-fn page_request(state: &State, text: &str) -> Result<(), Data> {
+fn page_request(state: &State, text: &str, may_set: bool) -> Result<(), Data> {
     let request: Data =
         serde_json::from_str(text).map_err(|err| refusal(None, &format!("not JSON: {err}")))?;
     let request_id = request["request_id"].as_str().map(str::to_owned);
     let bad = |why: &str| refusal(request_id.clone(), why);
     if request["type"] != "set" {
         return Err(bad("expected {\"type\": \"set\", ...}"));
+    }
+    if !may_set {
+        return Err(json!({
+            "type": "reply",
+            "request_id": request_id,
+            "status": 403,
+            "error": "a viewer cannot set values: log in as an operator",
+        }));
     }
     let hadd = request["hadd"]
         .as_str()
