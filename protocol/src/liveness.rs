@@ -78,6 +78,12 @@ pub struct Liveness {
 }
 
 impl Liveness {
+    /// Stops watching `hadd` (and forgets its period).
+    pub fn forget(&mut self, hadd: Hadd) {
+        self.nodes.remove(&hadd);
+        self.periods.remove(&hadd);
+    }
+
     /// How many nodes it watches.
     pub fn len(&self) -> usize {
         self.nodes.len()

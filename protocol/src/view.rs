@@ -100,6 +100,11 @@ impl NetworkView {
         }
     }
 
+    /// Forgets what the network was told of `hadd` (a node no controller ever described).
+    pub fn forget(&mut self, hadd: Hadd) {
+        self.nodes.remove(&hadd);
+    }
+
     /// The primary and its epoch, if one is known.
     pub fn primary(&self) -> Option<(Hadd, u64)> {
         self.fence.primary()

@@ -339,6 +339,18 @@ impl NetworkCore {
             out.publish(Topic::HeartbeatOnBehalf, Message::HeartbeatOnBehalf(beat));
             out.push(Command::Count(Counter::Dispatched));
         }
+        // A node no controller ever described (its heartbeat alone was heard: made up, or its
+        // controller never answered discovery) is told FAILED like any other, then forgotten
+        // rather than kept for good. If it beats again, it is watched again.
+        let failed = matches!(
+            self.liveness.state(node),
+            NodeState::Failed | NodeState::Dead
+        );
+        if failed && self.view.map().node(node).is_none() {
+            self.liveness.forget(node);
+            self.view.forget(node);
+            self.asked.remove(&node);
+        }
     }
 
     /// Watches a node this controller knows of without having heard it: from what the network

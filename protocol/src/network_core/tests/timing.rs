@@ -187,6 +187,15 @@ fn the_census_counts_dead_nodes() {
         r#"{"uuid":"heartbeat","genre":4,"cmd_class":112,"data":1,"hadd":"0222/0001"}"#,
         0,
     );
+    // Described by its controller: kept until DEAD (a node never described is forgotten once
+    // FAILED, see `a_node_no_controller_described_is_forgotten_once_failed`).
+    hear(
+        &mut core,
+        "/broadcast/reply/0001/0000",
+        r#"{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,
+            "data":{"0222/0001":{"hadd":"0222/0001","heartbeat":1}}}"#,
+        0,
+    );
     beat(&mut core, NODE, "ONLINE", 0);
     let mut census = None;
     for at in (100..=20_000).step_by(100) {
@@ -199,4 +208,30 @@ fn the_census_counts_dead_nodes() {
     assert_eq!(census, Some([0, 0, 0, 1, 0, 0]));
     let told = core.view().state(NODE);
     assert_eq!(told, NodeState::Dead, "and it was told so");
+}
+
+/// The issue's phantoms again: a node heard by its heartbeat alone, that no controller ever
+/// described, is told PENDING and FAILED like any other (a real one whose controller did not
+/// answer is not missed), then forgotten instead of kept for good; heard again, it is watched
+/// again.
+#[test]
+fn a_node_no_controller_described_is_forgotten_once_failed() {
+    let (mut core, epoch) = primary_with_node(5_000);
+    let told = dispatches(&run(&mut core, 5_100, 30_000));
+    assert_eq!(
+        told,
+        [
+            (NODE, NodeState::Pending, epoch),
+            (NODE, NodeState::Failed, epoch)
+        ]
+    );
+    assert_eq!(core.liveness().state(NODE), NodeState::Unknown, "forgotten");
+    assert_eq!(core.view().state(NODE), NodeState::Unknown);
+    assert!(dispatches(&run(&mut core, 30_100, 60_000)).is_empty());
+    beat(&mut core, NODE, "ONLINE", 60_100);
+    assert_eq!(
+        core.liveness().state(NODE),
+        NodeState::Online,
+        "watched again"
+    );
 }
