@@ -5,8 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use janitoo_config::{BrokerConfig, TlsConfig};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::ActorError;
 
@@ -72,13 +74,28 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, ActorError> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let tls_error = |reason: String| ActorError::Tls {
+        file: "TLS".into(),
+        reason,
+    };
+    let versions = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|err| ActorError::Tls {
-            file: "TLS".into(),
-            reason: err.to_string(),
-        })?
-        .with_root_certificates(roots);
+        .map_err(|err| tls_error(err.to_string()))?;
+    let builder = match &tls.server_name {
+        None => versions.with_root_certificates(roots),
+        Some(name) => {
+            let name = ServerName::try_from(name.clone()).map_err(|_| ActorError::Tls {
+                file: "[broker] server_name".into(),
+                reason: format!("{name:?} is not a DNS name or an IP address"),
+            })?;
+            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|err| tls_error(err.to_string()))?;
+            versions
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NamedVerifier { inner, name }))
+        }
+    };
     let config = match &tls.client {
         Some((cert, key)) => builder
             .with_client_auth_cert(certificates(cert)?, private_key(key)?)
@@ -86,6 +103,50 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, ActorError> {
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// Verifies the broker's certificate as the standard verifier does, against a name of our
+/// choosing (`[broker] server_name`) rather than the address's host.
+#[derive(Debug)]
+struct NamedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// The broker password: `password`, else the first line of `password_file`, else the

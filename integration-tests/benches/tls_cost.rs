@@ -132,6 +132,7 @@ fn main() {
     let tls = TlsConfig {
         ca_file: Some(pki.ca.clone()),
         client: Some(pki.client.clone()),
+        server_name: None,
     };
     let (plain_port, tls_port) = (broker.plain_port, broker.tls_port);
     actix::System::new().block_on(async move {

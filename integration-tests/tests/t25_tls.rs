@@ -167,3 +167,51 @@ fn unusable_tls_files_are_named_at_start() {
         );
     }
 }
+
+/// `server_name`: a broker reached by IP address, its certificate checked against a name. The
+/// right name connects; another is refused, and said.
+#[test]
+fn the_certificate_is_checked_against_server_name() {
+    let Some(()) = require::runs(
+        "JANITOO_TEST_MOSQUITTO",
+        mosquitto_path().is_some(),
+        "Mosquitto is not installed",
+    ) else {
+        return;
+    };
+    let pki = TestPki::generate();
+    let broker = TlsMosquitto::start(&pki).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, expected) in [
+        ("localhost", "controller started"),
+        ("wrong.example", "not valid for name \"wrong.example\""),
+    ] {
+        let section = broker_section(broker.tls_port, &pki.ca, &pki.client)
+            .replace("localhost:", "127.0.0.1:")
+            + &format!("server_name = {name:?}\n");
+        let config = copy_example("minimal.toml", dir.path(), |text| text + &section);
+        let mut child = Command::new(JANITOO)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Lines::read(child.stderr.take().unwrap());
+        let connected =
+            |lines: &Lines| lines.wait_for("connected to the broker", Duration::from_secs(15));
+        let said = if name == "localhost" {
+            connected(&lines)
+        } else {
+            lines.wait_for(expected, Duration::from_secs(15))
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = lines.finish();
+        assert!(said, "{name}: expected {expected:?} in:\n{text}");
+        if name != "localhost" {
+            assert!(!text.contains("connected to the broker"), "{text}");
+        }
+    }
+}

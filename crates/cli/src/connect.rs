@@ -32,6 +32,9 @@ pub struct BrokerArg {
     /// The client certificate's private key (PEM).
     #[arg(long, value_name = "FILE", requires_all = ["tls", "cert_file"])]
     pub key_file: Option<PathBuf>,
+    /// The name the broker's certificate must carry, when not the --broker host.
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    pub server_name: Option<String>,
     /// User name on the broker.
     #[arg(long)]
     pub username: Option<String>,
@@ -94,6 +97,7 @@ impl BrokerArg {
             broker.tls = Some(TlsConfig {
                 ca_file: self.ca_file.or(from_file.ca_file),
                 client,
+                server_name: self.server_name.or(from_file.server_name),
             });
         }
         if let Some(username) = self.username {

@@ -101,6 +101,9 @@ pub struct TlsConfig {
     pub ca_file: Option<PathBuf>,
     /// A client certificate (PEM) and its private key, for brokers that ask for one.
     pub client: Option<(PathBuf, PathBuf)>,
+    /// The name the broker's certificate must carry, when it is not the address's host (a
+    /// broker reached by IP address, say).
+    pub server_name: Option<String>,
 }
 
 /// The role a process plays in keeping the network map.
@@ -259,6 +262,7 @@ struct RawBroker {
     ca_file: Option<PathBuf>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    server_name: Option<String>,
     accounts_file: Option<PathBuf>,
 }
 
@@ -443,6 +447,7 @@ impl Checker<'_> {
             ("broker.ca_file", raw.ca_file.is_some()),
             ("broker.cert_file", raw.cert_file.is_some()),
             ("broker.key_file", raw.key_file.is_some()),
+            ("broker.server_name", raw.server_name.is_some()),
         ];
         if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set && !raw.tls) {
             return Err(self.invalid(key, "`tls = true` beside it", "tls off"));
@@ -481,6 +486,7 @@ impl Checker<'_> {
             tls: raw.tls.then(|| TlsConfig {
                 ca_file: raw.ca_file.map(beside),
                 client,
+                server_name: raw.server_name,
             }),
         })
     }
