@@ -117,3 +117,52 @@ fn a_bad_accounts_file_is_named_with_its_line() {
         "{stderr}"
     );
 }
+
+/// `janitoo broker --tls-listen`: a controller reaches it over TLS (verifying the broker's
+/// certificate against the test CA) and serves a client of the plain listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_serves_tls() {
+    let pki = janitoo_integration_tests::tls::TestPki::generate();
+    let (plain, secured) = (free_port(), free_port());
+    let _broker = Killed(
+        Command::new(JANITOO)
+            .args(["broker", "--listen", &format!("127.0.0.1:{plain}")])
+            .args([
+                "--tls-listen",
+                &format!("127.0.0.1:{secured}"),
+                "--cert-file",
+            ])
+            .arg(&pki.server.0)
+            .arg("--key-file")
+            .arg(&pki.server.1)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(plain, Duration::from_secs(10)));
+    assert!(wait_for_port(secured, Duration::from_secs(10)));
+    let dir = tempfile::tempdir().unwrap();
+    let config = copy_example("minimal.toml", dir.path(), |text| {
+        text + &format!(
+            "\n[broker]\naddress = \"localhost:{secured}\"\ntls = true\nca_file = {:?}\n",
+            pki.ca.display().to_string()
+        )
+    });
+    let _controller = ControllerProcess::start_with(Path::new(JANITOO), &config, &[]);
+    let mut client = Client::connect(plain).await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+    let reply = client
+        .ask_until_answered(
+            || {
+                Request::get(
+                    Hadd::new(300, 1),
+                    "name",
+                    Genre::Config,
+                    CommandClass::CONFIGURATION,
+                )
+            },
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_ne!(reply.value.data, Data::Null);
+}

@@ -104,6 +104,14 @@ pub enum BrokerError {
         /// How long it was waited for, in seconds.
         seconds: u64,
     },
+    /// A TLS file of the embedded broker cannot be used.
+    #[error("{}: {reason}", file.display())]
+    Tls {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The accounts file cannot be used.
     #[error("{}{}: {reason}", file.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
     Accounts {
@@ -155,8 +163,46 @@ fn check_can_listen(addr: SocketAddr) -> Result<(), BrokerError> {
     }
 }
 
-/// The rumqttd configuration: one MQTT 3.1.1 listener on `listen`, everything else off.
-fn config(listen: SocketAddr, max_payload: usize, auth: Option<HashMap<String, String>>) -> Config {
+/// A TLS listener of the embedded broker: where, and its certificate and key (PEM).
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The broker's certificate (chain), PEM.
+    pub cert_file: PathBuf,
+    /// Its private key, PEM.
+    pub key_file: PathBuf,
+}
+
+impl TlsListener {
+    /// Checks that its files can be read and hold PEM, naming the one that cannot.
+    fn check(&self) -> Result<(), BrokerError> {
+        for (file, what) in [
+            (&self.cert_file, "CERTIFICATE"),
+            (&self.key_file, "PRIVATE KEY"),
+        ] {
+            let refuse = |reason: String| BrokerError::Tls {
+                file: file.clone(),
+                reason,
+            };
+            let text = std::fs::read_to_string(file)
+                .map_err(|err| refuse(format!("cannot read it: {err}")))?;
+            if !text.contains("-----BEGIN") || !text.contains(what) {
+                return Err(refuse(format!("expected PEM, BEGIN ... {what}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rumqttd configuration: one MQTT 3.1.1 listener on `listen`, a TLS one when asked,
+/// everything else off.
+fn config(
+    listen: SocketAddr,
+    max_payload: usize,
+    auth: Option<HashMap<String, String>>,
+    tls: Option<&TlsListener>,
+) -> Config {
     let connections = ConnectionSettings {
         // A client has 60 s after its TCP connect to send CONNECT (u16 in rumqttd: < 65.5 s).
         connection_timeout_ms: 60_000,
@@ -186,7 +232,23 @@ fn config(listen: SocketAddr, max_payload: usize, auth: Option<HashMap<String, S
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(HashMap::from([("janitoo".to_owned(), server)])),
+        v4: Some(
+            std::iter::once(("janitoo".to_owned(), server.clone()))
+                .chain(tls.map(|tls| {
+                    let secured = ServerSettings {
+                        name: "janitoo-mqtts-v4".to_owned(),
+                        listen: tls.listen,
+                        tls: Some(rumqttd::TlsConfig::Rustls {
+                            capath: None,
+                            certpath: tls.cert_file.display().to_string(),
+                            keypath: tls.key_file.display().to_string(),
+                        }),
+                        ..server
+                    };
+                    ("janitoo-tls".to_owned(), secured)
+                }))
+                .collect(),
+        ),
         v5: None,
         ws: None,
         cluster: None,
@@ -348,6 +410,20 @@ impl EmbeddedBroker {
         max_payload: usize,
         accounts: Option<Accounts>,
     ) -> Result<EmbeddedBroker, BrokerError> {
+        EmbeddedBroker::start_secured(listen, max_payload, accounts, None)
+    }
+
+    /// Starts a broker as [`EmbeddedBroker::start_with`] does, with a TLS listener too.
+    pub fn start_secured(
+        listen: SocketAddr,
+        max_payload: usize,
+        accounts: Option<Accounts>,
+        tls: Option<TlsListener>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
+        if let Some(tls) = &tls {
+            tls.check()?;
+            check_can_listen(tls.listen)?;
+        }
         let probe_login = accounts
             .as_ref()
             .map(|_| ("janitoo-ready-probe".to_owned(), probe_password()));
@@ -366,7 +442,7 @@ impl EmbeddedBroker {
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
             .spawn(move || {
-                let mut broker = Broker::new(config(addr, max_payload, auth));
+                let mut broker = Broker::new(config(addr, max_payload, auth, tls.as_ref()));
                 // Returns only once its listener thread has ended: it could not listen.
                 if let Err(err) = broker.start() {
                     tracing::error!(%addr, %err, "embedded MQTT broker stopped");
@@ -435,9 +511,17 @@ impl EmbeddedBroker {
 
 /// Runs a broker on `listen` in the foreground, for `janitoo broker --listen ADDR`: blocks for
 /// ever once started, so it returns only an error (it could not start, or it stopped).
-pub fn run_foreground(listen: SocketAddr, accounts: Option<Accounts>) -> Result<(), BrokerError> {
+pub fn run_foreground(
+    listen: SocketAddr,
+    accounts: Option<Accounts>,
+    tls: Option<TlsListener>,
+) -> Result<(), BrokerError> {
     let required = accounts.as_ref().map_or(0, Accounts::len);
-    let broker = EmbeddedBroker::start_with(listen, DEFAULT_MAX_PAYLOAD, accounts)?;
+    let secured = tls.as_ref().map(|tls| tls.listen);
+    let broker = EmbeddedBroker::start_secured(listen, DEFAULT_MAX_PAYLOAD, accounts, tls)?;
+    if let Some(secured) = secured {
+        tracing::info!(addr = %secured, "embedded MQTT broker listening with TLS");
+    }
     tracing::info!(addr = %broker.addr(), accounts = required, "embedded MQTT broker listening");
     Err(broker.join())
 }

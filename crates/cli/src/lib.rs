@@ -78,6 +78,15 @@ enum Command {
         /// Require an account of this file (`user:password` lines) of every client.
         #[arg(long, value_name = "FILE")]
         accounts: Option<PathBuf>,
+        /// Listen with TLS there too (with --cert-file and --key-file).
+        #[arg(long, value_name = "IP:PORT", requires_all = ["cert_file", "key_file"])]
+        tls_listen: Option<SocketAddr>,
+        /// The broker's certificate (PEM), for --tls-listen.
+        #[arg(long, value_name = "FILE", requires = "tls_listen")]
+        cert_file: Option<PathBuf>,
+        /// Its private key (PEM), for --tls-listen.
+        #[arg(long, value_name = "FILE", requires = "tls_listen")]
+        key_file: Option<PathBuf>,
     },
     /// An embedded broker, a primary, two secondaries and the tutorial server (simulated
     /// sensors) as separate processes, with a live view of roles, epochs, nodes and values.
@@ -335,13 +344,26 @@ pub fn main() -> ExitCode {
             simulate,
             web,
         }),
-        Command::Broker { listen, accounts } => accounts
+        Command::Broker {
+            listen,
+            accounts,
+            tls_listen,
+            cert_file,
+            key_file,
+        } => accounts
             .as_deref()
             .map(janitoo_broker::Accounts::load)
             .transpose()
             .map_err(|err| run::Failure::Usage(err.into()))
             .and_then(|accounts| {
-                janitoo_broker::run_foreground(listen, accounts)
+                let tls = tls_listen.zip(cert_file.zip(key_file)).map(
+                    |(listen, (cert_file, key_file))| janitoo_broker::TlsListener {
+                        listen,
+                        cert_file,
+                        key_file,
+                    },
+                );
+                janitoo_broker::run_foreground(listen, accounts, tls)
                     .map_err(|err| run::Failure::Other(err.into()))
             }),
         Command::Demo {
