@@ -283,3 +283,51 @@ fn what_is_remembered_is_bounded_by_the_window() {
     let remembered = receiver.remembered();
     assert!((301..=1_024).contains(&remembered), "{remembered}");
 }
+
+/// What a controller signs: control topics and its own heartbeats; a value, a request or
+/// another node's heartbeat leave as they are (the original's clients read them unchanged).
+#[test]
+fn only_what_only_controllers_say_is_signed() {
+    let primary = plane(PRIMARY, NOW);
+    let value = Message::Value(crate::value::ValuePublication::Single(Box::default()));
+    let user_value = Topic::Value {
+        genre: Genre::User,
+        hadd: PRIMARY,
+        uuid: "temperature".into(),
+    };
+    assert_eq!(
+        primary.seal(&user_value, &value, Codec::Json, NOW),
+        value.encode(Codec::Json)
+    );
+    let other = Message::Heartbeat(Heartbeat::own(SECONDARY, NodeState::Online));
+    assert_eq!(
+        primary.seal(&Topic::Heartbeat(SECONDARY), &other, Codec::Json, NOW),
+        b"ONLINE".to_vec(),
+        "another node's heartbeat stays the bare word"
+    );
+    let own = Message::Heartbeat(Heartbeat::own(PRIMARY, NodeState::Online));
+    let sealed = primary.seal(&Topic::Heartbeat(PRIMARY), &own, Codec::Json, NOW);
+    let tree = tree_of(&sealed, Codec::Json);
+    assert!(tree.get(SIGNATURE).is_some(), "its own heartbeat is signed");
+    assert_eq!(
+        Message::from_tree(&Topic::Heartbeat(PRIMARY), &tree).unwrap(),
+        own
+    );
+}
+
+#[test]
+fn refusals_say_what_was_wrong() {
+    assert_eq!(Refusal::Unsigned.to_string(), "unsigned control message");
+    assert_eq!(Refusal::BadSignature.to_string(), "bad signature");
+    assert_eq!(
+        Refusal::Stale { off_ms: 31_000 }.to_string(),
+        "stamp 31000 ms away from now"
+    );
+    assert_eq!(Refusal::Replayed.to_string(), "replayed");
+    let key = ControlKey::from_secret(SECRET).unwrap();
+    assert_eq!(
+        format!("{key:?}"),
+        "ControlKey(..)",
+        "the secret is never printed"
+    );
+}
