@@ -158,16 +158,25 @@ async fn a_stranger_cannot_seize_or_fail_a_keyed_network() {
     eprintln!("takeover {:?} after the kill", at - killed);
 }
 
-/// The phantoms: thousands of heartbeats of made-up nodes and controllers. The primary
-/// watches at most `max_nodes` (here 100), refusing and counting the rest, and asks made-up
-/// controllers for their nodes a burst at a time, not all at once.
+/// The phantoms, on a keyed network: thousands of heartbeats of made-up nodes and
+/// controllers. The primary watches at most `max_nodes` (here 100), refusing and counting the
+/// rest, and asks made-up controllers for their nodes a burst at a time, not all at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phantom_nodes_are_bounded() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, janitoo(), None);
+    // A keyed network, as the other attacks: node heartbeats are not signed, so the cap and
+    // the discovery budget are what bound them.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("network.key");
+    std::fs::write(&key_file, "a shared secret only the controllers know\n").unwrap();
+    let network = format!(
+        "[network]\nmax_nodes = 100\nkey_file = {:?}\n",
+        key_file.display().to_string()
+    );
     let _net = FailoverNetwork::start_editing(
         janitoo(),
         &broker.address(),
-        |text| text.replacen("[network]\n", "[network]\nmax_nodes = 100\n", 1),
+        |text| text.replacen("[network]\n", &network, 1),
         |text| text,
     );
     let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
