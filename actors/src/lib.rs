@@ -79,7 +79,7 @@ pub use config_writer::SettingsWriter;
 pub use error::ActorError;
 pub use metrics::{ActorKind, Metrics};
 pub use node_actor::{NodeActor, NodeLinks, NodeSetup};
-pub use runtime::{stop_signal, Controller, StartOptions};
+pub use runtime::{read_control_key, stop_signal, Controller, StartOptions};
 pub use simulated::register_simulated;
 pub use supervisor::{NetworkSupervisor, SupervisorSetup};
 pub use value_actor::{ValueActor, ValueLinks};

@@ -216,21 +216,26 @@ fn config_writer(config: &Config, metrics: Arc<Metrics>) -> Result<SettingsWrite
     Ok(SettingsWriter::start(file, metrics))
 }
 
-/// The signed control plane of a network controller whose configuration names a key file.
-fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
-    let (Some(me), Some(file)) = (network_hadd(config), &config.network.key_file) else {
-        return Ok(None);
-    };
+/// The network's key, from its key file (`[network] key_file`).
+pub fn read_control_key(file: &std::path::Path) -> Result<ControlKey, ActorError> {
     let refuse = |reason: String| ActorError::ControlKey {
         file: file.display().to_string(),
         reason,
     };
     let secret = std::fs::read(file).map_err(|err| refuse(format!("cannot read it: {err}")))?;
-    let key = ControlKey::from_secret(&secret).ok_or_else(|| {
+    ControlKey::from_secret(&secret).ok_or_else(|| {
         refuse(format!(
             "a key of at least {MIN_SECRET} bytes is expected (`head -c 32 /dev/urandom | base64 > FILE` makes one)"
         ))
-    })?;
+    })
+}
+
+/// The signed control plane of a network controller whose configuration names a key file.
+fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
+    let (Some(me), Some(file)) = (network_hadd(config), &config.network.key_file) else {
+        return Ok(None);
+    };
+    let key = read_control_key(file)?;
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| {

@@ -138,6 +138,37 @@ async fn a_stranger_cannot_seize_or_fail_a_keyed_network() {
         assert!(refused >= 25.0, "{controller} refused only {refused}");
     }
 
+    // `janitoo status` with the network's key, while the stranger claims again: the real
+    // primary is shown, the claims counted as refused.
+    let status = std::process::Command::new(janitoo())
+        .args([
+            "status",
+            "--broker",
+            &broker.address(),
+            "--wait",
+            "3",
+            "--network-key",
+        ])
+        .arg(&key_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let claiming = Instant::now();
+    while claiming.elapsed() < Duration::from_secs(3) {
+        forged_epoch += 1 << 16;
+        let claim =
+            format!(r#"{{"add_ctrl":99,"add_node":0,"state":"ONLINE","epoch":{forged_epoch}}}"#);
+        stranger.publish("/dhcp/resolv/heartbeat", claim).await;
+        tokio::time::sleep(Duration::from_millis(200)).await; // the attack's own pace
+    }
+    let shown = status.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("0001/0000") && !text.contains("0099/0000"),
+        "{text}"
+    );
+    assert!(text.contains("control messages refused"), "{text}");
+
     // A real failover still works: the primary killed, its signed Last Will believed.
     let killed = Instant::now();
     net.controllers

@@ -35,6 +35,10 @@ pub struct BrokerArg {
     /// The name the broker's certificate must carry, when not the --broker host.
     #[arg(long, value_name = "NAME", requires = "tls")]
     pub server_name: Option<String>,
+    /// The network's key file (as `[network] key_file`): `status` then believes only signed
+    /// control messages.
+    #[arg(long, value_name = "FILE")]
+    pub network_key: Option<PathBuf>,
     /// User name on the broker.
     #[arg(long)]
     pub username: Option<String>,
@@ -50,6 +54,8 @@ pub struct BrokerSettings {
     pub address: BrokerAddress,
     tls: Option<Arc<rustls::ClientConfig>>,
     credentials: Option<(String, String)>,
+    /// The network's key, when given.
+    pub control_key: Option<janitoo_protocol::control_plane::ControlKey>,
 }
 
 impl BrokerSettings {
@@ -59,6 +65,7 @@ impl BrokerSettings {
             address,
             tls: None,
             credentials: None,
+            control_key: None,
         }
     }
 
@@ -84,10 +91,19 @@ impl BrokerArg {
     /// The settings: the configuration file's, overridden by the options given.
     pub fn settings(self) -> Result<BrokerSettings, Failure> {
         let usage = |err: anyhow::Error| Failure::Usage(err);
-        let mut broker = match &self.config {
-            Some(file) => Config::load(file).map_err(|err| usage(err.into()))?.broker,
-            None => BrokerConfig::default(),
+        let (mut broker, network_key) = match &self.config {
+            Some(file) => {
+                let config = Config::load(file).map_err(|err| usage(err.into()))?;
+                (config.broker, config.network.key_file)
+            }
+            None => (BrokerConfig::default(), None),
         };
+        let control_key = self
+            .network_key
+            .or(network_key)
+            .map(|file| janitoo_actors::read_control_key(&file))
+            .transpose()
+            .map_err(|err| usage(err.into()))?;
         if let Some(address) = self.broker {
             broker.address = Some(address);
         }
@@ -120,6 +136,7 @@ impl BrokerArg {
                 .unwrap_or_else(|| BrokerAddress::new("127.0.0.1", 1883)),
             tls,
             credentials: broker.username.zip(password),
+            control_key,
         })
     }
 }

@@ -274,7 +274,10 @@ pub fn status(broker: &crate::connect::BrokerSettings, wait: Duration) -> Result
         .map_err(|err| Failure::Other(err.into()))?;
     runtime.block_on(async {
         let (client, mut event_loop) = watch(broker).await.map_err(Failure::Other)?;
-        let mut view = NetworkView::default();
+        let mut view = match &broker.control_key {
+            Some(key) => NetworkView::keyed(key.clone()),
+            None => NetworkView::default(),
+        };
         let connected = feed(&mut view, &mut event_loop, Duration::from_millis(300)).await;
         if !connected {
             return Err(Failure::Other(anyhow::anyhow!(

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::tools::show_data;
+use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
 use janitoo_protocol::view::Change;
 use janitoo_protocol::{Codec, Genre, Hadd, InfoKind, Message, NodeState, Request, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
@@ -24,6 +25,9 @@ pub struct NetworkView {
     primary_heard: Option<Instant>,
     values: BTreeMap<(Hadd, String), (String, Instant)>,
     takeovers: Vec<(Instant, Hadd, u64)>,
+    /// On a keyed network: what only controllers may say is believed signed only.
+    control: Option<ControlPlane>,
+    refused: u64,
 }
 
 impl Default for NetworkView {
@@ -35,6 +39,24 @@ impl Default for NetworkView {
             primary_heard: None,
             values: BTreeMap::new(),
             takeovers: Vec::new(),
+            control: None,
+            refused: 0,
+        }
+    }
+}
+
+impl NetworkView {
+    /// A view of a keyed network: control messages not signed with `key` (or stale, or
+    /// replayed) are left out, and counted.
+    pub fn keyed(key: ControlKey) -> NetworkView {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        NetworkView {
+            control: Some(ControlPlane::new(key, VIEW_HADD, now, DEFAULT_WINDOW_MS)),
+            ..NetworkView::default()
         }
     }
 }
@@ -50,7 +72,26 @@ impl NetworkView {
         let Ok(topic) = Topic::parse(topic) else {
             return;
         };
-        let Ok(message) = Message::decode(&topic, payload, Codec::Json) else {
+        if let Some(control) = &mut self.control {
+            if control.checks(&topic) {
+                let tree = Codec::Json
+                    .decode_tree(payload)
+                    .or_else(|_| Codec::MessagePack.decode_tree(payload))
+                    .ok();
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| {
+                        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+                    });
+                if control.admit(&topic, tree.as_ref(), wall).is_err() {
+                    self.refused += 1;
+                    return;
+                }
+            }
+        }
+        let Ok(message) = Message::decode(&topic, payload, Codec::Json)
+            .or_else(|_| Message::decode(&topic, payload, Codec::MessagePack))
+        else {
             return;
         };
         let now = Instant::now();
@@ -95,6 +136,13 @@ impl NetworkView {
         };
         let at = |heard: Option<Duration>| heard.map(|heard| self.origin + heard);
         let mut out = String::new();
+        if self.refused > 0 {
+            let _ = writeln!(
+                out,
+                "{} control messages refused: unsigned, badly signed, stale or replayed",
+                self.refused
+            );
+        }
         match self.primary() {
             Some((hadd, epoch)) => {
                 let _ = writeln!(
