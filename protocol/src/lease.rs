@@ -84,8 +84,10 @@ impl LeaseRequest {
     }
 }
 
-/// A date as the original writes it: `{"$date": <ms since the epoch>}` (MongoDB extended JSON),
-/// or ISO text from some code paths.
+/// A date as the original writes it: MongoDB extended JSON, `{"$date": <ms since the epoch>}`,
+/// or ISO text from some code paths. Other versions of its library write
+/// `{"$date": {"$numberLong": "<ms>"}}` or `{"$date": "<ISO-8601>"}`: both are read, as
+/// milliseconds, and written back in the first form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timestamp {
     /// Milliseconds since the Unix epoch.
@@ -96,16 +98,27 @@ pub enum Timestamp {
 
 impl Timestamp {
     fn from_tree(value: &Value, path: &str) -> Result<Timestamp> {
+        let expected = "{\"$date\": milliseconds}, {\"$date\": {\"$numberLong\": \"ms\"}}, \
+                        {\"$date\": \"ISO-8601\"} or a date text";
         match value {
             Value::String(text) => Ok(Timestamp::Text(text.clone())),
-            Value::Object(_) => Reader::new(value, path)?
-                .required("$date", as_i64)
-                .map(Timestamp::Millis),
-            other => Err(invalid(
-                path,
-                "{\"$date\": milliseconds} or a date text",
-                other,
-            )),
+            Value::Object(fields) => {
+                let date = fields
+                    .get("$date")
+                    .ok_or_else(|| invalid(path, expected, value))?;
+                let millis = match date {
+                    Value::Object(long) => long
+                        .get("$numberLong")
+                        .and_then(Value::as_str)
+                        .and_then(|text| text.parse::<i64>().ok()),
+                    Value::String(text) => iso_millis(text),
+                    number => number.as_i64(),
+                };
+                millis
+                    .map(Timestamp::Millis)
+                    .ok_or_else(|| invalid(&format!("{path}.$date"), expected, date))
+            }
+            other => Err(invalid(path, expected, other)),
         }
     }
 
@@ -115,6 +128,60 @@ impl Timestamp {
             Timestamp::Text(text) => Value::from(text.as_str()),
         }
     }
+}
+
+/// Milliseconds since the Unix epoch of an ISO-8601 date and time
+/// (`2026-11-24T22:06:33.866Z`, `...+01:00`, or no zone: UTC); `None` when it is not one.
+pub fn iso_millis(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, time) = text.split_once(['T', ' '])?;
+    let mut ymd = date.splitn(3, '-');
+    let year: i64 = ymd.next()?.parse().ok()?;
+    let month: i64 = ymd.next()?.parse().ok()?;
+    let day: i64 = ymd.next()?.parse().ok()?;
+    // The zone: Z, +hh:mm, -hh:mm, or none.
+    let (clock, offset_minutes) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
+        (clock, 0)
+    } else if let Some(at) = time.rfind(['+', '-']).filter(|at| *at >= 8) {
+        let (clock, zone) = time.split_at(at);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let (hours, minutes) = zone[1..].split_once(':').unwrap_or((&zone[1..], "0"));
+        let minutes = hours.parse::<i64>().ok()? * 60 + minutes.parse::<i64>().ok()?;
+        (clock, sign * minutes)
+    } else {
+        (time, 0)
+    };
+    let mut hms = clock.splitn(3, ':');
+    let hour: i64 = hms.next()?.parse().ok()?;
+    let minute: i64 = hms.next()?.parse().ok()?;
+    let seconds = hms.next().unwrap_or("0");
+    let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+    let second: i64 = whole.parse().ok()?;
+    let millis: i64 = if fraction.is_empty() {
+        0
+    } else if fraction.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{fraction:0<3}")[..3].parse().ok()?
+    } else {
+        return None;
+    };
+    let valid = (0..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&hour)
+        && (0..60).contains(&minute)
+        && (0..=60).contains(&second);
+    if !valid {
+        return None;
+    }
+    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1_000 + millis)
 }
 
 /// The DHCP server's answer on `/reply/<rep_uuid>`: a status, and the lease when there is one.

@@ -196,3 +196,16 @@ fn an_unreadable_request_with_a_reply_hadd_is_answered_400_naming_the_field() {
     };
     assert!(refusal_of_unreadable(&nowhere, &err).is_none());
 }
+
+proptest! {
+    /// Date texts from a stranger (lease replies' `{"$date": "..."}`): never a panic, nor an
+    /// overflow, whatever the numbers.
+    #[test]
+    fn iso_dates_never_panic(
+        text in "[0-9]{1,20}-[0-9]{1,3}-[0-9]{1,3}[T ][0-9-]{1,3}:[0-9]{1,3}(:[0-9]{1,3}(\\.[0-9]{0,12})?)?(Z|[+-][0-9]{1,4}(:[0-9]{1,4})?)?",
+        noise in ".{0,40}",
+    ) {
+        let _ = janitoo_protocol::lease::iso_millis(&text);
+        let _ = janitoo_protocol::lease::iso_millis(&noise);
+    }
+}

@@ -216,3 +216,55 @@ fn topics_choose_the_message() {
     };
     assert_eq!(request.info_kind(), Some(InfoKind::Users));
 }
+
+/// Every form of MongoDB extended JSON date the original's library versions write is read as
+/// the same instant, and written back as `{"$date": <ms>}`, the form its own library writes.
+#[test]
+fn extended_json_dates_in_every_form() {
+    let instant = 1_795_557_987_846i64; // 2026-11-24T22:06:27.846Z
+    for last_seen in [
+        format!(r#"{{"$date": {instant}}}"#),
+        format!(r#"{{"$date": {{"$numberLong": "{instant}"}}}}"#),
+        r#"{"$date": "2026-11-24T22:06:27.846Z"}"#.to_owned(),
+        r#"{"$date": "2026-11-24T23:06:27.846+01:00"}"#.to_owned(),
+        r#"{"$date": "2026-11-24T22:06:27.846"}"#.to_owned(),
+        r#"{"$date": "2026-11-24T22:06:27.846123Z"}"#.to_owned(),
+    ] {
+        let reply = format!(r#"{{"msg_status": 200, "rep_uuid": "u1", "last_seen": {last_seen}}}"#);
+        let Message::LeaseReply(reply) = decode("/reply/u1", &reply) else {
+            panic!("{last_seen}")
+        };
+        assert_eq!(
+            reply.last_seen,
+            Some(Timestamp::Millis(instant)),
+            "{last_seen}"
+        );
+        let written = Message::LeaseReply(reply).encode(Codec::Json);
+        let text = String::from_utf8(written).unwrap();
+        assert!(
+            text.contains(&format!(r#""last_seen":{{"$date":{instant}}}"#)),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        janitoo_protocol::lease::iso_millis("1970-01-01T00:00:00Z"),
+        Some(0)
+    );
+    assert_eq!(
+        janitoo_protocol::lease::iso_millis("2000-03-01T00:00:00-00:30"),
+        Some(951_870_600_000)
+    );
+    for bad in [
+        r#"{"$date": "yesterday"}"#,
+        r#"{"$date": {"$numberLong": "x"}}"#,
+        r#"{"$date": "2026-13-01T00:00:00Z"}"#,
+        r#"{"$date": "99999999999999999-01-01T00:00:00Z"}"#,
+        r#"{"$date": "2026-01-01T00:00:00.1x"}"#,
+        r#"{"$date": "2026-01-01T00:00:00+é"}"#,
+        r#"{"date": 1}"#,
+    ] {
+        let reply = format!(r#"{{"msg_status": 200, "rep_uuid": "u1", "last_seen": {bad}}}"#);
+        let err = Message::decode_on("/reply/u1", reply.as_bytes(), Codec::Json).unwrap_err();
+        assert!(err.to_string().contains("last_seen"), "{bad}: {err}");
+    }
+}
