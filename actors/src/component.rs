@@ -263,6 +263,12 @@ impl ValueSpec {
         self
     }
 
+    /// Sets the command class.
+    pub fn cmd_class(mut self, cmd_class: CommandClass) -> Self {
+        self.cmd_class = cmd_class;
+        self
+    }
+
     /// The `<uuid>_poll` config value of a polled value.
     pub(crate) fn poll_value(&self) -> ValueSpec {
         ValueSpec::config(&format!("{}_poll", self.uuid), ValueType::Int)

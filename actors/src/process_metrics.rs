@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use janitoo_protocol::{Data, Genre, ValueType};
+use janitoo_protocol::{CommandClass, Data, Genre, ValueType};
 
 use crate::component::{Component, ComponentError, ComponentInfo, ValueSpec};
 use crate::metrics::{ActorKind, Metrics, NODE_STATES};
@@ -76,8 +76,10 @@ impl ProcessMetrics {
 
 fn spec(uuid: &str, label: &str, help: &str, instances: usize) -> ValueSpec {
     let indexes: Vec<u32> = (0..instances as u32).collect();
+    // System values, with the command class every system value of the original has.
     ValueSpec::sensor(uuid, ValueType::Int)
         .genre(Genre::System)
+        .cmd_class(CommandClass::CONFIGURATION)
         .label(label)
         .help(help)
         .instances(&indexes)
@@ -277,6 +279,20 @@ impl Component for Composite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The original's receivers expect every system value with CONFIGURATION (112).
+    #[test]
+    fn the_metrics_are_system_values_of_the_configuration_class() {
+        let metrics = ProcessMetrics::new(Arc::new(Metrics::default()));
+        for spec in metrics.values() {
+            assert_eq!(
+                (spec.genre, spec.cmd_class),
+                (Genre::System, CommandClass::CONFIGURATION),
+                "{}",
+                spec.uuid
+            );
+        }
+    }
 
     #[test]
     fn the_values_read_the_counters_by_instance() {
