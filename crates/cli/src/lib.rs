@@ -284,6 +284,10 @@ struct ValueTarget {
     /// The genre the request names.
     #[arg(long, value_enum, default_value = "user")]
     genre: GenreArg,
+    /// The value's command class (the original's nodes need it: 112 is sent for config and
+    /// system values, and this for the others, like 37 for a switch).
+    #[arg(long, value_name = "N")]
+    cmd_class: Option<u16>,
     /// Seconds to wait for the answer.
     #[arg(long, default_value = "3", value_parser = parse_seconds)]
     wait: f64,
@@ -300,6 +304,7 @@ impl ValueTarget {
             uuid: self.uuid,
             index: self.index,
             genre: self.genre.into(),
+            cmd_class: self.cmd_class,
             wait: seconds(self.wait),
             json: self.json,
         })

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use janitoo_config::BrokerAddress;
 use janitoo_protocol::{
-    Codec, Data, DiscoveryData, DiscoveryReply, Genre, Hadd, InfoKind, Message, NodeInfo, Request,
-    Topic, ValueDescriptor, ValueReply,
+    Codec, CommandClass, Data, DiscoveryData, DiscoveryReply, Genre, Hadd, InfoKind, Message,
+    NodeInfo, Request, Topic, ValueDescriptor, ValueReply,
 };
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use tokio::time::Instant;
@@ -148,12 +148,18 @@ impl ToolClient {
         let id = format!("janitoo-{}-{}", self.hadd.node, rand_id());
         request.request_id = Some(id.clone());
         request.reply_hadd = Some(self.hadd);
+        let (request_hadd, request_uuid) = (request.hadd, request.uuid.clone());
         let topic = match request.hadd {
             Some(hadd) => Topic::NodeRequest(hadd),
             None => Topic::BroadcastRequest,
         };
+        let wanted = request.data.clone();
+        let is_set = request.op == janitoo_protocol::Operation::Set;
         self.send(&topic, Message::Request(request)).await?;
-        let deadline = Instant::now() + wait;
+        let mut deadline = Instant::now() + wait;
+        // An answer on the value's topic without our request id: kept, while a proper reply
+        // may still come (briefly), so that a poll of the old data is not taken for it.
+        let mut fallback: Option<Message> = None;
         while let Some(received) = self.next(deadline).await? {
             let Ok((_, message)) = received.decode() else {
                 continue;
@@ -166,8 +172,37 @@ impl ToolClient {
             if echoed == Some(id.as_str()) {
                 return Ok(Some(message));
             }
+            // The original's answer on the value's topic: its request id when it echoes it,
+            // else the node and the value asked about (for a set, with the data set).
+            let Message::Value(publication) = &message else {
+                continue;
+            };
+            let answer = publication.instances().into_iter().find_map(|value| {
+                match value.extra.get("request_id").and_then(Data::as_str) {
+                    Some(echoed) => (echoed == id).then_some((value, true)),
+                    None => (value.hadd == request_hadd
+                        && value.uuid == request_uuid
+                        && (!is_set || value.data == wanted))
+                        .then_some((value, false)),
+                }
+            });
+            if let Some((value, certain)) = answer {
+                let reply = Message::ValueReply(ValueReply {
+                    value: value.clone(),
+                    status: Some(janitoo_protocol::Status::OK),
+                    error: None,
+                    request_id: Some(id.clone()),
+                });
+                if certain {
+                    return Ok(Some(reply));
+                }
+                if fallback.is_none() {
+                    deadline = deadline.min(Instant::now() + Duration::from_millis(300));
+                    fallback = Some(reply);
+                }
+            }
         }
-        Ok(None)
+        Ok(fallback)
     }
 }
 
@@ -234,6 +269,8 @@ pub struct ValueArgs {
     pub index: u32,
     /// The genre the request names.
     pub genre: Genre,
+    /// The value's command class, when given.
+    pub cmd_class: Option<u16>,
     /// How long to wait for the answer.
     pub wait: Duration,
     /// One JSON object instead of a line for people.
@@ -243,19 +280,32 @@ pub struct ValueArgs {
 /// `janitoo get` and `janitoo set` (with `data`).
 pub fn get_or_set(args: ValueArgs, data: Option<String>) -> Result<(), Failure> {
     let hadd = hadd_argument(&args.hadd)?;
+    // The original's nodes drop a request whose command class is not the value's: 112 for
+    // config and system values, the one given for the rest.
+    let cmd_class = match (args.cmd_class, args.genre) {
+        (Some(class), _) => CommandClass(class),
+        (None, Genre::Config | Genre::System) => CommandClass::CONFIGURATION,
+        (None, _) => CommandClass::default(),
+    };
     let mut request = match &data {
-        Some(text) => Request::set(
-            hadd,
-            &args.uuid,
-            args.genre,
-            Default::default(),
-            parse_data(text),
-        ),
-        None => Request::get(hadd, &args.uuid, args.genre, Default::default()),
+        Some(text) => Request::set(hadd, &args.uuid, args.genre, cmd_class, parse_data(text)),
+        None => Request::get(hadd, &args.uuid, args.genre, cmd_class),
     };
     request.index = Some(args.index);
+    // The original answers config and system requests on the value's topic only.
+    let value_topic = Topic::Value {
+        genre: args.genre,
+        hadd,
+        uuid: args.uuid.clone(),
+    }
+    .to_string();
     block_on(async {
-        let mut tool = ToolClient::connect(&args.broker, &[], Duration::from_secs(3)).await?;
+        let mut tool = ToolClient::connect(
+            &args.broker,
+            &[value_topic.as_str()],
+            Duration::from_secs(3),
+        )
+        .await?;
         let answer = tool.ask(request, args.wait).await?;
         let Some(Message::ValueReply(reply)) = answer else {
             return Err(no_answer(&format!("node {hadd}"), args.wait));
