@@ -432,8 +432,9 @@ impl MqttBridge {
     }
 }
 
-/// Now, in ms since the Unix epoch (0 before it: a clock that wrong refuses every stamp).
-fn wall_clock_ms() -> u64 {
+/// Now, in ms since the Unix epoch (0 before it: a clock that wrong refuses every stamp): the
+/// time of the signed control plane's stamps.
+pub fn wall_clock_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| {

@@ -236,11 +236,7 @@ fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
         return Ok(None);
     };
     let key = read_control_key(file)?;
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
+    let since = crate::bridge::wall_clock_ms();
     Ok(Some(ControlPlane::new(key, me, since, DEFAULT_WINDOW_MS)))
 }
 

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::network::copy_example;
 use janitoo_integration_tests::process::{brokers_under_test, BrokerProcess, ControllerProcess};
-use janitoo_protocol::value::data_as_f64;
 use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Request, Status};
 use serde_json::Value as Json;
 
@@ -33,17 +32,6 @@ fn set_payload(at: usize) -> String {
     format!(
         r#"{{"op":"set","uuid":"name","genre":3,"cmd_class":112,"hadd":"0220/0001","reply_hadd":"9999/9990","request_id":"b{at}","data":"burst {at}"}}"#
     )
-}
-
-async fn rewrites(client: &mut Client) -> u64 {
-    let request = Request::get(
-        Hadd::new(222, 0),
-        "settings_rewrites",
-        Genre::System,
-        CommandClass::SENSOR_MULTILEVEL,
-    );
-    let reply = client.ask(request).await;
-    data_as_f64(&reply.value.data).expect("settings_rewrites") as u64
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +79,7 @@ async fn main() {
     );
 
     // 2. The burst, pipelined: WINDOW sets in flight at any time.
-    let rewrites_before = rewrites(&mut client).await;
+    let rewrites_before = client.metric(Hadd::new(222, 0), "settings_rewrites").await as u64;
     let start = Instant::now();
     let mut next = 0;
     let mut in_flight: BTreeSet<usize> = BTreeSet::new();
@@ -132,7 +120,8 @@ async fn main() {
         }
     }
     let elapsed = start.elapsed();
-    let rewrites = rewrites(&mut client).await - rewrites_before;
+    let rewrites =
+        client.metric(Hadd::new(222, 0), "settings_rewrites").await as u64 - rewrites_before;
     println!(
         "burst: {BURST} sets, {WINDOW} in flight, answered 200 in {elapsed:.2?} ({:.0} sets/s), {refusals} answers 503 (sent again), {rewrites} file rewrites ({:.1} sets per rewrite)",
         BURST as f64 / elapsed.as_secs_f64(),

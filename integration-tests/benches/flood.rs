@@ -24,6 +24,8 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const NODE: Hadd = Hadd::new(220, 1);
+/// The node holding the controller's metrics (its first bus by oid, hostsensor).
+const METRICS_NODE: Hadd = Hadd::new(222, 0);
 const FLOODERS: u64 = 4;
 const FLOOD: Duration = Duration::from_secs(10);
 
@@ -132,19 +134,6 @@ async fn probe(client: &mut Client, until: Instant) -> Vec<(Duration, Option<Sta
     answers
 }
 
-/// A counter of the controller's metrics values (on its first bus by oid, hostsensor 0222/0000).
-async fn counter(client: &mut Client, uuid: &str) -> u64 {
-    let request = Request::get(
-        Hadd::new(222, 0),
-        uuid,
-        Genre::System,
-        CommandClass::SENSOR_MULTILEVEL,
-    );
-    let reply = client.ask(request).await;
-    janitoo_protocol::value::data_as_f64(&reply.value.data)
-        .unwrap_or_else(|| panic!("{uuid}: {reply:?}")) as u64
-}
-
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values.get(values.len() / 2).copied().unwrap_or_default()
@@ -193,7 +182,7 @@ async fn main() {
         let before: Vec<u64> = {
             let mut values = Vec::new();
             for uuid in ["mqtt_received", "requests_shed", "bridge_dropped"] {
-                values.push(counter(&mut prober, uuid).await);
+                values.push(prober.metric(METRICS_NODE, uuid).await as u64);
             }
             values
         };
@@ -277,7 +266,7 @@ async fn main() {
         );
         let mut after = Vec::new();
         for uuid in ["mqtt_received", "requests_shed", "bridge_dropped"] {
-            after.push(counter(&mut prober, uuid).await);
+            after.push(prober.metric(METRICS_NODE, uuid).await as u64);
         }
         println!(
             "         controller: {} received, {} shed (503 or dropped), {} replies dropped (outbound queue full)",

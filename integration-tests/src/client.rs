@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use janitoo_protocol::{Codec, Hadd, Message, Request, Topic, ValueReply};
+use janitoo_protocol::{Codec, Hadd, Message, Request, Status, Topic, ValueReply};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
@@ -214,6 +214,22 @@ impl Client {
             Message::ValueReply(reply) => Some(reply),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A counter of a controller's process metrics (system values of the node `controller`,
+    /// its network controller's or first bus's): its value now. Panics when not answered 200.
+    pub async fn metric(&mut self, controller: Hadd, uuid: &str) -> f64 {
+        let reply = self
+            .ask(Request::get(
+                controller,
+                uuid,
+                janitoo_protocol::Genre::System,
+                janitoo_protocol::CommandClass::CONFIGURATION,
+            ))
+            .await;
+        assert_eq!(reply.status(), Status::OK, "{uuid}: {:?}", reply.error);
+        janitoo_protocol::value::data_as_f64(&reply.value.data)
+            .unwrap_or_else(|| panic!("{uuid}: {reply:?}"))
     }
 
     /// Asks again and again (every 300 ms) until the node answers, within `limit`: for a

@@ -659,20 +659,6 @@ async fn wait_reply(client: &mut Client, codec: &str, id: &str, wait: Duration) 
     decode(&reply.payload).map(|reply| reply.status().0)
 }
 
-/// A counter among the controller's metrics values (on its first bus by oid, 0222/0000).
-async fn metric(client: &mut Client, uuid: &str) -> f64 {
-    let reply = client
-        .ask(Request::get(
-            Hadd::new(222, 0),
-            uuid,
-            Genre::System,
-            CommandClass::SENSOR_MULTILEVEL,
-        ))
-        .await;
-    assert_eq!(reply.status(), Status::OK, "{uuid}: {:?}", reply.error);
-    janitoo_protocol::value::data_as_f64(&reply.value.data).unwrap()
-}
-
 /// Four clients flood gets as fast as they can for 3 s: the controller keeps answering a
 /// probe (asked again when lost in the broker's backlog), its RSS stays under 64 MiB, what it
 /// cannot take is shed and counted, and once the flood is over nothing is left in flight.
@@ -728,14 +714,19 @@ async fn a_flood_is_shed_with_bounded_memory() {
     }
     // Once the flood is processed, nothing is left in flight but the get that reads it.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while metric(&mut rig.client, "requests_in_flight").await > 1.0 {
+    while rig
+        .client
+        .metric(Hadd::new(222, 0), "requests_in_flight")
+        .await
+        > 1.0
+    {
         assert!(
             Instant::now() < deadline,
             "requests still in flight 20 s after the flood"
         );
     }
     peak = peak.max(rss_mib(&pid));
-    let shed = metric(&mut rig.client, "requests_shed").await;
+    let shed = rig.client.metric(Hadd::new(222, 0), "requests_shed").await;
     eprintln!(
         "{sent} gets in 3 s; {probes} probes answered; {shed} shed; RSS {idle:.1} MiB idle, {peak:.1} MiB at most"
     );

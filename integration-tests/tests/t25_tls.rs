@@ -29,13 +29,18 @@ fn broker_section(
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_controller_serves_over_tls_with_a_client_certificate() {
-    let Some(()) = require::runs(
+/// Whether the Mosquitto tests run (mandatory with `JANITOO_TEST_MOSQUITTO`).
+fn mosquitto_runs() -> Option<()> {
+    require::runs(
         "JANITOO_TEST_MOSQUITTO",
         mosquitto_path().is_some(),
         "Mosquitto is not installed",
-    ) else {
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_serves_over_tls_with_a_client_certificate() {
+    let Some(()) = mosquitto_runs() else {
         return;
     };
     let pki = TestPki::generate();
@@ -99,11 +104,7 @@ async fn a_controller_serves_over_tls_with_a_client_certificate() {
 /// The wrong CA: the broker's certificate is refused, the controller says so and retries.
 #[test]
 fn a_controller_given_the_wrong_ca_says_why() {
-    let Some(()) = require::runs(
-        "JANITOO_TEST_MOSQUITTO",
-        mosquitto_path().is_some(),
-        "Mosquitto is not installed",
-    ) else {
+    let Some(()) = mosquitto_runs() else {
         return;
     };
     let pki = TestPki::generate();
@@ -172,11 +173,7 @@ fn unusable_tls_files_are_named_at_start() {
 /// right name connects; another is refused, and said.
 #[test]
 fn the_certificate_is_checked_against_server_name() {
-    let Some(()) = require::runs(
-        "JANITOO_TEST_MOSQUITTO",
-        mosquitto_path().is_some(),
-        "Mosquitto is not installed",
-    ) else {
+    let Some(()) = mosquitto_runs() else {
         return;
     };
     let pki = TestPki::generate();

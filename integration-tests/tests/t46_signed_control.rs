@@ -10,8 +10,7 @@ use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::network::{self, FailoverNetwork};
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess};
 use janitoo_integration_tests::watch::Watcher;
-use janitoo_protocol::value::data_as_f64;
-use janitoo_protocol::{CommandClass, Genre, Hadd, NodeState, Request, Status};
+use janitoo_protocol::{Hadd, NodeState};
 use tokio::time::Instant;
 
 const FILTERS: [&str; 3] = [
@@ -36,19 +35,6 @@ fn keyed_network(broker: &BrokerProcess, key_file: &Path) -> FailoverNetwork {
         |text| text.replacen("[network]\n", &line, 1),
         |text| text,
     )
-}
-
-async fn control_refused(client: &mut Client, controller: Hadd) -> f64 {
-    let reply = client
-        .ask(Request::get(
-            controller,
-            "control_refused",
-            Genre::System,
-            CommandClass::SENSOR_MULTILEVEL,
-        ))
-        .await;
-    assert_eq!(reply.status(), Status::OK, "{:?}", reply.error);
-    data_as_f64(&reply.value.data).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +120,7 @@ async fn a_stranger_cannot_seize_or_fail_a_keyed_network() {
     let mut client = Client::connect(broker.port).await;
     client.subscribe("/nodes/9999/9990/reply").await;
     for controller in [Hadd::new(2, 0), Hadd::new(3, 0)] {
-        let refused = control_refused(&mut client, controller).await;
+        let refused = client.metric(controller, "control_refused").await;
         assert!(refused >= 25.0, "{controller} refused only {refused}");
     }
 
@@ -231,15 +217,7 @@ async fn phantom_nodes_are_bounded() {
     // The 100 watched include the network's own nodes (about a dozen): the rest refused.
     let deadline = Instant::now() + Duration::from_secs(15);
     let refused = loop {
-        let reply = client
-            .ask(Request::get(
-                primary,
-                "supervisor_nodes_refused",
-                Genre::System,
-                CommandClass::SENSOR_MULTILEVEL,
-            ))
-            .await;
-        let refused = data_as_f64(&reply.value.data).unwrap();
+        let refused = client.metric(primary, "supervisor_nodes_refused").await;
         if refused >= 1_850.0 || Instant::now() > deadline {
             break refused;
         }

@@ -49,11 +49,7 @@ impl NetworkView {
     /// A view of a keyed network: control messages not signed with `key` (or stale, or
     /// replayed) are left out, and counted.
     pub fn keyed(key: ControlKey) -> NetworkView {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| {
-                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-            });
+        let now = janitoo_actors::bridge::wall_clock_ms();
         NetworkView {
             control: Some(ControlPlane::new(key, VIEW_HADD, now, DEFAULT_WINDOW_MS)),
             ..NetworkView::default()
@@ -78,11 +74,7 @@ impl NetworkView {
                     .decode_tree(payload)
                     .or_else(|_| Codec::MessagePack.decode_tree(payload))
                     .ok();
-                let wall = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |since| {
-                        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-                    });
+                let wall = janitoo_actors::bridge::wall_clock_ms();
                 if control.admit(&topic, tree.as_ref(), wall).is_err() {
                     self.refused += 1;
                     return;

@@ -315,6 +315,14 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// A path the file names: relative ones are from the file's folder.
+    fn beside(&self, path: PathBuf) -> PathBuf {
+        match self.file.parent() {
+            Some(folder) if path.is_relative() => folder.join(path),
+            _ => path,
+        }
+    }
+
     fn invalid(&self, key: &str, expected: &str, found: impl std::fmt::Display) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.to_owned(),
@@ -439,10 +447,7 @@ impl Checker<'_> {
         if keepalive < 5 {
             return Err(self.invalid("broker.keepalive", "seconds, 5 or more", keepalive));
         }
-        let beside = |path: PathBuf| match self.file.parent() {
-            Some(folder) if path.is_relative() => folder.join(path),
-            _ => path,
-        };
+        let beside = |path: PathBuf| self.beside(path);
         let tls_only = [
             ("broker.ca_file", raw.ca_file.is_some()),
             ("broker.cert_file", raw.cert_file.is_some()),
@@ -703,10 +708,7 @@ impl Config {
                         ))
                     }
                 },
-                key_file: raw.network.key_file.map(|key| match file.parent() {
-                    Some(folder) if key.is_relative() => folder.join(key),
-                    _ => key,
-                }),
+                key_file: raw.network.key_file.map(|key| check.beside(key)),
             },
             buses,
             hardware: HardwareConfig {
@@ -716,10 +718,7 @@ impl Config {
             web: WebConfig {
                 listen: web_listen,
                 hosts: raw.web.hosts,
-                users_file: raw.web.users_file.map(|users| match file.parent() {
-                    Some(folder) if users.is_relative() => folder.join(users),
-                    _ => users,
-                }),
+                users_file: raw.web.users_file.map(|users| check.beside(users)),
             },
             limits: check.limits(raw.limits)?,
         })
