@@ -330,6 +330,8 @@ impl Controller {
                 },
                 election: ElectionConfig {
                     interval: Duration::from_secs_f64(config.network.interval),
+                    original_primary: config.network.original_primary,
+                    original_interval: Duration::from_secs_f64(config.network.original_interval),
                     ..ElectionConfig::default()
                 },
                 liveness: LivenessConfig {

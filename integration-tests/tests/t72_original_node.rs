@@ -1,13 +1,20 @@
-//! `janitoo get` and `set` against a node of the original, played by a script: it answers
-//! only requests with the command class it expects (112 for config values), and only on the
-//! value's topic, without echoing the request id.
+//! Mixed networks with the original, played by scripts:
+//! - `janitoo get` and `set` against a node of the original: it answers only requests with the
+//!   command class it expects (112 for config values), and only on the value's topic, without
+//!   echoing the request id;
+//! - our secondaries beside a primary of the original (`janitoo_dhcp`): resolv heartbeats
+//!   without epoch every 15 s, then silence.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use janitoo_integration_tests::client::Client;
-use janitoo_integration_tests::process::{BrokerKind, BrokerProcess};
+use janitoo_integration_tests::network::copy_example;
+use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::watch::Watcher;
+use janitoo_protocol::Hadd;
+use tokio::time::Instant;
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 
@@ -70,4 +77,73 @@ async fn the_tools_read_and_set_a_config_value_of_an_original_node() {
         0,
         "a request the original would drop was sent"
     );
+}
+
+/// The original primary's resolv heartbeat, as recorded (`s10_dhcp_primary_startup.trace`).
+const ORIGINAL_RESOLV_HEARTBEAT: &str =
+    r#"{"add_ctrl": "0001", "add_node": "0000", "state": "ONLINE"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_secondaries_follow_an_original_primary_and_take_over_after_three_of_its_periods() {
+    let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &["/dhcp/resolv/heartbeat"]).await;
+    let original = Client::connect(broker.port).await;
+    let cadence = Duration::from_secs(15);
+    let beats = 3;
+    let start = Instant::now();
+    original
+        .publish("/dhcp/resolv/heartbeat", ORIGINAL_RESOLV_HEARTBEAT)
+        .await;
+    // Ours start between two of its heartbeats: they must hear the next before claiming.
+    tokio::time::sleep_until(start + Duration::from_secs(2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _controllers: Vec<ControllerProcess> = ["secondary-a.toml", "secondary-b.toml"]
+        .iter()
+        .map(|file| {
+            let config = copy_example(&format!("failover/{file}"), dir.path(), |text| {
+                text.replace("# original_primary = true", "original_primary = true")
+                    .replace("# original_interval = 15", "original_interval = 15")
+            });
+            ControllerProcess::start(Path::new(JANITOO), &config, &broker.address())
+        })
+        .collect();
+    let mut last_beat = start;
+    for beat in 1..beats {
+        // The script's own cadence: a timer, as the original's.
+        tokio::time::sleep_until(start + cadence * beat).await;
+        last_beat = Instant::now();
+        original
+            .publish("/dhcp/resolv/heartbeat", ORIGINAL_RESOLV_HEARTBEAT)
+            .await;
+    }
+    let claim = watcher
+        .wait_for(Duration::from_secs(60), || {
+            watcher
+                .primaries(start)
+                .into_iter()
+                .find(|(_, _, epoch)| *epoch != 0)
+        })
+        .await
+        .expect("no takeover within 60 s of the original's last heartbeat");
+    let (claimed_at, claimant, _) = claim;
+    let after_last = claimed_at - last_beat;
+    assert!(
+        after_last > Duration::from_secs(45) && after_last < Duration::from_secs(50),
+        "{claimant} claimed {after_last:?} after the original's last heartbeat: \
+         3 of its 15 s periods are due"
+    );
+    // The claimant is ours, and alone.
+    let settled = claimed_at + Duration::from_secs(3);
+    watcher
+        .wait_for(Duration::from_secs(10), || {
+            (Instant::now() >= settled).then_some(())
+        })
+        .await;
+    let claimants: std::collections::BTreeSet<Hadd> = watcher
+        .primaries(start)
+        .into_iter()
+        .filter(|(_, _, epoch)| *epoch != 0)
+        .map(|(_, hadd, _)| hadd)
+        .collect();
+    assert_eq!(claimants.len(), 1, "claimants {claimants:?}");
 }

@@ -17,6 +17,14 @@
 //! - **No flapping**: a controller that comes back listens before it may claim: for
 //!   `missed_limit` intervals after a start or a pause of its process, and for `rejoin` after a
 //!   reconnection (every client of a restarted broker needs time to come back).
+//! - **Beside the original's primary** (`janitoo_dhcp`, whose resolv heartbeat has no epoch and
+//!   which never steps down): it is followed as any primary, with the silence limit of its own
+//!   cadence, learned from the gaps between its heartbeats (the median of the last three; until
+//!   then [`ElectionConfig::original_interval`], its sample configuration's 15 s by default).
+//!   Where one may run ([`ElectionConfig::original_primary`]), a starting controller listens
+//!   one of its cadences before it may claim, so that it hears the original's heartbeat first,
+//!   and a primary of ours that hears it (twice: see [`EpochFence`]) steps down. Elsewhere an
+//!   original primary is followed only from a cold start, and ignored once epochs are seen.
 //! - **Nothing stale**: a primary that was away (disconnected, or paused longer than the silence
 //!   limit) holds its epoch without using it until it has heard the network for `missed_limit - 1`
 //!   intervals: if another controller took over meanwhile, it steps down before saying anything.
@@ -77,7 +85,21 @@ pub struct ElectionConfig {
     /// How long a reconnected controller listens before it may claim, so that every client of
     /// a restarted broker is back first (default 10 s: our bridge retries at most 5 s apart).
     pub rejoin: Duration,
+    /// The resolv heartbeat period assumed of an original primary until learned (default 15 s,
+    /// the `resolv_timeout` of `janitoo_dhcp`'s sample configuration).
+    pub original_interval: Duration,
+    /// Whether an original primary may run on this network: a starting or reconnected
+    /// controller then listens for one `original_interval` (and one interval more) before it
+    /// may claim, and an original primary heard (twice) is followed even after epochs were
+    /// seen (default false: a stranger could pose as one).
+    pub original_primary: bool,
 }
+
+/// The resolv heartbeat period of the original's primary in its sample configuration.
+pub const ORIGINAL_RESOLV_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The longest cadence learned of an original primary.
+const MAX_ORIGINAL_CADENCE: Duration = Duration::from_secs(3600);
 
 impl Default for ElectionConfig {
     fn default() -> Self {
@@ -85,6 +107,8 @@ impl Default for ElectionConfig {
             interval: Duration::from_secs(1),
             missed_limit: 3,
             rejoin: Duration::from_secs(10),
+            original_interval: ORIGINAL_RESOLV_INTERVAL,
+            original_primary: false,
         }
     }
 }
@@ -93,6 +117,53 @@ impl ElectionConfig {
     /// How long the primary may be silent before it is lost.
     pub fn silence_limit(&self) -> Duration {
         self.interval * self.missed_limit.max(1)
+    }
+
+    /// How long a controller listens after it starts before it may claim: the silence limit,
+    /// and on a mixed network one original cadence and an interval, if longer.
+    pub fn first_listen(&self) -> Duration {
+        if self.original_primary {
+            self.silence_limit()
+                .max(self.original_interval + self.interval)
+        } else {
+            self.silence_limit()
+        }
+    }
+}
+
+/// What is known of an original primary's cadence: when it was last heard, and the last gaps.
+#[derive(Debug, Clone, Default)]
+struct OriginalCadence {
+    last: Option<(Hadd, Duration)>,
+    gaps: [Option<Duration>; 3],
+}
+
+impl OriginalCadence {
+    /// An epoch-less primary heartbeat from `from` at `now`; a repeat sooner than `shortest`
+    /// (a duplicate, a replay) is no gap.
+    fn heard(&mut self, from: Hadd, now: Duration, shortest: Duration) {
+        match self.last {
+            Some((sender, last)) if sender == from => {
+                let gap = now.saturating_sub(last);
+                if gap < shortest {
+                    return;
+                }
+                self.gaps.rotate_right(1);
+                self.gaps[0] = Some(gap);
+            }
+            _ => self.gaps = [None; 3],
+        }
+        self.last = Some((from, now));
+    }
+
+    /// Its cadence: the median of the last three gaps, `assumed` until three are known.
+    fn cadence(&self, assumed: Duration) -> Duration {
+        let [Some(a), Some(b), Some(c)] = self.gaps else {
+            return assumed;
+        };
+        let mut gaps = [a, b, c];
+        gaps.sort();
+        gaps[1].min(MAX_ORIGINAL_CADENCE)
     }
 }
 
@@ -196,6 +267,7 @@ pub struct Election {
     connected: bool,
     joined: bool,
     last_sent: Option<Duration>,
+    original: OriginalCadence,
 }
 
 impl Election {
@@ -207,15 +279,16 @@ impl Election {
             rank,
             config,
             standing: Standing::Follower { primary: None },
-            fence: EpochFence::new(config.interval / 2),
+            fence: EpochFence::new(config.interval / 2).beside_original(config.original_primary),
             primary_seen: None,
             lost_since: None,
-            listening_until: now + config.silence_limit(),
+            listening_until: now + config.first_listen(),
             held_until: None,
             peers: BTreeMap::new(),
             connected: false,
             joined: false,
             last_sent: None,
+            original: OriginalCadence::default(),
         }
     }
 
@@ -274,9 +347,9 @@ impl Election {
     pub fn on_connected(&mut self, now: Duration) -> Vec<ElectionAction> {
         self.connected = true;
         let duration = if self.joined {
-            self.config.rejoin.max(self.config.silence_limit())
+            self.config.rejoin.max(self.config.first_listen())
         } else {
-            self.config.silence_limit()
+            self.config.first_listen()
         };
         self.joined = true;
         self.listen(now, duration)
@@ -296,6 +369,9 @@ impl Election {
         self.lost_since = self.lost_since.map(later);
         for (_, seen) in self.peers.values_mut() {
             *seen = later(*seen);
+        }
+        if let Some((sender, last)) = self.original.last {
+            self.original.last = Some((sender, later(last)));
         }
         if gap <= self.config.silence_limit() {
             return Vec::new();
@@ -340,6 +416,9 @@ impl Election {
         if from == self.me {
             return Vec::new();
         }
+        if epoch == 0 {
+            self.original.heard(from, now, self.config.interval);
+        }
         match self.fence.on_primary_heartbeat(from, epoch, now) {
             Verdict::Forged(why) => vec![ElectionAction::Forged { from, epoch, why }],
             Verdict::Stale => vec![ElectionAction::Fenced { from, epoch }],
@@ -369,6 +448,23 @@ impl Election {
                 self.lost_since = None;
                 actions
             }
+        }
+    }
+
+    /// The cadence of the original's primary: learned, or assumed until it is.
+    pub fn original_cadence(&self) -> Duration {
+        self.original
+            .cadence(self.config.original_interval)
+            .max(self.config.interval)
+    }
+
+    /// How long the followed primary may be silent before it is lost: `missed_limit` of its
+    /// cadence (ours share the interval; the original's is learned).
+    pub fn primary_silence_limit(&self) -> Duration {
+        if self.fence.follows_original() {
+            self.original_cadence() * self.config.missed_limit.max(1)
+        } else {
+            self.config.silence_limit()
         }
     }
 
@@ -414,9 +510,10 @@ impl Election {
             Standing::Follower { primary } => primary,
             Standing::Primary { .. } => None,
         };
+        let silence_limit = self.primary_silence_limit();
         let silent = self
             .primary_seen
-            .is_none_or(|seen| now.saturating_sub(seen) > self.config.silence_limit());
+            .is_none_or(|seen| now.saturating_sub(seen) > silence_limit);
         if primary.is_some() && !silent {
             return actions;
         }
@@ -457,3 +554,6 @@ impl Election {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod original_tests;

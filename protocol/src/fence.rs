@@ -15,6 +15,14 @@
 //!   listener believes it once the same sender has repeated it `confirm_after`
 //!   later, as a live primary does every interval: a single stray or replayed message is not
 //!   enough to move the network's epoch.
+//! - **The original's primary** (`janitoo_dhcp`) sends no epoch (0 here) and never steps down:
+//!   outside the epoch order. A listener that has seen no epoch yet believes it at once (a
+//!   network of the original's, or a cold start). Past that, only a listener told that one may
+//!   run ([`EpochFence::beside_original`]) believes it, once the same sender has repeated it
+//!   `confirm_after` later (a single stray or replayed message moves nothing); any other
+//!   ignores it as stale, so that on a network of ours a stranger cannot pose as one. Following
+//!   it leaves the highest epoch as it was: the next claim still takes the round after the
+//!   highest ever seen.
 //! - **A heartbeat on behalf** is believed only from the primary of the highest epoch, carrying
 //!   that epoch (the original's primary carries none: epoch 0, no observer).
 
@@ -126,6 +134,7 @@ pub struct EpochFence {
     jump: Option<Jump>,
     settled: bool,
     confirm_after: Duration,
+    beside_original: bool,
 }
 
 impl EpochFence {
@@ -138,7 +147,15 @@ impl EpochFence {
             jump: None,
             settled: false,
             confirm_after,
+            beside_original: false,
         }
+    }
+
+    /// Whether the original's primary may run on this network: past a cold start, its
+    /// epoch-less heartbeat is then believed once repeated, rather than ignored as stale.
+    pub fn beside_original(mut self, may_run: bool) -> Self {
+        self.beside_original = may_run;
+        self
     }
 
     /// The highest epoch seen or claimed.
@@ -176,6 +193,9 @@ impl EpochFence {
         if let Err(forgery) = check_claim(from, epoch) {
             return Verdict::Forged(forgery);
         }
+        if epoch == 0 {
+            return self.on_original_heartbeat(from, now);
+        }
         if epoch < self.highest {
             return Verdict::Stale;
         }
@@ -195,6 +215,32 @@ impl EpochFence {
         self.jump = None;
         self.settled = true;
         Verdict::Newer
+    }
+
+    /// A primary heartbeat without epoch: the original's primary, believed while it beats.
+    fn on_original_heartbeat(&mut self, from: Hadd, now: Duration) -> Verdict {
+        if self.primary == Some((from, 0)) {
+            return Verdict::Current;
+        }
+        // Nobody followed and no epoch ever seen: a network of the original, or a cold start.
+        let first = self.primary.is_none() && self.highest == 0;
+        if !first {
+            if !self.beside_original {
+                return Verdict::Stale;
+            }
+            if !self.confirms(from, 0, now) {
+                return Verdict::Unconfirmed;
+            }
+        }
+        self.primary = Some((from, 0));
+        self.jump = None;
+        self.settled = true;
+        Verdict::Newer
+    }
+
+    /// Whether the primary followed is the original's (it sends no epoch).
+    pub fn follows_original(&self) -> bool {
+        matches!(self.primary, Some((_, 0)))
     }
 
     /// Whether this repeats a recorded jump long enough after it was first heard; records it if
@@ -245,8 +291,13 @@ impl EpochFence {
 
     /// Whether a map answer (resolv reply or broadcast) carrying `epoch` is from the current
     /// primary's epoch or a later one: an answer of a replaced primary is not merged.
+    /// The original's primary signs none: an answer without epoch is believed while it is the
+    /// primary followed.
     pub fn accepts_map_answer(&self, epoch: Option<u64>) -> bool {
-        epoch.unwrap_or(0) >= self.highest
+        match epoch {
+            None | Some(0) if self.follows_original() => true,
+            epoch => epoch.unwrap_or(0) >= self.highest,
+        }
     }
 }
 

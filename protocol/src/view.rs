@@ -100,6 +100,12 @@ impl NetworkView {
         }
     }
 
+    /// Whether the original's primary may run on this network ([`EpochFence::beside_original`]).
+    pub fn beside_original(mut self, may_run: bool) -> Self {
+        self.fence = self.fence.beside_original(may_run);
+        self
+    }
+
     /// Forgets what the network was told of `hadd` (a node no controller ever described).
     pub fn forget(&mut self, hadd: Hadd) {
         self.nodes.remove(&hadd);

@@ -139,6 +139,12 @@ pub struct NetworkConfig {
     /// Nodes a network controller watches at most (default 10,000): beyond it, a node heard
     /// is refused and counted.
     pub max_nodes: usize,
+    /// Whether the original's primary (`janitoo_dhcp`) may run on this network: a starting
+    /// controller listens for one of its heartbeat periods before it may claim.
+    pub original_primary: bool,
+    /// The original primary's heartbeat period (its `resolv_timeout`), seconds, assumed until
+    /// learned (default 15).
+    pub original_interval: f64,
 }
 
 /// What every node (bus controller or component) has.
@@ -277,6 +283,9 @@ struct RawNetwork {
     interval: Option<f64>,
     key_file: Option<PathBuf>,
     max_nodes: Option<i64>,
+    #[serde(default)]
+    original_primary: bool,
+    original_interval: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -689,6 +698,14 @@ impl Config {
         if !(0.05..=60.0).contains(&interval) {
             return Err(check.invalid("network.interval", "seconds, 0.05 to 60", interval));
         }
+        let original_interval = raw.network.original_interval.unwrap_or(15.0);
+        if !(1.0..=3600.0).contains(&original_interval) {
+            return Err(check.invalid(
+                "network.original_interval",
+                "seconds, 1 to 3600 (the original's resolv_timeout)",
+                original_interval,
+            ));
+        }
         Ok(Config {
             file: file.to_owned(),
             broker: check.broker(raw.broker)?,
@@ -709,6 +726,8 @@ impl Config {
                     }
                 },
                 key_file: raw.network.key_file.map(|key| check.beside(key)),
+                original_primary: raw.network.original_primary,
+                original_interval,
             },
             buses,
             hardware: HardwareConfig {

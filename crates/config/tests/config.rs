@@ -119,6 +119,22 @@ fn bad_values_name_their_key() {
     );
     let web = format!("{GOOD}\n[web]\nlisten = \"localhost:eighty\"\n");
     assert_eq!(invalid_key(&web), "web.listen");
+    let original = GOOD.replace("priority = 5", "priority = 5\noriginal_interval = 0.5");
+    assert_eq!(invalid_key(&original), "network.original_interval");
+}
+
+#[test]
+fn a_network_beside_the_originals_primary_says_so_and_its_period() {
+    let plain = parse(GOOD).unwrap();
+    assert!(!plain.network.original_primary);
+    assert_eq!(plain.network.original_interval, 15.0);
+    let mixed = parse(&GOOD.replace(
+        "priority = 5",
+        "priority = 5\noriginal_primary = true\noriginal_interval = 20",
+    ))
+    .unwrap();
+    assert!(mixed.network.original_primary);
+    assert_eq!(mixed.network.original_interval, 20.0);
 }
 
 #[test]

@@ -245,3 +245,65 @@ fn map_answers_of_a_replaced_primary_are_refused() {
     assert!(!fence.accepts_map_answer(Some(epoch(2, B))));
     assert!(!fence.accepts_map_answer(None));
 }
+
+#[test]
+fn the_originals_primary_is_believed_while_it_beats_and_the_epoch_stays() {
+    let mut fresh = EpochFence::new(ms(500));
+    assert_eq!(fresh.on_primary_heartbeat(A, 0, ms(0)), Verdict::Newer);
+    assert_eq!(
+        fresh.on_primary_heartbeat(A, 0, ms(15_000)),
+        Verdict::Current
+    );
+    assert!(fresh.follows_original());
+
+    // Once an epoch is seen, where no original may run, it is stale: no stranger poses as one.
+    let mut ours_only = settled_on(3);
+    assert_eq!(
+        ours_only.on_primary_heartbeat(B, 0, ms(100)),
+        Verdict::Stale
+    );
+    assert_eq!(
+        ours_only.on_primary_heartbeat(B, 0, ms(15_100)),
+        Verdict::Stale
+    );
+    assert_eq!(ours_only.primary(), Some((A, epoch(3, A))));
+
+    // Where one may run, following one of ours: one epoch-less heartbeat moves nothing, its
+    // repeat does.
+    let mut fence = settled_on(3).beside_original(true);
+    assert_eq!(
+        fence.on_primary_heartbeat(B, 0, ms(100)),
+        Verdict::Unconfirmed
+    );
+    assert_eq!(fence.primary(), Some((A, epoch(3, A))));
+    assert!(fence.accepts_map_answer(Some(epoch(3, A))));
+    assert!(!fence.accepts_map_answer(None));
+    assert_eq!(
+        fence.on_primary_heartbeat(B, 0, ms(300)),
+        Verdict::Unconfirmed
+    );
+    assert_eq!(fence.on_primary_heartbeat(B, 0, ms(15_100)), Verdict::Newer);
+    assert_eq!(fence.primary(), Some((B, 0)));
+    assert_eq!(fence.highest(), epoch(3, A), "the highest epoch stays");
+    assert!(fence.accepts_map_answer(None), "its answers carry none");
+    assert_eq!(
+        fence.judge_dispatch(&dispatch(None, None)),
+        DispatchVerdict::Accepted
+    );
+    assert_eq!(
+        fence.judge_dispatch(&dispatch(Some(epoch(3, A)), Some(A))),
+        DispatchVerdict::NotFromPrimary,
+        "the replaced primary of ours no longer speaks for nodes"
+    );
+    assert_eq!(
+        fence.on_primary_heartbeat(A, epoch(3, A), ms(15_200)),
+        Verdict::Stale
+    );
+    // A claim after it is lost takes the round above the highest.
+    fence.primary_gone();
+    assert_eq!(
+        fence.on_primary_heartbeat(A, epoch(4, A), ms(60_000)),
+        Verdict::Newer
+    );
+    assert!(!fence.accepts_map_answer(None));
+}

@@ -164,7 +164,8 @@ impl NetworkCore {
         NetworkCore {
             election: Election::new(setup.hadd, setup.rank, setup.election, now),
             liveness: Liveness::new(setup.liveness),
-            view: NetworkView::new(setup.election.interval / 2),
+            view: NetworkView::new(setup.election.interval / 2)
+                .beside_original(setup.election.original_primary),
             setup,
             asked: BTreeSet::new(),
             map_asked_of: None,

@@ -204,6 +204,17 @@ impl World {
                     )),
                 )
             }
+            // Believed at once by a controller that has seen no epoch yet (a network of the
+            // original's), by design: forged only once every controller has seen one.
+            Forgery::OriginalPrimary if lowest == 0 => return,
+            Forgery::OriginalPrimary => (
+                Topic::ResolvHeartbeat,
+                Message::ResolvHeartbeat(ResolvHeartbeat {
+                    hadd: Hadd::new(9, 0),
+                    state: NodeState::Online,
+                    epoch: None,
+                }),
+            ),
             Forgery::Replay => {
                 let stale = self
                     .replayable

@@ -46,6 +46,9 @@ pub enum Forgery {
     NotThePrimary,
     /// An epoch-bearing message seen earlier, sent again.
     Replay,
+    /// A primary heartbeat without epoch, as the original's primary sends, from an address no
+    /// controller has (once: a live original repeats itself).
+    OriginalPrimary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -203,6 +206,7 @@ impl Schedule {
                     Forgery::UnknownObserver,
                     Forgery::NotThePrimary,
                     Forgery::Replay,
+                    Forgery::OriginalPrimary,
                 ]);
                 self.push(at, Action::Forge(forgery));
             }
