@@ -79,6 +79,82 @@ async fn the_tools_read_and_set_a_config_value_of_an_original_node() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_learn_a_user_values_command_class_from_an_original_node() {
+    let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let mut node = Client::connect(broker.port).await;
+    node.subscribe("/nodes/0400/0002/request").await;
+    let answerer = Client::connect(broker.port).await;
+    let script = tokio::spawn(async move {
+        let mut state = String::from("off");
+        let mut ignored = 0;
+        let value = |state: &str| {
+            serde_json::json!({"uuid": "switch", "hadd": "0400/0002", "genre": 2,
+                "cmd_class": 37, "index": 0, "data": state, "type": 5,
+                "list_items": ["on", "off"]})
+        };
+        while let Some(request) = node
+            .next_on("/nodes/0400/0002/request", Duration::from_secs(30))
+            .await
+        {
+            let mut tree: serde_json::Value = serde_json::from_slice(&request.payload).unwrap();
+            let reply_topic = format!("/nodes/{}/reply", tree["reply_hadd"].as_str().unwrap());
+            if tree["uuid"] == "request_info_users" {
+                // The request echoed, plus data: {hadd: {uuid: {index: valuedict}}}.
+                tree["data"] = serde_json::json!({"0400/0002": {"switch": {"0": value(&state)}}});
+                answerer.publish(&reply_topic, tree.to_string()).await;
+                continue;
+            }
+            // The original's on_request for a user value: its own command class, or nothing.
+            if tree["uuid"] != "switch" || tree["cmd_class"] != 37 {
+                ignored += 1;
+                continue;
+            }
+            if tree["is_writeonly"] == true {
+                state = tree["data"].as_str().unwrap_or_default().to_owned();
+            }
+            let mut answer = value(&state);
+            for (key, field) in tree.as_object().unwrap() {
+                if key != "data" {
+                    answer[key] = field.clone();
+                }
+            }
+            answerer.publish(&reply_topic, answer.to_string()).await;
+            answerer
+                .publish("/values/user/0400/0002/switch", value(&state).to_string())
+                .await;
+            if state == "done" {
+                break;
+            }
+        }
+        ignored
+    });
+    let run = |args: &[&str]| {
+        let output = Command::new(JANITOO)
+            .args(args)
+            .args(["--genre", "user", "-b", &broker.address()])
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&["get", "0400/0002", "switch"]);
+    assert!(code == Some(0) && out.contains("off"), "{out}");
+    let (code, out) = run(&["set", "0400/0002", "switch", "on"]);
+    assert!(code == Some(0) && out.contains("on"), "{out}");
+    let (code, out) = run(&["get", "0400/0002", "switch"]);
+    assert!(code == Some(0) && out.contains("on"), "{out}");
+    let (code, _) = run(&["set", "0400/0002", "switch", "done"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        script.await.unwrap(),
+        0,
+        "a request the original would drop was sent"
+    );
+}
+
 /// The original primary's resolv heartbeat, as recorded (`s10_dhcp_primary_startup.trace`).
 const ORIGINAL_RESOLV_HEARTBEAT: &str =
     r#"{"add_ctrl": "0001", "add_node": "0000", "state": "ONLINE"}"#;

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::model::Genre;
+
 /// A command class code. The named constants are the original's `COMMAND_*` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct CommandClass(pub u16);
@@ -13,6 +15,16 @@ pub struct CommandClass(pub u16);
 macro_rules! command_classes {
     ($($constant:ident = $code:expr, $name:expr;)*) => {
         impl CommandClass {
+    /// The command class a get or set of a value of `genre` must carry for the original's
+    /// nodes to answer it (they drop anything else): CONFIGURATION for config and system
+    /// values, the value's own (`value_class`, when known) for the others. Ours answer any.
+    pub fn for_request(genre: Genre, value_class: Option<CommandClass>) -> CommandClass {
+        match genre {
+            Genre::Config | Genre::System => CommandClass::CONFIGURATION,
+            Genre::Basic | Genre::User | Genre::Command => value_class.unwrap_or_default(),
+        }
+    }
+
             $(
                 #[doc = concat!("`", $name, "`")]
                 pub const $constant: CommandClass = CommandClass($code);

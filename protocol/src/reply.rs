@@ -246,8 +246,15 @@ fn values_from_tree(data: &Value) -> Result<BTreeMap<Hadd, BTreeMap<String, Valu
         for (uuid, item) in as_object(per_node, &node_path)? {
             let item_path = child_path(&node_path, uuid);
             let mut instances = if is_single_value(item) {
-                let value = ValueDescriptor::from_tree(item, &item_path, &[])?;
-                ValueInstances::from([(value.index, value)])
+                match item.get(INSTANCES_FIELD) {
+                    Some(all @ Value::Object(_)) => {
+                        instances_from_tree(all, &child_path(&item_path, INSTANCES_FIELD))?
+                    }
+                    _ => {
+                        let value = ValueDescriptor::from_tree(item, &item_path, &[])?;
+                        ValueInstances::from([(value.index, value)])
+                    }
+                }
             } else {
                 instances_from_tree(item, &item_path)?
             };
@@ -261,24 +268,41 @@ fn values_from_tree(data: &Value) -> Result<BTreeMap<Hadd, BTreeMap<String, Valu
     Ok(values)
 }
 
+/// Where a multi-instance value of a two-level answer keeps its instances, beside the flat
+/// dict of its first one.
+const INSTANCES_FIELD: &str = "instances";
+
+/// `data` of a values reply. Users, basics and configs take the original's three levels
+/// (`{hadd: {uuid: {index: valuedict}}}`). Systems and commands take its two
+/// (`{hadd: {uuid: valuedict}}`, each dict with its `hadd`, which the original's `add_systems`
+/// reads): a value with several instances is the flat dict of its first, with every instance
+/// under `instances`, so that an original receiver stores what it can and chokes on nothing.
 fn values_to_tree(
     values: &BTreeMap<Hadd, BTreeMap<String, ValueInstances>>,
     without_index: bool,
 ) -> Value {
-    let two_levels = without_index
-        && values
-            .values()
-            .flat_map(BTreeMap::values)
-            .all(|instances| instances.len() == 1 && instances.contains_key(&0));
-    let per_node = |by_uuid: &BTreeMap<String, ValueInstances>| -> Value {
+    let flat = |hadd: Hadd, instances: &ValueInstances| -> Option<Value> {
+        let (_, first) = instances.first_key_value()?;
+        let mut tree = first.to_tree();
+        if let Value::Object(map) = &mut tree {
+            map.entry("hadd")
+                .or_insert_with(|| Value::from(hadd.to_string()));
+            if instances.len() > 1 {
+                map.insert(INSTANCES_FIELD.into(), instances_to_tree(instances));
+            }
+        }
+        Some(tree)
+    };
+    let per_node = |hadd: Hadd, by_uuid: &BTreeMap<String, ValueInstances>| -> Value {
         let map: Map<String, Value> = by_uuid
             .iter()
-            .map(|(uuid, instances)| {
-                let tree = match instances.get(&0) {
-                    Some(single) if two_levels => single.to_tree(),
-                    _ => instances_to_tree(instances),
+            .filter_map(|(uuid, instances)| {
+                let tree = if without_index {
+                    flat(hadd, instances)?
+                } else {
+                    instances_to_tree(instances)
                 };
-                (uuid.clone(), tree)
+                Some((uuid.clone(), tree))
             })
             .collect();
         Value::Object(map)
@@ -286,7 +310,7 @@ fn values_to_tree(
     Value::Object(
         values
             .iter()
-            .map(|(hadd, by_uuid)| (hadd.to_string(), per_node(by_uuid)))
+            .map(|(hadd, by_uuid)| (hadd.to_string(), per_node(*hadd, by_uuid)))
             .collect(),
     )
 }

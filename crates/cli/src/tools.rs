@@ -139,6 +139,25 @@ impl ToolClient {
         }
     }
 
+    /// A value as its node describes it in a discovery answer, if the node answers and has it.
+    pub async fn value_described(
+        &mut self,
+        hadd: Hadd,
+        genre: Genre,
+        uuid: &str,
+        index: u32,
+        wait: Duration,
+    ) -> Result<Option<ValueDescriptor>, Failure> {
+        let mut ask = Request::info(InfoKind::for_genre(genre), self.hadd);
+        ask.hadd = Some(hadd);
+        let Some(Message::DiscoveryReply(reply)) = self.ask(ask, wait).await? else {
+            return Ok(None);
+        };
+        Ok(values_of(&reply, hadd)
+            .into_iter()
+            .find(|value| value.uuid == uuid && value.index == index))
+    }
+
     /// Sends `request` to its node and waits for the answer with the same `request_id`.
     pub async fn ask(
         &mut self,
@@ -280,18 +299,6 @@ pub struct ValueArgs {
 /// `janitoo get` and `janitoo set` (with `data`).
 pub fn get_or_set(args: ValueArgs, data: Option<String>) -> Result<(), Failure> {
     let hadd = hadd_argument(&args.hadd)?;
-    // The original's nodes drop a request whose command class is not the value's: 112 for
-    // config and system values, the one given for the rest.
-    let cmd_class = match (args.cmd_class, args.genre) {
-        (Some(class), _) => CommandClass(class),
-        (None, Genre::Config | Genre::System) => CommandClass::CONFIGURATION,
-        (None, _) => CommandClass::default(),
-    };
-    let mut request = match &data {
-        Some(text) => Request::set(hadd, &args.uuid, args.genre, cmd_class, parse_data(text)),
-        None => Request::get(hadd, &args.uuid, args.genre, cmd_class),
-    };
-    request.index = Some(args.index);
     // The original answers config and system requests on the value's topic only.
     let value_topic = Topic::Value {
         genre: args.genre,
@@ -306,9 +313,33 @@ pub fn get_or_set(args: ValueArgs, data: Option<String>) -> Result<(), Failure> 
             Duration::from_secs(3),
         )
         .await?;
+        // The original's nodes drop a request whose command class is not the one they expect:
+        // 112 for config and system values, the value's own for the others, asked of the node
+        // when not given.
+        let cmd_class = match (args.cmd_class, args.genre) {
+            (Some(class), _) => CommandClass(class),
+            (None, Genre::Config | Genre::System) => CommandClass::CONFIGURATION,
+            (None, genre) => {
+                let known = tool
+                    .value_described(hadd, genre, &args.uuid, args.index, args.wait)
+                    .await?;
+                CommandClass::for_request(genre, known.map(|value| value.cmd_class))
+            }
+        };
+        let mut request = match &data {
+            Some(text) => Request::set(hadd, &args.uuid, args.genre, cmd_class, parse_data(text)),
+            None => Request::get(hadd, &args.uuid, args.genre, cmd_class),
+        };
+        request.index = Some(args.index);
         let answer = tool.ask(request, args.wait).await?;
         let Some(Message::ValueReply(reply)) = answer else {
-            return Err(no_answer(&format!("node {hadd}"), args.wait));
+            let hint = if cmd_class == CommandClass::default() {
+                " (the original's nodes drop a request without the value's command class: \
+                 give it with --cmd-class)"
+            } else {
+                ""
+            };
+            return Err(no_answer(&format!("node {hadd}{hint}"), args.wait));
         };
         if args.json {
             print_json(&Message::ValueReply(reply.clone()).to_tree());

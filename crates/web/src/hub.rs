@@ -8,9 +8,7 @@ use actix::prelude::*;
 use janitoo_actors::messages::{ConnectionChanged, Observe, Observed, Publish};
 use janitoo_actors::{ActorKind, Metrics};
 use janitoo_protocol::topic::filters;
-use janitoo_protocol::{
-    CommandClass, Data, Genre, Hadd, InfoKind, Message as Wire, Request, Topic,
-};
+use janitoo_protocol::{Data, Genre, Hadd, InfoKind, Message as Wire, Request, Topic};
 use tokio::sync::broadcast;
 use tracing::debug;
 
@@ -176,13 +174,10 @@ impl Handler<SetFromPage> for WebHub {
     fn handle(&mut self, set: SetFromPage, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Web);
         debug!(hadd = %set.hadd, uuid = %set.uuid, "set from a page");
-        let mut request = Request::set(
-            set.hadd,
-            set.uuid,
-            set.genre,
-            CommandClass::default(),
-            set.data,
-        );
+        let class = self
+            .model
+            .request_class(set.hadd, set.genre, &set.uuid, set.index);
+        let mut request = Request::set(set.hadd, set.uuid, set.genre, class, set.data);
         request.index = Some(set.index);
         request.reply_hadd = Some(self.hadd);
         request.request_id = Some(set.request_id);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use janitoo_protocol::candidacy::CANDIDACY_UUID;
 use janitoo_protocol::network_map::MapChange;
 use janitoo_protocol::view::{Change, NetworkView};
-use janitoo_protocol::{Data, Genre, Hadd, Message, Topic, ValueDescriptor};
+use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Message, Topic, ValueDescriptor};
 use serde_json::json;
 
 /// The network as the web manager sees it.
@@ -52,6 +52,12 @@ impl WebModel {
     /// The primary and its epoch.
     pub fn primary(&self) -> Option<(Hadd, u64)> {
         self.view.primary()
+    }
+
+    /// The command class a set of this value must carry (the original's nodes drop any other).
+    pub fn request_class(&self, hadd: Hadd, genre: Genre, uuid: &str, index: u32) -> CommandClass {
+        let known = self.view.map().value(hadd, genre, uuid, index);
+        CommandClass::for_request(genre, known.map(|value| value.cmd_class))
     }
 
     /// How many values are known.

@@ -38,6 +38,32 @@ fn values_replace_their_entry_and_keep_what_discovery_said() {
 }
 
 #[test]
+fn sets_from_the_page_carry_the_command_class_the_originals_nodes_expect() {
+    let mut model = WebModel::default();
+    feed(
+        &mut model,
+        "/broadcast/reply/9997/0001",
+        r#"{"uuid":"request_info_users","cmd_class":20480,"genre":4,"reply_hadd":"9997/0001",
+            "data":{"0220/0002":{"switch":{"0":{"uuid":"switch","index":0,"genre":2,
+            "data":"off","cmd_class":37,"hadd":"0220/0002"}}}}}"#,
+    );
+    let node = Hadd::new(220, 2);
+    assert_eq!(
+        model.request_class(node, Genre::User, "switch", 0),
+        CommandClass::SWITCH_BINARY,
+        "the value's own"
+    );
+    assert_eq!(
+        model.request_class(node, Genre::Config, "name", 0),
+        CommandClass::CONFIGURATION
+    );
+    assert_eq!(
+        model.request_class(node, Genre::User, "unknown", 0),
+        CommandClass::default()
+    );
+}
+
+#[test]
 fn heartbeats_set_node_states_and_the_resolv_heartbeat_the_primary() {
     let mut model = WebModel::default();
     let events = feed(&mut model, "/dhcp/heartbeat/0220/0001", "ONLINE");
