@@ -240,6 +240,12 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
     }
 
     // `janitoo status` shows the same network once: the primary, its epoch, the controllers.
+    let (claimed_at, _, _) = watcher
+        .primaries(frozen_at)
+        .into_iter()
+        .find(|(_, hadd, epoch)| *hadd == third && *epoch == third_epoch)
+        .unwrap();
+    let asked_at = Instant::now();
     let status = Command::new(janitoo())
         .args(["status", "--broker", &address, "--wait", "2"])
         .output()
@@ -261,4 +267,33 @@ async fn a_killed_or_frozen_primary_is_replaced_by_a_secondary() {
             .any(|line| line.contains("0003/0000") && line.contains(" primary ")),
         "0003/0000 not shown as the primary:\n{view}"
     );
+    // The primary's map: the killed tutorial's nodes, which nobody hears any more, with the
+    // state the primary told; and since when it is primary, not since status first heard it.
+    for node in TUTORIAL_NODES.iter().skip(1) {
+        assert!(
+            view.lines()
+                .any(|line| line.contains(&format!("{node}  OFFLINE"))
+                    && line.contains(&third.to_string())),
+            "{node} OFFLINE, told by {third}, missing from:\n{view}"
+        );
+    }
+    let held = primary_for(&view).unwrap_or_else(|| panic!("no 'primary for' in:\n{view}"));
+    let expected = asked_at - claimed_at;
+    assert!(
+        held + Duration::from_secs(1) >= expected && held <= expected + Duration::from_secs(4),
+        "primary for {held:?}, claimed {expected:?} before status was asked:\n{view}"
+    );
+}
+
+/// `primary for 12.3s` or `primary for 1m 05s` in a status view.
+fn primary_for(view: &str) -> Option<Duration> {
+    let text = view.split("primary for ").nth(1)?.split(')').next()?;
+    let seconds = match text.split_once("m ") {
+        Some((minutes, seconds)) => {
+            minutes.parse::<f64>().ok()? * 60.0
+                + seconds.trim_end_matches('s').parse::<f64>().ok()?
+        }
+        None => text.trim_end_matches('s').parse().ok()?,
+    };
+    Some(Duration::from_secs_f64(seconds))
 }

@@ -184,7 +184,11 @@ impl NetworkView {
                 vec![Change::Refused(Refusal::Fenced)]
             }
             (Topic::ResolvReply(_) | Topic::ResolvBroadcast, Message::DiscoveryReply(reply)) => {
-                let told_by = self.primary().map(|(hadd, _)| hadd);
+                // The primary's map; before its heartbeat is heard, its epoch names it.
+                let claimant = epoch_of(reply)
+                    .filter(|epoch| *epoch > 0)
+                    .map(|epoch| Hadd::new((epoch & 0xffff) as u16, 0));
+                let told_by = self.primary().map(|(hadd, _)| hadd).or(claimant);
                 self.on_discovery(topic, reply, told_by, message)
             }
             (_, Message::DiscoveryReply(reply)) => self.on_discovery(topic, reply, None, message),
@@ -327,6 +331,19 @@ impl NetworkView {
 /// The epoch a map answer carries (our addition), if any.
 pub fn epoch_of(reply: &DiscoveryReply) -> Option<u64> {
     reply.extra.get("epoch").and_then(Data::as_u64)
+}
+
+/// The field of a map answer that tells how long its sender has held its epoch, in
+/// milliseconds (our addition): a listener learns when the takeover was.
+pub const PRIMARY_FOR_FIELD: &str = "primary_for_ms";
+
+/// How long the sender of a map answer has been primary, if it says.
+pub fn primary_for(reply: &DiscoveryReply) -> Option<Duration> {
+    reply
+        .extra
+        .get(PRIMARY_FOR_FIELD)
+        .and_then(Data::as_u64)
+        .map(Duration::from_millis)
 }
 
 #[cfg(test)]

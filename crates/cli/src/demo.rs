@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::run::Failure;
-use crate::view::{ask_nodes, feed, watch, NetworkView};
+use crate::view::{ask_map, ask_nodes, feed, watch, NetworkView};
 
 const CONTROLLERS: [(&str, &str); 3] = [
     (
@@ -220,6 +220,7 @@ async fn show(
         }
         if last_ask.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
             ask_nodes(&client).await;
+            ask_map(&client).await;
             last_ask = Some(Instant::now());
         }
         if let (Some(at), Some(every)) = (next_chaos, args.chaos) {
@@ -286,6 +287,7 @@ pub fn status(broker: &crate::connect::BrokerSettings, wait: Duration) -> Result
             )));
         }
         ask_nodes(&client).await;
+        ask_map(&client).await;
         feed(&mut view, &mut event_loop, wait).await;
         print!("{}", view.render());
         Ok(())

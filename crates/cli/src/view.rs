@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::tools::show_data;
 use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
-use janitoo_protocol::view::Change;
+use janitoo_protocol::view::{epoch_of, primary_for, Change};
 use janitoo_protocol::{Codec, Genre, Hadd, InfoKind, Message, NodeState, Request, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 
@@ -24,6 +24,7 @@ pub struct NetworkView {
     view: janitoo_protocol::view::NetworkView,
     primary_heard: Option<Instant>,
     values: BTreeMap<(Hadd, String), (String, Instant)>,
+    /// Takeovers: when, who, which epoch; heard while watching, or told by the primary's map.
     takeovers: Vec<(Instant, Hadd, u64)>,
     /// On a keyed network: what only controllers may say is believed signed only.
     control: Option<ControlPlane>,
@@ -87,10 +88,15 @@ impl NetworkView {
             return;
         };
         let now = Instant::now();
+        let known = self.primary().is_some();
         for change in self.view.apply(&topic, &message, now - self.origin) {
-            if let Change::Primary { hadd, epoch } = change {
+            // The first primary heard was primary before: its map says since when.
+            if let (Change::Primary { hadd, epoch }, true) = (change, known) {
                 self.takeovers.push((now, hadd, epoch));
             }
+        }
+        if let (Topic::ResolvReply(_), Message::DiscoveryReply(reply)) = (&topic, &message) {
+            self.note_claim(reply, now);
         }
         match (&topic, message) {
             (Topic::ResolvHeartbeat, Message::ResolvHeartbeat(beat))
@@ -118,6 +124,26 @@ impl NetworkView {
         }
     }
 
+    /// A map answer of the primary tells how long it has held its epoch: the takeover, if not
+    /// heard.
+    fn note_claim(&mut self, reply: &janitoo_protocol::DiscoveryReply, now: Instant) {
+        let (Some(epoch), Some(held)) = (epoch_of(reply), primary_for(reply)) else {
+            return;
+        };
+        // Our epochs name their claimant in their low bits; an original primary sends none.
+        let primary = match self.primary() {
+            Some((primary, current)) if current == epoch => primary,
+            None if epoch > 0 => Hadd::new((epoch & 0xffff) as u16, 0),
+            _ => return,
+        };
+        if self.takeovers.iter().any(|(_, _, known)| *known == epoch) {
+            return;
+        }
+        let at = now.checked_sub(held).unwrap_or(self.origin);
+        self.takeovers.push((at, primary, epoch));
+        self.takeovers.sort_by_key(|(at, _, _)| *at);
+    }
+
     /// The view as text.
     pub fn render(&self) -> String {
         let now = Instant::now();
@@ -137,9 +163,17 @@ impl NetworkView {
         }
         match self.primary() {
             Some((hadd, epoch)) => {
+                let since = self
+                    .takeovers
+                    .iter()
+                    .rev()
+                    .find(|(_, _, claimed)| *claimed == epoch)
+                    .map_or(String::new(), |(at, _, _)| {
+                        format!(", primary for {}", span(now.saturating_duration_since(*at)))
+                    });
                 let _ = writeln!(
                     out,
-                    "primary: {hadd}  epoch {epoch:#x}  (heartbeat {})",
+                    "primary: {hadd}  epoch {epoch:#x}  (heartbeat {}{since})",
                     ago(self.primary_heard)
                 );
             }
@@ -197,12 +231,23 @@ impl NetworkView {
             for (at, hadd, epoch) in self.takeovers.iter().rev().take(5) {
                 let _ = writeln!(
                     out,
-                    "  {hadd} became primary, epoch {epoch:#x} ({})",
-                    ago(Some(*at))
+                    "  {hadd} became primary, epoch {epoch:#x} ({} ago)",
+                    span(now.saturating_duration_since(*at))
                 );
             }
         }
         out
+    }
+}
+
+/// A duration for people: `2.9s`, `5m 02s`, `3h 12m`, `2d 4h`.
+fn span(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        0..60 => format!("{:.1}s", duration.as_secs_f64()),
+        60..3600 => format!("{}m {:02}s", seconds / 60, seconds % 60),
+        3600..86400 => format!("{}h {:02}m", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{}d {}h", seconds / 86400, seconds % 86400 / 3600),
     }
 }
 
@@ -218,10 +263,26 @@ pub async fn watch(
         "/values/#",
         "/broadcast/reply/#",
         "/dhcp/resolv/broadcast/",
+        &format!("/dhcp/resolv/reply/{VIEW_HADD}"),
     ] {
         client.subscribe(filter, QoS::AtMostOnce).await?;
     }
     Ok((client, event_loop))
+}
+
+/// Asks the primary for its map: every node it knows, with the state it told the network
+/// (PENDING, FAILED and DEAD nodes included, which no broadcast reaches), and how long it has
+/// been primary.
+pub async fn ask_map(client: &AsyncClient) {
+    let request = Message::Request(Request::info(InfoKind::Nodes, VIEW_HADD));
+    let _ = client
+        .publish(
+            "/dhcp/resolv/request",
+            QoS::AtMostOnce,
+            false,
+            request.encode(Codec::Json),
+        )
+        .await;
 }
 
 /// Asks every controller for its nodes (names for the view).
@@ -284,5 +345,64 @@ mod tests {
         let text = view.render();
         assert!(text.contains("0220/0002  PENDING"), "{text}");
         assert!(text.contains("0001/0000"), "{text}");
+    }
+
+    /// `janitoo status` shows the primary's map: nodes no broadcast reaches (PENDING, FAILED,
+    /// DEAD) with the state the primary told, and when it took over, not when first heard.
+    #[test]
+    fn the_primarys_map_gives_every_state_and_the_real_takeover_time() {
+        let mut view = NetworkView::default();
+        view.absorb(
+            "/dhcp/resolv/reply/9999/9991",
+            br#"{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,"reply_hadd":"9999/9991",
+                "epoch":65537,"primary_for_ms":302000,"chunk":1,"chunks":1,"data":{
+                "0220/0001":{"hadd":"0220/0001","uuid":"ambiance","name":"Ambiance","state":"PENDING"},
+                "0221/0001":{"hadd":"0221/0001","uuid":"garden","name":"Garden","state":"FAILED"},
+                "0222/0001":{"hadd":"0222/0001","uuid":"shed","name":"Shed","state":"DEAD"},
+                "0223/0001":{"hadd":"0223/0001","uuid":"hall","name":"Hall","state":"ONLINE"}}}"#,
+        );
+        view.absorb(
+            "/dhcp/resolv/heartbeat",
+            br#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#,
+        );
+        let text = view.render();
+        for line in [
+            "0220/0001  PENDING   Ambiance",
+            "0221/0001  FAILED    Garden",
+            "0222/0001  DEAD      Shed",
+            "0223/0001  ONLINE    Hall",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        assert_eq!(
+            text.matches("0001/0000").count(),
+            6,
+            "told by the primary\n{text}"
+        );
+        assert!(text.contains("primary for 5m 02s"), "{text}");
+        assert!(
+            text.contains("0001/0000 became primary, epoch 0x10001 (5m 02s ago)"),
+            "{text}"
+        );
+        assert_eq!(text.matches("became primary").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn the_first_primary_heard_is_no_takeover() {
+        let mut view = NetworkView::default();
+        view.absorb(
+            "/dhcp/resolv/heartbeat",
+            br#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#,
+        );
+        assert!(!view.render().contains("became primary"));
+        view.absorb(
+            "/dhcp/resolv/heartbeat",
+            br#"{"add_ctrl":2,"add_node":0,"state":"ONLINE","epoch":131074}"#,
+        );
+        let text = view.render();
+        assert!(
+            text.contains("0002/0000 became primary, epoch 0x20002"),
+            "{text}"
+        );
     }
 }

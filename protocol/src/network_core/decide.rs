@@ -14,7 +14,7 @@ use crate::model::{InfoKind, NodeState};
 use crate::reply::DiscoveryData;
 use crate::request::Request;
 use crate::topic::Topic;
-use crate::view::{Change, Refusal};
+use crate::view::{Change, Refusal, PRIMARY_FOR_FIELD};
 
 impl NetworkCore {
     pub(super) fn decide(
@@ -316,6 +316,14 @@ impl NetworkCore {
                 }
             }
             reply.extra.insert("epoch".into(), Data::from(epoch));
+            // How long it has been primary: a listener tells when the epoch was claimed.
+            if let Some(claimed_at) = self.claimed_at {
+                let held = now.saturating_sub(claimed_at).as_millis();
+                reply.extra.insert(
+                    PRIMARY_FOR_FIELD.into(),
+                    Data::from(u64::try_from(held).unwrap_or(u64::MAX)),
+                );
+            }
             out.publish(topic.clone(), Message::DiscoveryReply(reply));
         }
     }
@@ -393,6 +401,7 @@ impl NetworkCore {
             match action {
                 ElectionAction::BecomePrimary { epoch } => {
                     self.view.claimed(self.setup.hadd, epoch);
+                    self.claimed_at = Some(now);
                     // Cold start, or a map to refresh: ask everyone for everything (and so
                     // learn every node's period from the node itself, before catching up).
                     self.ask(Topic::BroadcastRequest, &InfoKind::ALL, out);

@@ -149,6 +149,8 @@ pub struct NetworkCore {
     last_census: Option<Duration>,
     reported: Option<(bool, u64)>,
     catch_up_at: Option<Duration>,
+    /// When this controller claimed the epoch it holds.
+    claimed_at: Option<Duration>,
     /// Discoveries of newcomers that may be sent now, and when that was counted.
     discovery_budget: (f64, Duration),
 }
@@ -175,6 +177,7 @@ impl NetworkCore {
             last_census: None,
             reported: None,
             catch_up_at: None,
+            claimed_at: None,
             discovery_budget: (DISCOVERY_BURST, now),
         }
     }

@@ -332,6 +332,12 @@ fn the_resolv_answer_carries_each_nodes_state_and_the_epoch() {
     };
     assert_eq!(*topic, Topic::ResolvReply(OTHER));
     assert_eq!(reply.extra["epoch"], crate::Data::from(epoch));
+    // Claimed after 3 s of listening: primary for 6 s at 9 s.
+    let held = crate::view::primary_for(reply).unwrap();
+    assert!(
+        (ms(5_900)..=ms(6_000)).contains(&held),
+        "primary for {held:?}"
+    );
     let crate::DiscoveryData::Nodes(nodes) = &reply.data else {
         panic!("{reply:?}")
     };
