@@ -19,11 +19,13 @@
 //!   reconnection (every client of a restarted broker needs time to come back).
 //! - **Beside the original's primary** (`janitoo_dhcp`, whose resolv heartbeat has no epoch and
 //!   which never steps down): it is followed as any primary, with the silence limit of its own
-//!   cadence, learned from the gaps between its heartbeats (the median of the last three; until
-//!   then [`ElectionConfig::original_interval`], its sample configuration's 15 s by default).
+//!   cadence, learned from the gaps between its heartbeats (the median of the last three;
+//!   until then [`ElectionConfig::original_interval`], its sample configuration's 15 s by
+//!   default).
 //!   Where one may run ([`ElectionConfig::original_primary`]), a starting controller listens
-//!   one of its cadences before it may claim, so that it hears the original's heartbeat first,
-//!   and a primary of ours that hears it (twice: see [`EpochFence`]) steps down. Elsewhere an
+//!   one of its cadences before it may claim, so that it hears the original's heartbeat first;
+//!   no controller claims while an original primary beats (followed yet or not), and a primary
+//!   of ours that hears it (twice: see [`EpochFence`]) steps down. Elsewhere an
 //!   original primary is followed only from a cold start, and ignored once epochs are seen.
 //! - **Nothing stale**: a primary that was away (disconnected, or paused longer than the silence
 //!   limit) holds its epoch without using it until it has heard the network for `missed_limit - 1`
@@ -136,6 +138,8 @@ impl ElectionConfig {
 struct OriginalCadence {
     last: Option<(Hadd, Duration)>,
     gaps: [Option<Duration>; 3],
+    /// The next heartbeat starts the count afresh (it may have waited in the socket).
+    afresh: bool,
 }
 
 impl OriginalCadence {
@@ -143,6 +147,7 @@ impl OriginalCadence {
     /// (a duplicate, a replay) is no gap.
     fn heard(&mut self, from: Hadd, now: Duration, shortest: Duration) {
         match self.last {
+            Some((sender, _)) if sender == from && self.afresh => self.afresh = false,
             Some((sender, last)) if sender == from => {
                 let gap = now.saturating_sub(last);
                 if gap < shortest {
@@ -156,7 +161,15 @@ impl OriginalCadence {
         self.last = Some((from, now));
     }
 
-    /// Its cadence: the median of the last three gaps, `assumed` until three are known.
+    /// This listener was away (paused, disconnected): what it heard meanwhile arrives late,
+    /// so the gaps around it say nothing of the cadence; they are learned afresh.
+    fn away(&mut self) {
+        self.gaps = [None; 3];
+        self.afresh = true;
+    }
+
+    /// Its cadence: the median of the last three gaps (one late or early heartbeat moves
+    /// nothing), `assumed` until three are known.
     fn cadence(&self, assumed: Duration) -> Duration {
         let [Some(a), Some(b), Some(c)] = self.gaps else {
             return assumed;
@@ -346,6 +359,7 @@ impl Election {
     /// heard the network.
     pub fn on_connected(&mut self, now: Duration) -> Vec<ElectionAction> {
         self.connected = true;
+        self.original.away();
         let duration = if self.joined {
             self.config.rejoin.max(self.config.first_listen())
         } else {
@@ -373,6 +387,7 @@ impl Election {
         if let Some((sender, last)) = self.original.last {
             self.original.last = Some((sender, later(last)));
         }
+        self.original.away();
         if gap <= self.config.silence_limit() {
             return Vec::new();
         }
@@ -390,6 +405,10 @@ impl Election {
     /// the takeover at once.
     pub fn on_candidate_lost(&mut self, hadd: Hadd, now: Duration) -> Vec<ElectionAction> {
         self.peers.remove(&hadd);
+        if self.original.last.is_some_and(|(sender, _)| sender == hadd) {
+            // The original's primary said it stops: no need to wait for its silence.
+            self.original.last = None;
+        }
         match self.standing {
             Standing::Follower {
                 primary: Some((primary, _)),
@@ -458,6 +477,14 @@ impl Election {
             .max(self.config.interval)
     }
 
+    /// Whether an original primary was heard within `missed_limit` of its periods.
+    fn original_beating(&self, now: Duration) -> bool {
+        let limit = self.original_cadence() * self.config.missed_limit.max(1);
+        self.original
+            .last
+            .is_some_and(|(_, heard)| now.saturating_sub(heard) <= limit)
+    }
+
     /// How long the followed primary may be silent before it is lost: `missed_limit` of its
     /// cadence (ours share the interval; the original's is learned).
     pub fn primary_silence_limit(&self) -> Duration {
@@ -524,6 +551,10 @@ impl Election {
                     primary: primary.map(|(hadd, _)| hadd),
                 });
             }
+        }
+        if self.config.original_primary && self.original_beating(now) {
+            // An original primary beat lately, followed or not (yet): no claim while it beats.
+            return actions;
         }
         let lost_since = self.lost_since.unwrap_or(now);
         let turn =

@@ -19,6 +19,8 @@
 //! Known limit, by design: a period change announced while the bridge is cut reaches one half
 //! only; schedules change periods only while the bridge is up.
 //!
+//! Mixed schedules add a primary of the original beside ours (see the second test).
+//!
 //! A failing schedule prints its seed and log; `JANITOO_SIM_SEED=<seed> cargo test -p
 //! janitoo-protocol --test election_simulation -- --nocapture` replays it.
 //! `JANITOO_SIM_SCHEDULES=<n>` runs more (or fewer) than the default 10,000.
@@ -32,13 +34,45 @@ use sim::schedule::Schedule;
 use sim::{Outcome, World};
 
 fn run_seed(seed: u64) -> Result<Outcome, String> {
+    run_drawn(seed, Schedule::draw)
+}
+
+fn run_mixed_seed(seed: u64) -> Result<Outcome, String> {
+    run_drawn(seed, Schedule::draw_mixed)
+}
+
+fn run_drawn(seed: u64, draw: fn(&mut Random) -> Schedule) -> Result<Outcome, String> {
     let mut random = Random::new(seed);
-    let schedule = Schedule::draw(&mut random);
+    let schedule = draw(&mut random);
     let mut world = World::new(&schedule, random);
     world.run();
     world
         .verdict()
         .map_err(|why| format!("seed {seed}: {why}\n{}", world.log()))
+}
+
+/// Runs seeds 1..=count on every core.
+fn run_all(
+    count: u64,
+    run: fn(u64) -> Result<Outcome, String>,
+) -> Vec<(u64, Result<Outcome, String>)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                scope.spawn(move || {
+                    (1..=count)
+                        .filter(|seed| seed % threads == worker)
+                        .map(|seed| (seed, run(seed)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a worker panicked"))
+            .collect()
+    })
 }
 
 fn schedules() -> u64 {
@@ -63,23 +97,7 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     }
     let count = schedules();
     let started = Instant::now();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let results: Vec<(u64, Result<Outcome, String>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|worker| {
-                scope.spawn(move || {
-                    (1..=count)
-                        .filter(|seed| seed % threads == worker)
-                        .map(|seed| (seed, run_seed(seed)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().expect("a worker panicked"))
-            .collect()
-    });
+    let results = run_all(count, run_seed);
     let elapsed = started.elapsed();
     let failures: Vec<&String> = results
         .iter()
@@ -114,5 +132,70 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     assert!(
         takeovers * 3 >= outcomes.len() && hangs * 10 >= outcomes.len() * 9,
         "the schedules exercise too little: {takeovers} takeovers, {hangs} hangs"
+    );
+}
+
+/// Mixed networks: the same faults beside a primary of the original (`janitoo_dhcp`, resolv
+/// heartbeats without epoch every 5 or 15 s, never stepping down), itself crashed (for good or
+/// not), frozen and cut off. Checked: no controller of ours claims within 3 of its periods of
+/// hearing it; beside an original alive at the end, none of ours acts as primary once it has
+/// been heard twice, and all follow it; beside one gone for good, a single primary of ours
+/// takes over within 3 of its periods, and every check of the schedules above holds.
+/// `JANITOO_SIM_MIXED_SEED=<seed>` replays one; a fifth of `JANITOO_SIM_SCHEDULES` run.
+#[test]
+fn mixed_schedules_beside_an_original_primary_never_claim_while_it_beats() {
+    if let Some(seed) = std::env::var("JANITOO_SIM_MIXED_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+    {
+        let outcome = run_mixed_seed(seed).unwrap_or_else(|why| panic!("{why}"));
+        eprintln!(
+            "mixed seed {seed}: beside a live original {}, {} claims",
+            outcome.beside_live_original, outcome.takeovers
+        );
+        return;
+    }
+    let count = (schedules() / 5).max(1);
+    let started = Instant::now();
+    let results = run_all(count, run_mixed_seed);
+    let failures: Vec<&String> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {count} mixed schedules failed; first:\n{}",
+        failures.len(),
+        failures[0]
+    );
+    let outcomes: Vec<&Outcome> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
+    let live = outcomes.iter().filter(|o| o.beside_live_original).count();
+    let claims_beside_live = outcomes
+        .iter()
+        .filter(|o| o.beside_live_original && o.takeovers > 0)
+        .count();
+    let mut settle: Vec<Duration> = outcomes
+        .iter()
+        .filter(|o| !o.beside_live_original)
+        .map(|o| o.settled_after)
+        .collect();
+    settle.sort();
+    eprintln!(
+        "{count} mixed schedules in {:.1?}: {live} beside an original alive at the end \
+         ({claims_beside_live} with claims of ours while it was away), {} beside one gone for good \
+         (a single primary of ours: median {:?}, max {:?} after the faults ended, its last \
+         heartbeat included)",
+        started.elapsed(),
+        settle.len(),
+        settle.get(settle.len() / 2).copied().unwrap_or_default(),
+        settle.last().copied().unwrap_or_default(),
+    );
+    assert!(
+        live * 4 >= outcomes.len() && settle.len() * 10 >= outcomes.len(),
+        "the mixed schedules exercise too little: {live} live, {} gone",
+        settle.len()
     );
 }

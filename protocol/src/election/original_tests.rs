@@ -228,3 +228,31 @@ fn where_no_original_may_run_an_epoch_less_heartbeat_is_stale_once_epochs_are_se
     }
     assert!(ours.is_primary(), "a stranger cannot pose as the original");
 }
+
+#[test]
+fn beside_an_original_no_claim_while_it_beats_even_unconfirmed_and_at_once_after_its_offline() {
+    // Following a primary of ours when the original (back) beats once: ours dies meanwhile.
+    let mut ours = our_controller(C, beside_original(), secs(0));
+    let epoch = (1 << 16) | 2;
+    ours.on_primary_heartbeat(B, Some(epoch), secs(17));
+    ours.on_primary_heartbeat(ORIGINAL, None, secs(18));
+    ours.on_candidate_lost(B, secs(19));
+    let claim = run(&mut ours, secs(19), secs(120), secs(15), secs(0)..secs(0)).unwrap();
+    assert!(
+        claim > secs(18 + 45),
+        "claimed at {claim:?} while the original beat"
+    );
+
+    // Its OFFLINE (a clean stop) ends its claim to the role at once.
+    let mut ours = our_controller(B, beside_original(), secs(0));
+    ours.on_primary_heartbeat(ORIGINAL, None, secs(1));
+    ours.on_primary_heartbeat(ORIGINAL, None, secs(16));
+    assert_eq!(
+        ours.on_candidate_lost(ORIGINAL, secs(20)),
+        [ElectionAction::PrimaryLost {
+            primary: Some(ORIGINAL)
+        }]
+    );
+    let claim = run(&mut ours, secs(20), secs(60), secs(15), secs(0)..secs(0)).unwrap();
+    assert!(claim <= secs(21), "{claim:?}");
+}

@@ -40,6 +40,7 @@ impl World {
             .iter_mut()
             .map(|c| &mut c.process)
             .chain(self.nodes.iter_mut().map(|n| &mut n.process))
+            .chain(self.original.iter_mut().map(|o| &mut o.process))
             .find(|p| p.client == client)
     }
 

@@ -16,6 +16,10 @@ impl World {
         match target {
             Target::Controller(at) => self.controllers[at].process.client,
             Target::Node(at) => self.nodes[at].process.client,
+            Target::Original => self
+                .original
+                .as_ref()
+                .map_or(usize::MAX, |o| o.process.client),
         }
     }
 
@@ -33,6 +37,13 @@ impl World {
                         controller.core = None;
                     }
                     Target::Node(at) => self.nodes[at].process.running = false,
+                    Target::Original => {
+                        if let Some(original) = &mut self.original {
+                            original.process.running = false;
+                            original.process.frozen = false;
+                            original.process.life += 1;
+                        }
+                    }
                 }
             }
             Action::Restart(target) => match target {
@@ -58,8 +69,47 @@ impl World {
                         );
                     }
                 }
+                Target::Original => {
+                    let Some(original) = &mut self.original else {
+                        return;
+                    };
+                    if original.process.running {
+                        return;
+                    }
+                    original.process.running = true;
+                    original.due = false;
+                    let (client, life) = (original.process.client, original.process.life);
+                    self.reconnect_later(client);
+                    // It starts beating a moment after its start, then on its timer.
+                    let first = self.jitter(100, 2_000);
+                    self.after(first, Event::OriginalBeat { life });
+                }
                 _ => {}
             },
+            Action::FreezeOriginal { .. } => {
+                if let Some(original) = &mut self.original {
+                    original.process.frozen = original.process.running;
+                }
+            }
+            Action::ThawOriginal => {
+                let Some(original) = &mut self.original else {
+                    return;
+                };
+                if !original.process.frozen {
+                    return;
+                }
+                original.process.frozen = false;
+                let (client, life, due) =
+                    (original.process.client, original.process.life, original.due);
+                original.due = false;
+                if due {
+                    // Its timer fired meanwhile: the beat goes out now, the next a period on.
+                    self.after(Duration::from_micros(10), Event::OriginalBeat { life });
+                }
+                if !self.broker.is_up(client) {
+                    self.after(Duration::from_micros(1), Event::Connect(client));
+                }
+            }
             Action::Freeze { controller, .. } => {
                 let process = &mut self.controllers[controller].process;
                 if process.running && !process.frozen {
@@ -163,6 +213,35 @@ impl World {
         }
     }
 
+    /// The original's timer fires: it beats, unless stopped; frozen, the beat waits for the
+    /// thaw.
+    pub(super) fn original_beat(&mut self, life: u32) {
+        let Some(original) = &mut self.original else {
+            return;
+        };
+        if !original.process.running || original.process.life != life {
+            return;
+        }
+        if original.process.frozen {
+            original.due = true;
+            return;
+        }
+        let (client, cadence) = (original.process.client, original.cadence);
+        let next = cadence + self.jitter(0, 200);
+        self.after(next, Event::OriginalBeat { life });
+        let beat = ResolvHeartbeat {
+            hadd: super::schedule::ORIGINAL,
+            state: NodeState::Online,
+            epoch: None,
+        };
+        self.publish(
+            client,
+            Topic::ResolvHeartbeat,
+            Message::ResolvHeartbeat(beat),
+            false,
+        );
+    }
+
     pub(super) fn forge(&mut self, forgery: Forgery) {
         let epochs: Vec<u64> = self
             .controllers
@@ -206,7 +285,9 @@ impl World {
             }
             // Believed at once by a controller that has seen no epoch yet (a network of the
             // original's), by design: forged only once every controller has seen one.
-            Forgery::OriginalPrimary if lowest == 0 => return,
+            // Beside a real original, one repeated is believed, by design (README: a mixed
+            // network cannot tell it from a stranger posing as one).
+            Forgery::OriginalPrimary if lowest == 0 || self.original.is_some() => return,
             Forgery::OriginalPrimary => (
                 Topic::ResolvHeartbeat,
                 Message::ResolvHeartbeat(ResolvHeartbeat {

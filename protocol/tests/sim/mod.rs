@@ -46,6 +46,9 @@ enum Event {
     Connect(usize),
     Act(Action),
     CalmHang,
+    OriginalBeat {
+        life: u32,
+    },
 }
 
 struct Queued {
@@ -102,6 +105,14 @@ struct NodeSim {
     hung_at: Duration,
 }
 
+/// The original's primary: it beats on a timer, which fires late after a freeze.
+struct OriginalSim {
+    cadence: Duration,
+    process: Process,
+    /// A beat fell due while it was frozen: it goes out at the thaw.
+    due: bool,
+}
+
 /// What a stranger's message must leave as it was at a controller.
 type Snapshot = (Standing, u64, Vec<(Hadd, Option<NodeState>)>);
 
@@ -114,6 +125,8 @@ pub struct Outcome {
     pub forged_refused: u64,
     pub faults: usize,
     pub checked_hang: bool,
+    /// Mixed schedules: the original's primary was alive at the end.
+    pub beside_live_original: bool,
 }
 
 pub struct World {
@@ -132,6 +145,12 @@ pub struct World {
     replayable: Vec<(Topic, Message, u64)>,
     log: Vec<String>,
     faults: usize,
+    original: Option<OriginalSim>,
+    /// Whether the original is down for good at the end (mixed schedules).
+    original_gone: bool,
+    /// How long after the faults a single primary of ours must act: [`BOUND`], plus 3 periods
+    /// of an original gone for good.
+    bound: Duration,
 }
 
 /// How long after the faults end a single primary must act (see the test's doc).
@@ -147,6 +166,8 @@ impl World {
                 rank: spec.rank,
                 election: ElectionConfig {
                     interval: INTERVAL,
+                    original_primary: schedule.original.is_some(),
+                    original_interval: schedule::ORIGINAL_ASSUMED,
                     ..ElectionConfig::default()
                 },
                 liveness: LivenessConfig::default(),
@@ -181,6 +202,34 @@ impl World {
             })
             .collect();
         let outsider = broker.add_client(0, Vec::new());
+        let original = schedule.original.map(|spec| OriginalSim {
+            cadence: spec.cadence,
+            process: Process::new(broker.add_client(spec.half, Vec::new())),
+            due: false,
+        });
+        // Beside an original gone for good, ours take over 3 of its periods after its last beat.
+        // (A late heartbeat, after a freeze or an outage, may lengthen the period learned.)
+        let original_gone = original.is_some() && schedule.original_gone();
+        let takeover = match &schedule.original {
+            Some(spec) if original_gone => {
+                let lateness = schedule
+                    .actions
+                    .iter()
+                    .filter_map(|(_, action)| match action {
+                        Action::FreezeOriginal { for_ }
+                        | Action::DropLink {
+                            target: schedule::Target::Original,
+                            for_,
+                        } => Some(*for_),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or_default();
+                (spec.cadence + lateness).max(schedule::ORIGINAL_ASSUMED) * 3
+                    + Duration::from_secs(2)
+            }
+            _ => Duration::ZERO,
+        };
         let mut world = World {
             now: Duration::ZERO,
             seq: 0,
@@ -197,6 +246,9 @@ impl World {
             replayable: Vec::new(),
             log: Vec::new(),
             faults: schedule.actions.len(),
+            original,
+            original_gone,
+            bound: BOUND + takeover,
         };
         world.start(schedule);
         world
@@ -244,17 +296,31 @@ impl World {
             }
         }
         assert!(self.broker.connect(self.outsider, Duration::ZERO));
+        if let Some(original) = &mut self.original {
+            original.process.running = true;
+            let client = original.process.client;
+            self.after(Duration::ZERO, Event::Connect(client));
+            let first = self.jitter(1, 15_000);
+            self.after(first, Event::OriginalBeat { life: 0 });
+        }
         for (at, action) in &schedule.actions {
             self.at(*at, Event::Act(*action));
         }
+        if let Some(deadline) = self.step_down_deadline() {
+            // Beside a live original, watched a while after ours must have stepped down.
+            self.end = deadline + Duration::from_secs(10);
+            return;
+        }
         // Once settled, one node process hangs: its nodes must be told PENDING, then FAILED,
         // once each.
-        let hang_at = self.calm_from + BOUND + self.jitter(0, 3_000);
+        let hang_at = self.calm_from + self.bound + self.jitter(0, 3_000);
         self.at(hang_at, Event::CalmHang);
         self.end = hang_at;
     }
 
     fn start_controller(&mut self, at: usize) {
+        let hadd = self.controllers[at].hadd;
+        self.oracle.original_heard.remove(&hadd);
         let controller = &mut self.controllers[at];
         controller.process.running = true;
         controller.process.life += 1;
@@ -272,6 +338,14 @@ impl World {
                 life,
             },
         );
+    }
+
+    /// Beside an original primary alive at the end: when every controller of ours must have
+    /// stepped down (it is heard twice, a third time if another jump was pending).
+    pub(super) fn step_down_deadline(&self) -> Option<Duration> {
+        let original = self.original.as_ref().filter(|_| !self.original_gone)?;
+        let period = original.cadence + Duration::from_millis(200);
+        Some(self.calm_from + period * 3 + Duration::from_secs(3))
     }
 
     /// Runs the schedule to its end; the oracle holds what happened.
@@ -294,6 +368,7 @@ impl World {
             Event::Connect(client) => self.connect(client),
             Event::Act(action) => self.act(action),
             Event::CalmHang => self.calm_hang(),
+            Event::OriginalBeat { life } => self.original_beat(life),
         }
     }
 
@@ -367,6 +442,10 @@ impl World {
                     self.log
                         .push(format!("{:?} {hadd}: primary of {epoch:#x}", self.now));
                     self.oracle.claimed(hadd, epoch);
+                    if let Some(original) = &self.original {
+                        self.oracle
+                            .claimed_beside_original(hadd, original.cadence, self.now);
+                    }
                 }
                 Command::Note(note) => {
                     if matches!(note, Note::Reconnected | Note::Paused { .. }) {
@@ -410,6 +489,11 @@ impl World {
         if let (Topic::Heartbeat(beater), Message::Heartbeat(_)) = (&packet.topic, &packet.message)
         {
             self.oracle.heard_beat(*beater, hadd, packet.sent);
+        }
+        if let Message::ResolvHeartbeat(beat) = &packet.message {
+            if beat.epoch.is_none() && beat.hadd == schedule::ORIGINAL {
+                self.oracle.original_heard.insert(hadd, self.now);
+            }
         }
         let from_outsider = packet.from == self.outsider;
         let before = from_outsider.then(|| self.snapshot(at));

@@ -34,6 +34,8 @@ pub struct Oracle {
     /// (time, the controllers acting as primary), each time that set changed.
     pub acting: Vec<(Duration, Vec<Hadd>)>,
     pub forged_refused: u64,
+    /// Controller -> when it last handled the original primary's heartbeat (this life).
+    pub original_heard: BTreeMap<Hadd, Duration>,
 }
 
 impl Oracle {
@@ -87,6 +89,19 @@ impl Oracle {
                 "epoch {epoch:#x} claimed by {:?}",
                 self.claims[&epoch]
             ));
+        }
+    }
+
+    /// `by` claimed at `now` beside an original primary beating every `cadence`: never within
+    /// 3 of its periods of hearing it (less a second of delivery jitter in what it learned).
+    pub fn claimed_beside_original(&mut self, by: Hadd, cadence: Duration, now: Duration) {
+        if let Some(heard) = self.original_heard.get(&by) {
+            let silent = now.saturating_sub(*heard);
+            if silent + Duration::from_secs(1) < cadence * 3 {
+                self.violations.push(format!(
+                    "{now:?} {by} claimed {silent:?} after hearing the original beating every {cadence:?}"
+                ));
+            }
         }
     }
 

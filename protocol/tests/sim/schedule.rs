@@ -28,11 +28,26 @@ pub struct NodeSpec {
     pub half: usize,
 }
 
+/// The original's primary (`janitoo_dhcp`) of a mixed schedule: resolv heartbeats without
+/// epoch every `cadence`, no Will.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginalSpec {
+    pub half: usize,
+    pub cadence: Duration,
+}
+
+/// Its address (janitoo_dhcp's is 0001/0000, which our first controller has here).
+pub const ORIGINAL: Hadd = Hadd::new(100, 0);
+
+/// The period our controllers assume of an original primary until they learn it.
+pub const ORIGINAL_ASSUMED: Duration = Duration::from_secs(15);
+
 /// Who a fault hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Controller(usize),
     Node(usize),
+    Original,
 }
 
 /// A message a stranger publishes.
@@ -84,11 +99,17 @@ pub enum Action {
         period: Duration,
     },
     Forge(Forgery),
+    FreezeOriginal {
+        for_: Duration,
+    },
+    ThawOriginal,
 }
 
 pub struct Schedule {
     pub controllers: Vec<ControllerSpec>,
     pub nodes: Vec<NodeSpec>,
+    /// Beside an original primary (a mixed schedule), if any.
+    pub original: Option<OriginalSpec>,
     pub actions: Vec<(Duration, Action)>,
     /// When the last fault is over: from here the network must settle.
     pub calm_from: Duration,
@@ -129,6 +150,7 @@ impl Schedule {
         let mut schedule = Schedule {
             controllers,
             nodes,
+            original: None,
             actions: Vec::new(),
             calm_from: FAULTS_FROM,
         };
@@ -140,6 +162,83 @@ impl Schedule {
         schedule.add_period_changes(random);
         schedule.actions.sort_by_key(|(at, _)| *at);
         schedule
+    }
+
+    /// A schedule beside an original primary: the same faults, and the original's own
+    /// (crashed for good or restarted, frozen, cut off).
+    pub fn draw_mixed(random: &mut Random) -> Schedule {
+        let mut schedule = Schedule::draw(random);
+        let bridged = schedule
+            .controllers
+            .iter()
+            .map(|c| c.half)
+            .chain(schedule.nodes.iter().map(|n| n.half))
+            .any(|half| half == 1);
+        schedule.original = Some(OriginalSpec {
+            half: usize::from(bridged && random.chance(500)),
+            cadence: secs(random.pick(&[5, 15])),
+        });
+        if random.chance(333) {
+            // Gone for good, some time during the faults.
+            let at = random.between(FAULTS_FROM, FAULTS_UNTIL);
+            schedule.push(
+                at,
+                Action::Crash {
+                    target: Target::Original,
+                    restart_after: None,
+                },
+            );
+        }
+        for _ in 0..random.below(3) {
+            let at = random.between(FAULTS_FROM, FAULTS_UNTIL);
+            match random.below(3) {
+                0 => {
+                    let after = random.between(secs(1), secs(40));
+                    schedule.push(
+                        at,
+                        Action::Crash {
+                            target: Target::Original,
+                            restart_after: Some(after),
+                        },
+                    );
+                    schedule.push(at + after, Action::Restart(Target::Original));
+                }
+                1 => {
+                    let for_ = random.between(Duration::from_millis(500), secs(60));
+                    schedule.push(at, Action::FreezeOriginal { for_ });
+                    schedule.push(at + for_, Action::ThawOriginal);
+                }
+                _ => {
+                    let for_ = random.between(Duration::from_millis(50), secs(30));
+                    schedule.push(
+                        at,
+                        Action::DropLink {
+                            target: Target::Original,
+                            for_,
+                        },
+                    );
+                    schedule.push(at + for_, Action::Reconnect(Target::Original));
+                }
+            }
+        }
+        schedule.actions.sort_by_key(|(at, _)| *at);
+        schedule
+    }
+
+    /// Whether the original's primary is down for good at the end.
+    pub fn original_gone(&self) -> bool {
+        let mut gone = false;
+        for (_, action) in &self.actions {
+            match action {
+                Action::Crash {
+                    target: Target::Original,
+                    restart_after: None,
+                } => gone = true,
+                Action::Restart(Target::Original) => gone = false,
+                _ => {}
+            }
+        }
+        gone
     }
 
     fn end(&mut self, at: Duration) {
@@ -228,7 +327,7 @@ impl Schedule {
                     .count()
                     >= 1
             }
-            Target::Node(_) => permanent(target),
+            Target::Node(_) | Target::Original => permanent(target),
         }
     }
 

@@ -54,15 +54,19 @@ impl World {
                 self.oracle.violations.len()
             ));
         }
+        if let Some(deadline) = self.step_down_deadline() {
+            return self.verdict_beside_original(deadline);
+        }
         let (settled_after, overlap) = self.oracle.settling(self.calm_from, self.now)?;
         if overlap > Duration::from_millis(2_500) {
             return Err(format!(
                 "two primaries acted at once for {overlap:?} after the faults ended"
             ));
         }
-        if settled_after > BOUND {
+        if settled_after > self.bound {
             return Err(format!(
-                "a single primary only {settled_after:?} after the faults ended (bound {BOUND:?})"
+                "a single primary only {settled_after:?} after the faults ended (bound {:?})",
+                self.bound
             ));
         }
         let primary = self.oracle.acting.last().map(|(_, set)| set[0]);
@@ -151,6 +155,55 @@ impl World {
             forged_refused: self.oracle.forged_refused,
             faults: self.faults,
             checked_hang,
+            beside_live_original: false,
+        })
+    }
+
+    /// Beside an original primary alive at the end: none of ours acts as primary once it has
+    /// been heard (by `deadline`), and every one follows it.
+    fn verdict_beside_original(&self, deadline: Duration) -> Result<Outcome, String> {
+        let late: Vec<&(Duration, Vec<Hadd>)> = self
+            .oracle
+            .acting
+            .iter()
+            .filter(|(at, set)| !set.is_empty() && *at >= deadline)
+            .collect();
+        let at_deadline = self
+            .oracle
+            .acting
+            .iter()
+            .rev()
+            .find(|(at, _)| *at < deadline)
+            .filter(|(_, set)| !set.is_empty());
+        if let Some((_, set)) = at_deadline.or(late.first().copied()) {
+            return Err(format!(
+                "{set:?} still acting as primary beside the live original after {deadline:?}"
+            ));
+        }
+        for controller in &self.controllers {
+            let Some(core) = &controller.core else {
+                continue;
+            };
+            let expected = Standing::Follower {
+                primary: Some((schedule::ORIGINAL, 0)),
+            };
+            if core.standing() != expected {
+                return Err(format!(
+                    "{} stands {:?} at the end, beside the live original",
+                    controller.hadd,
+                    core.standing()
+                ));
+            }
+        }
+        Ok(Outcome {
+            takeovers: self.oracle.claims.len(),
+            settled_after: Duration::ZERO,
+            overlap: Duration::ZERO,
+            dispatches: self.oracle.dispatches.len(),
+            forged_refused: self.oracle.forged_refused,
+            faults: self.faults,
+            checked_hang: false,
+            beside_live_original: true,
         })
     }
 
