@@ -256,3 +256,44 @@ fn beside_an_original_no_claim_while_it_beats_even_unconfirmed_and_at_once_after
     let claim = run(&mut ours, secs(20), secs(60), secs(15), secs(0)..secs(0)).unwrap();
     assert!(claim <= secs(21), "{claim:?}");
 }
+
+#[test]
+fn the_cadence_is_learned_from_one_sender_at_a_time_and_afresh_after_an_absence() {
+    let ms = Duration::from_millis;
+    let shortest = secs(1);
+    let mut cadence = OriginalCadence::default();
+    for at in [0, 5, 10, 15] {
+        cadence.heard(ORIGINAL, secs(at), shortest);
+    }
+    assert_eq!(cadence.cadence(secs(15)), secs(5));
+    // Another sender starts its own count: until it has three gaps, the period is assumed.
+    cadence.heard(B, secs(16), shortest);
+    assert_eq!(cadence.cadence(secs(15)), secs(15));
+    for at in [17, 18, 19] {
+        cadence.heard(B, secs(at), shortest);
+    }
+    assert_eq!(
+        cadence.cadence(secs(15)),
+        secs(1),
+        "a gap of exactly the shortest counts"
+    );
+    // A duplicate is no gap.
+    cadence.heard(B, secs(19) + ms(300), shortest);
+    assert_eq!(cadence.cadence(secs(15)), secs(1));
+    assert_eq!(cadence.last, Some((B, secs(19))));
+
+    // After our absence, a beat that waited in the socket measures nothing.
+    let mut cadence = OriginalCadence::default();
+    for at in [0, 15, 30, 45] {
+        cadence.heard(ORIGINAL, secs(at), shortest);
+    }
+    cadence.away();
+    assert_eq!(cadence.cadence(secs(10)), secs(10), "learned afresh");
+    cadence.heard(ORIGINAL, secs(62), shortest);
+    cadence.heard(ORIGINAL, secs(75), shortest);
+    assert_eq!(
+        cadence.gaps,
+        [Some(secs(13)), None, None],
+        "no gap from 45 to the late 62"
+    );
+}
