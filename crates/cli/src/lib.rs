@@ -17,9 +17,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use connect::BrokerArg;
 use janitoo_config::BrokerAddress;
 
+/// `janitoo --version`: the version, the target it was built for, and the commit.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("JANITOO_TARGET"),
+    ", commit ",
+    env!("JANITOO_COMMIT"),
+    ")"
+);
+
 /// A Janitoo home-automation controller: the Janitoo protocol over MQTT.
 #[derive(Parser)]
-#[command(name = "janitoo", version, about, long_about = None)]
+#[command(name = "janitoo", version = VERSION, about, long_about = None)]
 struct Cli {
     /// More logs: -v for debug, -vv for trace (RUST_LOG, when set, wins).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
