@@ -75,6 +75,7 @@ pub mod fence;
 mod fields;
 pub mod hadd;
 pub mod heartbeat;
+pub mod homeassistant;
 pub mod lease;
 pub mod liveness;
 pub mod message;
