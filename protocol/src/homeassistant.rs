@@ -378,20 +378,14 @@ pub fn entity_config(
             );
             config.insert("command_template".into(), json!(template));
         }
-        Platform::Select => {
+        Platform::Select | Platform::Text => {
             state(format!("{data}{{{{ d }}}}"));
-            config.insert("options".into(), json!(value.list_items));
+            if platform == Platform::Select {
+                config.insert("options".into(), json!(value.list_items));
+            }
             config.insert("command_topic".into(), json!(command_topic));
-            config.insert(
-                "command_template".into(),
-                json!(set_request(
-                    hadd,
-                    genre,
-                    value,
-                    primary,
-                    "{{ value | tojson }}"
-                )),
-            );
+            let template = set_request(hadd, genre, value, primary, "{{ value | tojson }}");
+            config.insert("command_template".into(), json!(template));
         }
         Platform::Number => {
             state(format!("{data}{{{{ d }}}}"));
@@ -415,20 +409,6 @@ pub fn entity_config(
             config.insert(
                 "command_template".into(),
                 json!(set_request(hadd, genre, value, primary, "{{ value }}")),
-            );
-        }
-        Platform::Text => {
-            state(format!("{data}{{{{ d }}}}"));
-            config.insert("command_topic".into(), json!(command_topic));
-            config.insert(
-                "command_template".into(),
-                json!(set_request(
-                    hadd,
-                    genre,
-                    value,
-                    primary,
-                    "{{ value | tojson }}"
-                )),
             );
         }
         Platform::Button => {

@@ -75,6 +75,25 @@ fn run_all(
     })
 }
 
+/// The outcomes, once every schedule has passed; else a panic with the first failure.
+fn all_passed<'a>(results: &'a [(u64, Result<Outcome, String>)], what: &str) -> Vec<&'a Outcome> {
+    let failures: Vec<&String> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} {what} failed; first:\n{}",
+        failures.len(),
+        results.len(),
+        failures[0]
+    );
+    results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect()
+}
+
 fn schedules() -> u64 {
     std::env::var("JANITOO_SIM_SCHEDULES")
         .ok()
@@ -99,20 +118,7 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let started = Instant::now();
     let results = run_all(count, run_seed);
     let elapsed = started.elapsed();
-    let failures: Vec<&String> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {count} schedules failed; first:\n{}",
-        failures.len(),
-        failures[0]
-    );
-    let outcomes: Vec<&Outcome> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .collect();
+    let outcomes = all_passed(&results, "schedules");
     let mut settle: Vec<Duration> = outcomes.iter().map(|o| o.settled_after).collect();
     settle.sort();
     let takeovers = outcomes.iter().filter(|o| o.takeovers > 0).count();
@@ -158,20 +164,7 @@ fn mixed_schedules_beside_an_original_primary_never_claim_while_it_beats() {
     let count = (schedules() / 5).max(1);
     let started = Instant::now();
     let results = run_all(count, run_mixed_seed);
-    let failures: Vec<&String> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {count} mixed schedules failed; first:\n{}",
-        failures.len(),
-        failures[0]
-    );
-    let outcomes: Vec<&Outcome> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .collect();
+    let outcomes = all_passed(&results, "mixed schedules");
     let live = outcomes.iter().filter(|o| o.beside_live_original).count();
     let claims_beside_live = outcomes
         .iter()
