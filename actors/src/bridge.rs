@@ -20,8 +20,8 @@ use actix::prelude::*;
 use janitoo_protocol::control_plane::{ControlPlane, Refusal as ControlRefusal};
 use janitoo_protocol::request::refusal_of_unreadable;
 use janitoo_protocol::{
-    Codec, Hadd, Heartbeat, Message as Wire, NodeState, ProtocolError, Request, Status, Topic,
-    ValueDescriptor, ValueReply,
+    Codec, Data, Hadd, Heartbeat, Message as Wire, NodeState, ProtocolError, Request, Status,
+    Topic, ValueDescriptor, ValueReply,
 };
 use rumqttc::{
     AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
@@ -240,11 +240,8 @@ impl MqttBridge {
             Err(err) => {
                 self.metrics.decode_errors.increment();
                 debug!(%topic, %err, "unreadable request");
-                let tree = self
-                    .codec
+                if let Some((reply_hadd, reply)) = self
                     .decode_tree(payload)
-                    .or_else(|_| Codec::Json.decode_tree(payload));
-                if let Some((reply_hadd, reply)) = tree
                     .ok()
                     .and_then(|tree| refusal_of_unreadable(&tree, &err))
                 {
@@ -255,22 +252,28 @@ impl MqttBridge {
         }
     }
 
+    /// The payload's tree, with our codec, falling back to JSON.
+    fn decode_tree(&self, payload: &[u8]) -> Result<Data, ProtocolError> {
+        self.codec
+            .decode_tree(payload)
+            .or_else(|_| Codec::Json.decode_tree(payload))
+    }
+
     /// On a keyed network, whether a message on `topic` is believed: what only controllers
-    /// may say must be signed with the network's key, fresh and new.
-    fn believe(&self, topic: &Topic, payload: &[u8]) -> Result<(), ControlRefusal> {
+    /// may say must be signed with the network's key, fresh and new. The tree it checked, if
+    /// any, so that the message is not decoded twice.
+    fn believe(&self, topic: &Topic, payload: &[u8]) -> Result<Option<Data>, ControlRefusal> {
         let Some(control) = &self.control else {
-            return Ok(());
+            return Ok(None);
         };
         let mut control = control.borrow_mut();
         if !control.checks(topic) {
-            return Ok(());
+            return Ok(None);
         }
-        let tree = self
-            .codec
-            .decode_tree(payload)
-            .or_else(|_| Codec::Json.decode_tree(payload))
-            .ok();
-        control.admit(topic, tree.as_ref(), wall_clock_ms())
+        let tree = self.decode_tree(payload).ok();
+        control
+            .admit(topic, tree.as_ref(), wall_clock_ms())
+            .map(|()| tree)
     }
 
     /// Admits a request, or turns it away at once (counted as shed): 503 when it says where
@@ -367,11 +370,14 @@ impl MqttBridge {
             self.refuse_oversize(&topic, &payload);
             return deliveries;
         }
-        if let Err(why) = self.believe(&topic, &payload) {
-            self.metrics.control_refused.increment();
-            debug!(%topic, %why, "control message not believed");
-            return deliveries;
-        }
+        let checked = match self.believe(&topic, &payload) {
+            Ok(tree) => tree,
+            Err(why) => {
+                self.metrics.control_refused.increment();
+                debug!(%topic, %why, "control message not believed");
+                return deliveries;
+            }
+        };
         match &topic {
             Topic::NodeRequest(hadd) => {
                 let Some(bus) = self.buses.get(&hadd.ctrl) else {
@@ -406,7 +412,10 @@ impl MqttBridge {
                 }
             }
             // Everything else goes to the observers (the network supervisor), decoded.
-            _ if !self.observers.is_empty() => match self.decode(&topic, &payload) {
+            _ if !self.observers.is_empty() => match checked.as_ref().map_or_else(
+                || self.decode(&topic, &payload),
+                |tree| Wire::from_tree(&topic, tree),
+            ) {
                 Ok(message) => {
                     for (observer, _, kind) in &self.observers {
                         self.metrics.sent(*kind);

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use janitoo_protocol::{Codec, Hadd, Message, Request, Status, Topic, ValueReply};
+use janitoo_protocol::{
+    Codec, CommandClass, Genre, Hadd, Message, Request, Status, Topic, ValueReply,
+};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
@@ -246,5 +248,16 @@ impl Client {
             }
         }
         panic!("no answer within {limit:?}");
+    }
+
+    /// [`Client::ask_until_answered`] for a config value (`name`, `location`...) of `hadd`.
+    pub async fn config_until_answered(
+        &mut self,
+        hadd: Hadd,
+        uuid: &str,
+        limit: Duration,
+    ) -> ValueReply {
+        let config = || Request::get(hadd, uuid, Genre::Config, CommandClass::CONFIGURATION);
+        self.ask_until_answered(config, limit).await
     }
 }

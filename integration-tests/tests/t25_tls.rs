@@ -12,7 +12,7 @@ use janitoo_integration_tests::network::copy_example;
 use janitoo_integration_tests::process::{mosquitto_path, ControllerProcess, Lines};
 use janitoo_integration_tests::require;
 use janitoo_integration_tests::tls::{TestPki, TlsMosquitto};
-use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Request};
+use janitoo_protocol::{Data, Hadd};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 
@@ -52,17 +52,7 @@ async fn a_controller_serves_over_tls_with_a_client_certificate() {
     let mut client = Client::connect(broker.plain_port).await;
     client.subscribe("/nodes/9999/9990/reply").await;
     let reply = client
-        .ask_until_answered(
-            || {
-                Request::get(
-                    Hadd::new(220, 1),
-                    "name",
-                    Genre::Config,
-                    CommandClass::CONFIGURATION,
-                )
-            },
-            Duration::from_secs(15),
-        )
+        .config_until_answered(Hadd::new(220, 1), "name", Duration::from_secs(15))
         .await;
     assert_eq!(reply.value.data, Data::from("Ambiance"));
 

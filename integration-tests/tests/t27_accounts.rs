@@ -10,7 +10,7 @@ use std::time::Duration;
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::network::copy_example;
 use janitoo_integration_tests::process::{wait_for_port, ControllerProcess};
-use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Request};
+use janitoo_protocol::{Data, Hadd};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 
@@ -85,17 +85,7 @@ async fn a_controller_with_an_embedded_broker_and_accounts_serves_account_holder
         .expect("the operator's account");
     operator.subscribe("/nodes/9999/9990/reply").await;
     let reply = operator
-        .ask_until_answered(
-            || {
-                Request::get(
-                    Hadd::new(300, 1),
-                    "name",
-                    Genre::Config,
-                    CommandClass::CONFIGURATION,
-                )
-            },
-            Duration::from_secs(10),
-        )
+        .config_until_answered(Hadd::new(300, 1), "name", Duration::from_secs(10))
         .await;
     assert_ne!(reply.value.data, Data::Null);
 }
@@ -152,17 +142,7 @@ async fn the_embedded_broker_serves_tls() {
     let mut client = Client::connect(plain).await;
     client.subscribe("/nodes/9999/9990/reply").await;
     let reply = client
-        .ask_until_answered(
-            || {
-                Request::get(
-                    Hadd::new(300, 1),
-                    "name",
-                    Genre::Config,
-                    CommandClass::CONFIGURATION,
-                )
-            },
-            Duration::from_secs(15),
-        )
+        .config_until_answered(Hadd::new(300, 1), "name", Duration::from_secs(15))
         .await;
     assert_ne!(reply.value.data, Data::Null);
 }

@@ -14,7 +14,7 @@ use janitoo_integration_tests::network::FailoverNetwork;
 use janitoo_integration_tests::process::{mosquitto_path, wait_for_port};
 use janitoo_integration_tests::require;
 use janitoo_integration_tests::tls::TestPki;
-use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Message, Request};
+use janitoo_protocol::{Data, Hadd, Message};
 use tokio::time::Instant;
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
@@ -196,17 +196,7 @@ async fn only_accounts_speak_and_only_controllers_speak_for_the_network() {
         "the primary does not beat over TLS with its account"
     );
     let reply = operator
-        .ask_until_answered(
-            || {
-                Request::get(
-                    Hadd::new(220, 1),
-                    "name",
-                    Genre::Config,
-                    CommandClass::CONFIGURATION,
-                )
-            },
-            Duration::from_secs(15),
-        )
+        .config_until_answered(Hadd::new(220, 1), "name", Duration::from_secs(15))
         .await;
     assert_eq!(reply.value.data, Data::from("Ambiance"));
     let tool = Command::new(JANITOO)

@@ -69,6 +69,8 @@ impl NetworkView {
         let Ok(topic) = Topic::parse(topic) else {
             return;
         };
+        // A control message is decoded once: its tree is checked, then read.
+        let mut checked = None;
         if let Some(control) = &mut self.control {
             if control.checks(&topic) {
                 let tree = Codec::Json
@@ -80,11 +82,15 @@ impl NetworkView {
                     self.refused += 1;
                     return;
                 }
+                checked = tree;
             }
         }
-        let Ok(message) = Message::decode(&topic, payload, Codec::Json)
-            .or_else(|_| Message::decode(&topic, payload, Codec::MessagePack))
-        else {
+        let decoded = match &checked {
+            Some(tree) => Message::from_tree(&topic, tree),
+            None => Message::decode(&topic, payload, Codec::Json)
+                .or_else(|_| Message::decode(&topic, payload, Codec::MessagePack)),
+        };
+        let Ok(message) = decoded else {
             return;
         };
         let now = Instant::now();
