@@ -154,6 +154,10 @@ fn our_systems_and_commands_answers_are_what_the_originals_add_systems_reads() {
                     (single["hadd"].as_str(), single["index"].as_u64()),
                     (Some("0221/0001"), Some(3))
                 );
+                assert!(
+                    single.get("instances").is_none(),
+                    "a single instance is the original's flat dict, nothing added: {single}"
+                );
             }
             // Ours read back every instance.
             let again = Message::decode(
