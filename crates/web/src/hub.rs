@@ -177,6 +177,13 @@ impl Handler<SetFromPage> for WebHub {
         let class = self
             .model
             .request_class(set.hadd, set.genre, &set.uuid, set.index);
+        self.model.set_sent(
+            set.hadd,
+            &set.uuid,
+            set.index,
+            &set.request_id,
+            set.data.clone(),
+        );
         let mut request = Request::set(set.hadd, set.uuid, set.genre, class, set.data);
         request.index = Some(set.index);
         request.reply_hadd = Some(self.hadd);

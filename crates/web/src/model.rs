@@ -11,6 +11,7 @@
 //!
 //! Memory is bounded by the network's size: a value's update replaces its entry.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use janitoo_protocol::candidacy::CANDIDACY_UUID;
@@ -23,13 +24,21 @@ use serde_json::json;
 #[derive(Debug)]
 pub struct WebModel {
     view: NetworkView,
+    /// Sets sent from a page and not answered yet, by node, value and instance: their request
+    /// id and data. The original's nodes answer config and system sets on the value's topic
+    /// only, without the request id.
+    pending: BTreeMap<(Hadd, String, u32), (String, Data)>,
 }
+
+/// Sets awaiting their answer, at most (the oldest is forgotten first).
+const PENDING_SETS: usize = 256;
 
 impl Default for WebModel {
     fn default() -> Self {
         // Primaries beat every second by default: a jump is believed when repeated 0.5 s on.
         WebModel {
             view: NetworkView::new(Duration::from_millis(500)),
+            pending: BTreeMap::new(),
         }
     }
 }
@@ -133,6 +142,43 @@ impl WebModel {
         })
     }
 
+    /// A set was sent from a page: its answer may come on the value's topic only.
+    pub fn set_sent(&mut self, hadd: Hadd, uuid: &str, index: u32, request_id: &str, data: Data) {
+        if self.pending.len() >= PENDING_SETS {
+            self.pending.pop_first();
+        }
+        self.pending.insert(
+            (hadd, uuid.to_owned(), index),
+            (request_id.to_owned(), data),
+        );
+    }
+
+    /// The answers, as the original gives them, to sets sent from a page: the value on its
+    /// topic with the data set.
+    fn answers_on_value_topic(&mut self, topic: &Topic, message: &Message) -> Vec<Data> {
+        let (Topic::Value { hadd, uuid, .. }, Message::Value(publication)) = (topic, message)
+        else {
+            return Vec::new();
+        };
+        let mut events = Vec::new();
+        for value in publication.instances() {
+            let key = (*hadd, uuid.clone(), value.index);
+            if self
+                .pending
+                .get(&key)
+                .is_some_and(|(_, data)| *data == value.data)
+            {
+                if let Some((request_id, _)) = self.pending.remove(&key) {
+                    events.push(json!({
+                        "type": "reply", "request_id": request_id, "status": 200, "error": null,
+                        "hadd": hadd.to_string(), "uuid": uuid, "index": value.index,
+                    }));
+                }
+            }
+        }
+        events
+    }
+
     /// Takes in one observed message, at `now_ms` (Unix ms); the events for open pages.
     pub fn apply(&mut self, topic: &Topic, message: &Message, now_ms: u64) -> Vec<Data> {
         let now = Duration::from_millis(now_ms);
@@ -176,7 +222,12 @@ impl WebModel {
                 Change::Value(_) | Change::Refused(_) => {}
             }
         }
+        events.extend(self.answers_on_value_topic(topic, message));
         if let (Topic::NodeReply(_), Message::ValueReply(reply)) = (topic, message) {
+            if let Some(hadd) = reply.value.hadd {
+                self.pending
+                    .remove(&(hadd, reply.value.uuid.clone(), reply.value.index));
+            }
             events.push(json!({
                 "type": "reply",
                 "request_id": reply.request_id,

@@ -171,3 +171,46 @@ fn controllers_show_their_candidacy_and_who_is_primary() {
     assert_eq!(events[1]["controller"]["epoch"], 65538);
     assert_eq!(model.value_count(), 0, "a candidacy is not a value to show");
 }
+
+/// The original answers a config set only on the value's topic, without the request id: the
+/// page is told 200 when the value shows the data it set, once.
+#[test]
+fn a_set_answered_only_on_the_values_topic_is_replied_to_the_page() {
+    let mut model = WebModel::default();
+    let node = Hadd::new(400, 1);
+    model.set_sent(node, "name", 0, "web-7", Data::from("Shed"));
+    let publication = |name: &str| {
+        format!(
+            r#"{{"uuid":"name","hadd":"0400/0001","genre":3,"cmd_class":112,"index":0,"data":"{name}"}}"#
+        )
+    };
+    let replies = |events: Vec<Data>| -> Vec<Data> {
+        events
+            .into_iter()
+            .filter(|e| e["type"] == "reply")
+            .collect()
+    };
+    let stale = feed(
+        &mut model,
+        "/values/config/0400/0001/name",
+        &publication("Garden"),
+    );
+    assert!(
+        replies(stale).is_empty(),
+        "a poll of the old data is no answer"
+    );
+    let answered = replies(feed(
+        &mut model,
+        "/values/config/0400/0001/name",
+        &publication("Shed"),
+    ));
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    assert_eq!(answered[0]["request_id"], "web-7");
+    assert_eq!(answered[0]["status"], 200);
+    let again = feed(
+        &mut model,
+        "/values/config/0400/0001/name",
+        &publication("Shed"),
+    );
+    assert!(replies(again).is_empty(), "answered once");
+}
