@@ -19,6 +19,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use janitoo_protocol::control_plane::{ControlPlane, Refusal as ControlRefusal};
 use janitoo_protocol::request::refusal_of_unreadable;
+use janitoo_protocol::topic::filter_matches;
 use janitoo_protocol::{
     Codec, Data, Hadd, Heartbeat, Message as Wire, NodeState, ProtocolError, Request, Status,
     Topic, ValueDescriptor, ValueReply,
@@ -33,8 +34,8 @@ use tracing::{debug, info, warn};
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::backoff::Backoff;
 use crate::messages::{
-    Announce, ConnectionChanged, HandleRequest, Observe, Observed, Publish, RegisterBus, Shutdown,
-    Via,
+    Announce, ConnectionChanged, HandleRequest, Observe, ObserveRaw, Observed, Publish,
+    PublishRetained, RawObserved, RegisterBus, Shutdown, Via,
 };
 use crate::metrics::{ActorKind, Metrics};
 
@@ -71,6 +72,13 @@ pub struct BridgeConfig {
 /// reconnection); payloads over `max_payload` are refused after they are read.
 const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
 
+/// A message for the outbound queue.
+struct Outbound {
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+}
+
 /// The rumqttc event loop told the bridge something.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -106,12 +114,13 @@ const IN_ORDER_WAIT: Duration = Duration::from_secs(2);
 pub struct MqttBridge {
     client: AsyncClient,
     event_loop: Option<EventLoop>,
-    outbound: mpsc::Sender<(String, Vec<u8>)>,
-    outbound_queue: Option<mpsc::Receiver<(String, Vec<u8>)>>,
+    outbound: mpsc::Sender<Outbound>,
+    outbound_queue: Option<mpsc::Receiver<Outbound>>,
     queue_capacity: usize,
     buses: HashMap<u16, Recipient<HandleRequest>>,
     announcers: Vec<Recipient<Announce>>,
     observers: Vec<(Recipient<Observed>, Recipient<ConnectionChanged>, ActorKind)>,
+    raw_observers: Vec<(Vec<String>, Recipient<RawObserved>)>,
     hadds: Vec<Hadd>,
     will: Option<Hadd>,
     filters: Vec<String>,
@@ -165,6 +174,7 @@ impl MqttBridge {
             buses: HashMap::new(),
             announcers: Vec::new(),
             observers: Vec::new(),
+            raw_observers: Vec::new(),
             hadds: Vec::new(),
             will: config.will,
             filters: vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()],
@@ -198,12 +208,22 @@ impl MqttBridge {
     }
 
     fn enqueue(&self, topic: String, payload: Vec<u8>) {
-        match self.outbound.try_send((topic, payload)) {
-            Ok(()) => {}
-            Err(_) => self.metrics.dropped.increment(),
+        self.enqueue_outbound(Outbound {
+            topic,
+            payload,
+            retain: false,
+        });
+    }
+
+    /// Queues `outbound`; false when the queue is full (it is dropped and counted).
+    fn enqueue_outbound(&self, outbound: Outbound) -> bool {
+        let queued = self.outbound.try_send(outbound).is_ok();
+        if !queued {
+            self.metrics.dropped.increment();
         }
         let depth = self.queue_capacity - self.outbound.capacity();
         self.metrics.queue_depth.set(depth as u64);
+        queued
     }
 
     /// Encodes `message` with the process's codec and queues it; a payload over the limit is
@@ -349,6 +369,9 @@ impl MqttBridge {
     ) -> Vec<actix::dev::RecipientRequest<Observed>> {
         let mut deliveries = Vec::new();
         self.metrics.received.increment();
+        if self.route_raw(&topic, &payload) {
+            return deliveries;
+        }
         if retain {
             // Janitoo never retains: a retained message is a stranger's, replayed at every
             // subscription. Requests above all must not be.
@@ -438,6 +461,32 @@ impl MqttBridge {
             _ => {}
         }
         deliveries
+    }
+}
+
+impl MqttBridge {
+    /// Hands a message on a raw observer's filters to it (retained or not: Home Assistant's
+    /// topics are retained); true when it was one.
+    fn route_raw(&self, topic: &str, payload: &[u8]) -> bool {
+        let mut routed = false;
+        for (filters, observer) in &self.raw_observers {
+            if !filters.iter().any(|filter| filter_matches(filter, topic)) {
+                continue;
+            }
+            routed = true;
+            if payload.len() > self.max_payload {
+                self.metrics.oversize.increment();
+                debug!(%topic, bytes = payload.len(), "message over the payload limit ignored");
+                continue;
+            }
+            self.metrics.sent(ActorKind::Supervisor);
+            observer.do_send(RawObserved {
+                topic: topic.to_owned(),
+                payload: payload.to_vec(),
+                unsent: false,
+            });
+        }
+        routed
     }
 }
 
@@ -535,12 +584,18 @@ async fn drive(
 /// Hands queued messages to the MQTT client, one at a time.
 async fn drain(
     client: AsyncClient,
-    mut queue: mpsc::Receiver<(String, Vec<u8>)>,
+    mut queue: mpsc::Receiver<Outbound>,
     metrics: Arc<Metrics>,
 ) {
-    while let Some((topic, payload)) = queue.recv().await {
+    while let Some(outbound) = queue.recv().await {
+        // Retained publications (Home Assistant's) are QoS 1: they are states kept, not news.
+        let qos = if outbound.retain {
+            QoS::AtLeastOnce
+        } else {
+            QoS::AtMostOnce
+        };
         if client
-            .publish(topic, QoS::AtMostOnce, false, payload)
+            .publish(outbound.topic, qos, outbound.retain, outbound.payload)
             .await
             .is_err()
         {
@@ -647,6 +702,44 @@ impl Handler<Publish> for MqttBridge {
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
         self.send(&msg.topic, &msg.message);
+    }
+}
+
+impl Handler<PublishRetained> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishRetained, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
+        let topic = msg.topic.clone();
+        let queued = self.enqueue_outbound(Outbound {
+            topic: msg.topic,
+            payload: msg.payload,
+            retain: true,
+        });
+        if !queued {
+            warn!(%topic, "retained publication dropped: the outbound queue is full");
+            for (_, observer) in &self.raw_observers {
+                self.metrics.sent(ActorKind::Supervisor);
+                observer.do_send(RawObserved {
+                    topic: topic.clone(),
+                    payload: Vec::new(),
+                    unsent: true,
+                });
+            }
+        }
+    }
+}
+
+impl Handler<ObserveRaw> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: ObserveRaw, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
+        self.filters.extend(msg.filters.iter().cloned());
+        if self.connected {
+            self.subscribe(msg.filters.clone());
+        }
+        self.raw_observers.push((msg.filters, msg.observer));
     }
 }
 

@@ -234,6 +234,12 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             "Heartbeats published on behalf of silent nodes.",
             &metrics.dispatched,
         ),
+        (
+            "janitoo_supervisor_home_assistant_publications_total",
+            "counter",
+            "Retained publications for Home Assistant: discovery configs, availability, clearings.",
+            &metrics.announced,
+        ),
     ];
     for (name, kind, help, counter) in counters {
         family(&mut out, name, kind, help, &single(counter));

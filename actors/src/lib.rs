@@ -81,5 +81,5 @@ pub use metrics::{ActorKind, Metrics};
 pub use node_actor::{NodeActor, NodeLinks, NodeSetup};
 pub use runtime::{read_control_key, stop_signal, Controller, StartOptions};
 pub use simulated::register_simulated;
-pub use supervisor::{NetworkSupervisor, SupervisorSetup};
+pub use supervisor::{NetworkSupervisor, SupervisorLinks, SupervisorSetup};
 pub use value_actor::{ValueActor, ValueLinks};

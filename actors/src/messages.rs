@@ -181,3 +181,38 @@ pub struct ConnectionChanged {
     /// Whether connected now.
     pub connected: bool,
 }
+
+/// Publish a payload as is, retained, at QoS 1 (bridge): Home Assistant's discovery configs
+/// and availability. An empty payload clears the topic. When the outbound queue is full, it is
+/// not sent and the raw observers are told ([`RawObserved::unsent`]).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PublishRetained {
+    /// The topic.
+    pub topic: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// Be told of every message on `filters`, undecoded, retained ones included (bridge): topics
+/// outside the protocol (Home Assistant's).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ObserveRaw {
+    /// Subscription filters to add.
+    pub filters: Vec<String>,
+    /// Where the messages go.
+    pub observer: Recipient<RawObserved>,
+}
+
+/// A message on a raw observer's filters, or a retained publication of its that was not sent.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct RawObserved {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload (at most the payload limit; empty when `unsent`).
+    pub payload: Vec<u8>,
+    /// A [`PublishRetained`] on this topic was dropped: the broker does not hold it.
+    pub unsent: bool,
+}

@@ -234,6 +234,8 @@ pub struct Metrics {
     pub nodes_refused: Counter,
     /// Heartbeats published on behalf of silent nodes.
     pub dispatched: Counter,
+    /// Retained publications for Home Assistant (discovery configs, availability, clearings).
+    pub announced: Counter,
     /// Nodes of the supervisor's map by liveness state, as [`NODE_STATES`] orders them
     /// (gauges, refreshed every 2 s; a network controller only).
     pub nodes_by_state: [Counter; 6],

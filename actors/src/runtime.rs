@@ -8,6 +8,7 @@ use actix::prelude::*;
 use janitoo_config::{BusConfig, Config, ConfigFile, NetworkRole, NodeConfig, NodeKey};
 use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS, MIN_SECRET};
 use janitoo_protocol::election::{ElectionConfig, Rank, Role};
+use janitoo_protocol::homeassistant::DiscoverySettings;
 use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::node::defaults;
 use janitoo_protocol::Codec;
@@ -24,7 +25,7 @@ use crate::messages::Shutdown;
 use crate::metrics::{ActorKind, Metrics};
 use crate::node_actor::{NodeLinks, NodeSetup};
 use crate::process_metrics::{Composite, ProcessMetrics};
-use crate::supervisor::{NetworkSupervisor, SupervisorSetup};
+use crate::supervisor::{NetworkSupervisor, SupervisorLinks, SupervisorSetup};
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn stop_signal() -> std::io::Result<()> {
@@ -241,6 +242,15 @@ fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
 }
 
 /// The network controller's address, when this process is one.
+/// What `[homeassistant]` asks of the primary's discovery.
+fn discovery_settings(config: &janitoo_config::HomeAssistantConfig) -> DiscoverySettings {
+    DiscoverySettings {
+        prefix: config.discovery_prefix.clone(),
+        network: config.network.clone(),
+        genres: config.genres.clone(),
+    }
+}
+
 fn network_hadd(config: &Config) -> Option<Hadd> {
     election_role(config.network.role).and(config.network.hadd)
 }
@@ -338,14 +348,15 @@ impl Controller {
                     max_nodes: config.network.max_nodes,
                     ..LivenessConfig::default()
                 },
+                home_assistant: config.home_assistant.as_ref().map(discovery_settings),
             };
-            NetworkSupervisor::new(
-                setup,
-                bridge.clone().recipient(),
-                bridge.clone().recipient(),
-                metrics.clone(),
-            )
-            .start();
+            let links = SupervisorLinks {
+                publisher: bridge.clone().recipient(),
+                observe: bridge.clone().recipient(),
+                retained: bridge.clone().recipient(),
+                observe_raw: bridge.clone().recipient(),
+            };
+            NetworkSupervisor::new(setup, links, metrics.clone()).start();
         }
         let mut arbiters = Vec::new();
         for setup in buses {

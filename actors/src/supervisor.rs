@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_protocol::election::{ElectionAction, ElectionConfig, Rank, Standing};
+use janitoo_protocol::homeassistant::DiscoverySettings;
 use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::network_core::{
     Command, Connection, CoreSetup, Counter, Gauge, NetworkCore, Note,
@@ -21,13 +22,15 @@ use janitoo_protocol::{Hadd, NodeState};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::messages::{ConnectionChanged, Observe, Observed, Publish};
+use crate::messages::{
+    ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRetained, RawObserved,
+};
 use crate::metrics::{ActorKind, Metrics};
 
 pub use janitoo_protocol::candidacy::CANDIDACY_UUID;
 
 /// What a network controller is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SupervisorSetup {
     /// Its address (`cccc/0000`).
     pub hadd: Hadd,
@@ -37,6 +40,20 @@ pub struct SupervisorSetup {
     pub election: ElectionConfig,
     /// Liveness timing.
     pub liveness: LivenessConfig,
+    /// Home Assistant's discovery, published while primary (`[homeassistant]`).
+    pub home_assistant: Option<DiscoverySettings>,
+}
+
+/// Where a network controller's messages go: the bridge, as recipients.
+pub struct SupervisorLinks {
+    /// Protocol messages.
+    pub publisher: Recipient<Publish>,
+    /// Subscriptions to protocol topics.
+    pub observe: Recipient<Observe>,
+    /// Retained publications (Home Assistant's discovery).
+    pub retained: Recipient<PublishRetained>,
+    /// Subscriptions to topics outside the protocol (Home Assistant's).
+    pub observe_raw: Recipient<ObserveRaw>,
 }
 
 /// A network controller.
@@ -44,28 +61,31 @@ pub struct NetworkSupervisor {
     core: NetworkCore,
     publisher: Recipient<Publish>,
     observe: Recipient<Observe>,
+    retained: Recipient<PublishRetained>,
+    observe_raw: Recipient<ObserveRaw>,
     metrics: Arc<Metrics>,
     origin: Instant,
 }
 
 impl NetworkSupervisor {
-    /// A network controller talking through the bridge behind `publisher` and `observe`.
-    pub fn new(
-        setup: SupervisorSetup,
-        publisher: Recipient<Publish>,
-        observe: Recipient<Observe>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// A network controller talking through the bridge behind `links`.
+    pub fn new(setup: SupervisorSetup, links: SupervisorLinks, metrics: Arc<Metrics>) -> Self {
         let core_setup = CoreSetup {
             hadd: setup.hadd,
             rank: setup.rank,
             election: setup.election,
             liveness: setup.liveness,
         };
+        let mut core = NetworkCore::new(core_setup, Duration::ZERO);
+        if let Some(settings) = setup.home_assistant {
+            core = core.with_home_assistant(settings);
+        }
         NetworkSupervisor {
-            core: NetworkCore::new(core_setup, Duration::ZERO),
-            publisher,
-            observe,
+            core,
+            publisher: links.publisher,
+            observe: links.observe,
+            retained: links.retained,
+            observe_raw: links.observe_raw,
             metrics,
             origin: Instant::now(),
         }
@@ -94,6 +114,14 @@ impl NetworkSupervisor {
                 Command::Count(Counter::Forged) => self.metrics.forged.increment(),
                 Command::Count(Counter::Crowded) => self.metrics.nodes_refused.increment(),
                 Command::Note(note) => self.log(note),
+                Command::Retain(retain) => {
+                    self.metrics.announced.increment();
+                    self.metrics.sent(ActorKind::Bridge);
+                    self.retained.do_send(PublishRetained {
+                        topic: retain.topic,
+                        payload: retain.payload,
+                    });
+                }
             }
         }
     }
@@ -154,6 +182,14 @@ impl Actor for NetworkSupervisor {
             connection: ctx.address().recipient(),
             kind: ActorKind::Supervisor,
         });
+        let raw = self.core.home_assistant_filters();
+        if !raw.is_empty() {
+            self.metrics.sent(ActorKind::Bridge);
+            self.observe_raw.do_send(ObserveRaw {
+                filters: raw,
+                observer: ctx.address().recipient(),
+            });
+        }
         let step = (setup.election.interval / 10).max(Duration::from_millis(20));
         ctx.run_interval(step, |act, _ctx| act.tick());
         info!(hadd = %setup.hadd, role = setup.rank.role.as_str(), priority = setup.rank.priority, "network controller started");
@@ -168,6 +204,22 @@ impl Handler<Observed> for NetworkSupervisor {
         let commands = self
             .core
             .on_message(&observed.topic, &observed.message, self.now());
+        self.carry_out(commands);
+    }
+}
+
+impl Handler<RawObserved> for NetworkSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, observed: RawObserved, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Supervisor);
+        if observed.unsent {
+            warn!(topic = %observed.topic, "a Home Assistant config was not sent: it will be again");
+        }
+        // Unsent: the broker does not hold it, as if it had been cleared.
+        let commands =
+            self.core
+                .on_home_assistant(&observed.topic, &observed.payload, self.now());
         self.carry_out(commands);
     }
 }

@@ -180,6 +180,15 @@ impl Client {
             .await
     }
 
+    /// Everything received and not taken yet, in order.
+    pub fn drain(&mut self) -> Vec<Received> {
+        let mut all: Vec<Received> = self.backlog.drain(..).collect();
+        while let Ok(received) = self.received.try_recv() {
+            all.push(received);
+        }
+        all
+    }
+
     /// Forgets what was received so far.
     pub fn clear(&mut self) {
         self.backlog.clear();

@@ -8,11 +8,13 @@
 //! processes, and a plain MQTT client that speaks Janitoo.
 
 pub mod client;
+pub mod home_assistant;
 pub mod netns;
 pub mod network;
 pub mod process;
 pub mod procfs;
 pub mod require;
+pub mod retained;
 pub mod sysfs;
 pub mod tls;
 pub mod watch;

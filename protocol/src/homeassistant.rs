@@ -15,6 +15,10 @@
 //!   index only, so that a restart or a failover (a new primary publishing the same configs)
 //!   makes no new entity.
 
+mod announcer;
+
+pub use announcer::{Announcer, Retain, REPUBLISH_SPACING};
+
 use serde_json::{json, Map, Value};
 
 use crate::command_class::CommandClass;

@@ -147,6 +147,20 @@ pub mod filters {
     }
 }
 
+/// Whether MQTT topic filter `filter` (with `+` and `#` wildcards) matches `topic`.
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let mut topic_levels = topic.split('/');
+    for level in filter.split('/') {
+        match (level, topic_levels.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (level, Some(actual)) if level == actual => {}
+            _ => return false,
+        }
+    }
+    topic_levels.next().is_none()
+}
+
 impl Topic {
     /// Parses a topic; an unknown topic or a bad variable part is a typed error.
     ///
@@ -271,6 +285,20 @@ impl FromStr for Topic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_match_as_mqtt_says() {
+        assert!(filter_matches("homeassistant/status", "homeassistant/status"));
+        assert!(!filter_matches("homeassistant/status", "homeassistant/status/x"));
+        assert!(!filter_matches("homeassistant/status", "homeassistant"));
+        assert!(filter_matches("h/+/+/+/config", "h/sensor/node/object/config"));
+        assert!(!filter_matches("h/+/+/+/config", "h/sensor/object/config"));
+        assert!(!filter_matches("h/+/+/+/config", "h/sensor/node/object/config/x"));
+        assert!(filter_matches("janitoo/n/availability/+", "janitoo/n/availability/"));
+        assert!(filter_matches("/dhcp/heartbeat/#", "/dhcp/heartbeat"));
+        assert!(filter_matches("/dhcp/heartbeat/#", "/dhcp/heartbeat/0001/0000"));
+        assert!(!filter_matches("/dhcp/heartbeat/#", "/dhcp/resolv"));
+    }
 
     #[test]
     fn every_topic_family_round_trips() {

@@ -28,12 +28,14 @@
 mod address;
 mod convert;
 mod error;
+mod homeassistant;
 mod persist;
 mod schema;
 
 pub use address::{BadAddress, BrokerAddress};
 pub use convert::{data_to_toml, toml_to_data};
 pub use error::ConfigError;
+pub use homeassistant::HomeAssistantConfig;
 pub use persist::{Change, ConfigFile, NodeKey, SettingKey};
 pub use schema::{
     AggregateFunction, BrokerConfig, BusConfig, ComponentConfig, Config, HardwareConfig,

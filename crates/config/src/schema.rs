@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::convert::toml_to_data;
 use crate::error::ConfigError;
+use crate::homeassistant::{HomeAssistantConfig, RawHomeAssistant};
 
 /// A whole configuration file.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,8 @@ pub struct Config {
     pub web: WebConfig,
     /// What a client may send.
     pub limits: LimitsConfig,
+    /// Home Assistant's discovery, when the section is there and enabled.
+    pub home_assistant: Option<HomeAssistantConfig>,
 }
 
 /// The `[limits]` section: what a client may send, whoever it is.
@@ -228,6 +231,7 @@ struct RawConfig {
     web: RawWeb,
     #[serde(default)]
     limits: RawLimits,
+    homeassistant: Option<RawHomeAssistant>,
 }
 
 #[derive(Deserialize, Default)]
@@ -319,7 +323,7 @@ struct RawComponent {
 }
 
 /// Checks one file's values, naming the keys.
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     file: &'a Path,
 }
 
@@ -332,7 +336,12 @@ impl Checker<'_> {
         }
     }
 
-    fn invalid(&self, key: &str, expected: &str, found: impl std::fmt::Display) -> ConfigError {
+    pub(crate) fn invalid(
+        &self,
+        key: &str,
+        expected: &str,
+        found: impl std::fmt::Display,
+    ) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.to_owned(),
             key: key.to_owned(),
@@ -740,6 +749,8 @@ impl Config {
                 users_file: raw.web.users_file.map(|users| check.beside(users)),
             },
             limits: check.limits(raw.limits)?,
+            home_assistant: check
+                .home_assistant(raw.homeassistant, raw.network.role != NetworkRole::None)?,
         })
     }
 }

@@ -1,10 +1,10 @@
 use super::*;
 use crate::model::ValueType;
 
-const PRIMARY: Hadd = Hadd::new(1, 0);
+pub(super) const PRIMARY: Hadd = Hadd::new(1, 0);
 const OTHER_PRIMARY: Hadd = Hadd::new(2, 0);
-const DHT: Hadd = Hadd::new(220, 1);
-const LED: Hadd = Hadd::new(220, 2);
+pub(super) const DHT: Hadd = Hadd::new(220, 1);
+pub(super) const LED: Hadd = Hadd::new(220, 2);
 
 fn value(
     uuid: &str,
@@ -21,7 +21,7 @@ fn value(
 }
 
 /// The tutorial's ambiance sensor and LED, as a primary's map holds them.
-fn tutorial_map() -> NetworkMap {
+pub(super) fn tutorial_map() -> NetworkMap {
     let mut map = NetworkMap::new();
     let mut dht = NodeInfo::new(DHT, "ambiance");
     dht.name = "Ambiance".into();

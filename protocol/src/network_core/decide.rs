@@ -11,6 +11,7 @@ use crate::hadd::{Hadd, HaddTarget};
 use crate::heartbeat::{Heartbeat, ResolvHeartbeat};
 use crate::message::Message;
 use crate::model::{InfoKind, NodeState};
+use crate::network_map::MapChange;
 use crate::reply::DiscoveryData;
 use crate::request::Request;
 use crate::topic::Topic;
@@ -59,6 +60,12 @@ impl NetworkCore {
             match change {
                 Change::Refused(Refusal::Forged(_)) => out.push(Command::Count(Counter::Forged)),
                 Change::Refused(_) => out.push(Command::Count(Counter::Fenced)),
+                Change::Node(hadd)
+                | Change::Value(MapChange::Node(hadd) | MapChange::Value { hadd, .. }) => {
+                    if let Some(announcer) = &mut self.announcer {
+                        announcer.description_changed(*hadd);
+                    }
+                }
                 _ => {}
             }
         }
@@ -230,11 +237,22 @@ impl NetworkCore {
             return;
         }
         self.asked.insert(hadd);
-        self.ask(
-            Topic::NodeRequest(hadd),
-            &[InfoKind::Nodes, InfoKind::Systems],
-            out,
-        );
+        self.ask(Topic::NodeRequest(hadd), &self.newcomer_kinds(), out);
+    }
+
+    /// What the primary asks a newcomer controller: its nodes and their periods (system
+    /// values), and the genres Home Assistant is shown, when it is.
+    fn newcomer_kinds(&self) -> Vec<InfoKind> {
+        let mut kinds = vec![InfoKind::Nodes, InfoKind::Systems];
+        if let Some(announcer) = &self.announcer {
+            for genre in &announcer.settings().genres {
+                let kind = InfoKind::for_genre(*genre);
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+        }
+        kinds
     }
 
     /// Whether `hadd` is known, or there is room to watch one more node.
@@ -259,11 +277,7 @@ impl NetworkCore {
     fn ask_again(&mut self, hadd: Hadd, now: Duration, out: &mut Out) {
         if self.acting_epoch(now).is_some() {
             let controller = hadd.controller();
-            self.ask(
-                Topic::NodeRequest(controller),
-                &[InfoKind::Nodes, InfoKind::Systems],
-                out,
-            );
+            self.ask(Topic::NodeRequest(controller), &self.newcomer_kinds(), out);
         }
     }
 
@@ -344,6 +358,9 @@ impl NetworkCore {
         for step in steps(self.view.state(node), self.liveness.state(node)) {
             let beat = Heartbeat::on_behalf(HaddTarget::Node(node), *step, epoch, me);
             self.view.record_dispatch(node, *step, me);
+            if let Some(announcer) = &mut self.announcer {
+                announcer.state_changed(node);
+            }
             out.publish(Topic::HeartbeatOnBehalf, Message::HeartbeatOnBehalf(beat));
             out.push(Command::Count(Counter::Dispatched));
         }
@@ -358,6 +375,9 @@ impl NetworkCore {
             self.liveness.forget(node);
             self.view.forget(node);
             self.asked.remove(&node);
+            if let Some(announcer) = &mut self.announcer {
+                announcer.description_changed(node);
+            }
         }
     }
 

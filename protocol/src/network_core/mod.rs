@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use crate::election::{Election, ElectionAction, ElectionConfig, Rank, Standing};
 use crate::hadd::Hadd;
+use crate::homeassistant::{Announcer, DiscoverySettings, Retain};
 use crate::liveness::{Liveness, LivenessConfig};
 use crate::message::Message;
 use crate::model::NodeState;
@@ -118,6 +119,9 @@ pub enum Command {
     Count(Counter),
     /// Log this.
     Note(Note),
+    /// Publish this retained (Home Assistant's discovery and availability; an empty payload
+    /// clears the topic).
+    Retain(Retain),
 }
 
 /// The commands of one input.
@@ -153,7 +157,13 @@ pub struct NetworkCore {
     claimed_at: Option<Duration>,
     /// Discoveries of newcomers that may be sent now, and when that was counted.
     discovery_budget: (f64, Duration),
+    /// Home Assistant's discovery, when the primary publishes it.
+    announcer: Option<Announcer>,
 }
+
+/// Retained publications for Home Assistant per input, at most: a thousand nodes are
+/// announced over a few ticks rather than flooding the outbound queue at once.
+const ANNOUNCE_BUDGET: usize = 256;
 
 /// Newcomer controllers asked for their nodes at once, at most.
 const DISCOVERY_BURST: f64 = 20.0;
@@ -179,6 +189,44 @@ impl NetworkCore {
             catch_up_at: None,
             claimed_at: None,
             discovery_budget: (DISCOVERY_BURST, now),
+            announcer: None,
+        }
+    }
+
+    /// The same controller, publishing Home Assistant's discovery while it acts as primary.
+    pub fn with_home_assistant(mut self, settings: DiscoverySettings) -> Self {
+        self.announcer = Some(Announcer::new(settings));
+        self
+    }
+
+    /// The filters of Home Assistant's discovery ([`Announcer::filters`]), when it publishes
+    /// it: messages on them go to [`NetworkCore::on_home_assistant`], undecoded.
+    pub fn home_assistant_filters(&self) -> Vec<String> {
+        self.announcer
+            .as_ref()
+            .map(Announcer::filters)
+            .unwrap_or_default()
+    }
+
+    /// A message heard at `now` on one of [`NetworkCore::home_assistant_filters`]: Home
+    /// Assistant's birth, or what someone (this controller included) holds on a discovery
+    /// topic of this network.
+    pub fn on_home_assistant(&mut self, topic: &str, payload: &[u8], now: Duration) -> Vec<Command> {
+        let mut out = Out::default();
+        if let Some(announcer) = &mut self.announcer {
+            announcer.heard(topic, payload, now);
+        }
+        self.announce(now, &mut out);
+        out.0
+    }
+
+    /// Publishes what Home Assistant must be told of the view (nothing unless primary).
+    fn announce(&mut self, now: Duration, out: &mut Out) {
+        let primary = self.acting_epoch(now).map(|_| self.setup.hadd);
+        if let Some(announcer) = &mut self.announcer {
+            for retain in announcer.announce(now, primary, &self.view, ANNOUNCE_BUDGET) {
+                out.push(Command::Retain(retain));
+            }
         }
     }
 
@@ -228,6 +276,7 @@ impl NetworkCore {
     pub fn on_message(&mut self, topic: &Topic, message: &Message, now: Duration) -> Vec<Command> {
         let mut out = Out::default();
         self.decide(topic, message, now, &mut out);
+        self.announce(now, &mut out);
         self.report(now, &mut out);
         out.0
     }
@@ -257,6 +306,7 @@ impl NetworkCore {
                 self.reconcile(transition.hadd, now, &mut out);
             }
         }
+        self.announce(now, &mut out);
         self.report(now, &mut out);
         out.0
     }
@@ -279,9 +329,13 @@ impl NetworkCore {
                 self.liveness.restart_windows(now, allowance_end);
                 // What the primary's map gained meanwhile is asked for again.
                 self.map_asked_of = None;
+                if let Some(announcer) = &mut self.announcer {
+                    announcer.reconnected();
+                }
                 self.carry_out(actions, now, &mut out);
             }
         }
+        self.announce(now, &mut out);
         self.report(now, &mut out);
         out.0
     }

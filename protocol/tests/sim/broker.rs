@@ -3,7 +3,7 @@
 //! microsecond. A message in flight is lost when its receiver's connection, or the bridge it
 //! crosses, goes down before it arrives.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -30,6 +30,24 @@ pub struct Delivery {
     pub packet: Rc<Packet>,
 }
 
+/// A retained publication (Home Assistant's topics) on its way to one client.
+#[derive(Debug, Clone)]
+pub struct RawDelivery {
+    pub to: usize,
+    pub connection: u64,
+    pub bridge: Option<u64>,
+    pub topic: Rc<str>,
+    pub payload: Rc<[u8]>,
+}
+
+/// What a half's broker holds on a retained topic, and who wrote it when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub payload: Rc<[u8]>,
+    pub by: usize,
+    pub at: Duration,
+}
+
 /// A client's connection.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -48,6 +66,8 @@ pub struct Broker {
     bridge_id: u64,
     last: HashMap<(usize, usize), Duration>,
     next_id: u64,
+    /// Retained messages, per half (a broker that stops loses them: no persistence).
+    pub retained: [BTreeMap<Rc<str>, Held>; 2],
 }
 
 /// MQTT topic filter matching (`+` one level, `#` the rest).
@@ -73,6 +93,7 @@ impl Broker {
             bridge_id: 1,
             last: HashMap::new(),
             next_id: 1,
+            retained: [BTreeMap::new(), BTreeMap::new()],
         }
     }
 
@@ -132,7 +153,173 @@ impl Broker {
         self.half_up[half] = up;
         if !up {
             self.bridge_id += 1;
+            self.retained[half].clear();
         }
+    }
+
+    /// When `from`'s next message reaches `to`, in order after its previous ones.
+    fn delay(&mut self, from: usize, to: usize, crossing: bool, now: Duration, random: &mut Random) -> Duration {
+        let mut delay = random.between(Duration::from_micros(150), Duration::from_millis(25));
+        if crossing {
+            delay += random.between(Duration::from_micros(300), Duration::from_millis(15));
+        }
+        let last = self.last.entry((from, to)).or_default();
+        let at = (now + delay).max(*last + Duration::from_micros(1));
+        *last = at;
+        at
+    }
+
+    /// Holds `held` on `topic` (an empty payload is a clearing, kept to know who cleared).
+    fn store(&mut self, half: usize, topic: &Rc<str>, held: Held) {
+        self.retained[half].insert(topic.clone(), held);
+    }
+
+    /// Whether the bridge joins the halves (for the verdict).
+    pub fn joined(&self) -> bool {
+        self.bridged()
+    }
+
+    /// Deliveries of a retained message held on `half` to the subscribers it reaches.
+    fn fan_out(
+        &mut self,
+        from: usize,
+        half: usize,
+        topic: &Rc<str>,
+        payload: &Rc<[u8]>,
+        now: Duration,
+        random: &mut Random,
+    ) -> Vec<(Duration, RawDelivery)> {
+        let mut deliveries = Vec::new();
+        for to in 0..self.clients.len() {
+            let receiver = &self.clients[to];
+            let crossing = receiver.half != half;
+            if !receiver.up
+                || (crossing && !self.bridged())
+                || !receiver.filters.iter().any(|f| matches(f, topic))
+            {
+                continue;
+            }
+            let connection = receiver.id;
+            let at = self.delay(from, to, crossing, now, random);
+            deliveries.push((
+                at,
+                RawDelivery {
+                    to,
+                    connection,
+                    bridge: crossing.then_some(self.bridge_id),
+                    topic: topic.clone(),
+                    payload: payload.clone(),
+                },
+            ));
+        }
+        deliveries
+    }
+
+    /// A retained publication (empty: clears the topic): held by `from`'s half, and by the
+    /// other across the bridge, and delivered to the subscribers.
+    pub fn publish_retained(
+        &mut self,
+        from: usize,
+        topic: &str,
+        payload: Vec<u8>,
+        now: Duration,
+        random: &mut Random,
+    ) -> Vec<(Duration, RawDelivery)> {
+        if !self.clients[from].up {
+            return Vec::new();
+        }
+        let topic: Rc<str> = topic.into();
+        let payload: Rc<[u8]> = payload.into();
+        let half = self.clients[from].half;
+        let held = Held {
+            payload: payload.clone(),
+            by: from,
+            at: now,
+        };
+        self.store(half, &topic, held.clone());
+        if self.bridged() {
+            self.store(1 - half, &topic, held);
+        }
+        self.fan_out(from, half, &topic, &payload, now, random)
+    }
+
+    /// What a client that just subscribed is sent: the retained messages of its half.
+    pub fn retained_for(
+        &mut self,
+        client: usize,
+        now: Duration,
+        random: &mut Random,
+    ) -> Vec<(Duration, RawDelivery)> {
+        let half = self.clients[client].half;
+        let filters = self.clients[client].filters.clone();
+        let held: Vec<(Rc<str>, Rc<[u8]>)> = self.retained[half]
+            .iter()
+            .filter(|(topic, held)| {
+                !held.payload.is_empty() && filters.iter().any(|f| matches(f, topic))
+            })
+            .map(|(topic, held)| (topic.clone(), held.payload.clone()))
+            .collect();
+        let connection = self.clients[client].id;
+        held.into_iter()
+            .map(|(topic, payload)| {
+                let at = self.delay(client, client, false, now, random);
+                let delivery = RawDelivery {
+                    to: client,
+                    connection,
+                    bridge: None,
+                    topic,
+                    payload,
+                };
+                (at, delivery)
+            })
+            .collect()
+    }
+
+    /// The bridge is back: each half sends the other its retained messages, and where the
+    /// two differ either may win (as two Mosquittos resubscribing to each other). The
+    /// deliveries of what changed.
+    pub fn merge_retained(&mut self, now: Duration, random: &mut Random) -> Vec<(Duration, RawDelivery)> {
+        if !self.bridged() {
+            return Vec::new();
+        }
+        let topics: Vec<Rc<str>> = self.retained[0]
+            .keys()
+            .chain(self.retained[1].keys())
+            .cloned()
+            .collect();
+        let mut deliveries = Vec::new();
+        for topic in topics {
+            let held = |half: usize| {
+                self.retained[half]
+                    .get(&topic)
+                    .filter(|held| !held.payload.is_empty())
+                    .cloned()
+            };
+            let (a, b) = (held(0), held(1));
+            let winner = match (&a, &b) {
+                (Some(a), Some(b)) if a.payload == b.payload => continue,
+                (Some(_), Some(_)) => usize::from(random.chance(500)),
+                (Some(_), None) => 0,
+                (None, _) => 1,
+            };
+            let held = if winner == 0 { a } else { b };
+            let Some(held) = held else { continue };
+            let loser = 1 - winner;
+            self.store(loser, &topic, held.clone());
+            let payload = held.payload.clone();
+            deliveries.extend(self.fan_out(held.by, winner, &topic, &payload, now, random));
+        }
+        deliveries
+    }
+
+    /// Whether a retained delivery still arrives.
+    pub fn arrives_raw(&self, delivery: &RawDelivery) -> bool {
+        let receiver = &self.clients[delivery.to];
+        receiver.up
+            && receiver.id == delivery.connection
+            && delivery
+                .bridge
+                .is_none_or(|id| id == self.bridge_id && self.bridged())
     }
 
     /// Publishes `packet` to every subscriber it reaches; `force` for a Last Will, which the
@@ -160,18 +347,13 @@ impl Broker {
             {
                 continue;
             }
-            let mut delay = random.between(Duration::from_micros(150), Duration::from_millis(25));
-            if crossing {
-                delay += random.between(Duration::from_micros(300), Duration::from_millis(15));
-            }
-            let last = self.last.entry((from, to)).or_default();
-            let at = (now + delay).max(*last + Duration::from_micros(1));
-            *last = at;
+            let connection = receiver.id;
+            let at = self.delay(from, to, crossing, now, random);
             deliveries.push((
                 at,
                 Delivery {
                     to,
-                    connection: receiver.id,
+                    connection,
                     bridge: crossing.then_some(self.bridge_id),
                     packet: packet.clone(),
                 },

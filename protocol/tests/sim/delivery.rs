@@ -1,9 +1,11 @@
 //! Publishing, delivering, connecting and disconnecting through the simulated broker.
 
+use std::time::Duration;
+
 use janitoo_protocol::network_core::Connection;
 use janitoo_protocol::{Hadd, Heartbeat, Message, NodeState, Topic};
 
-use super::broker::{Delivery, Packet};
+use super::broker::{Delivery, Packet, RawDelivery};
 use super::*;
 
 impl World {
@@ -21,6 +23,45 @@ impl World {
         for (at, delivery) in deliveries {
             self.at(at, Event::Deliver(delivery));
         }
+    }
+
+    pub(super) fn publish_retained(&mut self, from: usize, topic: &str, payload: Vec<u8>) {
+        let deliveries =
+            self.broker
+                .publish_retained(from, topic, payload, self.now, &mut self.random);
+        self.schedule_raw(deliveries);
+    }
+
+    pub(super) fn schedule_raw(&mut self, deliveries: Vec<(Duration, RawDelivery)>) {
+        for (at, delivery) in deliveries {
+            self.at(at, Event::DeliverRaw(delivery));
+        }
+    }
+
+    /// A retained message (Home Assistant's topics) reaches a controller.
+    pub(super) fn deliver_raw(&mut self, delivery: RawDelivery) {
+        if !self.broker.arrives_raw(&delivery) {
+            return;
+        }
+        let Some(at) = self
+            .controllers
+            .iter()
+            .position(|c| c.process.client == delivery.to)
+        else {
+            return;
+        };
+        let controller = &mut self.controllers[at];
+        if controller.core.is_none() {
+            return;
+        }
+        if controller.process.frozen {
+            controller.raw_buffer.push(delivery);
+            return;
+        }
+        let now = self.now;
+        self.step(at, |core| {
+            core.on_home_assistant(&delivery.topic, &delivery.payload, now)
+        });
     }
 
     pub(super) fn deliver(&mut self, delivery: Delivery) {
@@ -61,6 +102,9 @@ impl World {
         {
             let now = self.now;
             self.step(at, |core| core.on_connection(Connection::Up, now));
+            // Subscribed: the retained messages of its filters follow.
+            let retained = self.broker.retained_for(client, now, &mut self.random);
+            self.schedule_raw(retained);
         } else if let Some(node) = self.nodes.iter().position(|n| n.process.client == client) {
             if !self.nodes[node].hung {
                 self.node_announces(node);

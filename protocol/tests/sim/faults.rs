@@ -148,6 +148,8 @@ impl World {
             }
             Action::BrokerUp(half) => {
                 self.broker.set_half(half, true);
+                let merged = self.broker.merge_retained(self.now, &mut self.random);
+                self.schedule_raw(merged);
                 for client in 0..self.broker.clients.len() {
                     if self.broker.clients[client].half != half {
                         continue;
@@ -160,7 +162,11 @@ impl World {
                 }
             }
             Action::CutBridge { .. } => self.broker.cut_bridge(),
-            Action::HealBridge => self.broker.heal_bridge(),
+            Action::HealBridge => {
+                self.broker.heal_bridge();
+                let merged = self.broker.merge_retained(self.now, &mut self.random);
+                self.schedule_raw(merged);
+            }
             Action::ChangePeriod { node, period } => {
                 // The operator's set, from the first half, like any client's.
                 let hadd = self.nodes[node].hadds[1];
@@ -191,6 +197,7 @@ impl World {
         controller.process.frozen = false;
         let (client, life) = (controller.process.client, controller.process.life);
         let buffered = std::mem::take(&mut controller.buffer);
+        let raw_buffered = std::mem::take(&mut controller.raw_buffer);
         // What waited in the socket comes in order; the first tick before, among or after it.
         let tick_after = self.jitter(0, 5);
         self.after(
@@ -203,6 +210,10 @@ impl World {
         let mut after = self.jitter(0, 5);
         for delivery in buffered {
             self.after(after, Event::Deliver(delivery));
+            after += Duration::from_micros(20);
+        }
+        for delivery in raw_buffered {
+            self.after(after, Event::DeliverRaw(delivery));
             after += Duration::from_micros(20);
         }
         if !self.broker.is_up(client) {
@@ -296,6 +307,18 @@ impl World {
                     epoch: None,
                 }),
             ),
+            Forgery::Discovery => {
+                let settings = super::discovery_settings();
+                let node = self.nodes.first().map_or(Hadd::new(500, 1), |n| n.hadds[1]);
+                let availability = janitoo_protocol::homeassistant::availability_topic(&settings, node);
+                self.publish_retained(self.outsider, &availability, b"offline".to_vec());
+                let made_up = format!(
+                    "{}/sensor/janitoo_janitoo_0777_0001/user_temperature_0/config",
+                    settings.prefix
+                );
+                self.publish_retained(self.outsider, &made_up, br#"{"name":"fake"}"#.to_vec());
+                return;
+            }
             Forgery::Replay => {
                 let stale = self
                     .replayable

@@ -23,7 +23,8 @@ use janitoo_protocol::{
     ValueDescriptor, ValuePublication,
 };
 
-use broker::{Broker, Delivery};
+use broker::{Broker, Delivery, RawDelivery};
+use janitoo_protocol::homeassistant::DiscoverySettings;
 use oracle::{Dispatch, Oracle};
 use random::Random;
 use schedule::{Action, Schedule, INTERVAL};
@@ -43,6 +44,7 @@ enum Event {
         life: u32,
     },
     Deliver(Delivery),
+    DeliverRaw(RawDelivery),
     Connect(usize),
     Act(Action),
     CalmHang,
@@ -95,6 +97,22 @@ struct ControllerSim {
     setup: CoreSetup,
     core: Option<NetworkCore>,
     buffer: Vec<Delivery>,
+    /// Retained messages (Home Assistant's topics) that waited in the socket of a frozen
+    /// process.
+    raw_buffer: Vec<RawDelivery>,
+}
+
+/// What every controller publishes for Home Assistant while primary: the system genre too,
+/// since the simulated nodes have only their `heartbeat` value.
+pub fn discovery_settings() -> DiscoverySettings {
+    DiscoverySettings {
+        genres: vec![Genre::User, Genre::Basic, Genre::System],
+        ..DiscoverySettings::default()
+    }
+}
+
+fn core_of(setup: CoreSetup, now: Duration) -> NetworkCore {
+    NetworkCore::new(setup, now).with_home_assistant(discovery_settings())
 }
 
 struct NodeSim {
@@ -172,7 +190,9 @@ impl World {
                 },
                 liveness: LivenessConfig::default(),
             };
-            let filters = NetworkCore::new(setup, Duration::ZERO).filters();
+            let core = core_of(setup, Duration::ZERO);
+            let mut filters = core.filters();
+            filters.extend(core.home_assistant_filters());
             let client = broker.add_client(spec.half, filters);
             controllers.push(ControllerSim {
                 hadd: spec.hadd,
@@ -182,6 +202,7 @@ impl World {
                 setup,
                 core: None,
                 buffer: Vec::new(),
+                raw_buffer: Vec::new(),
             });
         }
         let nodes = schedule
@@ -324,9 +345,10 @@ impl World {
         let controller = &mut self.controllers[at];
         controller.process.running = true;
         controller.process.life += 1;
-        controller.core = Some(NetworkCore::new(controller.setup, self.now));
+        controller.core = Some(core_of(controller.setup, self.now));
         controller.disrupted = self.now;
         controller.buffer.clear();
+        controller.raw_buffer.clear();
         let (client, life) = (controller.process.client, controller.process.life);
         let delay = self.jitter(0, 1_000);
         self.after(delay, Event::Connect(client));
@@ -365,6 +387,7 @@ impl World {
             Event::Tick { controller, life } => self.tick(controller, life),
             Event::Beat { node, which, life } => self.beat(node, which, life),
             Event::Deliver(delivery) => self.deliver(delivery),
+            Event::DeliverRaw(delivery) => self.deliver_raw(delivery),
             Event::Connect(client) => self.connect(client),
             Event::Act(action) => self.act(action),
             Event::CalmHang => self.calm_hang(),
@@ -457,6 +480,10 @@ impl World {
                     self.oracle.forged_refused += 1;
                 }
                 Command::Count(_) | Command::Set(_) => {}
+                Command::Retain(retain) => {
+                    let client = self.controllers[at].process.client;
+                    self.publish_retained(client, &retain.topic, retain.payload);
+                }
             }
         }
     }

@@ -64,6 +64,9 @@ pub enum Forgery {
     /// A primary heartbeat without epoch, as the original's primary sends, from an address no
     /// controller has (once: a live original repeats itself).
     OriginalPrimary,
+    /// Retained Home Assistant topics: a node's availability `offline`, and the config of a
+    /// node that does not exist.
+    Discovery,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -306,6 +309,7 @@ impl Schedule {
                     Forgery::NotThePrimary,
                     Forgery::Replay,
                     Forgery::OriginalPrimary,
+                    Forgery::Discovery,
                 ]);
                 self.push(at, Action::Forge(forgery));
             }

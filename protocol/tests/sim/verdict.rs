@@ -1,6 +1,6 @@
 //! What the oracle watches after each event, and the checks at the end of a schedule.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use janitoo_protocol::{Hadd, NodeState};
@@ -147,6 +147,9 @@ impl World {
                 }
             }
         }
+        if let Some(primary) = primary {
+            self.verdict_home_assistant(primary)?;
+        }
         Ok(Outcome {
             takeovers: self.oracle.claims.len().saturating_sub(1),
             settled_after,
@@ -205,6 +208,77 @@ impl World {
             checked_hang: false,
             beside_live_original: true,
         })
+    }
+
+    /// What Home Assistant reads on the broker is what the primary's view says: the
+    /// availability of every node (ONLINE or not), the config of every value, nothing for a
+    /// node DEAD or not on the map. A topic someone else wrote in the last second may be
+    /// waiting to be put right.
+    fn verdict_home_assistant(&self, primary: Hadd) -> Result<(), String> {
+        use janitoo_protocol::homeassistant::{availability_payload, availability_topic, node_configs};
+        let Some(sim) = self.controllers.iter().find(|c| c.hadd == primary) else {
+            return Ok(());
+        };
+        let (Some(core), client) = (&sim.core, sim.process.client) else {
+            return Ok(());
+        };
+        if !self.broker.is_up(client) {
+            return Ok(());
+        }
+        let settings = super::discovery_settings();
+        let view = core.view();
+        let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for node in view.map().nodes() {
+            let state = view.state(node.hadd);
+            if state == NodeState::Dead {
+                continue;
+            }
+            expected.insert(
+                availability_topic(&settings, node.hadd),
+                availability_payload(state).as_bytes().to_vec(),
+            );
+            for config in node_configs(&settings, view.map(), node.hadd, primary) {
+                let payload = config.payload.map(|p| p.to_string().into_bytes());
+                expected.insert(config.topic, payload.unwrap_or_default());
+            }
+        }
+        let ours = |topic: &str| {
+            topic.starts_with("janitoo/janitoo/availability/")
+                || topic.contains("/janitoo_janitoo_")
+        };
+        let half = self.broker.clients[client].half;
+        let halves: Vec<usize> = if self.broker.joined() { vec![0, 1] } else { vec![half] };
+        for half in halves {
+            let held = &self.broker.retained[half];
+            let topics: BTreeSet<&str> = held
+                .keys()
+                .map(|topic| &**topic)
+                .filter(|topic| ours(topic))
+                .chain(expected.keys().map(String::as_str))
+                .collect();
+            for topic in topics {
+                let want = expected.get(topic).map(Vec::as_slice).unwrap_or_default();
+                let entry = held.get(topic);
+                let got = entry.map(|held| &*held.payload).unwrap_or_default();
+                if want == got {
+                    continue;
+                }
+                let pending = entry.is_some_and(|held| {
+                    held.by != client && self.now.saturating_sub(held.at) < Duration::from_secs(1)
+                });
+                if !pending {
+                    return Err(format!(
+                        "Home Assistant reads {:?} on {topic} (half {half}, written by client {:?} at {:?}), the primary {primary}'s view says {:?} at {:?}",
+                        String::from_utf8_lossy(got),
+                        entry.map(|held| held.by),
+                        entry.map(|held| held.at),
+                        String::from_utf8_lossy(want),
+                        self.now
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn log(&self) -> String {
