@@ -11,7 +11,7 @@
 //! reconnection or a pause of its process, the caller restarts every node's window
 //! ([`Liveness::restart_windows`]), and a node's window restarts when its period changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::hadd::Hadd;
@@ -75,6 +75,10 @@ pub struct Liveness {
     config: LivenessConfig,
     nodes: BTreeMap<Hadd, Tracked>,
     periods: BTreeMap<Hadd, Duration>,
+    /// Nodes whose period was told before this controller was away (disconnected, paused): a
+    /// change told meanwhile was missed, so a longer period from another controller's map is
+    /// believed until the node tells its own again.
+    doubtful: BTreeSet<Hadd>,
 }
 
 impl Liveness {
@@ -82,6 +86,12 @@ impl Liveness {
     pub fn forget(&mut self, hadd: Hadd) {
         self.nodes.remove(&hadd);
         self.periods.remove(&hadd);
+        self.doubtful.remove(&hadd);
+    }
+
+    /// Every period told so far may have changed unheard (this controller was away).
+    fn doubt_periods(&mut self) {
+        self.doubtful.extend(self.periods.keys().copied());
     }
 
     /// How many nodes it watches.
@@ -107,6 +117,11 @@ impl Liveness {
     /// new period restarts the node's window, since the node applies it at once. True when it
     /// changed.
     pub fn set_period(&mut self, hadd: Hadd, period: Duration, now: Duration) -> bool {
+        self.doubtful.remove(&hadd);
+        self.change_period(hadd, period, now)
+    }
+
+    fn change_period(&mut self, hadd: Hadd, period: Duration, now: Duration) -> bool {
         if period.is_zero() || period > MAX_PERIOD || self.periods.get(&hadd) == Some(&period) {
             return false;
         }
@@ -120,9 +135,15 @@ impl Liveness {
     }
 
     /// The heartbeat period of `hadd` as another controller's map tells it (second hand, maybe
-    /// older than what the node said since): taken only when the node has not told its own.
+    /// older than what the node said since): taken when the node has not told its own, or when
+    /// what it told may be out of date (this controller was away since) and this one is longer:
+    /// of two periods that may be stale, the longer never makes a node PENDING too early.
     pub fn suggest_period(&mut self, hadd: Hadd, period: Duration, now: Duration) -> bool {
-        !self.periods.contains_key(&hadd) && self.set_period(hadd, period, now)
+        let believed = match self.periods.get(&hadd) {
+            None => true,
+            Some(known) => self.doubtful.contains(&hadd) && period > *known,
+        };
+        believed && self.change_period(hadd, period, now)
     }
 
     /// The heartbeat period of `hadd` (the default until it is told).
@@ -228,6 +249,7 @@ impl Liveness {
     /// after a broker restart); a PENDING node keeps the missed periods it had, so it fails
     /// no sooner than that either.
     pub fn restart_windows(&mut self, now: Duration, allowance_end: Duration) {
+        self.doubt_periods();
         let hadds: Vec<Hadd> = self.nodes.keys().copied().collect();
         for hadd in hadds {
             let patience = self.patience(hadd);
@@ -241,6 +263,7 @@ impl Liveness {
     /// time is not counted as anyone's silence. (A window already restarted since, by a
     /// reconnection noticed first, is left as it is.)
     pub fn discount(&mut self, gap: Duration, now: Duration) {
+        self.doubt_periods();
         for tracked in self.nodes.values_mut() {
             if tracked.window_start < now {
                 tracked.window_start = (tracked.window_start + gap).min(now);

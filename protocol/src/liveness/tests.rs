@@ -276,3 +276,29 @@ fn a_failed_node_is_dead_only_after_six_more_silent_periods_past_a_restart() {
         [(NODE, NodeState::Dead)]
     );
 }
+
+#[test]
+fn after_an_absence_a_longer_period_from_the_primarys_map_is_believed_until_the_node_speaks() {
+    let mut liveness = watched(2.0);
+    // Present all along: the node's own word wins over a map's.
+    assert!(!liveness.suggest_period(NODE, secs(10.0), secs(1.0)));
+    assert_eq!(liveness.period(NODE), secs(2.0));
+    // Away (a reconnection): the node may have changed its period meanwhile.
+    liveness.restart_windows(secs(20.0), secs(21.0));
+    assert!(
+        !liveness.suggest_period(NODE, secs(1.0), secs(21.0)),
+        "shorter: not believed"
+    );
+    assert!(liveness.suggest_period(NODE, secs(10.0), secs(21.0)));
+    assert_eq!(liveness.period(NODE), secs(10.0));
+    // 3 tolerant periods of 2 s would make it PENDING at 27.6 s; of 10 s, not before 54 s.
+    liveness.on_heartbeat(NODE, NodeState::Online, secs(22.0));
+    assert!(liveness.on_tick(secs(40.0)).is_empty());
+    // The node tells its own: believed, and maps are second hand again.
+    liveness.set_period(NODE, secs(3.0), secs(41.0));
+    assert!(!liveness.suggest_period(NODE, secs(20.0), secs(42.0)));
+    assert_eq!(liveness.period(NODE), secs(3.0));
+    // A pause of the process makes periods doubtful too.
+    liveness.discount(secs(5.0), secs(50.0));
+    assert!(liveness.suggest_period(NODE, secs(20.0), secs(50.0)));
+}
