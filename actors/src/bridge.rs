@@ -35,7 +35,7 @@ use crate::admission::{Admission, Refusal, Ticket};
 use crate::backoff::Backoff;
 use crate::messages::{
     Announce, ConnectionChanged, HandleRequest, Observe, ObserveRaw, Observed, Publish,
-    PublishRetained, RawObserved, RegisterBus, Shutdown, Via,
+    PublishRetained, RawObserved, RegisterBus, Resubscribe, Shutdown, Via,
 };
 use crate::metrics::{ActorKind, Metrics};
 
@@ -195,6 +195,11 @@ impl MqttBridge {
     /// acknowledged, so that nobody sees a heartbeat before requests can be served.
     fn subscribe(&mut self, filters: Vec<String>) {
         self.announce_on_suback = true;
+        self.send_subscribe(filters);
+    }
+
+    /// One SUBSCRIBE for `filters`.
+    fn send_subscribe(&self, filters: Vec<String>) {
         let client = self.client.clone();
         let filters: Vec<SubscribeFilter> = filters
             .into_iter()
@@ -582,11 +587,7 @@ async fn drive(
 }
 
 /// Hands queued messages to the MQTT client, one at a time.
-async fn drain(
-    client: AsyncClient,
-    mut queue: mpsc::Receiver<Outbound>,
-    metrics: Arc<Metrics>,
-) {
+async fn drain(client: AsyncClient, mut queue: mpsc::Receiver<Outbound>, metrics: Arc<Metrics>) {
     while let Some(outbound) = queue.recv().await {
         // Retained publications (Home Assistant's) are QoS 1: they are states kept, not news.
         let qos = if outbound.retain {
@@ -726,6 +727,17 @@ impl Handler<PublishRetained> for MqttBridge {
                     unsent: true,
                 });
             }
+        }
+    }
+}
+
+impl Handler<Resubscribe> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resubscribe, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
+        if self.connected {
+            self.send_subscribe(msg.filters);
         }
     }
 }

@@ -95,7 +95,7 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             kind.name()
         );
     }
-    let counters: [(&str, &str, &str, &Counter); 23] = [
+    let counters: [(&str, &str, &str, &Counter); 24] = [
         (
             "janitoo_mqtt_received_total",
             "counter",

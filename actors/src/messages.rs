@@ -216,3 +216,12 @@ pub struct RawObserved {
     /// A [`PublishRetained`] on this topic was dropped: the broker does not hold it.
     pub unsent: bool,
 }
+
+/// Subscribe to these filters again (bridge), for the broker to send their retained messages
+/// again; nothing else follows (the buses do not announce themselves).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Resubscribe {
+    /// The filters, already subscribed to.
+    pub filters: Vec<String>,
+}

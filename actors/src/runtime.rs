@@ -355,6 +355,7 @@ impl Controller {
                 observe: bridge.clone().recipient(),
                 retained: bridge.clone().recipient(),
                 observe_raw: bridge.clone().recipient(),
+                resubscribe: bridge.clone().recipient(),
             };
             NetworkSupervisor::new(setup, links, metrics.clone()).start();
         }

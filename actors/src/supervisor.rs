@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use crate::messages::{
     ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRetained, RawObserved,
+    Resubscribe,
 };
 use crate::metrics::{ActorKind, Metrics};
 
@@ -54,6 +55,8 @@ pub struct SupervisorLinks {
     pub retained: Recipient<PublishRetained>,
     /// Subscriptions to topics outside the protocol (Home Assistant's).
     pub observe_raw: Recipient<ObserveRaw>,
+    /// Subscriptions made again, for their retained messages.
+    pub resubscribe: Recipient<Resubscribe>,
 }
 
 /// A network controller.
@@ -63,6 +66,7 @@ pub struct NetworkSupervisor {
     observe: Recipient<Observe>,
     retained: Recipient<PublishRetained>,
     observe_raw: Recipient<ObserveRaw>,
+    resubscribe: Recipient<Resubscribe>,
     metrics: Arc<Metrics>,
     origin: Instant,
 }
@@ -86,6 +90,7 @@ impl NetworkSupervisor {
             observe: links.observe,
             retained: links.retained,
             observe_raw: links.observe_raw,
+            resubscribe: links.resubscribe,
             metrics,
             origin: Instant::now(),
         }
@@ -114,6 +119,10 @@ impl NetworkSupervisor {
                 Command::Count(Counter::Forged) => self.metrics.forged.increment(),
                 Command::Count(Counter::Crowded) => self.metrics.nodes_refused.increment(),
                 Command::Note(note) => self.log(note),
+                Command::Resubscribe(filters) => {
+                    self.metrics.sent(ActorKind::Bridge);
+                    self.resubscribe.do_send(Resubscribe { filters });
+                }
                 Command::Retain(retain) => {
                     self.metrics.announced.increment();
                     self.metrics.sent(ActorKind::Bridge);
@@ -217,9 +226,9 @@ impl Handler<RawObserved> for NetworkSupervisor {
             warn!(topic = %observed.topic, "a Home Assistant config was not sent: it will be again");
         }
         // Unsent: the broker does not hold it, as if it had been cleared.
-        let commands =
-            self.core
-                .on_home_assistant(&observed.topic, &observed.payload, self.now());
+        let commands = self
+            .core
+            .on_home_assistant(&observed.topic, &observed.payload, self.now());
         self.carry_out(commands);
     }
 }

@@ -177,7 +177,11 @@ async fn thousand_nodes(nodes: usize) {
             .collect();
         for reply in [
             DiscoveryReply::new(InfoKind::Nodes, Some(PRIMARY), DiscoveryData::Nodes(infos)),
-            DiscoveryReply::new(InfoKind::Users, Some(PRIMARY), DiscoveryData::Values(values)),
+            DiscoveryReply::new(
+                InfoKind::Users,
+                Some(PRIMARY),
+                DiscoveryData::Values(values),
+            ),
         ] {
             client
                 .publish(
@@ -197,7 +201,8 @@ async fn thousand_nodes(nodes: usize) {
         let online = held
             .iter()
             .filter(|(topic, payload)| {
-                topic.starts_with("janitoo/janitoo/availability/1") && payload.as_slice() == b"online"
+                topic.starts_with("janitoo/janitoo/availability/1")
+                    && payload.as_slice() == b"online"
             })
             .count();
         (configs_in(held).len() >= expected && online >= nodes).then_some(())

@@ -91,8 +91,11 @@ impl RetainedView {
     }
 
     fn keep(&mut self, received: crate::client::Received) {
-        self.log
-            .push((Instant::now(), received.topic.clone(), received.payload.clone()));
+        self.log.push((
+            Instant::now(),
+            received.topic.clone(),
+            received.payload.clone(),
+        ));
         if received.payload.is_empty() {
             self.held.remove(&received.topic);
         } else {

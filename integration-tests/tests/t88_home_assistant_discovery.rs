@@ -56,12 +56,8 @@ async fn discovery_on(kind: BrokerKind) {
     let broker = BrokerProcess::start(kind, janitoo(), None);
     let mut view = RetainedView::connect(broker.port).await;
     let started = Instant::now();
-    let mut net = FailoverNetwork::start_editing(
-        janitoo(),
-        &broker.address(),
-        with_discovery,
-        |text| text,
-    );
+    let mut net =
+        FailoverNetwork::start_editing(janitoo(), &broker.address(), with_discovery, |text| text);
 
     // The tutorial's devices and entities.
     let configs = view
@@ -83,19 +79,33 @@ async fn discovery_on(kind: BrokerKind) {
             (complete && online).then_some(configs)
         })
         .await
-        .unwrap_or_else(|| panic!("{kind:?}: the tutorial's entities were not all announced: {:?}", view.held.keys().collect::<Vec<_>>()));
-    eprintln!("{kind:?}: the tutorial's entities in {:?}", started.elapsed());
+        .unwrap_or_else(|| {
+            panic!(
+                "{kind:?}: the tutorial's entities were not all announced: {:?}",
+                view.held.keys().collect::<Vec<_>>()
+            )
+        });
+    eprintln!(
+        "{kind:?}: the tutorial's entities in {:?}",
+        started.elapsed()
+    );
     let (topic, temperature) = config_of(&configs, DHT, "user_temperature_0").unwrap();
     assert!(topic.starts_with("homeassistant/sensor/"), "{topic}");
     assert_eq!(temperature["device_class"], "temperature");
     assert_eq!(temperature["unit_of_measurement"], "°C");
     assert_eq!(temperature["state_class"], "measurement");
-    assert_eq!(temperature["state_topic"], "/values/user/0220/0001/temperature");
+    assert_eq!(
+        temperature["state_topic"],
+        "/values/user/0220/0001/temperature"
+    );
     assert_eq!(temperature["availability_topic"], availability("0220_0001"));
     assert_eq!(temperature["device"]["identifiers"][0], DHT);
     assert_eq!(temperature["device"]["name"], "Ambiance");
     assert_eq!(temperature["device"]["suggested_area"], "Living room");
-    assert_eq!(temperature["device"]["via_device"], "janitoo_janitoo_0220_0000");
+    assert_eq!(
+        temperature["device"]["via_device"],
+        "janitoo_janitoo_0220_0000"
+    );
     let (_, humidity) = config_of(&configs, DHT, "user_humidity_0").unwrap();
     assert_eq!(humidity["device_class"], "humidity");
     assert_eq!(humidity["unit_of_measurement"], "%");
@@ -106,7 +116,7 @@ async fn discovery_on(kind: BrokerKind) {
     let (topic, switch) = config_of(&configs, LED, "user_switch_0").unwrap();
     assert!(topic.starts_with("homeassistant/switch/"), "{topic}");
     assert_eq!(switch["command_topic"], "/nodes/0220/0002/request");
-    let command = switch["command_template"].as_str().unwrap();
+    let command = switch["payload_on"].as_str().unwrap();
     assert!(command.contains(r#""reply_hadd":"0001/0000""#), "{command}");
     let before: BTreeMap<String, String> = unique_ids(&view.held);
 
@@ -127,11 +137,16 @@ async fn discovery_on(kind: BrokerKind) {
     })
     .await
     .unwrap_or_else(|| panic!("{kind:?}: the forged `offline` was not put right"));
-    eprintln!("{kind:?}: a forged availability put right in {:?}", forged.elapsed());
+    eprintln!(
+        "{kind:?}: a forged availability put right in {:?}",
+        forged.elapsed()
+    );
     // A config of a node that does not exist is cleared.
     let fake = "homeassistant/sensor/janitoo_janitoo_0777_0001/user_fake_0/config";
     let faked = Instant::now();
-    view.client().publish_retained(fake, r#"{"name":"fake"}"#).await;
+    view.client()
+        .publish_retained(fake, r#"{"name":"fake"}"#)
+        .await;
     view.wait_since(faked, Duration::from_secs(3), |received| {
         let on_topic: Vec<&[u8]> = received
             .iter()
@@ -145,7 +160,9 @@ async fn discovery_on(kind: BrokerKind) {
 
     // Home Assistant's birth: every config again.
     let birth = Instant::now();
-    view.client().publish("homeassistant/status", "online").await;
+    view.client()
+        .publish("homeassistant/status", "online")
+        .await;
     let expected: BTreeSet<String> = before.keys().cloned().collect();
     let again = view
         .wait_since(birth, Duration::from_secs(5), |received| {
@@ -157,7 +174,10 @@ async fn discovery_on(kind: BrokerKind) {
             (again == expected).then_some(again)
         })
         .await;
-    assert!(again.is_some(), "{kind:?}: the birth did not republish every config");
+    assert!(
+        again.is_some(),
+        "{kind:?}: the birth did not republish every config"
+    );
 
     // A failover: the same topics and unique ids, commands now answered to the new primary.
     net.controllers[0].1.kill();
@@ -166,14 +186,17 @@ async fn discovery_on(kind: BrokerKind) {
         .wait_for(Duration::from_secs(10), |held| {
             let configs = configs_in(held);
             let (_, switch) = config_of(&configs, LED, "user_switch_0")?;
-            let command = switch["command_template"].as_str()?;
+            let command = switch["payload_on"].as_str()?;
             command
                 .contains(r#""reply_hadd":"0002/0000""#)
                 .then(|| unique_ids(held))
         })
         .await
         .unwrap_or_else(|| panic!("{kind:?}: the new primary did not take the configs over"));
-    eprintln!("{kind:?}: configs taken over {:?} after the kill", killed.elapsed());
+    eprintln!(
+        "{kind:?}: configs taken over {:?} after the kill",
+        killed.elapsed()
+    );
     assert_eq!(after, before, "{kind:?}: a failover changed the entities");
 
     // The tutorial server stops: its nodes become unavailable, on the new primary's word.
@@ -187,7 +210,10 @@ async fn discovery_on(kind: BrokerKind) {
     })
     .await
     .unwrap_or_else(|| panic!("{kind:?}: the tutorial's nodes are still available"));
-    eprintln!("{kind:?}: unavailable {:?} after the kill", stopped.elapsed());
+    eprintln!(
+        "{kind:?}: unavailable {:?} after the kill",
+        stopped.elapsed()
+    );
     // Nothing was duplicated meanwhile.
     assert_eq!(unique_ids(&view.held), before);
     drop(net);

@@ -5,10 +5,11 @@
 //! - **Devices**: one per node, identified by its HADD and the network's name, with its name,
 //!   location (as suggested area), product, and its bus controller as `via_device`.
 //! - **Entities**: one per value instance of the genres exposed; the platform follows the
-//!   value's type, access and command class ([`platform_of`]). States are read from the value's
-//!   own topic (`/values/<genre>/<hadd>/<uuid>`), whatever shape the publication has (one dict,
-//!   or an index map); commands render a Janitoo set request on `/nodes/<hadd>/request`, its
-//!   `reply_hadd` the primary's.
+//!   value's type, access and command class ([`platform_of`]). States are read from the
+//!   primary's retained copy of each value's data ([`state_topic`]), so that a Home Assistant
+//!   that starts, or restarts, has every state at once rather than at the next reading (Janitoo
+//!   never retains its own `/values/...` publications); commands render a Janitoo set request
+//!   on `/nodes/<hadd>/request`, its `reply_hadd` the primary's.
 //! - **Availability**: per node, on a topic of the primary's ([`availability_topic`]): `online`
 //!   when the node is ONLINE, `offline` otherwise, states the primary dispatched included.
 //! - **Stable ids**: a `unique_id` depends on the network's name, the HADD, the value's uuid and
@@ -198,6 +199,53 @@ pub fn availability_topic(settings: &DiscoverySettings, hadd: Hadd) -> String {
     )
 }
 
+/// The primary's retained copy of the data of a value of node `hadd`:
+/// `janitoo/<network>/state/<cccc>_<nnnn>/<genre>/<uuid>`.
+pub fn state_topic(settings: &DiscoverySettings, hadd: Hadd, genre: Genre, uuid: &str) -> String {
+    format!(
+        "janitoo/{}/state/{:04}_{:04}/{}/{}",
+        sanitize(&settings.network),
+        hadd.ctrl,
+        hadd.node,
+        genre.segment(),
+        sanitize(uuid)
+    )
+}
+
+/// The copy's payload: the data of every instance that has some, by index
+/// (`{"0": {"data": 21.5}}`); `None` while none has.
+pub fn state_payload(instances: &crate::value::ValueInstances) -> Option<Value> {
+    let by_index: Map<String, Value> = instances
+        .iter()
+        .filter(|(_, value)| !value.data.is_null())
+        .map(|(index, value)| (index.to_string(), json!({ "data": value.data })))
+        .collect();
+    (!by_index.is_empty()).then_some(Value::Object(by_index))
+}
+
+/// The retained state copies of node `hadd`'s values that have a platform (buttons have no
+/// state), as the map knows them.
+pub fn node_states(settings: &DiscoverySettings, map: &NetworkMap, hadd: Hadd) -> Vec<Retained> {
+    let mut states = Vec::new();
+    for genre in &settings.genres {
+        let Some(values) = map.values(hadd, *genre) else {
+            continue;
+        };
+        for (uuid, instances) in values {
+            let stateful = instances.values().any(|value| {
+                platform_of(*genre, value).is_some_and(|platform| platform != Platform::Button)
+            });
+            if let (true, Some(payload)) = (stateful, state_payload(instances)) {
+                states.push(Retained {
+                    topic: state_topic(settings, hadd, *genre, uuid),
+                    payload: Some(payload),
+                });
+            }
+        }
+    }
+    states
+}
+
 /// The availability of a node in `state`: only ONLINE is available.
 pub fn availability_payload(state: NodeState) -> &'static str {
     if state == NodeState::Online {
@@ -320,7 +368,7 @@ pub fn entity_config(
     } else if genre == Genre::System {
         config.insert("entity_category".into(), json!("diagnostic"));
     }
-    let state_topic = format!("/values/{}/{hadd}/{}", genre.segment(), value.uuid);
+    let state_topic = state_topic(settings, hadd, genre, &value.uuid);
     let command_topic = format!("/nodes/{hadd}/request");
     let data = data_of(value.index);
     let mut state = |template: String| {
@@ -371,16 +419,17 @@ pub fn entity_config(
             ));
             config.insert("state_on".into(), json!(on));
             config.insert("state_off".into(), json!(off));
-            config.insert("payload_on".into(), json!(on));
-            config.insert("payload_off".into(), json!(off));
-            config.insert("command_topic".into(), json!(command_topic));
-            let template = format!(
-                "{{% if value == {on} %}}{}{{% else %}}{}{{% endif %}}",
-                set_request(hadd, genre, value, primary, &on_json),
-                set_request(hadd, genre, value, primary, &off_json),
-                on = json!(on),
+            // Home Assistant's switch sends its payloads as they are (it has no command
+            // template in 2024.3): they are the Janitoo sets themselves.
+            config.insert(
+                "payload_on".into(),
+                json!(set_request(hadd, genre, value, primary, &on_json)),
             );
-            config.insert("command_template".into(), json!(template));
+            config.insert(
+                "payload_off".into(),
+                json!(set_request(hadd, genre, value, primary, &off_json)),
+            );
+            config.insert("command_topic".into(), json!(command_topic));
         }
         Platform::Select | Platform::Text => {
             state(format!("{data}{{{{ d }}}}"));

@@ -288,15 +288,33 @@ mod tests {
 
     #[test]
     fn filters_match_as_mqtt_says() {
-        assert!(filter_matches("homeassistant/status", "homeassistant/status"));
-        assert!(!filter_matches("homeassistant/status", "homeassistant/status/x"));
+        assert!(filter_matches(
+            "homeassistant/status",
+            "homeassistant/status"
+        ));
+        assert!(!filter_matches(
+            "homeassistant/status",
+            "homeassistant/status/x"
+        ));
         assert!(!filter_matches("homeassistant/status", "homeassistant"));
-        assert!(filter_matches("h/+/+/+/config", "h/sensor/node/object/config"));
+        assert!(filter_matches(
+            "h/+/+/+/config",
+            "h/sensor/node/object/config"
+        ));
         assert!(!filter_matches("h/+/+/+/config", "h/sensor/object/config"));
-        assert!(!filter_matches("h/+/+/+/config", "h/sensor/node/object/config/x"));
-        assert!(filter_matches("janitoo/n/availability/+", "janitoo/n/availability/"));
+        assert!(!filter_matches(
+            "h/+/+/+/config",
+            "h/sensor/node/object/config/x"
+        ));
+        assert!(filter_matches(
+            "janitoo/n/availability/+",
+            "janitoo/n/availability/"
+        ));
         assert!(filter_matches("/dhcp/heartbeat/#", "/dhcp/heartbeat"));
-        assert!(filter_matches("/dhcp/heartbeat/#", "/dhcp/heartbeat/0001/0000"));
+        assert!(filter_matches(
+            "/dhcp/heartbeat/#",
+            "/dhcp/heartbeat/0001/0000"
+        ));
         assert!(!filter_matches("/dhcp/heartbeat/#", "/dhcp/resolv"));
     }
 

@@ -14,7 +14,11 @@
 //! - a stranger's message changes no controller's standing, epoch, or any node's state;
 //! - after the faults end, a single controller acts as primary within [`sim::BOUND`] and stays
 //!   the only one; a node that then stops beating is dispatched PENDING then FAILED, once each,
-//!   by it; nodes that stopped during the faults end up told FAILED (after PENDING) or OFFLINE.
+//!   by it; nodes that stopped during the faults end up told FAILED (after PENDING) or OFFLINE;
+//! - at the end, what Home Assistant reads on the broker (each half's retained topics) is what
+//!   the primary's view says: every node's availability and configs, nothing of a node not on
+//!   its map or DEAD, whoever wrote there before (a primary of before a partition, the bridge's
+//!   resynchronisation after it, a stranger's forged availability or config).
 //!
 //! Known limit, by design: a period change announced while the bridge is cut reaches one half
 //! only; schedules change periods only while the bridge is up.
@@ -126,9 +130,15 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let faults: usize = outcomes.iter().map(|o| o.faults).sum();
     let forged: u64 = outcomes.iter().map(|o| o.forged_refused).sum();
     let overlap = outcomes.iter().map(|o| o.overlap).max().unwrap_or_default();
+    let home_assistant = outcomes
+        .iter()
+        .filter(|o| o.home_assistant_topics > 0)
+        .count();
+    let topics: usize = outcomes.iter().map(|o| o.home_assistant_topics).sum();
     eprintln!(
         "{count} schedules in {elapsed:.1?} ({:.0}/s): {faults} scheduled actions, {takeovers} with a takeover, \
-         {hangs} calm hangs checked, {forged} forged epochs refused; single primary after the faults: \
+         {hangs} calm hangs checked, {forged} forged epochs refused, Home Assistant's topics checked in \
+         {home_assistant} ({topics} topics); single primary after the faults: \
          median {:?}, p99 {:?}, max {:?}; longest overlap of two primaries after the faults {overlap:?}",
         count as f64 / elapsed.as_secs_f64(),
         settle[settle.len() / 2],
@@ -136,8 +146,10 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
         settle[settle.len() - 1],
     );
     assert!(
-        takeovers * 3 >= outcomes.len() && hangs * 10 >= outcomes.len() * 9,
-        "the schedules exercise too little: {takeovers} takeovers, {hangs} hangs"
+        takeovers * 3 >= outcomes.len()
+            && hangs * 10 >= outcomes.len() * 9
+            && home_assistant * 10 >= outcomes.len() * 9,
+        "the schedules exercise too little: {takeovers} takeovers, {hangs} hangs, Home Assistant checked in {home_assistant}"
     );
 }
 

@@ -127,10 +127,21 @@ mod tests {
         let config = parse("[homeassistant]\n").unwrap();
         let ha = config.home_assistant.unwrap();
         assert_eq!(ha.discovery_prefix, "homeassistant");
-        assert_eq!(ha.genres, vec![janitoo_protocol::Genre::User, janitoo_protocol::Genre::Basic]);
+        assert_eq!(
+            ha.genres,
+            vec![
+                janitoo_protocol::Genre::User,
+                janitoo_protocol::Genre::Basic
+            ]
+        );
         assert_eq!(ha.network, "janitoo");
         assert_eq!(parse("").unwrap().home_assistant, None);
-        assert_eq!(parse("[homeassistant]\nenabled = false\n").unwrap().home_assistant, None);
+        assert_eq!(
+            parse("[homeassistant]\nenabled = false\n")
+                .unwrap()
+                .home_assistant,
+            None
+        );
     }
 
     #[test]
@@ -142,23 +153,48 @@ mod tests {
         .home_assistant
         .unwrap();
         assert_eq!(ha.discovery_prefix, "ha/disc");
-        assert_eq!(ha.genres, vec![janitoo_protocol::Genre::Config, janitoo_protocol::Genre::User]);
+        assert_eq!(
+            ha.genres,
+            vec![
+                janitoo_protocol::Genre::Config,
+                janitoo_protocol::Genre::User
+            ]
+        );
         assert_eq!(ha.network, "house-2");
     }
 
     #[test]
     fn bad_settings_are_named() {
         for (extra, key, found) in [
-            ("discovery_prefix = \"ha/#\"", "homeassistant.discovery_prefix", "\"ha/#\""),
-            ("discovery_prefix = \"/ha\"", "homeassistant.discovery_prefix", "\"/ha\""),
-            ("discovery_prefix = \"\"", "homeassistant.discovery_prefix", "\"\""),
+            (
+                "discovery_prefix = \"ha/#\"",
+                "homeassistant.discovery_prefix",
+                "\"ha/#\"",
+            ),
+            (
+                "discovery_prefix = \"/ha\"",
+                "homeassistant.discovery_prefix",
+                "\"/ha\"",
+            ),
+            (
+                "discovery_prefix = \"\"",
+                "homeassistant.discovery_prefix",
+                "\"\"",
+            ),
             ("genres = [\"users\"]", "homeassistant.genres", "\"users\""),
             ("genres = []", "homeassistant.genres", "an empty list"),
-            ("network = \"my house\"", "homeassistant.network", "\"my house\""),
+            (
+                "network = \"my house\"",
+                "homeassistant.network",
+                "\"my house\"",
+            ),
         ] {
             let err = parse(&format!("[homeassistant]\n{extra}\n")).unwrap_err();
             let text = err.to_string();
-            assert!(text.contains(key) && text.contains(found), "{extra}: {text}");
+            assert!(
+                text.contains(key) && text.contains(found),
+                "{extra}: {text}"
+            );
         }
         let err = Config::parse("[homeassistant]\n", Path::new("janitoo.toml")).unwrap_err();
         assert!(err.to_string().contains("`[network] role`"), "{err}");

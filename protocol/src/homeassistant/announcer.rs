@@ -11,13 +11,17 @@
 //! - availability follows the state the network was told (the node's own heartbeat or the
 //!   primary's dispatch), so that what Home Assistant shows is what the network knows;
 //! - what anyone else writes on those topics (a stranger's forged `offline`, a config of a
-//!   node that does not exist, a primary of before a partition) is heard and put right;
-//! - only while acting as primary: a controller that becomes primary publishes what differs
-//!   from what it heard (its secondaries' configs differ only by the `reply_hadd` in
-//!   commands; the topics and `unique_id`s are the same); one that steps down stops;
-//! - after a reconnection (the broker may have lost its retained messages), and on Home
-//!   Assistant's birth (`online` on `<prefix>/status`), everything is published again; the
-//!   birth at most once per [`REPUBLISH_SPACING`], since anyone may publish it.
+//!   node that does not exist, a primary of before a partition) is heard and put right, and
+//!   said again [`REASSERT_AFTER`] later (two brokers bridged may each keep a different last
+//!   word of two writers);
+//! - only while acting as primary: a controller that becomes primary publishes everything (the
+//!   same topics and `unique_id`s as its predecessor; only the `reply_hadd` of commands
+//!   differs), since what it heard before may have missed a publication; one that steps down
+//!   stops;
+//! - after a reconnection (the broker may have lost its retained messages) or a pause of the
+//!   process, and on Home Assistant's birth (`online` on `<prefix>/status`), everything is
+//!   published again; the birth at most once per [`REPUBLISH_SPACING`], since anyone may
+//!   publish it.
 //!
 //! Work is bounded per call: at most [`Announcer::announce`]'s `budget` publications (a node's
 //! go together), the rest waiting for the next call, so that announcing a thousand nodes does
@@ -29,7 +33,10 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use super::{availability_payload, availability_topic, node_configs, sanitize, DiscoverySettings};
+use super::{
+    availability_payload, availability_topic, node_configs, node_states, sanitize,
+    DiscoverySettings,
+};
 use crate::hadd::Hadd;
 use crate::model::NodeState;
 use crate::view::NetworkView;
@@ -41,6 +48,12 @@ pub const REPUBLISH_SPACING: Duration = Duration::from_secs(10);
 /// once (for the moment a partition takes to heal) would otherwise answer each other's
 /// availability as fast as the broker carries it.
 pub const CORRECTION_SPACING: Duration = Duration::from_millis(250);
+
+/// How long after someone else wrote on a topic it is published again, whatever it holds then:
+/// two primaries at once (a partition healing) write on brokers bridged together, whose halves
+/// may end up holding different last words; the one primary left says its own again once the
+/// other has stopped.
+pub const REASSERT_AFTER: Duration = Duration::from_secs(3);
 
 /// Retained topics remembered at most (those heard beyond are not, and are not put right).
 pub const MAX_TOPICS: usize = 100_000;
@@ -55,7 +68,7 @@ pub struct Retain {
 }
 
 /// What the broker holds for one node, as far as this controller knows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Held {
     /// Retained topics (configs and availability) and a hash of their payloads.
     topics: BTreeMap<String, u64>,
@@ -73,13 +86,15 @@ enum Stale {
 }
 
 /// The primary's Home Assistant discovery.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Announcer {
     settings: DiscoverySettings,
     /// `janitoo_<network>_`: the start of this network's node ids.
     id_prefix: String,
     /// `janitoo/<network>/availability/`.
     availability_prefix: String,
+    /// `janitoo/<network>/state/`.
+    state_prefix: String,
     held: BTreeMap<Hadd, Held>,
     held_topics: usize,
     stale: BTreeMap<Hadd, Stale>,
@@ -87,6 +102,9 @@ pub struct Announcer {
     written: BTreeMap<Hadd, Stale>,
     /// When they were last put right.
     corrected_at: Option<Duration>,
+    /// Topics someone else wrote on, said again at `reassert_at`.
+    contested: BTreeMap<String, Hadd>,
+    reassert_at: Option<Duration>,
     /// Every node must be looked at again (a new primary, a reconnection, a birth).
     everything_stale: bool,
     /// Whom it published as (its `reply_hadd` in commands), while acting as primary.
@@ -95,7 +113,14 @@ pub struct Announcer {
     republish_at: Option<Duration>,
     /// The last complete republication asked by Home Assistant.
     republished_at: Option<Duration>,
+    /// What the broker holds must be asked again (resubscribing makes it send its retained
+    /// messages again).
+    reread: bool,
 }
+
+/// The hash of a topic whose payload is not known (published again at the next chance; a
+/// payload hashing to it costs one publication more, nothing else).
+const UNKNOWN: u64 = 0;
 
 fn hash_of(payload: &[u8]) -> u64 {
     let mut hasher = DefaultHasher::new();
@@ -119,16 +144,20 @@ impl Announcer {
         Announcer {
             id_prefix: format!("janitoo_{network}_"),
             availability_prefix: format!("janitoo/{network}/availability/"),
+            state_prefix: format!("janitoo/{network}/state/"),
             settings,
             held: BTreeMap::new(),
             held_topics: 0,
             stale: BTreeMap::new(),
             written: BTreeMap::new(),
             corrected_at: None,
+            contested: BTreeMap::new(),
+            reassert_at: None,
             everything_stale: false,
             acting_as: None,
             republish_at: None,
             republished_at: None,
+            reread: false,
         }
     }
 
@@ -143,12 +172,14 @@ impl Announcer {
     }
 
     /// The filters to subscribe to: Home Assistant's status, every discovery config (this
-    /// network's are told apart by their node id) and this network's availability topics.
+    /// network's are told apart by their node id), and this network's availability and state
+    /// topics.
     pub fn filters(&self) -> Vec<String> {
         vec![
             self.status_topic(),
             format!("{}/+/+/+/config", self.settings.prefix),
             format!("{}+", self.availability_prefix),
+            format!("{}#", self.state_prefix),
         ]
     }
 
@@ -165,9 +196,23 @@ impl Announcer {
         self.stale.entry(hadd).or_insert(Stale::Availability);
     }
 
-    /// The broker connection is back: it may be a broker that lost its retained messages.
+    /// The broker connection is back: it may be a broker that lost its retained messages
+    /// (what it holds comes again with the subscriptions).
     pub fn reconnected(&mut self) {
         self.forget();
+    }
+
+    /// This process did not run for a while: what it heard meanwhile may be lost, so what the
+    /// broker holds is asked again ([`Announcer::take_reread`]).
+    pub fn paused(&mut self) {
+        self.forget();
+        self.reread = true;
+    }
+
+    /// Whether the retained topics of [`Announcer::filters`] must be asked of the broker
+    /// again (by subscribing to them again); asked once.
+    pub fn take_reread(&mut self) -> bool {
+        std::mem::take(&mut self.reread)
     }
 
     /// A message heard at `now` on one of [`Announcer::filters`]: Home Assistant's birth, or a
@@ -188,9 +233,16 @@ impl Announcer {
                 Some(hadd) => (hadd, Stale::Availability),
                 None => return,
             }
+        } else if let Some(path) = topic.strip_prefix(&self.state_prefix) {
+            match path.split('/').next().and_then(hadd_of_id) {
+                Some(hadd) => (hadd, Stale::Description),
+                None => return,
+            }
         } else {
             let mut levels = topic.split('/').skip(2);
-            let node = levels.next().and_then(|id| id.strip_prefix(&self.id_prefix));
+            let node = levels
+                .next()
+                .and_then(|id| id.strip_prefix(&self.id_prefix));
             match node.and_then(hadd_of_id) {
                 Some(hadd) => (hadd, Stale::Description),
                 None => return,
@@ -224,6 +276,8 @@ impl Announcer {
         if self.acting_as.is_some() {
             let entry = self.written.entry(hadd).or_insert(stale);
             *entry = (*entry).max(stale);
+            self.contested.insert(topic.to_owned(), hadd);
+            self.reassert_at.get_or_insert(now + REASSERT_AFTER);
         }
     }
 
@@ -249,16 +303,35 @@ impl Announcer {
         let Some(me) = primary else {
             self.acting_as = None;
             self.written.clear();
+            self.contested.clear();
+            self.reassert_at = None;
             return Vec::new();
         };
         if self.acting_as != Some(me) {
+            // What was heard while not acting may have missed a publication (a pause, a
+            // message lost): a new primary publishes everything, and reads again what the
+            // broker holds, to clear what is not of its map.
             self.acting_as = Some(me);
-            self.everything_stale = true;
+            self.forget();
+            self.reread = true;
         }
         if self.republish_at.is_some_and(|at| now >= at) {
             self.republish_at = None;
             self.republished_at = Some(now);
             self.forget();
+        }
+        if self.reassert_at.is_some_and(|at| now >= at) {
+            self.reassert_at = None;
+            for (topic, hadd) in std::mem::take(&mut self.contested) {
+                if let Some(hash) = self
+                    .held
+                    .get_mut(&hadd)
+                    .and_then(|held| held.topics.get_mut(&topic))
+                {
+                    *hash = UNKNOWN;
+                }
+                self.description_changed(hadd);
+            }
         }
         let correct = self
             .corrected_at
@@ -288,10 +361,15 @@ impl Announcer {
         out
     }
 
-    /// Forgets what the broker holds: everything is published again on the next call.
+    /// Forgets what the broker holds on each topic (not which topics it holds, so that the
+    /// unwanted ones are still cleared): everything is published again on the next call.
     fn forget(&mut self) {
-        self.held.clear();
-        self.held_topics = 0;
+        for held in self.held.values_mut() {
+            held.described = false;
+            for hash in held.topics.values_mut() {
+                *hash = UNKNOWN;
+            }
+        }
         self.everything_stale = true;
     }
 
@@ -336,7 +414,8 @@ impl Announcer {
             return;
         }
         held.described = true;
-        let configs = node_configs(&self.settings, view.map(), hadd, me);
+        let mut configs = node_configs(&self.settings, view.map(), hadd, me);
+        configs.extend(node_states(&self.settings, view.map(), hadd));
         let wanted: Vec<String> = configs.iter().map(|c| c.topic.clone()).collect();
         for config in configs {
             let payload = config

@@ -100,7 +100,7 @@ fn sensors_carry_their_device_class_unit_and_device() {
     assert_eq!(temperature["name"], "Temperature");
     assert_eq!(
         temperature["state_topic"],
-        "/values/user/0220/0001/temperature"
+        "janitoo/janitoo/state/0220_0001/user/temperature"
     );
     assert_eq!(
         temperature["availability_topic"],
@@ -128,18 +128,16 @@ fn an_on_off_list_is_a_switch_whose_commands_are_janitoo_sets() {
     let configs = configs(&map, &DiscoverySettings::default(), LED);
     let switch = &configs["homeassistant/switch/janitoo_janitoo_0220_0002/user_switch_0/config"];
     assert_eq!(
-        (switch["payload_on"].as_str(), switch["state_off"].as_str()),
+        (switch["state_on"].as_str(), switch["state_off"].as_str()),
         (Some("on"), Some("off"))
     );
     assert_eq!(switch["command_topic"], "/nodes/0220/0002/request");
-    let template = switch["command_template"].as_str().unwrap();
-    // What Home Assistant renders for "on": the Janitoo set of the switch, answered to the
+    assert!(switch.get("command_template").is_none());
+    // What Home Assistant sends for "on": the Janitoo set of the switch, answered to the
     // primary, with the value's command class.
-    let on = template
-        .split("{% if value == \"on\" %}")
-        .nth(1)
-        .and_then(|rest| rest.split("{% else %}").next())
-        .unwrap();
+    let on = switch["payload_on"].as_str().unwrap();
+    let off: Value = serde_json::from_str(switch["payload_off"].as_str().unwrap()).unwrap();
+    assert_eq!(off["data"], "off");
     let request: Value = serde_json::from_str(on).unwrap();
     assert_eq!(request["data"], "on");
     assert_eq!(request["cmd_class"], 0x25);

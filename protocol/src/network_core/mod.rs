@@ -122,6 +122,9 @@ pub enum Command {
     /// Publish this retained (Home Assistant's discovery and availability; an empty payload
     /// clears the topic).
     Retain(Retain),
+    /// Subscribe to these filters again, for the broker to send their retained messages again
+    /// (what this controller heard of them may have missed some).
+    Resubscribe(Vec<String>),
 }
 
 /// The commands of one input.
@@ -211,7 +214,12 @@ impl NetworkCore {
     /// A message heard at `now` on one of [`NetworkCore::home_assistant_filters`]: Home
     /// Assistant's birth, or what someone (this controller included) holds on a discovery
     /// topic of this network.
-    pub fn on_home_assistant(&mut self, topic: &str, payload: &[u8], now: Duration) -> Vec<Command> {
+    pub fn on_home_assistant(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now: Duration,
+    ) -> Vec<Command> {
         let mut out = Out::default();
         if let Some(announcer) = &mut self.announcer {
             announcer.heard(topic, payload, now);
@@ -226,6 +234,9 @@ impl NetworkCore {
         if let Some(announcer) = &mut self.announcer {
             for retain in announcer.announce(now, primary, &self.view, ANNOUNCE_BUDGET) {
                 out.push(Command::Retain(retain));
+            }
+            if self.connected && announcer.take_reread() {
+                out.push(Command::Resubscribe(announcer.filters()));
             }
         }
     }
@@ -350,6 +361,9 @@ impl NetworkCore {
     /// so far is not the nodes' fault, and after a long pause the election listens again.
     fn on_paused(&mut self, gap: Duration, now: Duration, out: &mut Out) {
         out.push(Command::Note(Note::Paused { gap }));
+        if let Some(announcer) = &mut self.announcer {
+            announcer.paused();
+        }
         self.liveness.discount(gap, now);
         let actions = self.election.on_resumed(now, gap);
         if gap > self.setup.election.silence_limit() {

@@ -30,14 +30,23 @@ pub struct Delivery {
     pub packet: Rc<Packet>,
 }
 
-/// A retained publication (Home Assistant's topics) on its way to one client.
+/// A retained publication (Home Assistant's topics) on its way to one client, from the
+/// broker of its half.
 #[derive(Debug, Clone)]
 pub struct RawDelivery {
     pub to: usize,
     pub connection: u64,
-    pub bridge: Option<u64>,
     pub topic: Rc<str>,
     pub payload: Rc<[u8]>,
+}
+
+/// A retained publication on its way to one half's broker (across the bridge, or not).
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub half: usize,
+    pub bridge: Option<u64>,
+    pub topic: Rc<str>,
+    pub held: Held,
 }
 
 /// What a half's broker holds on a retained topic, and who wrote it when.
@@ -68,6 +77,9 @@ pub struct Broker {
     next_id: u64,
     /// Retained messages, per half (a broker that stops loses them: no persistence).
     pub retained: [BTreeMap<Rc<str>, Held>; 2],
+    /// When the last retained message crossing the bridge towards each half arrives: the
+    /// bridge is one connection, in order.
+    crossing_last: [Duration; 2],
 }
 
 /// MQTT topic filter matching (`+` one level, `#` the rest).
@@ -94,6 +106,7 @@ impl Broker {
             last: HashMap::new(),
             next_id: 1,
             retained: [BTreeMap::new(), BTreeMap::new()],
+            crossing_last: [Duration::ZERO; 2],
         }
     }
 
@@ -158,7 +171,14 @@ impl Broker {
     }
 
     /// When `from`'s next message reaches `to`, in order after its previous ones.
-    fn delay(&mut self, from: usize, to: usize, crossing: bool, now: Duration, random: &mut Random) -> Duration {
+    fn delay(
+        &mut self,
+        from: usize,
+        to: usize,
+        crossing: bool,
+        now: Duration,
+        random: &mut Random,
+    ) -> Duration {
         let mut delay = random.between(Duration::from_micros(150), Duration::from_millis(25));
         if crossing {
             delay += random.between(Duration::from_micros(300), Duration::from_millis(15));
@@ -169,54 +189,33 @@ impl Broker {
         at
     }
 
-    /// Holds `held` on `topic` (an empty payload is a clearing, kept to know who cleared).
-    fn store(&mut self, half: usize, topic: &Rc<str>, held: Held) {
-        self.retained[half].insert(topic.clone(), held);
-    }
-
     /// Whether the bridge joins the halves (for the verdict).
     pub fn joined(&self) -> bool {
         self.bridged()
     }
 
-    /// Deliveries of a retained message held on `half` to the subscribers it reaches.
-    fn fan_out(
+    /// The order of what a half's broker sends a client: what it holds, in the order it got it.
+    fn sent_by_half(
         &mut self,
-        from: usize,
         half: usize,
-        topic: &Rc<str>,
-        payload: &Rc<[u8]>,
+        to: usize,
         now: Duration,
         random: &mut Random,
-    ) -> Vec<(Duration, RawDelivery)> {
-        let mut deliveries = Vec::new();
-        for to in 0..self.clients.len() {
-            let receiver = &self.clients[to];
-            let crossing = receiver.half != half;
-            if !receiver.up
-                || (crossing && !self.bridged())
-                || !receiver.filters.iter().any(|f| matches(f, topic))
-            {
-                continue;
-            }
-            let connection = receiver.id;
-            let at = self.delay(from, to, crossing, now, random);
-            deliveries.push((
-                at,
-                RawDelivery {
-                    to,
-                    connection,
-                    bridge: crossing.then_some(self.bridge_id),
-                    topic: topic.clone(),
-                    payload: payload.clone(),
-                },
-            ));
-        }
-        deliveries
+    ) -> Duration {
+        self.delay(usize::MAX - half, to, false, now, random)
     }
 
-    /// A retained publication (empty: clears the topic): held by `from`'s half, and by the
-    /// other across the bridge, and delivered to the subscribers.
+    /// When a retained message sent across the bridge now reaches half `to`, after those sent
+    /// before it.
+    fn across(&mut self, to: usize, now: Duration, random: &mut Random) -> Duration {
+        let delay = random.between(Duration::from_micros(300), Duration::from_millis(15));
+        let at = (now + delay).max(self.crossing_last[to] + Duration::from_micros(1));
+        self.crossing_last[to] = at;
+        at
+    }
+
+    /// A retained publication (empty: clears the topic) by `from`: it reaches `from`'s half
+    /// now ([`Broker::arrive`]), and the other half later across the bridge, if it is up.
     pub fn publish_retained(
         &mut self,
         from: usize,
@@ -224,23 +223,92 @@ impl Broker {
         payload: Vec<u8>,
         now: Duration,
         random: &mut Random,
-    ) -> Vec<(Duration, RawDelivery)> {
+    ) -> Vec<(Duration, Arrival)> {
         if !self.clients[from].up {
             return Vec::new();
         }
-        let topic: Rc<str> = topic.into();
-        let payload: Rc<[u8]> = payload.into();
-        let half = self.clients[from].half;
         let held = Held {
-            payload: payload.clone(),
+            payload: payload.into(),
             by: from,
             at: now,
         };
-        self.store(half, &topic, held.clone());
+        self.send_to_halves(self.clients[from].half, topic.into(), held, now, random)
+    }
+
+    fn send_to_halves(
+        &mut self,
+        half: usize,
+        topic: Rc<str>,
+        held: Held,
+        now: Duration,
+        random: &mut Random,
+    ) -> Vec<(Duration, Arrival)> {
+        let mut arrivals = vec![(
+            now,
+            Arrival {
+                half,
+                bridge: None,
+                topic: topic.clone(),
+                held: held.clone(),
+            },
+        )];
         if self.bridged() {
-            self.store(1 - half, &topic, held);
+            let at = self.across(1 - half, now, random);
+            arrivals.push((
+                at,
+                Arrival {
+                    half: 1 - half,
+                    bridge: Some(self.bridge_id),
+                    topic,
+                    held,
+                },
+            ));
         }
-        self.fan_out(from, half, &topic, &payload, now, random)
+        arrivals
+    }
+
+    /// A retained message reaches a half's broker: held there, and sent to that half's
+    /// subscribers (a half sends what it holds in the order it got it). Lost if it crossed a
+    /// bridge that went down meanwhile.
+    pub fn arrive(
+        &mut self,
+        arrival: Arrival,
+        now: Duration,
+        random: &mut Random,
+    ) -> Vec<(Duration, RawDelivery)> {
+        let crossed = arrival
+            .bridge
+            .is_none_or(|id| id == self.bridge_id && self.bridged());
+        if !crossed || !self.half_up[arrival.half] {
+            return Vec::new();
+        }
+        let Arrival {
+            half, topic, held, ..
+        } = arrival;
+        let payload = held.payload.clone();
+        self.retained[half].insert(topic.clone(), held);
+        let mut deliveries = Vec::new();
+        for to in 0..self.clients.len() {
+            let receiver = &self.clients[to];
+            if !receiver.up
+                || receiver.half != half
+                || !receiver.filters.iter().any(|f| matches(f, &topic))
+            {
+                continue;
+            }
+            let connection = receiver.id;
+            let at = self.sent_by_half(half, to, now, random);
+            deliveries.push((
+                at,
+                RawDelivery {
+                    to,
+                    connection,
+                    topic: topic.clone(),
+                    payload: payload.clone(),
+                },
+            ));
+        }
+        deliveries
     }
 
     /// What a client that just subscribed is sent: the retained messages of its half.
@@ -262,11 +330,10 @@ impl Broker {
         let connection = self.clients[client].id;
         held.into_iter()
             .map(|(topic, payload)| {
-                let at = self.delay(client, client, false, now, random);
+                let at = self.sent_by_half(half, client, now, random);
                 let delivery = RawDelivery {
                     to: client,
                     connection,
-                    bridge: None,
                     topic,
                     payload,
                 };
@@ -276,18 +343,21 @@ impl Broker {
     }
 
     /// The bridge is back: each half sends the other its retained messages, and where the
-    /// two differ either may win (as two Mosquittos resubscribing to each other). The
-    /// deliveries of what changed.
-    pub fn merge_retained(&mut self, now: Duration, random: &mut Random) -> Vec<(Duration, RawDelivery)> {
+    /// two differ either may win (as two Mosquittos resubscribing to each other).
+    pub fn merge_retained(
+        &mut self,
+        now: Duration,
+        random: &mut Random,
+    ) -> Vec<(Duration, Arrival)> {
         if !self.bridged() {
             return Vec::new();
         }
-        let topics: Vec<Rc<str>> = self.retained[0]
+        let topics: std::collections::BTreeSet<Rc<str>> = self.retained[0]
             .keys()
             .chain(self.retained[1].keys())
             .cloned()
             .collect();
-        let mut deliveries = Vec::new();
+        let mut arrivals = Vec::new();
         for topic in topics {
             let held = |half: usize| {
                 self.retained[half]
@@ -302,24 +372,27 @@ impl Broker {
                 (Some(_), None) => 0,
                 (None, _) => 1,
             };
-            let held = if winner == 0 { a } else { b };
-            let Some(held) = held else { continue };
-            let loser = 1 - winner;
-            self.store(loser, &topic, held.clone());
-            let payload = held.payload.clone();
-            deliveries.extend(self.fan_out(held.by, winner, &topic, &payload, now, random));
+            let Some(held) = (if winner == 0 { a } else { b }) else {
+                continue;
+            };
+            let at = self.across(1 - winner, now, random);
+            arrivals.push((
+                at,
+                Arrival {
+                    half: 1 - winner,
+                    bridge: Some(self.bridge_id),
+                    topic,
+                    held,
+                },
+            ));
         }
-        deliveries
+        arrivals
     }
 
-    /// Whether a retained delivery still arrives.
+    /// Whether a retained delivery still arrives (a half sends only to its own clients).
     pub fn arrives_raw(&self, delivery: &RawDelivery) -> bool {
         let receiver = &self.clients[delivery.to];
-        receiver.up
-            && receiver.id == delivery.connection
-            && delivery
-                .bridge
-                .is_none_or(|id| id == self.bridge_id && self.bridged())
+        receiver.up && receiver.id == delivery.connection
     }
 
     /// Publishes `packet` to every subscriber it reaches; `force` for a Last Will, which the

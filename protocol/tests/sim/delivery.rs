@@ -5,7 +5,7 @@ use std::time::Duration;
 use janitoo_protocol::network_core::Connection;
 use janitoo_protocol::{Hadd, Heartbeat, Message, NodeState, Topic};
 
-use super::broker::{Delivery, Packet, RawDelivery};
+use super::broker::{Arrival, Delivery, Packet, RawDelivery};
 use super::*;
 
 impl World {
@@ -26,10 +26,22 @@ impl World {
     }
 
     pub(super) fn publish_retained(&mut self, from: usize, topic: &str, payload: Vec<u8>) {
-        let deliveries =
+        let arrivals =
             self.broker
                 .publish_retained(from, topic, payload, self.now, &mut self.random);
-        self.schedule_raw(deliveries);
+        self.schedule_arrivals(arrivals);
+    }
+
+    /// Retained messages reaching a half's broker: at once for the publisher's own half.
+    pub(super) fn schedule_arrivals(&mut self, arrivals: Vec<(Duration, Arrival)>) {
+        for (at, arrival) in arrivals {
+            if at == self.now {
+                let deliveries = self.broker.arrive(arrival, self.now, &mut self.random);
+                self.schedule_raw(deliveries);
+            } else {
+                self.at(at, Event::Arrive(arrival));
+            }
+        }
     }
 
     pub(super) fn schedule_raw(&mut self, deliveries: Vec<(Duration, RawDelivery)>) {

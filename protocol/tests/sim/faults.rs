@@ -149,7 +149,7 @@ impl World {
             Action::BrokerUp(half) => {
                 self.broker.set_half(half, true);
                 let merged = self.broker.merge_retained(self.now, &mut self.random);
-                self.schedule_raw(merged);
+                self.schedule_arrivals(merged);
                 for client in 0..self.broker.clients.len() {
                     if self.broker.clients[client].half != half {
                         continue;
@@ -165,7 +165,7 @@ impl World {
             Action::HealBridge => {
                 self.broker.heal_bridge();
                 let merged = self.broker.merge_retained(self.now, &mut self.random);
-                self.schedule_raw(merged);
+                self.schedule_arrivals(merged);
             }
             Action::ChangePeriod { node, period } => {
                 // The operator's set, from the first half, like any client's.
@@ -310,7 +310,8 @@ impl World {
             Forgery::Discovery => {
                 let settings = super::discovery_settings();
                 let node = self.nodes.first().map_or(Hadd::new(500, 1), |n| n.hadds[1]);
-                let availability = janitoo_protocol::homeassistant::availability_topic(&settings, node);
+                let availability =
+                    janitoo_protocol::homeassistant::availability_topic(&settings, node);
                 self.publish_retained(self.outsider, &availability, b"offline".to_vec());
                 let made_up = format!(
                     "{}/sensor/janitoo_janitoo_0777_0001/user_temperature_0/config",

@@ -23,7 +23,7 @@ use janitoo_protocol::{
     ValueDescriptor, ValuePublication,
 };
 
-use broker::{Broker, Delivery, RawDelivery};
+use broker::{Arrival, Broker, Delivery, RawDelivery};
 use janitoo_protocol::homeassistant::DiscoverySettings;
 use oracle::{Dispatch, Oracle};
 use random::Random;
@@ -45,6 +45,7 @@ enum Event {
     },
     Deliver(Delivery),
     DeliverRaw(RawDelivery),
+    Arrive(Arrival),
     Connect(usize),
     Act(Action),
     CalmHang,
@@ -145,6 +146,8 @@ pub struct Outcome {
     pub checked_hang: bool,
     /// Mixed schedules: the original's primary was alive at the end.
     pub beside_live_original: bool,
+    /// Home Assistant's retained topics compared with the primary's view at the end.
+    pub home_assistant_topics: usize,
 }
 
 pub struct World {
@@ -388,6 +391,10 @@ impl World {
             Event::Beat { node, which, life } => self.beat(node, which, life),
             Event::Deliver(delivery) => self.deliver(delivery),
             Event::DeliverRaw(delivery) => self.deliver_raw(delivery),
+            Event::Arrive(arrival) => {
+                let deliveries = self.broker.arrive(arrival, self.now, &mut self.random);
+                self.schedule_raw(deliveries);
+            }
             Event::Connect(client) => self.connect(client),
             Event::Act(action) => self.act(action),
             Event::CalmHang => self.calm_hang(),
@@ -480,7 +487,22 @@ impl World {
                     self.oracle.forged_refused += 1;
                 }
                 Command::Count(_) | Command::Set(_) => {}
+                Command::Resubscribe(_) => {
+                    let client = self.controllers[at].process.client;
+                    if self.broker.is_up(client) {
+                        let retained = self.broker.retained_for(client, self.now, &mut self.random);
+                        self.schedule_raw(retained);
+                    }
+                }
                 Command::Retain(retain) => {
+                    if retain.topic.contains("/availability/") {
+                        self.log.push(format!(
+                            "{:?} {hadd}: retain {} {:?}",
+                            self.now,
+                            retain.topic,
+                            String::from_utf8_lossy(&retain.payload)
+                        ));
+                    }
                     let client = self.controllers[at].process.client;
                     self.publish_retained(client, &retain.topic, retain.payload);
                 }

@@ -105,7 +105,18 @@ impl World {
         // OFFLINE, when their process's Will came too), after PENDING.
         let primary_sim = self.controllers.iter().find(|c| Some(c.hadd) == primary);
         let primary_core = primary_sim.and_then(|c| c.core.as_ref());
-        let disrupted = primary_sim.map_or(Duration::ZERO, |c| c.disrupted);
+        // A primary that took over watches the nodes it adopts from then on (it cannot tell
+        // how long they were silent before): its windows start there at the latest.
+        let acting_since = primary.map_or(Duration::ZERO, |primary| {
+            self.oracle
+                .acting
+                .iter()
+                .rev()
+                .take_while(|(_, set)| set.contains(&primary))
+                .last()
+                .map_or(Duration::ZERO, |(at, _)| *at)
+        });
+        let disrupted = primary_sim.map_or(Duration::ZERO, |c| c.disrupted.max(acting_since));
         for node in &self.nodes {
             let calm = self
                 .calm_hang
@@ -141,15 +152,16 @@ impl World {
                 if !ok {
                     let judged = core.liveness().state(hadd);
                     return Err(format!(
-                        "{hadd} hung at {:?} during the faults; the primary's view says {told}, its liveness {judged:?}, dispatches {said:?}",
+                        "{hadd} hung at {:?} during the faults; the primary's view says {told}, its liveness {judged:?}, dispatches {said:?} (period {period:?}, due {due:?}, disrupted {disrupted:?})",
                         node.hung_at
                     ));
                 }
             }
         }
-        if let Some(primary) = primary {
-            self.verdict_home_assistant(primary)?;
-        }
+        let home_assistant_topics = match primary {
+            Some(primary) => self.verdict_home_assistant(primary)?,
+            None => 0,
+        };
         Ok(Outcome {
             takeovers: self.oracle.claims.len().saturating_sub(1),
             settled_after,
@@ -159,6 +171,7 @@ impl World {
             faults: self.faults,
             checked_hang,
             beside_live_original: false,
+            home_assistant_topics,
         })
     }
 
@@ -207,6 +220,7 @@ impl World {
             faults: self.faults,
             checked_hang: false,
             beside_live_original: true,
+            home_assistant_topics: 0,
         })
     }
 
@@ -214,17 +228,21 @@ impl World {
     /// availability of every node (ONLINE or not), the config of every value, nothing for a
     /// node DEAD or not on the map. A topic someone else wrote in the last second may be
     /// waiting to be put right.
-    fn verdict_home_assistant(&self, primary: Hadd) -> Result<(), String> {
-        use janitoo_protocol::homeassistant::{availability_payload, availability_topic, node_configs};
+    /// The number of topics compared.
+    fn verdict_home_assistant(&self, primary: Hadd) -> Result<usize, String> {
+        use janitoo_protocol::homeassistant::{
+            availability_payload, availability_topic, node_configs, node_states,
+        };
         let Some(sim) = self.controllers.iter().find(|c| c.hadd == primary) else {
-            return Ok(());
+            return Ok(0);
         };
         let (Some(core), client) = (&sim.core, sim.process.client) else {
-            return Ok(());
+            return Ok(0);
         };
         if !self.broker.is_up(client) {
-            return Ok(());
+            return Ok(0);
         }
+        let mut compared = 0;
         let settings = super::discovery_settings();
         let view = core.view();
         let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -237,17 +255,26 @@ impl World {
                 availability_topic(&settings, node.hadd),
                 availability_payload(state).as_bytes().to_vec(),
             );
-            for config in node_configs(&settings, view.map(), node.hadd, primary) {
+            let configs = node_configs(&settings, view.map(), node.hadd, primary);
+            for config in configs
+                .into_iter()
+                .chain(node_states(&settings, view.map(), node.hadd))
+            {
                 let payload = config.payload.map(|p| p.to_string().into_bytes());
                 expected.insert(config.topic, payload.unwrap_or_default());
             }
         }
         let ours = |topic: &str| {
             topic.starts_with("janitoo/janitoo/availability/")
+                || topic.starts_with("janitoo/janitoo/state/")
                 || topic.contains("/janitoo_janitoo_")
         };
         let half = self.broker.clients[client].half;
-        let halves: Vec<usize> = if self.broker.joined() { vec![0, 1] } else { vec![half] };
+        let halves: Vec<usize> = if self.broker.joined() {
+            vec![0, 1]
+        } else {
+            vec![half]
+        };
         for half in halves {
             let held = &self.broker.retained[half];
             let topics: BTreeSet<&str> = held
@@ -257,6 +284,7 @@ impl World {
                 .chain(expected.keys().map(String::as_str))
                 .collect();
             for topic in topics {
+                compared += 1;
                 let want = expected.get(topic).map(Vec::as_slice).unwrap_or_default();
                 let entry = held.get(topic);
                 let got = entry.map(|held| &*held.payload).unwrap_or_default();
@@ -278,7 +306,7 @@ impl World {
                 }
             }
         }
-        Ok(())
+        Ok(compared)
     }
 
     pub fn log(&self) -> String {

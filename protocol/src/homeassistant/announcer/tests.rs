@@ -4,7 +4,7 @@ use super::*;
 use crate::heartbeat::Heartbeat;
 use crate::homeassistant::tests::{tutorial_map, DHT, LED, PRIMARY};
 use crate::message::Message;
-use crate::model::InfoKind;
+use crate::model::{Genre, InfoKind};
 use crate::network_map::NetworkMap;
 use crate::topic::Topic;
 
@@ -20,7 +20,11 @@ fn view_of(map: &NetworkMap) -> NetworkView {
     let mut view = NetworkView::new(at(500));
     for kind in InfoKind::ALL {
         for reply in map.discovery_replies(kind, Some(PRIMARY)) {
-            view.apply(&Topic::NodeReply(PRIMARY), &Message::DiscoveryReply(reply), at(0));
+            view.apply(
+                &Topic::NodeReply(PRIMARY),
+                &Message::DiscoveryReply(reply),
+                at(0),
+            );
         }
     }
     for node in map.nodes() {
@@ -64,14 +68,21 @@ fn only_the_primary_publishes_and_only_what_changed() {
     assert_eq!(out.len(), configs + 2, "{:?}", topics(&out));
     assert_eq!(payload_on(&out, &availability(DHT)), Some(&b"online"[..]));
     assert!(out.iter().all(|retain| !retain.payload.is_empty()));
-    let first_config = out.iter().position(|r| r.topic.ends_with("/config")).unwrap();
+    let first_config = out
+        .iter()
+        .position(|r| r.topic.ends_with("/config"))
+        .unwrap();
     assert!(topics(&out)[..first_config].contains(&availability(DHT).as_str()));
-    assert!(announcer.announce(at(200), Some(PRIMARY), &view, BUDGET).is_empty());
+    assert!(announcer
+        .announce(at(200), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
     // Its own publications heard back change nothing.
     for retain in &out {
         announcer.heard(&retain.topic, &retain.payload, at(300));
     }
-    assert!(announcer.announce(at(900), Some(PRIMARY), &view, BUDGET).is_empty());
+    assert!(announcer
+        .announce(at(900), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
 }
 
 #[test]
@@ -79,12 +90,21 @@ fn a_state_change_publishes_the_availability_alone() {
     let mut view = view_of(&tutorial_map());
     let mut announcer = announcer();
     announcer.announce(at(0), Some(PRIMARY), &view, BUDGET);
-    for state in [NodeState::Pending, NodeState::Failed, NodeState::Offline] {
+    tell(&mut view, LED, NodeState::Pending);
+    announcer.state_changed(LED);
+    let out = announcer.announce(at(100), Some(PRIMARY), &view, BUDGET);
+    assert_eq!(topics(&out), [availability(LED).as_str()]);
+    assert_eq!(out[0].payload, b"offline");
+    // Unavailable already: FAILED and OFFLINE publish nothing more.
+    for state in [NodeState::Failed, NodeState::Offline] {
         tell(&mut view, LED, state);
         announcer.state_changed(LED);
-        let out = announcer.announce(at(100), Some(PRIMARY), &view, BUDGET);
-        assert_eq!(topics(&out), [availability(LED).as_str()], "{state}");
-        assert_eq!(out[0].payload, b"offline", "{state}");
+        assert!(
+            announcer
+                .announce(at(150), Some(PRIMARY), &view, BUDGET)
+                .is_empty(),
+            "{state}"
+        );
     }
     tell(&mut view, LED, NodeState::Online);
     announcer.state_changed(LED);
@@ -124,7 +144,10 @@ fn a_value_that_appears_later_is_added_and_one_that_changes_is_announced_again()
     let mut announcer = announcer();
     let view = view_of(&map);
     announcer.announce(at(0), Some(PRIMARY), &view, BUDGET);
-    let mut pressure = map.value(DHT, Genre::User, "temperature", 0).unwrap().clone();
+    let mut pressure = map
+        .value(DHT, Genre::User, "temperature", 0)
+        .unwrap()
+        .clone();
     pressure.uuid = "pressure".into();
     pressure.units = Some("hPa".into());
     map.merge_value(DHT, Genre::User, pressure);
@@ -151,9 +174,14 @@ fn what_others_write_is_put_right_at_most_every_correction_spacing() {
     assert_eq!(out[0].payload, b"online");
     // Again at once: put right only once the spacing is over.
     announcer.heard(&availability(DHT), b"offline", at(30));
-    assert!(announcer.announce(at(40), Some(PRIMARY), &view, BUDGET).is_empty());
+    assert!(announcer
+        .announce(at(40), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
     let later = at(20) + CORRECTION_SPACING;
-    assert_eq!(topics(&announcer.announce(later, Some(PRIMARY), &view, BUDGET)), [availability(DHT).as_str()]);
+    assert_eq!(
+        topics(&announcer.announce(later, Some(PRIMARY), &view, BUDGET)),
+        [availability(DHT).as_str()]
+    );
     // A config cleared by someone is published again; a config of a node that does not exist
     // is cleared.
     let config = first
@@ -164,17 +192,30 @@ fn what_others_write_is_put_right_at_most_every_correction_spacing() {
     let fake = "homeassistant/sensor/janitoo_janitoo_0777_0001/user_x_0/config";
     announcer.heard(fake, b"{\"name\":\"fake\"}", at(1_000));
     let out = announcer.announce(at(1_100), Some(PRIMARY), &view, BUDGET);
-    assert_eq!(payload_on(&out, &config.topic), Some(config.payload.as_slice()));
+    assert_eq!(
+        payload_on(&out, &config.topic),
+        Some(config.payload.as_slice())
+    );
     assert_eq!(payload_on(&out, fake), Some(&b""[..]));
     assert_eq!(out.len(), 2, "{:?}", topics(&out));
     // Other networks' and other integrations' topics are none of its business.
-    announcer.heard("homeassistant/sensor/zigbee_1/temp/config", b"{}", at(2_000));
-    announcer.heard("homeassistant/sensor/janitoo_other_0220_0001/x/config", b"{}", at(2_000));
-    assert!(announcer.announce(at(3_000), Some(PRIMARY), &view, BUDGET).is_empty());
+    announcer.heard(
+        "homeassistant/sensor/zigbee_1/temp/config",
+        b"{}",
+        at(2_000),
+    );
+    announcer.heard(
+        "homeassistant/sensor/janitoo_other_0220_0001/x/config",
+        b"{}",
+        at(2_000),
+    );
+    assert!(announcer
+        .announce(at(3_000), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
 }
 
 #[test]
-fn a_secondary_remembers_what_it_hears_and_publishes_only_the_difference_when_it_takes_over() {
+fn a_controller_that_takes_over_publishes_everything_on_the_same_topics() {
     let view = view_of(&tutorial_map());
     let mut primary = announcer();
     let published = primary.announce(at(0), Some(PRIMARY), &view, BUDGET);
@@ -183,18 +224,19 @@ fn a_secondary_remembers_what_it_hears_and_publishes_only_the_difference_when_it
         secondary.heard(&retain.topic, &retain.payload, at(10));
     }
     assert!(secondary.announce(at(20), None, &view, BUDGET).is_empty());
+    // What it heard may have missed something (a pause, a message lost): everything again,
+    // on the same topics; the commands now answered to it.
     let out = secondary.announce(at(30), Some(SECONDARY), &view, BUDGET);
-    // Same topics; only the commands (their reply_hadd) differ; availability is held already.
-    assert!(!out.is_empty());
-    assert!(out.iter().all(|retain| {
-        let text = String::from_utf8_lossy(&retain.payload);
-        retain.topic.ends_with("/config") && text.contains("\"reply_hadd\\\":\\\"0002/0000\\\"")
-    }), "{:?}", topics(&out));
-    let mut published_topics: Vec<&str> = topics(&published);
-    published_topics.retain(|topic| topics(&out).contains(topic));
-    assert_eq!(published_topics.len(), out.len());
-    // It steps down: nothing more.
+    assert_eq!(topics(&out), topics(&published));
+    let switch = out
+        .iter()
+        .find(|retain| retain.topic.contains("user_switch"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&switch.payload);
+    assert!(text.contains(r#"\"reply_hadd\":\"0002/0000\""#), "{text}");
+    // It steps down: nothing more, whatever changes.
     secondary.description_changed(DHT);
+    secondary.heard(&availability(DHT), b"offline", at(35));
     assert!(secondary.announce(at(40), None, &view, BUDGET).is_empty());
 }
 
@@ -202,20 +244,41 @@ fn a_secondary_remembers_what_it_hears_and_publishes_only_the_difference_when_it
 fn home_assistants_birth_republishes_everything_at_most_every_ten_seconds() {
     let view = view_of(&tutorial_map());
     let mut announcer = announcer();
-    let all = announcer.announce(at(0), Some(PRIMARY), &view, BUDGET).len();
+    let all = announcer
+        .announce(at(0), Some(PRIMARY), &view, BUDGET)
+        .len();
     announcer.heard("homeassistant/status", b"offline", at(50));
-    assert!(announcer.announce(at(60), Some(PRIMARY), &view, BUDGET).is_empty());
+    assert!(announcer
+        .announce(at(60), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
     announcer.heard("homeassistant/status", b"online", at(100));
-    assert_eq!(announcer.announce(at(100), Some(PRIMARY), &view, BUDGET).len(), all);
+    assert_eq!(
+        announcer
+            .announce(at(100), Some(PRIMARY), &view, BUDGET)
+            .len(),
+        all
+    );
     announcer.heard("homeassistant/status", b"online", at(200));
     announcer.heard("homeassistant/status", b"online", at(300));
-    assert!(announcer.announce(at(5_000), Some(PRIMARY), &view, BUDGET).is_empty());
+    assert!(announcer
+        .announce(at(5_000), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
     let due = at(100) + REPUBLISH_SPACING;
-    assert_eq!(announcer.announce(due, Some(PRIMARY), &view, BUDGET).len(), all);
-    assert!(announcer.announce(due + at(100), Some(PRIMARY), &view, BUDGET).is_empty());
+    assert_eq!(
+        announcer.announce(due, Some(PRIMARY), &view, BUDGET).len(),
+        all
+    );
+    assert!(announcer
+        .announce(due + at(100), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
     // A reconnection republishes at once (the broker may have lost everything).
     announcer.reconnected();
-    assert_eq!(announcer.announce(due + at(200), Some(PRIMARY), &view, BUDGET).len(), all);
+    assert_eq!(
+        announcer
+            .announce(due + at(200), Some(PRIMARY), &view, BUDGET)
+            .len(),
+        all
+    );
 }
 
 #[test]
@@ -266,9 +329,77 @@ fn topics_heard_beyond_the_cap_are_not_remembered() {
         announcer.heard(&topic, b"online", at(0));
     }
     assert_eq!(announcer.held_topics, MAX_TOPICS);
-    assert_eq!(announcer.held.values().map(|held| held.topics.len()).sum::<usize>(), MAX_TOPICS);
+    assert_eq!(
+        announcer
+            .held
+            .values()
+            .map(|held| held.topics.len())
+            .sum::<usize>(),
+        MAX_TOPICS
+    );
     // Malformed ids are ignored.
     announcer.heard("janitoo/janitoo/availability/12_3", b"online", at(0));
     announcer.heard("janitoo/janitoo/availability/abcd_0001", b"online", at(0));
     assert_eq!(announcer.held_topics, MAX_TOPICS);
+}
+
+#[test]
+fn the_data_of_each_value_is_kept_retained_for_home_assistant_and_only_it_changes_with_a_reading() {
+    let mut map = tutorial_map();
+    let mut temperature = map
+        .value(DHT, Genre::User, "temperature", 0)
+        .unwrap()
+        .clone();
+    temperature.data = 21.5.into();
+    map.merge_value(DHT, Genre::User, temperature.clone());
+    let mut load = map.value(LED, Genre::Basic, "load", 1).unwrap().clone();
+    load.data = 0.25.into();
+    map.merge_value(LED, Genre::Basic, load);
+    let mut announcer = announcer();
+    let out = announcer.announce(at(0), Some(PRIMARY), &view_of(&map), BUDGET);
+    let state = "janitoo/janitoo/state/0220_0001/user/temperature";
+    let payload: serde_json::Value =
+        serde_json::from_slice(payload_on(&out, state).unwrap()).unwrap();
+    assert_eq!(payload, serde_json::json!({"0": {"data": 21.5}}));
+    // Of a multi-instance value, the instances that have data, by index.
+    let load_state = "janitoo/janitoo/state/0220_0002/basic/load";
+    let payload: serde_json::Value =
+        serde_json::from_slice(payload_on(&out, load_state).unwrap()).unwrap();
+    assert_eq!(payload, serde_json::json!({"1": {"data": 0.25}}));
+    // No data yet: no copy (a sensor would read `None`).
+    assert!(!topics(&out).contains(&"janitoo/janitoo/state/0220_0001/user/humidity"));
+    // A new reading: the copy alone.
+    temperature.data = 22.0.into();
+    map.merge_value(DHT, Genre::User, temperature);
+    announcer.description_changed(DHT);
+    let out = announcer.announce(at(100), Some(PRIMARY), &view_of(&map), BUDGET);
+    assert_eq!(topics(&out), [state]);
+    assert_eq!(out[0].payload, br#"{"0":{"data":22.0}}"#);
+}
+
+#[test]
+fn a_topic_someone_else_wrote_on_is_said_again_once_the_dust_settles() {
+    let view = view_of(&tutorial_map());
+    let mut announcer = announcer();
+    announcer.announce(at(0), Some(PRIMARY), &view, BUDGET);
+    // Another primary (a partition healing) writes `offline`, then `online` again: what this
+    // controller hears last is what it wants, but a bridged broker may hold the other word.
+    announcer.heard(&availability(DHT), b"offline", at(100));
+    announcer.heard(&availability(DHT), b"online", at(110));
+    assert!(announcer
+        .announce(at(500), Some(PRIMARY), &view, BUDGET)
+        .is_empty());
+    let again = announcer.announce(at(100) + REASSERT_AFTER, Some(PRIMARY), &view, BUDGET);
+    assert_eq!(topics(&again), [availability(DHT).as_str()]);
+    assert_eq!(again[0].payload, b"online");
+    assert!(announcer
+        .announce(at(200) + REASSERT_AFTER, Some(PRIMARY), &view, BUDGET)
+        .is_empty());
+    // Not while it is not the primary.
+    announcer.heard(&availability(DHT), b"offline", at(5_000));
+    announcer.announce(at(5_001), None, &view, BUDGET);
+    announcer.heard(&availability(DHT), b"online", at(5_002));
+    assert!(announcer
+        .announce(at(9_000), None, &view, BUDGET)
+        .is_empty());
 }
