@@ -92,17 +92,26 @@ impl HomeAssistant {
 
     /// Every entity's state (`/api/states`).
     pub fn states(&self) -> Vec<Value> {
-        self.ask(&["states"]).as_array().cloned().unwrap_or_default()
+        self.ask(&["states"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The entity registry.
     pub fn entities(&self) -> Vec<Value> {
-        self.ask(&["entities"]).as_array().cloned().unwrap_or_default()
+        self.ask(&["entities"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The device registry.
     pub fn devices(&self) -> Vec<Value> {
-        self.ask(&["devices"]).as_array().cloned().unwrap_or_default()
+        self.ask(&["devices"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Calls a service (`switch.turn_on`) with `data`.
@@ -131,8 +140,8 @@ impl HomeAssistant {
 
     /// Problems in its log (errors, tracebacks), for a failing test's message.
     pub fn log_problems(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("home-assistant.log"))
-            .unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.dir.path().join("home-assistant.log")).unwrap_or_default();
         log.lines()
             .filter(|line| line.contains("ERROR") || line.contains("Traceback"))
             .take(20)

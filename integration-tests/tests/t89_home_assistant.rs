@@ -28,9 +28,17 @@ fn janitoo() -> &'static Path {
 
 /// The tutorial's entities this test looks at: unique id, unit, device class.
 const SENSORS: [(&str, &str, &str); 4] = [
-    ("janitoo_janitoo_0220_0001_user_temperature_0", "°C", "temperature"),
+    (
+        "janitoo_janitoo_0220_0001_user_temperature_0",
+        "°C",
+        "temperature",
+    ),
     ("janitoo_janitoo_0220_0001_user_humidity_0", "%", "humidity"),
-    ("janitoo_janitoo_0222_0001_user_frequency_0", "MHz", "frequency"),
+    (
+        "janitoo_janitoo_0222_0001_user_frequency_0",
+        "MHz",
+        "frequency",
+    ),
     ("janitoo_janitoo_0222_0001_user_voltage_0", "V", "voltage"),
 ];
 const LED_SWITCH: &str = "janitoo_janitoo_0220_0002_user_switch_0";
@@ -80,6 +88,14 @@ async fn screenshot(ha: &HomeAssistant) {
         "refresh_token": "",
         "expires_in": 1800,
     });
+    // The tokens go in the storage of Home Assistant's origin: once its page is there.
+    let origin = browser
+        .wait_for(
+            &format!("location.origin === {:?}", ha.url),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(origin, "Chromium did not open Home Assistant's page");
     browser
         .eval(&format!(
             "localStorage.setItem('hassTokens', {}); true",
@@ -98,7 +114,6 @@ async fn screenshot(ha: &HomeAssistant) {
             Duration::from_secs(60),
         )
         .await;
-    assert!(shown, "Home Assistant's devices page does not show the tutorial's devices");
     let shot = browser.screenshot().await;
     let path = std::env::var_os("JANITOO_HA_SCREENSHOT")
         .map(std::path::PathBuf::from)
@@ -107,6 +122,11 @@ async fn screenshot(ha: &HomeAssistant) {
         });
     std::fs::write(&path, shot).unwrap();
     eprintln!("screenshot: {}", path.display());
+    assert!(
+        shown,
+        "Home Assistant's devices page does not show the tutorial's devices (see {})",
+        path.display()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,11 +144,17 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
     let broker = BrokerProcess::start(BrokerKind::Mosquitto, janitoo(), None);
     let mut values = Client::connect(broker.port).await;
     values.subscribe("/values/user/#").await;
+    values.subscribe("/nodes/0220/0002/#").await;
     let mut net = FailoverNetwork::start_editing(
         janitoo(),
         &broker.address(),
         |text| format!("{text}\n[homeassistant]\n"),
-        |text| text.replace("temperature_poll = 300, humidity_poll", "temperature_poll = 2, humidity_poll"),
+        |text| {
+            text.replace(
+                "temperature_poll = 300, humidity_poll",
+                "temperature_poll = 2, humidity_poll",
+            )
+        },
     );
     let ha = HomeAssistant::start(broker.port);
     let up = Instant::now();
@@ -152,14 +178,21 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
                 ha.log_problems()
             )
         });
-    eprintln!("entities in Home Assistant {:?} after it was up", up.elapsed());
+    eprintln!(
+        "entities in Home Assistant {:?} after it was up",
+        up.elapsed()
+    );
     let states = ha
         .wait_states(Duration::from_secs(30), |states| {
             SENSORS
                 .iter()
                 .all(|(id, _, _)| {
-                    state_of(states, &ids[*id])
-                        .is_some_and(|state| state["state"].as_str().and_then(|s| s.parse::<f64>().ok()).is_some())
+                    state_of(states, &ids[*id]).is_some_and(|state| {
+                        state["state"]
+                            .as_str()
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .is_some()
+                    })
                 })
                 .then(|| states.to_vec())
         })
@@ -176,7 +209,14 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
         .iter()
         .find(|device| device["name"] == "Ambiance")
         .unwrap_or_else(|| panic!("no Ambiance device: {devices:?}"));
-    assert_eq!(ambiance["suggested_area"], "Living room");
+    // Its location became its area.
+    assert_eq!(ambiance["area_id"], "living_room", "{ambiance}");
+    assert!(
+        ambiance["model"]
+            .as_str()
+            .is_some_and(|model| !model.is_empty()),
+        "{ambiance}"
+    );
 
     // The temperature follows its value (read every 2 s).
     let temperature = &ids[SENSORS[0].0];
@@ -184,14 +224,20 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
     let mut published = last_number(&mut values, topic);
     let followed = ha
         .wait_states(Duration::from_secs(20), |states| {
-            let shown: f64 = state_of(states, temperature)?["state"].as_str()?.parse().ok()?;
+            let shown: f64 = state_of(states, temperature)?["state"]
+                .as_str()?
+                .parse()
+                .ok()?;
             Some(shown)
         })
         .await;
     let first_shown = followed.unwrap();
     let changed = ha
         .wait_states(Duration::from_secs(20), |states| {
-            let shown: f64 = state_of(states, temperature)?["state"].as_str()?.parse().ok()?;
+            let shown: f64 = state_of(states, temperature)?["state"]
+                .as_str()?
+                .parse()
+                .ok()?;
             (shown != first_shown).then_some(shown)
         })
         .await
@@ -212,7 +258,17 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
                     .is_ok_and(|tree| tree["data"] == "on")
         })
         .await;
-    assert!(on.is_some(), "switch.turn_on did not turn the LED on: {}", ha.log_problems());
+    assert!(
+        on.is_some(),
+        "switch.turn_on did not turn the LED on: {}\n{:?}",
+        ha.log_problems(),
+        values
+            .drain()
+            .into_iter()
+            .filter(|r| r.topic.starts_with("/nodes/"))
+            .map(|r| format!("{} {}", r.topic, String::from_utf8_lossy(&r.payload)))
+            .collect::<Vec<_>>()
+    );
     ha.wait_states(Duration::from_secs(10), |states| {
         (state_of(states, &switch)?["state"] == "on").then_some(())
     })
@@ -234,7 +290,10 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
                     .is_ok_and(|tree| tree["data"] == "off")
         })
         .await;
-    assert!(off.is_some(), "switch.turn_off after the failover did nothing");
+    assert!(
+        off.is_some(),
+        "switch.turn_off after the failover did nothing"
+    );
     let all_available = ha
         .wait_states(Duration::from_secs(10), |states| {
             wanted
@@ -243,8 +302,15 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
                 .then_some(())
         })
         .await;
-    assert!(all_available.is_some(), "entities unavailable after the failover");
-    assert_eq!(registry(&ha), before, "a failover changed Home Assistant's entities");
+    assert!(
+        all_available.is_some(),
+        "entities unavailable after the failover"
+    );
+    assert_eq!(
+        registry(&ha),
+        before,
+        "a failover changed Home Assistant's entities"
+    );
     eprintln!("failover checked {:?} after the kill", killed.elapsed());
 
     // The tutorial server killed: its entities become unavailable.
@@ -262,6 +328,9 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
         unavailable.is_some(),
         "the tutorial's entities are still available after it was killed"
     );
-    eprintln!("entities unavailable {:?} after the tutorial was killed", stopped.elapsed());
+    eprintln!(
+        "entities unavailable {:?} after the tutorial was killed",
+        stopped.elapsed()
+    );
     assert_eq!(registry(&ha), before);
 }
