@@ -718,7 +718,7 @@ impl Handler<PublishRetained> for MqttBridge {
             retain: true,
         });
         if !queued {
-            warn!(%topic, "retained publication dropped: the outbound queue is full");
+            debug!(%topic, "retained publication dropped: the outbound queue is full");
             for (_, observer) in &self.raw_observers {
                 self.metrics.sent(ActorKind::Supervisor);
                 observer.do_send(RawObserved {

@@ -223,7 +223,7 @@ impl Handler<RawObserved> for NetworkSupervisor {
     fn handle(&mut self, observed: RawObserved, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Supervisor);
         if observed.unsent {
-            warn!(topic = %observed.topic, "a Home Assistant config was not sent: it will be again");
+            debug!(topic = %observed.topic, "a Home Assistant config was not sent: it will be again");
         }
         // Unsent: the broker does not hold it, as if it had been cleared.
         let commands = self

@@ -355,7 +355,6 @@ pub fn entity_config(
     let mut config = Map::new();
     config.insert("name".into(), json!(name));
     config.insert("unique_id".into(), json!(format!("{node}_{object}")));
-    config.insert("object_id".into(), json!(format!("{node}_{object}")));
     config.insert("device".into(), device(settings, hadd, map.node(hadd)));
     config.insert(
         "availability_topic".into(),

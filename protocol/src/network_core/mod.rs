@@ -162,11 +162,16 @@ pub struct NetworkCore {
     discovery_budget: (f64, Duration),
     /// Home Assistant's discovery, when the primary publishes it.
     announcer: Option<Announcer>,
+    /// Publications for Home Assistant that may be sent now, and when that was counted.
+    announce_budget: (f64, Duration),
 }
 
-/// Retained publications for Home Assistant per input, at most: a thousand nodes are
-/// announced over a few ticks rather than flooding the outbound queue at once.
-const ANNOUNCE_BUDGET: usize = 256;
+/// Retained publications for Home Assistant at once, at most: a thousand nodes are announced
+/// over a few seconds ([`ANNOUNCE_RATE`]) rather than filling the outbound queue, where the
+/// protocol's own messages (the primary's heartbeat above all) wait too.
+const ANNOUNCE_BURST: f64 = 256.0;
+/// Retained publications for Home Assistant per second, past the burst.
+const ANNOUNCE_RATE: f64 = 2_000.0;
 
 /// Newcomer controllers asked for their nodes at once, at most.
 const DISCOVERY_BURST: f64 = 20.0;
@@ -193,6 +198,7 @@ impl NetworkCore {
             claimed_at: None,
             discovery_budget: (DISCOVERY_BURST, now),
             announcer: None,
+            announce_budget: (ANNOUNCE_BURST, now),
         }
     }
 
@@ -232,7 +238,14 @@ impl NetworkCore {
     fn announce(&mut self, now: Duration, out: &mut Out) {
         let primary = self.acting_epoch(now).map(|_| self.setup.hadd);
         if let Some(announcer) = &mut self.announcer {
-            for retain in announcer.announce(now, primary, &self.view, ANNOUNCE_BUDGET) {
+            let (tokens, counted) = self.announce_budget;
+            let earned = now.saturating_sub(counted).as_secs_f64() * ANNOUNCE_RATE;
+            let tokens = (tokens + earned).min(ANNOUNCE_BURST);
+            // A node's publications go together: the budget may be overdrawn by one node's.
+            let budget = tokens.max(0.0) as usize;
+            let published = announcer.announce(now, primary, &self.view, budget);
+            self.announce_budget = (tokens - published.len() as f64, now);
+            for retain in published {
                 out.push(Command::Retain(retain));
             }
             if self.connected && announcer.take_reread() {

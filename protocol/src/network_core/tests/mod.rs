@@ -2,6 +2,7 @@
 //! learns, and its timing.
 
 mod asking;
+mod home_assistant;
 mod periods;
 mod timing;
 
