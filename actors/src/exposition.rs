@@ -95,7 +95,7 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             kind.name()
         );
     }
-    let counters: [(&str, &str, &str, &Counter); 24] = [
+    let counters: [(&str, &str, &str, &Counter); 26] = [
         (
             "janitoo_mqtt_received_total",
             "counter",
@@ -239,6 +239,18 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
             "counter",
             "Retained publications for Home Assistant: discovery configs, availability, clearings.",
             &metrics.announced,
+        ),
+        (
+            "janitoo_supervisor_answers_total",
+            "counter",
+            "Answers to the network controller (Home Assistant's sets) that said the request was done.",
+            &metrics.answered,
+        ),
+        (
+            "janitoo_supervisor_answers_refused_total",
+            "counter",
+            "Answers to the network controller (Home Assistant's sets) that refused the request.",
+            &metrics.answers_refused,
         ),
     ];
     for (name, kind, help, counter) in counters {

@@ -236,6 +236,11 @@ pub struct Metrics {
     pub dispatched: Counter,
     /// Retained publications for Home Assistant (discovery configs, availability, clearings).
     pub announced: Counter,
+    /// Answers addressed to the network controller that said the request was done (Home
+    /// Assistant's sets are answered to the primary).
+    pub answered: Counter,
+    /// Answers addressed to the network controller that refused the request.
+    pub answers_refused: Counter,
     /// Nodes of the supervisor's map by liveness state, as [`NODE_STATES`] orders them
     /// (gauges, refreshed every 2 s; a network controller only).
     pub nodes_by_state: [Counter; 6],

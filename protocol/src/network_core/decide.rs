@@ -25,6 +25,16 @@ impl NetworkCore {
         now: Duration,
         out: &mut Out,
     ) {
+        if let (Topic::NodeReply(to), Message::ValueReply(reply)) = (topic, message) {
+            if *to == self.setup.hadd {
+                let counter = if reply.status().is_success() {
+                    Counter::Answered
+                } else {
+                    Counter::AnswerRefused
+                };
+                out.push(Command::Count(counter));
+            }
+        }
         match (topic, message) {
             (Topic::Heartbeat(hadd), Message::Heartbeat(beat)) => {
                 self.on_own_heartbeat(*hadd, beat, topic, message, now, out)

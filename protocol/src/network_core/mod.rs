@@ -82,6 +82,11 @@ pub enum Counter {
     Forged,
     /// A node heard beyond the cap on watched nodes was refused.
     Crowded,
+    /// An answer addressed to this controller (Home Assistant's sets are answered to the
+    /// primary) said the request was done.
+    Answered,
+    /// An answer addressed to this controller refused the request (a 4xx or 5xx status).
+    AnswerRefused,
 }
 
 /// Something worth a line in the log.

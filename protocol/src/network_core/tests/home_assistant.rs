@@ -84,3 +84,31 @@ fn a_secondary_publishes_nothing_and_a_primary_announces_a_thousand_nodes_paced(
         "all announced {done} ms after the claim"
     );
 }
+
+#[test]
+fn answers_to_the_primary_are_counted_by_outcome() {
+    let mut core = core(ME, Role::Primary);
+    let done = hear(
+        &mut core,
+        "/nodes/0001/0000/reply",
+        r#"{"uuid":"switch","hadd":"0220/0002","genre":2,"cmd_class":37,"data":"on","status":200}"#,
+        0,
+    );
+    assert_eq!(counted(&done, Counter::Answered), 1);
+    let refused = hear(
+        &mut core,
+        "/nodes/0001/0000/reply",
+        r#"{"uuid":"switch","hadd":"0220/0002","genre":2,"cmd_class":37,"data":"dim","status":400,"error":"not an item"}"#,
+        10,
+    );
+    assert_eq!(counted(&refused, Counter::AnswerRefused), 1);
+    assert_eq!(counted(&refused, Counter::Answered), 0);
+    // Answers to someone else are theirs.
+    let theirs = hear(
+        &mut core,
+        "/nodes/9999/9990/reply",
+        r#"{"uuid":"switch","hadd":"0220/0002","genre":2,"cmd_class":37,"data":"on","status":200}"#,
+        20,
+    );
+    assert_eq!(counted(&theirs, Counter::Answered), 0);
+}
