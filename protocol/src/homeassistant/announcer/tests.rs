@@ -403,3 +403,90 @@ fn a_topic_someone_else_wrote_on_is_said_again_once_the_dust_settles() {
         .announce(at(9_000), None, &view, BUDGET)
         .is_empty());
 }
+
+/// What `held_topics` counts is what is held.
+fn assert_counted(announcer: &Announcer) {
+    let held: usize = announcer.held.values().map(|held| held.topics.len()).sum();
+    assert_eq!(announcer.held_topics, held);
+}
+
+#[test]
+fn the_count_of_topics_held_follows_every_addition_and_clearing() {
+    let mut view = view_of(&tutorial_map());
+    let mut announcer = announcer();
+    let first = announcer.announce(at(0), Some(PRIMARY), &view, BUDGET);
+    assert_counted(&announcer);
+    assert_eq!(announcer.held_topics, first.len());
+    // Cleared by someone: one fewer.
+    let config = &first
+        .iter()
+        .find(|r| r.topic.ends_with("/config"))
+        .unwrap()
+        .topic;
+    announcer.heard(config, b"", at(10));
+    assert_counted(&announcer);
+    assert_eq!(announcer.held_topics, first.len() - 1);
+    announcer.announce(at(20), Some(PRIMARY), &view, BUDGET);
+    assert_eq!(announcer.held_topics, first.len());
+    // A config of the node that it no longer has: cleared.
+    let stray = "homeassistant/sensor/janitoo_janitoo_0220_0001/user_gone_0/config";
+    announcer.heard(stray, b"{}", at(300));
+    assert_eq!(announcer.held_topics, first.len() + 1);
+    announcer.announce(at(600), Some(PRIMARY), &view, BUDGET);
+    assert_counted(&announcer);
+    assert_eq!(announcer.held_topics, first.len());
+    // A node DEAD: all of its topics go.
+    tell(&mut view, LED, NodeState::Dead);
+    announcer.state_changed(LED);
+    let cleared = announcer.announce(at(900), Some(PRIMARY), &view, BUDGET);
+    assert_counted(&announcer);
+    assert_eq!(announcer.held_topics, first.len() - cleared.len());
+}
+
+#[test]
+fn a_pause_or_a_takeover_asks_the_broker_again_once_and_a_reconnection_does_not() {
+    let view = view_of(&tutorial_map());
+    let mut announcer = announcer();
+    assert!(!announcer.take_reread());
+    let all = announcer
+        .announce(at(0), Some(PRIMARY), &view, BUDGET)
+        .len();
+    assert!(
+        announcer.take_reread(),
+        "a new primary reads what the broker holds"
+    );
+    assert!(!announcer.take_reread(), "once");
+    announcer.paused();
+    assert!(announcer.take_reread());
+    assert!(!announcer.take_reread());
+    assert_eq!(
+        announcer
+            .announce(at(100), Some(PRIMARY), &view, BUDGET)
+            .len(),
+        all
+    );
+    announcer.reconnected();
+    assert!(!announcer.take_reread(), "the subscriptions bring it");
+    assert_eq!(
+        announcer
+            .announce(at(200), Some(PRIMARY), &view, BUDGET)
+            .len(),
+        all
+    );
+}
+
+#[test]
+fn a_budget_of_one_nodes_publications_publishes_one_node_a_call() {
+    let view = view_of(&tutorial_map());
+    let mut announcer = announcer();
+    // The DHT's: its availability, two configs (no state copies: no data yet).
+    let first = announcer.announce(at(0), Some(PRIMARY), &view, 3);
+    assert_eq!(first.len(), 3, "{:?}", topics(&first));
+    assert!(first
+        .iter()
+        .all(|retain| retain.topic.contains("0220_0001")));
+    let second = announcer.announce(at(1), Some(PRIMARY), &view, 3);
+    assert!(second
+        .iter()
+        .all(|retain| retain.topic.contains("0220_0002")));
+}
