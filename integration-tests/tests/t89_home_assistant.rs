@@ -313,7 +313,15 @@ async fn home_assistant_shows_the_tutorial_and_follows_it() {
     );
     eprintln!("failover checked {:?} after the kill", killed.elapsed());
 
-    // The tutorial server killed: its entities become unavailable.
+    // The tutorial server killed: its entities become unavailable (once the new primary has
+    // caught up: two of its heartbeats).
+    values.subscribe("/dhcp/resolv/heartbeat").await;
+    for _ in 0..2 {
+        values
+            .next_on("/dhcp/resolv/heartbeat", Duration::from_secs(5))
+            .await
+            .expect("the new primary does not beat");
+    }
     net.tutorial.kill();
     let stopped = Instant::now();
     let unavailable = ha
