@@ -49,21 +49,11 @@ impl RetainedView {
         limit: Duration,
         wanted: impl Fn(&BTreeMap<String, Vec<u8>>) -> Option<T>,
     ) -> Option<T> {
-        let deadline = Instant::now() + limit;
-        loop {
-            self.take();
-            if let Some(found) = wanted(&self.held) {
-                return Some(found);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            // Blocks until the next publication or the deadline.
-            if let Some(received) = self.client.next_matching(left, |_| true).await {
-                self.keep(received);
-            }
-        }
+        self.wait(limit, |view| {
+            view.take();
+            wanted(&view.held)
+        })
+        .await
     }
 
     /// Waits until `wanted` finds what it looks for in the publications received since
@@ -74,10 +64,19 @@ impl RetainedView {
         limit: Duration,
         wanted: impl Fn(&[(String, Vec<u8>)]) -> Option<T>,
     ) -> Option<T> {
+        self.wait(limit, |view| wanted(&view.since(since))).await
+    }
+
+    /// Asks `check` now and whenever a publication arrives, until it finds something or
+    /// `limit` is over.
+    async fn wait<T>(
+        &mut self,
+        limit: Duration,
+        check: impl Fn(&mut Self) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + limit;
         loop {
-            let received = self.since(since);
-            if let Some(found) = wanted(&received) {
+            if let Some(found) = check(self) {
                 return Some(found);
             }
             let left = deadline.saturating_duration_since(Instant::now());

@@ -82,19 +82,8 @@ pub struct Broker {
     crossing_last: [Duration; 2],
 }
 
-/// MQTT topic filter matching (`+` one level, `#` the rest).
-pub fn matches(filter: &str, topic: &str) -> bool {
-    let mut levels = topic.split('/');
-    for part in filter.split('/') {
-        match (part, levels.next()) {
-            ("#", _) => return true,
-            ("+", Some(_)) => {}
-            (part, Some(level)) if part == level => {}
-            _ => return false,
-        }
-    }
-    levels.next().is_none()
-}
+/// MQTT topic filter matching (`+` one level, `#` the rest): the protocol crate's.
+pub use janitoo_protocol::topic::filter_matches as matches;
 
 impl Broker {
     pub fn new() -> Broker {
