@@ -33,8 +33,10 @@ mod sim;
 
 use std::time::{Duration, Instant};
 
+use janitoo_protocol::election::{Rank, Role};
+use janitoo_protocol::{Hadd, NodeState};
 use sim::random::Random;
-use sim::schedule::Schedule;
+use sim::schedule::{Action, ControllerSpec, NodeSpec, Schedule, Target};
 use sim::{Outcome, World};
 
 fn run_seed(seed: u64) -> Result<Outcome, String> {
@@ -127,6 +129,7 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     settle.sort();
     let takeovers = outcomes.iter().filter(|o| o.takeovers > 0).count();
     let hangs = outcomes.iter().filter(|o| o.checked_hang).count();
+    let crashes: usize = outcomes.iter().map(|o| o.crashes_checked).sum();
     let faults: usize = outcomes.iter().map(|o| o.faults).sum();
     let forged: u64 = outcomes.iter().map(|o| o.forged_refused).sum();
     let overlap = outcomes.iter().map(|o| o.overlap).max().unwrap_or_default();
@@ -137,7 +140,7 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let topics: usize = outcomes.iter().map(|o| o.home_assistant_topics).sum();
     eprintln!(
         "{count} schedules in {elapsed:.1?} ({:.0}/s): {faults} scheduled actions, {takeovers} with a takeover, \
-         {hangs} calm hangs checked, {forged} forged epochs refused, Home Assistant's topics checked in \
+         {hangs} calm hangs checked, {crashes} nodes crashed for good checked, {forged} forged epochs refused, Home Assistant's topics checked in \
          {home_assistant} ({topics} topics); single primary after the faults: \
          median {:?}, p99 {:?}, max {:?}; longest overlap of two primaries after the faults {overlap:?}",
         count as f64 / elapsed.as_secs_f64(),
@@ -148,8 +151,9 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     assert!(
         takeovers * 3 >= outcomes.len()
             && hangs * 10 >= outcomes.len() * 9
+            && crashes * 20 >= outcomes.len()
             && home_assistant * 10 >= outcomes.len() * 9,
-        "the schedules exercise too little: {takeovers} takeovers, {hangs} hangs, Home Assistant checked in {home_assistant}"
+        "the schedules exercise too little: {takeovers} takeovers, {hangs} hangs, {crashes} crashes, Home Assistant checked in {home_assistant}"
     );
 }
 
@@ -203,4 +207,74 @@ fn mixed_schedules_beside_an_original_primary_never_claim_while_it_beats() {
         "the mixed schedules exercise too little: {live} live, {} gone",
         settle.len()
     );
+}
+
+/// A node process crashes just as a new primary takes over (within its first interval, while
+/// it asks the nodes for their periods before catching up): its Last Will alone must make the
+/// new primary tell its nodes OFFLINE (their periods, 20 s, are too long for a timeout within
+/// the run). Swept over the moment of the crash, from the old primary's crash to 3 s after.
+#[test]
+fn a_node_crashed_while_a_new_primary_catches_up_is_told_offline() {
+    let primary_crash = Duration::from_secs(5);
+    for offset_ms in (0..=3_000).step_by(50) {
+        let node_crash = primary_crash + Duration::from_millis(offset_ms);
+        let rank = |role, priority| Rank { role, priority };
+        let schedule = Schedule {
+            controllers: [
+                rank(Role::Primary, 0),
+                rank(Role::Secondary, 1),
+                rank(Role::Secondary, 0),
+            ]
+            .into_iter()
+            .zip(1..)
+            .map(|(rank, ctrl)| ControllerSpec {
+                hadd: Hadd::new(ctrl, 0),
+                rank,
+                half: 0,
+            })
+            .collect(),
+            nodes: (0..3)
+                .map(|at| NodeSpec {
+                    ctrl: 500 + at,
+                    periods: [Duration::from_secs(20); 2],
+                    half: 0,
+                })
+                .collect(),
+            original: None,
+            actions: vec![
+                (
+                    primary_crash,
+                    Action::Crash {
+                        target: Target::Controller(0),
+                        restart_after: None,
+                    },
+                ),
+                (
+                    node_crash,
+                    Action::Crash {
+                        target: Target::Node(0),
+                        restart_after: None,
+                    },
+                ),
+            ],
+            calm_from: node_crash,
+        };
+        for seed in 1..=5 {
+            let mut world = World::new(&schedule, Random::new(seed));
+            world.run();
+            let context = || format!("node crashed {offset_ms} ms after the primary, seed {seed}");
+            if let Err(why) = world.verdict() {
+                panic!("{}: {why}\n{}", context(), world.log());
+            }
+            for hadd in [Hadd::new(500, 0), Hadd::new(500, 1)] {
+                assert_eq!(
+                    world.primary_says(hadd),
+                    Some(NodeState::Offline),
+                    "{}: {hadd}\n{}",
+                    context(),
+                    world.log()
+                );
+            }
+        }
+    }
 }

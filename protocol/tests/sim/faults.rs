@@ -36,7 +36,13 @@ impl World {
                         controller.process.frozen = false;
                         controller.core = None;
                     }
-                    Target::Node(at) => self.nodes[at].process.running = false,
+                    Target::Node(at) => {
+                        let node = &mut self.nodes[at];
+                        if node.process.running {
+                            node.process.running = false;
+                            node.crashed_at = Some(self.now);
+                        }
+                    }
                     Target::Original => {
                         if let Some(original) = &mut self.original {
                             original.process.running = false;
@@ -53,6 +59,7 @@ impl World {
                 Target::Node(at) if !self.nodes[at].process.running => {
                     let sim = &mut self.nodes[at];
                     sim.process.running = true;
+                    sim.crashed_at = None;
                     sim.hung = false;
                     sim.process.life += 1;
                     let (client, life) = (sim.process.client, sim.process.life);

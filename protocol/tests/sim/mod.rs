@@ -122,6 +122,8 @@ struct NodeSim {
     process: Process,
     hung: bool,
     hung_at: Duration,
+    /// When its process crashed, while it is down.
+    crashed_at: Option<Duration>,
 }
 
 /// The original's primary: it beats on a timer, which fires late after a freeze.
@@ -144,6 +146,8 @@ pub struct Outcome {
     pub forged_refused: u64,
     pub faults: usize,
     pub checked_hang: bool,
+    /// Nodes crashed for good whose state at the end was checked.
+    pub crashes_checked: usize,
     /// Mixed schedules: the original's primary was alive at the end.
     pub beside_live_original: bool,
     /// Home Assistant's retained topics compared with the primary's view at the end.
@@ -222,6 +226,7 @@ impl World {
                     process: Process::new(broker.add_client(spec.half, filters)),
                     hung: false,
                     hung_at: Duration::ZERO,
+                    crashed_at: None,
                 }
             })
             .collect();

@@ -46,6 +46,20 @@ impl World {
         self.oracle.record_acting(acting, now);
     }
 
+    /// What the controller acting as primary at the end says of `hadd` (its view: what the
+    /// network was told), if one acts.
+    pub fn primary_says(&self, hadd: Hadd) -> Option<NodeState> {
+        let (_, acting) = self.oracle.acting.last()?;
+        let primary = acting.first()?;
+        let core = self
+            .controllers
+            .iter()
+            .find(|c| c.hadd == *primary)?
+            .core
+            .as_ref()?;
+        Some(core.view().state(hadd))
+    }
+
     /// Checks what must hold at the end; the outcome on success.
     pub fn verdict(&self) -> Result<Outcome, String> {
         if let Some(first) = self.oracle.violations.first() {
@@ -117,20 +131,25 @@ impl World {
                 .map_or(Duration::ZERO, |(at, _)| *at)
         });
         let disrupted = primary_sim.map_or(Duration::ZERO, |c| c.disrupted.max(acting_since));
+        let mut crashes_checked = 0;
         for node in &self.nodes {
             let calm = self
                 .calm_hang
                 .is_some_and(|(at, _)| self.nodes[at].hadds == node.hadds);
-            if !node.hung || calm {
-                continue;
-            }
+            // Hung (its connection kept) or crashed for good (its Will published, when its
+            // broker was up to publish it).
+            let silent_from = match node.crashed_at {
+                Some(crashed_at) if !node.process.running => crashed_at,
+                _ if node.hung && !calm => node.hung_at,
+                _ => continue,
+            };
             for hadd in node.hadds {
                 let Some(core) = primary_core else { continue };
                 let period = core.liveness().period(hadd);
                 // FAILED is due 6 tolerant periods after the last beat, or after the
                 // primary's last reconnection (plus the rejoin allowance) or pause.
                 let due =
-                    node.hung_at.max(disrupted) + period.mul_f64(6.6) + Duration::from_secs(11);
+                    silent_from.max(disrupted) + period.mul_f64(6.6) + Duration::from_secs(11);
                 let told = core.view().state(hadd);
                 let said: Vec<NodeState> = self
                     .oracle
@@ -142,6 +161,9 @@ impl World {
                     .iter()
                     .rposition(|s| *s == NodeState::Failed)
                     .is_some_and(|last| said[..last].contains(&NodeState::Pending));
+                if self.now >= due && !node.process.running {
+                    crashes_checked += 1;
+                }
                 let ok = match told {
                     _ if self.now < due => true,
                     NodeState::Unknown => core.liveness().state(hadd) == NodeState::Unknown,
@@ -152,8 +174,8 @@ impl World {
                 if !ok {
                     let judged = core.liveness().state(hadd);
                     return Err(format!(
-                        "{hadd} hung at {:?} during the faults; the primary's view says {told}, its liveness {judged:?}, dispatches {said:?} (period {period:?}, due {due:?}, disrupted {disrupted:?})",
-                        node.hung_at
+                        "{hadd} silent from {silent_from:?} (hung {}, crashed {:?}) during the faults; the primary's view says {told}, its liveness {judged:?}, dispatches {said:?} (period {period:?}, due {due:?}, disrupted {disrupted:?})",
+                        node.hung, node.crashed_at
                     ));
                 }
             }
@@ -170,6 +192,7 @@ impl World {
             forged_refused: self.oracle.forged_refused,
             faults: self.faults,
             checked_hang,
+            crashes_checked,
             beside_live_original: false,
             home_assistant_topics,
         })
@@ -219,6 +242,7 @@ impl World {
             forged_refused: self.oracle.forged_refused,
             faults: self.faults,
             checked_hang: false,
+            crashes_checked: 0,
             beside_live_original: true,
             home_assistant_topics: 0,
         })
