@@ -321,8 +321,10 @@ impl NetworkCore {
         }
     }
 
-    /// The primary answers a resolv request with its map, each node with the state its
-    /// liveness gives it.
+    /// The primary answers a resolv request with its map, each node with the state the network
+    /// was told of it (its liveness's judgement only for a node never told anything). A
+    /// judgement not yet dispatched (in the catch-up window, say) is not passed on as told:
+    /// a follower that takes over would believe the network knows it, and never tell it.
     fn answer_resolv(&mut self, request: &Request, now: Duration, out: &mut Out) {
         let (Some(kind), Some(epoch)) = (request.info_kind(), self.acting_epoch(now)) else {
             return;
@@ -333,7 +335,10 @@ impl NetworkCore {
         for mut reply in self.view.map().discovery_replies(kind, request.reply_hadd) {
             if let DiscoveryData::Nodes(nodes) = &mut reply.data {
                 for (hadd, info) in nodes.iter_mut() {
-                    let state = self.liveness.state(*hadd);
+                    let state = match self.view.state(*hadd) {
+                        NodeState::Unknown => self.liveness.state(*hadd),
+                        told => told,
+                    };
                     if state != NodeState::Unknown {
                         info.state = Some(state);
                     }

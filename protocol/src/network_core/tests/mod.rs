@@ -384,3 +384,59 @@ fn a_heartbeat_on_behalf_on_a_nodes_own_topic_is_not_its_own() {
     assert_eq!(counted(&commands, Counter::Fenced), 1);
     assert_eq!(core.view().state(NODE), NodeState::Online);
 }
+
+#[test]
+fn a_new_primary_answers_the_map_with_what_was_told_not_what_it_has_yet_to_tell() {
+    let mut core = core(OTHER, Role::Secondary);
+    let primary_beat = r#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#;
+    hear(
+        &mut core,
+        "/nodes/0002/0000/reply",
+        r#"{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,
+            "data":{"0222/0001":{"hadd":"0222/0001","heartbeat":1}}}"#,
+        0,
+    );
+    beat(&mut core, NODE, "ONLINE", 0);
+    // NODE falls silent: judged PENDING at 3.3 s, while the old primary has yet to tell it.
+    for at in (0..=4_400).step_by(100) {
+        if at % 1_000 == 0 {
+            hear(&mut core, "/dhcp/resolv/heartbeat", primary_beat, at);
+        }
+        core.on_tick(ms(at));
+    }
+    assert_eq!(core.liveness().state(NODE), NodeState::Pending);
+    beat(&mut core, ME, "OFFLINE", 4_500);
+    let claimed = (4_500..6_000)
+        .step_by(10)
+        .find(|at| {
+            core.on_tick(ms(*at));
+            core.acting_epoch(ms(*at)).is_some()
+        })
+        .expect("takes over on the Will");
+    // In its catch-up window, asked for the map: NODE as the network knows it.
+    let commands = hear(
+        &mut core,
+        "/dhcp/resolv/request/",
+        r#"{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,"reply_hadd":"0003/0000"}"#,
+        claimed + 10,
+    );
+    let states: Vec<Option<NodeState>> = commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Publish {
+                message: Message::DiscoveryReply(reply),
+                ..
+            } => match &reply.data {
+                crate::DiscoveryData::Nodes(nodes) => Some(nodes[&NODE].state),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, [Some(NodeState::Online)]);
+    // Caught up, it tells its judgement; the map says so from then on.
+    let epoch = core.acting_epoch(ms(claimed)).unwrap();
+    let told = dispatches(&run(&mut core, claimed + 100, claimed + 1_500));
+    assert_eq!(told[0], (NODE, NodeState::Pending, epoch));
+    assert_ne!(core.view().state(NODE), NodeState::Online);
+}
