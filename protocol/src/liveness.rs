@@ -67,6 +67,10 @@ struct Tracked {
     /// lie ahead, to give nodes time to come back after a reconnection).
     window_start: Duration,
     since: Duration,
+    /// Its PENDING or FAILED is this controller's judgement of its silence (not its own word,
+    /// nor another controller's): withdrawn if the node says its period is longer than the one
+    /// it was judged with (see [`Liveness::set_period`]).
+    judged: bool,
 }
 
 /// The liveness of every node seen.
@@ -114,8 +118,12 @@ impl Liveness {
 
     /// The heartbeat period of `hadd`, told at `now` by the node itself (its node info, its
     /// `heartbeat` value, its candidacy). A period outside 0 to [`MAX_PERIOD`] is ignored. A
-    /// new period restarts the node's window, since the node applies it at once. True when it
-    /// changed.
+    /// new period restarts the node's window, since the node applies it at once. A PENDING or
+    /// FAILED judged here with a shorter period (one this controller missed the change of, while
+    /// it was away) is withdrawn when the silence so far is less than `heartbeat_count` of the
+    /// new periods: back to ONLINE, not yet told to anyone (a PENDING already told stays told
+    /// until the node's next heartbeat: only its own word says it is alive). True when the
+    /// period changed.
     pub fn set_period(&mut self, hadd: Hadd, period: Duration, now: Duration) -> bool {
         self.doubtful.remove(&hadd);
         self.change_period(hadd, period, now)
@@ -125,9 +133,16 @@ impl Liveness {
         if period.is_zero() || period > MAX_PERIOD || self.periods.get(&hadd) == Some(&period) {
             return false;
         }
+        let longer = period > self.period(hadd);
         self.periods.insert(hadd, period);
         let patience = self.patience(hadd);
         if let Some(tracked) = self.nodes.get_mut(&hadd) {
+            let silent = now.saturating_sub(tracked.window_start);
+            if longer && tracked.judged && silent < patience {
+                tracked.state = NodeState::Online;
+                tracked.since = now;
+                tracked.judged = false;
+            }
             let restarted = restarted(tracked.state, now, now, patience);
             tracked.window_start = tracked.window_start.max(restarted);
         }
@@ -166,7 +181,9 @@ impl Liveness {
             state: NodeState::Unknown,
             window_start: now,
             since: now,
+            judged: false,
         });
+        tracked.judged = false;
         if tracked.state != to {
             transitions.push(Transition {
                 hadd,
@@ -175,6 +192,20 @@ impl Liveness {
             });
             tracked.state = to;
             tracked.since = now;
+        }
+    }
+
+    /// Sets what its silence says of `hadd`.
+    fn judge(
+        &mut self,
+        hadd: Hadd,
+        to: NodeState,
+        now: Duration,
+        transitions: &mut Vec<Transition>,
+    ) {
+        self.set(hadd, to, now, transitions);
+        if let Some(tracked) = self.nodes.get_mut(&hadd) {
+            tracked.judged = true;
         }
     }
 
@@ -227,10 +258,10 @@ impl Liveness {
             let tracked = self.nodes[&hadd];
             let missed = self.missed(hadd, &tracked, now);
             if tracked.state.is_alive() && missed >= count {
-                self.set(hadd, NodeState::Pending, now, &mut transitions);
+                self.judge(hadd, NodeState::Pending, now, &mut transitions);
             }
             if self.nodes[&hadd].state == NodeState::Pending && missed >= 2 * count {
-                self.set(hadd, NodeState::Failed, now, &mut transitions);
+                self.judge(hadd, NodeState::Failed, now, &mut transitions);
             }
             let tracked = self.nodes[&hadd];
             if tracked.state == NodeState::Failed
@@ -282,6 +313,7 @@ impl Liveness {
             state,
             window_start: restarted(state, now, now, patience),
             since: now,
+            judged: false,
         });
     }
 

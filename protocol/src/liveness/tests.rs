@@ -302,3 +302,51 @@ fn after_an_absence_a_longer_period_from_the_primarys_map_is_believed_until_the_
     liveness.discount(secs(5.0), secs(50.0));
     assert!(liveness.suggest_period(NODE, secs(20.0), secs(50.0)));
 }
+
+#[test]
+fn a_silence_judged_with_a_period_the_node_then_says_was_longer_is_withdrawn() {
+    // Believed 2 s (a change to 20 s missed while away): PENDING at 6.6 s of silence.
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(6.6));
+    assert_eq!(liveness.state(NODE), NodeState::Pending);
+    // The node says 20 s: 8 s of silence is not 3 tolerant periods of it.
+    assert!(liveness.set_period(NODE, secs(20.0), secs(8.0)));
+    assert_eq!(liveness.state(NODE), NodeState::Online);
+    // From then on it is judged with the new period, its window from the answer.
+    assert!(liveness.on_tick(secs(73.9)).is_empty());
+    assert_eq!(
+        states(&liveness.on_tick(secs(74.0))),
+        [(NODE, NodeState::Pending)]
+    );
+}
+
+#[test]
+fn a_longer_period_withdraws_no_silence_it_also_covers_nor_a_nodes_own_word() {
+    // Silent 70 s: FAILED with 2 s, and still more than 3 tolerant periods of 20 s.
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(70.0));
+    assert_eq!(liveness.state(NODE), NodeState::Failed);
+    liveness.set_period(NODE, secs(20.0), secs(70.0));
+    assert_eq!(liveness.state(NODE), NodeState::Failed);
+    // FAILED within the new patience is withdrawn.
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(14.0));
+    assert_eq!(liveness.state(NODE), NodeState::Failed);
+    liveness.set_period(NODE, secs(20.0), secs(14.0));
+    assert_eq!(liveness.state(NODE), NodeState::Online);
+    // A shorter period withdraws nothing.
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(7.0));
+    liveness.set_period(NODE, secs(1.0), secs(7.0));
+    assert_eq!(liveness.state(NODE), NodeState::Pending);
+    // PENDING reported by the node itself is its own word.
+    let mut liveness = watched(2.0);
+    liveness.on_heartbeat(NODE, NodeState::Pending, secs(1.0));
+    liveness.set_period(NODE, secs(20.0), secs(2.0));
+    assert_eq!(liveness.state(NODE), NodeState::Pending);
+    // Nor is a state adopted from the primary's map.
+    let other = Hadd::new(221, 1);
+    liveness.adopt(other, NodeState::Pending, secs(2.0));
+    liveness.set_period(other, secs(20.0), secs(3.0));
+    assert_eq!(liveness.state(other), NodeState::Pending);
+}
