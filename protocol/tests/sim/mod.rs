@@ -221,7 +221,14 @@ impl World {
                     format!("/nodes/{:04}/#", spec.ctrl),
                 ];
                 NodeSim {
-                    hadds: [Hadd::new(spec.ctrl, 0), Hadd::new(spec.ctrl, 1)],
+                    hadds: [
+                        Hadd::new(spec.ctrl, 0),
+                        if spec.sibling {
+                            Hadd::new(spec.ctrl + 50, 0)
+                        } else {
+                            Hadd::new(spec.ctrl, 1)
+                        },
+                    ],
                     periods: spec.periods,
                     process: Process::new(broker.add_client(spec.half, filters)),
                     hung: false,
@@ -464,7 +471,14 @@ impl World {
                                 state: beat.state,
                                 epoch: beat.epoch.unwrap_or(0),
                             };
-                            if self.broker.is_up(self.controllers[at].process.client) {
+                            let sent = self.broker.is_up(self.controllers[at].process.client);
+                            self.log.push(format!(
+                                "{:?} {hadd}: tells {node} {}{}",
+                                self.now,
+                                beat.state,
+                                if sent { "" } else { " (link down: lost)" }
+                            ));
+                            if sent {
                                 self.oracle.dispatched(dispatch, seen_before);
                             }
                         }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use janitoo_protocol::{
-    DiscoveryData, DiscoveryReply, Heartbeat, InfoKind, Message, NodeInfo, NodeState, Operation,
-    Topic,
+    Data, DiscoveryData, DiscoveryReply, Heartbeat, InfoKind, Message, NodeInfo, NodeState,
+    Operation, Topic,
 };
 
 use super::broker::Delivery;
@@ -69,6 +69,11 @@ impl World {
                     .map(|which| {
                         let mut info = NodeInfo::new(hadds[which], format!("node{which}"));
                         info.heartbeat = periods[which].as_secs_f64();
+                        if hadds[which].is_controller() && which > 0 {
+                            // A second bus controller of the process: its Will is the first's.
+                            info.extra
+                                .insert("will".into(), Data::from(hadds[0].to_string()));
+                        }
                         (hadds[which], info)
                     })
                     .collect();

@@ -24,6 +24,10 @@ pub struct ControllerSpec {
 pub struct NodeSpec {
     /// Its bus controller is `ctrl/0000`, its component `ctrl/0001`.
     pub ctrl: u16,
+    /// Its second node is instead a second bus controller, `ctrl+50/0000`, covered by the
+    /// process's Will only through what the map says of it (its `will`), as the tutorial's
+    /// three bus controllers are.
+    pub sibling: bool,
     pub periods: [Duration; 2],
     pub half: usize,
 }
@@ -145,6 +149,7 @@ impl Schedule {
                 let component = secs(random.pick(&PERIODS));
                 NodeSpec {
                     ctrl: 500 + at,
+                    sibling: random.chance(333),
                     periods: [secs(random.pick(&PERIODS)), component],
                     half: half(random),
                 }

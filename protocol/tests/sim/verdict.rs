@@ -46,6 +46,11 @@ impl World {
         self.oracle.record_acting(acting, now);
     }
 
+    /// The two nodes of node process `node`.
+    pub fn node_hadds(&self, node: usize) -> [Hadd; 2] {
+        self.nodes[node].hadds
+    }
+
     /// What the controller acting as primary at the end says of `hadd` (its view: what the
     /// network was told), if one acts.
     pub fn primary_says(&self, hadd: Hadd) -> Option<NodeState> {
