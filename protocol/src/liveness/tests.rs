@@ -13,8 +13,10 @@ fn states(transitions: &[Transition]) -> Vec<(Hadd, NodeState)> {
 
 fn watched(period: f64) -> Liveness {
     let mut liveness = Liveness::new(LivenessConfig::default());
+    assert!(liveness.is_empty());
     liveness.set_period(NODE, secs(period), secs(0.0));
     liveness.on_heartbeat(NODE, NodeState::Online, secs(0.0));
+    assert!(!liveness.is_empty());
     liveness
 }
 
@@ -327,6 +329,11 @@ fn a_longer_period_withdraws_no_silence_it_also_covers_nor_a_nodes_own_word() {
     liveness.on_tick(secs(70.0));
     assert_eq!(liveness.state(NODE), NodeState::Failed);
     liveness.set_period(NODE, secs(20.0), secs(70.0));
+    assert_eq!(liveness.state(NODE), NodeState::Failed);
+    // Silent exactly 3 tolerant periods of the new one (66 s): that is PENDING already.
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(66.0));
+    liveness.set_period(NODE, secs(20.0), secs(66.0));
     assert_eq!(liveness.state(NODE), NodeState::Failed);
     // FAILED within the new patience is withdrawn.
     let mut liveness = watched(2.0);

@@ -385,19 +385,22 @@ fn a_heartbeat_on_behalf_on_a_nodes_own_topic_is_not_its_own() {
     assert_eq!(core.view().state(NODE), NodeState::Online);
 }
 
-#[test]
-fn a_new_primary_answers_the_map_with_what_was_told_not_what_it_has_yet_to_tell() {
+/// The answer of NODE's controller: its node, beating every `period` seconds.
+fn node_info(period: u32) -> String {
+    format!(
+        r#"{{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,
+        "data":{{"0222/0001":{{"hadd":"0222/0001","heartbeat":{period}}}}}}}"#
+    )
+}
+
+/// A secondary following the old primary (beating every second until 4.4 s) that heard NODE
+/// once, at 0 s, believing it beats every second: NODE is judged PENDING at 3.3 s, and the
+/// old primary has told nothing of it.
+fn secondary_judging_node_silent() -> NetworkCore {
     let mut core = core(OTHER, Role::Secondary);
     let primary_beat = r#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#;
-    hear(
-        &mut core,
-        "/nodes/0002/0000/reply",
-        r#"{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,
-            "data":{"0222/0001":{"hadd":"0222/0001","heartbeat":1}}}"#,
-        0,
-    );
+    hear(&mut core, "/nodes/0002/0000/reply", &node_info(1), 0);
     beat(&mut core, NODE, "ONLINE", 0);
-    // NODE falls silent: judged PENDING at 3.3 s, while the old primary has yet to tell it.
     for at in (0..=4_400).step_by(100) {
         if at % 1_000 == 0 {
             hear(&mut core, "/dhcp/resolv/heartbeat", primary_beat, at);
@@ -405,6 +408,13 @@ fn a_new_primary_answers_the_map_with_what_was_told_not_what_it_has_yet_to_tell(
         core.on_tick(ms(at));
     }
     assert_eq!(core.liveness().state(NODE), NodeState::Pending);
+    assert_eq!(core.view().state(NODE), NodeState::Online);
+    core
+}
+
+#[test]
+fn a_new_primary_answers_the_map_with_what_was_told_not_what_it_has_yet_to_tell() {
+    let mut core = secondary_judging_node_silent();
     beat(&mut core, ME, "OFFLINE", 4_500);
     let claimed = (4_500..6_000)
         .step_by(10)

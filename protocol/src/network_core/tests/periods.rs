@@ -171,30 +171,19 @@ fn a_secondary_does_not_watch_itself_from_the_primarys_map() {
 fn a_new_primary_tells_no_silence_the_nodes_own_answer_explains() {
     // A secondary believes NODE beats every second (a change to 20 s missed while it was
     // away): NODE is silent, judged PENDING at 3.3 s, and the old primary said nothing.
-    let mut core = super::core(OTHER, Role::Secondary);
-    let primary_beat = r#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#;
-    let info = |period: u32| {
-        format!(
-            r#"{{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,
-            "data":{{"0222/0001":{{"hadd":"0222/0001","heartbeat":{period}}}}}}}"#
-        )
-    };
-    hear(&mut core, "/nodes/0002/0000/reply", &info(1), 0);
-    beat(&mut core, NODE, "ONLINE", 0);
-    for at in (0..=4_400).step_by(100) {
-        if at % 1_000 == 0 {
-            hear(&mut core, "/dhcp/resolv/heartbeat", primary_beat, at);
-        }
-        core.on_tick(ms(at));
-    }
-    assert_eq!(core.liveness().state(NODE), NodeState::Pending);
+    let mut core = secondary_judging_node_silent();
     // The old primary's Will: it takes over and asks every node for its period.
     beat(&mut core, ME, "OFFLINE", 4_500);
     let commands = run(&mut core, 4_600, 4_700);
     assert!(core.acting_epoch(ms(4_700)).is_some());
     assert!(dispatches(&commands).is_empty(), "not caught up yet");
     // NODE's controller answers: 20 s. Caught up, nothing is told of NODE.
-    hear(&mut core, "/broadcast/reply/0002/0000", &info(20), 4_800);
+    hear(
+        &mut core,
+        "/broadcast/reply/0002/0000",
+        &node_info(20),
+        4_800,
+    );
     assert_eq!(core.liveness().state(NODE), NodeState::Online);
     assert!(dispatches(&run(&mut core, 4_800, 70_700)).is_empty());
     // Silent 3 tolerant periods of 20 s from the answer (70.8 s): PENDING.
