@@ -3,8 +3,10 @@
 //! - The rumqttc event loop runs in its own task and forwards events to the bridge's mailbox;
 //!   every 128th received message it waits (at most 2 s) until the bridge and the observers
 //!   have handled it, which bounds their mailboxes under a flood.
-//! - Outbound messages go through a bounded queue (its depth is a metric) drained by a second
-//!   task; when the queue is full, messages are dropped and counted, never awaited.
+//! - Outbound messages go through two bounded queues drained by a second task (their depth is a
+//!   metric): the protocol's (heartbeats, replies, values) and the retained publications
+//!   (Home Assistant's discovery). The protocol's go first, and a burst of retained ones fills
+//!   only its own queue. When a queue is full, messages are dropped and counted, never awaited.
 //! - Reconnection uses jittered exponential backoff; on every ConnAck the bridge subscribes
 //!   again and asks every bus to announce itself (heartbeats, values).
 //! - The Last Will is `OFFLINE` on `/dhcp/heartbeat/<controller>`; a clean stop publishes
@@ -72,7 +74,7 @@ pub struct BridgeConfig {
 /// reconnection); payloads over `max_payload` are refused after they are read.
 const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
 
-/// A message for the outbound queue.
+/// A message for an outbound queue.
 struct Outbound {
     topic: String,
     payload: Vec<u8>,
@@ -114,8 +116,12 @@ const IN_ORDER_WAIT: Duration = Duration::from_secs(2);
 pub struct MqttBridge {
     client: AsyncClient,
     event_loop: Option<EventLoop>,
+    /// The protocol's messages.
     outbound: mpsc::Sender<Outbound>,
-    outbound_queue: Option<mpsc::Receiver<Outbound>>,
+    /// Retained publications, a queue of their own.
+    retained: mpsc::Sender<Outbound>,
+    /// Both queues' receiving ends, for the drain task.
+    outbound_queues: Option<(mpsc::Receiver<Outbound>, mpsc::Receiver<Outbound>)>,
     queue_capacity: usize,
     buses: HashMap<u16, Recipient<HandleRequest>>,
     announcers: Vec<Recipient<Announce>>,
@@ -165,11 +171,13 @@ impl MqttBridge {
         // delayed ACK (40 ms on Linux).
         event_loop.network_options.set_tcp_nodelay(true);
         let (outbound, outbound_queue) = mpsc::channel(config.queue_capacity);
+        let (retained, retained_queue) = mpsc::channel(config.queue_capacity);
         MqttBridge {
             client,
             event_loop: Some(event_loop),
             outbound,
-            outbound_queue: Some(outbound_queue),
+            retained,
+            outbound_queues: Some((outbound_queue, retained_queue)),
             queue_capacity: config.queue_capacity,
             buses: HashMap::new(),
             announcers: Vec::new(),
@@ -220,13 +228,19 @@ impl MqttBridge {
         });
     }
 
-    /// Queues `outbound`; false when the queue is full (it is dropped and counted).
+    /// Queues `outbound` in its queue (retained publications in theirs); false when that queue
+    /// is full (it is dropped and counted).
     fn enqueue_outbound(&self, outbound: Outbound) -> bool {
-        let queued = self.outbound.try_send(outbound).is_ok();
+        let queue = if outbound.retain {
+            &self.retained
+        } else {
+            &self.outbound
+        };
+        let queued = queue.try_send(outbound).is_ok();
         if !queued {
             self.metrics.dropped.increment();
         }
-        let depth = self.queue_capacity - self.outbound.capacity();
+        let depth = 2 * self.queue_capacity - self.outbound.capacity() - self.retained.capacity();
         self.metrics.queue_depth.set(depth as u64);
         queued
     }
@@ -586,9 +600,20 @@ async fn drive(
     let _ = ended.send(());
 }
 
-/// Hands queued messages to the MQTT client, one at a time.
-async fn drain(client: AsyncClient, mut queue: mpsc::Receiver<Outbound>, metrics: Arc<Metrics>) {
-    while let Some(outbound) = queue.recv().await {
+/// Hands queued messages to the MQTT client, one at a time: the protocol's first, retained
+/// publications when none waits.
+async fn drain(
+    client: AsyncClient,
+    (mut queue, mut retained): (mpsc::Receiver<Outbound>, mpsc::Receiver<Outbound>),
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        let outbound = tokio::select! {
+            biased;
+            Some(outbound) = queue.recv() => outbound,
+            Some(outbound) = retained.recv() => outbound,
+            else => break,
+        };
         // Retained publications (Home Assistant's) are QoS 1: they are states kept, not news.
         let qos = if outbound.retain {
             QoS::AtLeastOnce
@@ -603,7 +628,9 @@ async fn drain(client: AsyncClient, mut queue: mpsc::Receiver<Outbound>, metrics
             break;
         }
         metrics.published.increment();
-        metrics.queue_depth.set(queue.len() as u64);
+        metrics
+            .queue_depth
+            .set((queue.len() + retained.len()) as u64);
     }
 }
 
@@ -622,8 +649,8 @@ impl Actor for MqttBridge {
                 self.metrics.clone(),
             ));
         }
-        if let Some(queue) = self.outbound_queue.take() {
-            actix::spawn(drain(self.client.clone(), queue, self.metrics.clone()));
+        if let Some(queues) = self.outbound_queues.take() {
+            actix::spawn(drain(self.client.clone(), queues, self.metrics.clone()));
         }
     }
 }
@@ -718,7 +745,7 @@ impl Handler<PublishRetained> for MqttBridge {
             retain: true,
         });
         if !queued {
-            debug!(%topic, "retained publication dropped: the outbound queue is full");
+            debug!(%topic, "retained publication dropped: their outbound queue is full");
             for (_, observer) in &self.raw_observers {
                 self.metrics.sent(ActorKind::Supervisor);
                 observer.do_send(RawObserved {
@@ -806,14 +833,14 @@ impl Handler<Shutdown> for MqttBridge {
         }
         self.stopping.store(true, Ordering::SeqCst);
         let client = self.client.clone();
-        let outbound = self.outbound.clone();
+        let (outbound, retained) = (self.outbound.clone(), self.retained.clone());
         let capacity = self.queue_capacity;
         let loop_ended = self.loop_ended.take();
         let connected = self.connected;
         Box::pin(
             async move {
                 let drained = async {
-                    while outbound.capacity() < capacity {
+                    while outbound.capacity() < capacity || retained.capacity() < capacity {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                 };
