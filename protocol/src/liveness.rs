@@ -67,10 +67,12 @@ struct Tracked {
     /// lie ahead, to give nodes time to come back after a reconnection).
     window_start: Duration,
     since: Duration,
-    /// Its PENDING or FAILED is this controller's judgement of its silence (not its own word,
-    /// nor another controller's): withdrawn if the node says its period is longer than the one
-    /// it was judged with (see [`Liveness::set_period`]).
-    judged: bool,
+    /// When its own heartbeat was last handled (or, never heard, when it was first watched).
+    heard: Duration,
+    /// The period its PENDING or FAILED was judged with, when that state is this controller's
+    /// judgement of its silence (not its own word, nor another controller's): judged again if
+    /// the node says its period is longer (see [`Liveness::set_period`]).
+    judged_with: Option<Duration>,
 }
 
 /// The liveness of every node seen.
@@ -118,12 +120,14 @@ impl Liveness {
 
     /// The heartbeat period of `hadd`, told at `now` by the node itself (its node info, its
     /// `heartbeat` value, its candidacy). A period outside 0 to [`MAX_PERIOD`] is ignored. A
-    /// new period restarts the node's window, since the node applies it at once. A PENDING or
-    /// FAILED judged here with a shorter period (one this controller missed the change of, while
-    /// it was away) is withdrawn when the silence so far is less than `heartbeat_count` of the
-    /// new periods: back to ONLINE, not yet told to anyone (a PENDING already told stays told
-    /// until the node's next heartbeat: only its own word says it is alive). True when the
-    /// period changed.
+    /// new period restarts the node's window, since the node applies it at once.
+    ///
+    /// A PENDING or FAILED judged here with a shorter period (one this controller missed the
+    /// change of, while it was away) is judged again with the longer one, from the node's last
+    /// heartbeat: back to ONLINE when it has missed fewer than `heartbeat_count` of the new
+    /// periods, FAILED back to PENDING when fewer than twice that. Only ever backwards, and
+    /// told to no one: a state already told stays told until the node's next heartbeat (only
+    /// its own word says it is alive). True when the period changed.
     pub fn set_period(&mut self, hadd: Hadd, period: Duration, now: Duration) -> bool {
         self.doubtful.remove(&hadd);
         self.change_period(hadd, period, now)
@@ -133,15 +137,26 @@ impl Liveness {
         if period.is_zero() || period > MAX_PERIOD || self.periods.get(&hadd) == Some(&period) {
             return false;
         }
-        let longer = period > self.period(hadd);
         self.periods.insert(hadd, period);
         let patience = self.patience(hadd);
         if let Some(tracked) = self.nodes.get_mut(&hadd) {
-            let silent = now.saturating_sub(tracked.window_start);
-            if longer && tracked.judged && silent < patience {
-                tracked.state = NodeState::Online;
-                tracked.since = now;
-                tracked.judged = false;
+            if tracked
+                .judged_with
+                .is_some_and(|judged_with| period > judged_with)
+            {
+                let silent = now.saturating_sub(tracked.heard);
+                let judged = if silent < patience {
+                    NodeState::Online
+                } else if silent < patience * 2 {
+                    NodeState::Pending
+                } else {
+                    tracked.state
+                };
+                if judged != tracked.state {
+                    tracked.state = judged;
+                    tracked.since = now;
+                    tracked.judged_with = (judged == NodeState::Pending).then_some(period);
+                }
             }
             let restarted = restarted(tracked.state, now, now, patience);
             tracked.window_start = tracked.window_start.max(restarted);
@@ -181,9 +196,10 @@ impl Liveness {
             state: NodeState::Unknown,
             window_start: now,
             since: now,
-            judged: false,
+            heard: now,
+            judged_with: None,
         });
-        tracked.judged = false;
+        tracked.judged_with = None;
         if tracked.state != to {
             transitions.push(Transition {
                 hadd,
@@ -203,9 +219,10 @@ impl Liveness {
         now: Duration,
         transitions: &mut Vec<Transition>,
     ) {
+        let period = self.period(hadd);
         self.set(hadd, to, now, transitions);
         if let Some(tracked) = self.nodes.get_mut(&hadd) {
-            tracked.judged = true;
+            tracked.judged_with = Some(period);
         }
     }
 
@@ -230,6 +247,7 @@ impl Liveness {
         if state != NodeState::Offline {
             if let Some(tracked) = self.nodes.get_mut(&hadd) {
                 tracked.window_start = tracked.window_start.max(now);
+                tracked.heard = now;
             }
         }
         transitions
@@ -313,7 +331,8 @@ impl Liveness {
             state,
             window_start: restarted(state, now, now, patience),
             since: now,
-            judged: false,
+            heard: now,
+            judged_with: None,
         });
     }
 

@@ -323,24 +323,50 @@ fn a_silence_judged_with_a_period_the_node_then_says_was_longer_is_withdrawn() {
 }
 
 #[test]
-fn a_longer_period_withdraws_no_silence_it_also_covers_nor_a_nodes_own_word() {
-    // Silent 70 s: FAILED with 2 s, and still more than 3 tolerant periods of 20 s.
+fn a_longer_period_judges_the_silence_since_the_last_heartbeat_again_only_backwards() {
+    // Silent 70 s: FAILED with 2 s; with 20 s, between 3 and 6 tolerant periods: PENDING.
     let mut liveness = watched(2.0);
     liveness.on_tick(secs(70.0));
     assert_eq!(liveness.state(NODE), NodeState::Failed);
     liveness.set_period(NODE, secs(20.0), secs(70.0));
-    assert_eq!(liveness.state(NODE), NodeState::Failed);
-    // Silent exactly 3 tolerant periods of the new one (66 s): that is PENDING already.
+    assert_eq!(liveness.state(NODE), NodeState::Pending);
+    // Exactly 3 tolerant periods of the new one (66 s): PENDING, not ONLINE.
     let mut liveness = watched(2.0);
     liveness.on_tick(secs(66.0));
     liveness.set_period(NODE, secs(20.0), secs(66.0));
+    assert_eq!(liveness.state(NODE), NodeState::Pending);
+    // Silent 140 s: FAILED either way.
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(140.0));
+    liveness.set_period(NODE, secs(20.0), secs(140.0));
     assert_eq!(liveness.state(NODE), NodeState::Failed);
-    // FAILED within the new patience is withdrawn.
+    // FAILED within the new patience: ONLINE.
     let mut liveness = watched(2.0);
     liveness.on_tick(secs(14.0));
     assert_eq!(liveness.state(NODE), NodeState::Failed);
     liveness.set_period(NODE, secs(20.0), secs(14.0));
     assert_eq!(liveness.state(NODE), NodeState::Online);
+    // Silence counts from the last heartbeat, not from a window restarted since (a
+    // reconnection, a period told in between).
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(100.0));
+    liveness.restart_windows(secs(100.0), secs(110.0));
+    assert!(liveness.suggest_period(NODE, secs(20.0), secs(101.0)));
+    assert_eq!(liveness.state(NODE), NodeState::Pending, "silent 101 s");
+    let mut liveness = watched(2.0);
+    liveness.on_tick(secs(14.0));
+    liveness.set_period(NODE, secs(3.0), secs(14.0));
+    assert_eq!(
+        liveness.state(NODE),
+        NodeState::Pending,
+        "14 s of 3 s periods"
+    );
+    liveness.set_period(NODE, secs(4.0), secs(15.0));
+    assert_eq!(
+        liveness.state(NODE),
+        NodeState::Pending,
+        "15 s of 4 s periods"
+    );
     // A shorter period withdraws nothing.
     let mut liveness = watched(2.0);
     liveness.on_tick(secs(7.0));
