@@ -140,7 +140,7 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let topics: usize = outcomes.iter().map(|o| o.home_assistant_topics).sum();
     eprintln!(
         "{count} schedules in {elapsed:.1?} ({:.0}/s): {faults} scheduled actions, {takeovers} with a takeover, \
-         {hangs} calm hangs checked, {crashes} nodes crashed for good checked, {forged} forged epochs refused, Home Assistant's topics checked in \
+         {hangs} calm hangs checked, {crashes} nodes of processes crashed for good checked, {forged} forged epochs refused, Home Assistant's topics checked in \
          {home_assistant} ({topics} topics); single primary after the faults: \
          median {:?}, p99 {:?}, max {:?}; longest overlap of two primaries after the faults {overlap:?}",
         count as f64 / elapsed.as_secs_f64(),

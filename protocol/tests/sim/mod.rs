@@ -146,7 +146,7 @@ pub struct Outcome {
     pub forged_refused: u64,
     pub faults: usize,
     pub checked_hang: bool,
-    /// Nodes crashed for good whose state at the end was checked.
+    /// Nodes (two per process) of processes crashed for good whose state at the end was checked.
     pub crashes_checked: usize,
     /// Mixed schedules: the original's primary was alive at the end.
     pub beside_live_original: bool,
@@ -216,19 +216,20 @@ impl World {
             .nodes
             .iter()
             .map(|spec| {
-                let filters = vec![
+                let second = if spec.sibling {
+                    Hadd::new(spec.ctrl + 50, 0)
+                } else {
+                    Hadd::new(spec.ctrl, 1)
+                };
+                let mut filters = vec![
                     "/broadcast/request".to_owned(),
                     format!("/nodes/{:04}/#", spec.ctrl),
                 ];
+                if spec.sibling {
+                    filters.push(format!("/nodes/{:04}/#", second.ctrl));
+                }
                 NodeSim {
-                    hadds: [
-                        Hadd::new(spec.ctrl, 0),
-                        if spec.sibling {
-                            Hadd::new(spec.ctrl + 50, 0)
-                        } else {
-                            Hadd::new(spec.ctrl, 1)
-                        },
-                    ],
+                    hadds: [Hadd::new(spec.ctrl, 0), second],
                     periods: spec.periods,
                     process: Process::new(broker.add_client(spec.half, filters)),
                     hung: false,
