@@ -5,8 +5,10 @@
 //!   have handled it, which bounds their mailboxes under a flood.
 //! - Outbound messages go through two bounded queues drained by a second task (their depth is a
 //!   metric): the protocol's (heartbeats, replies, values) and the retained publications
-//!   (Home Assistant's discovery). The protocol's go first, and a burst of retained ones fills
-//!   only its own queue. When a queue is full, messages are dropped and counted, never awaited.
+//!   (Home Assistant's discovery). The protocol's go first (a waiting retained one passes
+//!   after 32 of theirs in a row), and a burst of retained ones fills only its own queue. When
+//!   a queue is full, messages are dropped and counted, never awaited. The admission of
+//!   requests looks at the protocol's queue only.
 //! - Reconnection uses jittered exponential backoff; on every ConnAck the bridge subscribes
 //!   again and asks every bus to announce itself (heartbeats, values).
 //! - The Last Will is `OFFLINE` on `/dhcp/heartbeat/<controller>`; a clean stop publishes
@@ -121,7 +123,7 @@ pub struct MqttBridge {
     /// Retained publications, a queue of their own.
     retained: mpsc::Sender<Outbound>,
     /// Both queues' receiving ends, for the drain task.
-    outbound_queues: Option<(mpsc::Receiver<Outbound>, mpsc::Receiver<Outbound>)>,
+    outbound_queues: Option<OutboundQueues>,
     queue_capacity: usize,
     buses: HashMap<u16, Recipient<HandleRequest>>,
     announcers: Vec<Recipient<Announce>>,
@@ -177,7 +179,7 @@ impl MqttBridge {
             event_loop: Some(event_loop),
             outbound,
             retained,
-            outbound_queues: Some((outbound_queue, retained_queue)),
+            outbound_queues: Some(OutboundQueues::new(outbound_queue, retained_queue)),
             queue_capacity: config.queue_capacity,
             buses: HashMap::new(),
             announcers: Vec::new(),
@@ -600,20 +602,59 @@ async fn drive(
     let _ = ended.send(());
 }
 
-/// Hands queued messages to the MQTT client, one at a time: the protocol's first, retained
-/// publications when none waits.
-async fn drain(
-    client: AsyncClient,
-    (mut queue, mut retained): (mpsc::Receiver<Outbound>, mpsc::Receiver<Outbound>),
-    metrics: Arc<Metrics>,
-) {
-    loop {
-        let outbound = tokio::select! {
-            biased;
-            Some(outbound) = queue.recv() => outbound,
-            Some(outbound) = retained.recv() => outbound,
-            else => break,
+/// How many of the protocol's messages in a row pass a waiting retained publication: under
+/// a sustained load of the protocol's, the retained ones still go out (one in this many + 1).
+const PROTOCOL_STREAK: u32 = 32;
+
+/// The two outbound queues, as the drain task takes from them.
+struct OutboundQueues {
+    protocol: mpsc::Receiver<Outbound>,
+    retained: mpsc::Receiver<Outbound>,
+    /// The protocol's messages taken in a row.
+    streak: u32,
+}
+
+impl OutboundQueues {
+    fn new(protocol: mpsc::Receiver<Outbound>, retained: mpsc::Receiver<Outbound>) -> Self {
+        OutboundQueues {
+            protocol,
+            retained,
+            streak: 0,
+        }
+    }
+
+    /// The next message to send, when one comes: the protocol's first, a waiting retained
+    /// publication after [`PROTOCOL_STREAK`] of them in a row or when none waits. `None` once
+    /// both queues are closed and empty.
+    async fn next(&mut self) -> Option<Outbound> {
+        let turn = if self.streak >= PROTOCOL_STREAK {
+            self.retained.try_recv().ok()
+        } else {
+            None
         };
+        let outbound = match turn {
+            Some(outbound) => outbound,
+            None => tokio::select! {
+                biased;
+                Some(outbound) = self.protocol.recv() => outbound,
+                Some(outbound) = self.retained.recv() => outbound,
+                else => return None,
+            },
+        };
+        self.streak = if outbound.retain { 0 } else { self.streak + 1 };
+        Some(outbound)
+    }
+
+    /// Messages waiting in both.
+    fn len(&self) -> usize {
+        self.protocol.len() + self.retained.len()
+    }
+}
+
+/// Hands queued messages to the MQTT client, one at a time, in the order [`OutboundQueues`]
+/// gives them.
+async fn drain(client: AsyncClient, mut queues: OutboundQueues, metrics: Arc<Metrics>) {
+    while let Some(outbound) = queues.next().await {
         // Retained publications (Home Assistant's) are QoS 1: they are states kept, not news.
         let qos = if outbound.retain {
             QoS::AtLeastOnce
@@ -628,9 +669,7 @@ async fn drain(
             break;
         }
         metrics.published.increment();
-        metrics
-            .queue_depth
-            .set((queue.len() + retained.len()) as u64);
+        metrics.queue_depth.set(queues.len() as u64);
     }
 }
 
@@ -862,6 +901,62 @@ impl Handler<Shutdown> for MqttBridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn outbound(retain: bool, at: usize) -> Outbound {
+        Outbound {
+            topic: format!("{}/{at}", if retain { "retained" } else { "protocol" }),
+            payload: Vec::new(),
+            retain,
+        }
+    }
+
+    /// Queues `retained` then `protocol` messages, closes both, and takes everything.
+    async fn order_of(retained: usize, protocol: usize) -> Vec<String> {
+        let (protocol_in, protocol_out) = mpsc::channel(64);
+        let (retained_in, retained_out) = mpsc::channel(64);
+        for at in 0..retained {
+            retained_in.try_send(outbound(true, at)).unwrap();
+        }
+        for at in 0..protocol {
+            protocol_in.try_send(outbound(false, at)).unwrap();
+        }
+        drop((protocol_in, retained_in));
+        let mut queues = OutboundQueues::new(protocol_out, retained_out);
+        let mut order = Vec::new();
+        while let Some(next) = queues.next().await {
+            order.push(next.topic);
+        }
+        order
+    }
+
+    #[tokio::test]
+    async fn the_protocols_messages_pass_waiting_retained_publications() {
+        assert_eq!(
+            order_of(3, 3).await,
+            [
+                "protocol/0",
+                "protocol/1",
+                "protocol/2",
+                "retained/0",
+                "retained/1",
+                "retained/2"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retained_publication_goes_after_a_streak_of_the_protocols() {
+        let order = order_of(2, 40).await;
+        assert_eq!(order.len(), 42);
+        let positions: Vec<usize> = order
+            .iter()
+            .enumerate()
+            .filter(|(_, topic)| topic.starts_with("retained/"))
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(positions, [32, 41], "{order:?}");
+        assert_eq!(order[33], "protocol/32");
+    }
 
     #[test]
     fn fields_are_found_near_the_start_of_an_oversize_request_only() {

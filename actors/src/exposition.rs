@@ -135,13 +135,13 @@ pub fn prometheus_text(metrics: &Metrics) -> String {
         (
             "janitoo_bridge_dropped_total",
             "counter",
-            "Messages dropped because the outbound queue was full.",
+            "Messages dropped because their outbound queue was full.",
             &metrics.dropped,
         ),
         (
             "janitoo_bridge_queue_depth",
             "gauge",
-            "Messages waiting in the outbound queue.",
+            "Messages waiting in the outbound queues (the protocol's and the retained publications').",
             &metrics.queue_depth,
         ),
         (

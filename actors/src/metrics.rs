@@ -202,7 +202,8 @@ pub struct Metrics {
     pub published: Counter,
     /// Messages dropped because the outbound queue was full.
     pub dropped: Counter,
-    /// Outbound queue depth (a gauge).
+    /// Messages waiting in the outbound queues, the protocol's and the retained publications' (a
+    /// gauge).
     pub queue_depth: Counter,
     /// Connections to the broker (the first one included).
     pub connections: Counter,

@@ -8,7 +8,7 @@
 //! | `actor_backlog` | one per actor kind | messages sent and not handled yet |
 //! | `actor_latency_p50`, `actor_latency_p99` | one per actor kind | handler latency, µs (bucket bound) |
 //! | `actor_restarts` | one per actor kind | restarts after a panic |
-//! | `bridge_queue_depth` | 0 | outbound queue depth |
+//! | `bridge_queue_depth` | 0 | messages waiting in the outbound queues |
 //! | `bridge_publishes_per_s` | 0 | publications per second since the previous read |
 //! | `bridge_reconnects` | 0 | connection losses |
 //! | `bridge_dropped` | 0 | publications dropped: the outbound queue was full |
@@ -109,7 +109,12 @@ impl Component for ProcessMetrics {
             spec("actor_latency_p50", "handler latency p50", per_actor, kinds).units("µs"),
             spec("actor_latency_p99", "handler latency p99", per_actor, kinds).units("µs"),
             spec("actor_restarts", "restarts", per_actor, kinds),
-            spec("bridge_queue_depth", "outbound queue depth", "", 1),
+            spec(
+                "bridge_queue_depth",
+                "messages waiting in the outbound queues",
+                "",
+                1,
+            ),
             ValueSpec {
                 value_type: ValueType::Decimal,
                 ..spec("bridge_publishes_per_s", "publications per second", "", 1)
