@@ -922,11 +922,49 @@ mod tests {
         }
         drop((protocol_in, retained_in));
         let mut queues = OutboundQueues::new(protocol_out, retained_out);
+        assert_eq!(queues.len(), retained + protocol);
         let mut order = Vec::new();
         while let Some(next) = queues.next().await {
             order.push(next.topic);
         }
         order
+    }
+
+    #[test]
+    fn each_queue_has_its_own_room_and_the_depth_counts_both() {
+        let metrics = Arc::new(Metrics::default());
+        let config = BridgeConfig {
+            host: "127.0.0.1".into(),
+            port: 1,
+            keepalive: Duration::from_secs(30),
+            credentials: None,
+            will: None,
+            codec: Codec::Json,
+            queue_capacity: 3,
+            max_payload: 1 << 10,
+            max_in_flight: 1,
+            control: None,
+            tls: None,
+        };
+        let bridge = MqttBridge::new(config, metrics.clone());
+        for (at, depth) in [(0, 1), (1, 2), (2, 3)] {
+            assert!(bridge.enqueue_outbound(outbound(true, at)));
+            assert_eq!(metrics.queue_depth.get(), depth);
+        }
+        assert!(
+            !bridge.enqueue_outbound(outbound(true, 3)),
+            "the retained queue is full"
+        );
+        assert_eq!(metrics.dropped.get(), 1);
+        for (at, depth) in [(0, 4), (1, 5), (2, 6)] {
+            assert!(bridge.enqueue_outbound(outbound(false, at)));
+            assert_eq!(metrics.queue_depth.get(), depth);
+        }
+        assert!(
+            !bridge.enqueue_outbound(outbound(false, 3)),
+            "the protocol's is full"
+        );
+        assert_eq!(metrics.dropped.get(), 2);
     }
 
     #[tokio::test]

@@ -335,11 +335,16 @@ fn a_longer_period_judges_the_silence_since_the_last_heartbeat_again_only_backwa
     liveness.on_tick(secs(66.0));
     liveness.set_period(NODE, secs(20.0), secs(66.0));
     assert_eq!(liveness.state(NODE), NodeState::Pending);
-    // Silent 140 s: FAILED either way.
-    let mut liveness = watched(2.0);
-    liveness.on_tick(secs(140.0));
-    liveness.set_period(NODE, secs(20.0), secs(140.0));
-    assert_eq!(liveness.state(NODE), NodeState::Failed);
+    // ... and judged again if it says longer still: 71 s is not 3 tolerant periods of 40 s.
+    liveness.set_period(NODE, secs(40.0), secs(71.0));
+    assert_eq!(liveness.state(NODE), NodeState::Online);
+    // Silent 132 s (exactly 6 tolerant periods of 20 s) or more: FAILED either way.
+    for silent in [132.0, 140.0] {
+        let mut liveness = watched(2.0);
+        liveness.on_tick(secs(silent));
+        liveness.set_period(NODE, secs(20.0), secs(silent));
+        assert_eq!(liveness.state(NODE), NodeState::Failed, "silent {silent} s");
+    }
     // FAILED within the new patience: ONLINE.
     let mut liveness = watched(2.0);
     liveness.on_tick(secs(14.0));
