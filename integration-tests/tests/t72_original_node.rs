@@ -3,7 +3,9 @@
 //!   command class it expects (112 for config values), and only on the value's topic, without
 //!   echoing the request id;
 //! - our secondaries beside a primary of the original (`janitoo_dhcp`): resolv heartbeats
-//!   without epoch every 15 s, then silence.
+//!   without epoch every 15 s, then silence;
+//! - ours taking over from it after missing a node's period change while frozen: no false
+//!   PENDING (the original's primary gives no map to learn the period from).
 
 use std::path::Path;
 use std::process::Command;
@@ -222,4 +224,170 @@ async fn our_secondaries_follow_an_original_primary_and_take_over_after_three_of
         .map(|(_, hadd, _)| hadd)
         .collect();
     assert_eq!(claimants.len(), 1, "claimants {claimants:?}");
+}
+
+/// A node of the original, played by a script: beats on `/dhcp/heartbeat/0300/0001` every
+/// `period` (changed at once when a new one is sent on `periods`), and answers the nodes
+/// discovery with its period, as the original's bus does.
+async fn scripted_node(port: u16, mut periods: tokio::sync::mpsc::UnboundedReceiver<u64>) {
+    let mut node = Client::connect(port).await;
+    node.subscribe("/broadcast/request").await;
+    let mut period = 2;
+    let mut next_beat = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_beat) => {
+                node.publish("/dhcp/heartbeat/0300/0001", "ONLINE").await;
+                next_beat = Instant::now() + Duration::from_secs(period);
+            }
+            changed = periods.recv() => {
+                let Some(changed) = changed else { return };
+                period = changed;
+                // Its heartbeat value, as a node publishes it after a change.
+                node.publish(
+                    "/values/system/0300/0001/heartbeat",
+                    format!(
+                        r#"{{"uuid":"heartbeat","genre":4,"cmd_class":112,"index":0,"data":{period},"hadd":"0300/0001"}}"#
+                    ),
+                )
+                .await;
+                next_beat = Instant::now() + Duration::from_secs(period);
+            }
+            request = node.next_matching(Duration::from_millis(100), |r| r.topic == "/broadcast/request") => {
+                let Some(request) = request else { continue };
+                let Ok(request) = serde_json::from_slice::<serde_json::Value>(&request.payload) else {
+                    continue;
+                };
+                let (Some(uuid), Some(reply_hadd)) =
+                    (request["uuid"].as_str(), request["reply_hadd"].as_str())
+                else {
+                    continue;
+                };
+                if uuid == "request_info_nodes" {
+                    let answer = format!(
+                        r#"{{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,"reply_hadd":"{reply_hadd}","data":{{"0300/0001":{{"hadd":"0300/0001","name":"Original node","heartbeat":{period}}}}}}}"#
+                    );
+                    node.publish(&format!("/broadcast/reply/{reply_hadd}"), answer)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// Our secondary beside an original primary misses a node's period change (2 s to 60 s): it is
+/// frozen (SIGSTOP) until the broker drops it, and the change comes then. Back, it believes
+/// 2 s and judges the node silent; the original primary then goes quiet and ours takes over,
+/// asks every node, and hears 60 s from the node itself: it tells nothing of the node (the
+/// node beats again only a minute after its change). The simulation found the false PENDING.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_period_change_missed_while_frozen_makes_no_false_pending_at_takeover() {
+    let kind = *janitoo_integration_tests::process::brokers_under_test()
+        .last()
+        .unwrap();
+    let broker = BrokerProcess::start(kind, Path::new(JANITOO), None);
+    let watcher = Watcher::start(
+        "127.0.0.1",
+        broker.port,
+        &["/dhcp/resolv/heartbeat", "/dhcp/heartbeat/#"],
+    )
+    .await;
+    let original = Client::connect(broker.port).await;
+    let (change_period, periods) = tokio::sync::mpsc::unbounded_channel();
+    let node = tokio::spawn(scripted_node(broker.port, periods));
+    // The original's primary beats every 5 s until told to stop.
+    let (stop_original, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let original_beats = tokio::spawn(async move {
+        loop {
+            original
+                .publish("/dhcp/resolv/heartbeat", ORIGINAL_RESOLV_HEARTBEAT)
+                .await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = &mut stopped => return,
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = copy_example("failover/secondary-a.toml", dir.path(), |text| {
+        text.replace("# original_primary = true", "original_primary = true")
+            .replace("# original_interval = 15", "original_interval = 5")
+            .replace(
+                "address = \"127.0.0.1:1883\"",
+                "address = \"127.0.0.1:1883\"\nkeepalive = 5",
+            )
+    });
+    let ours = Hadd::new(2, 0);
+    let controller = ControllerProcess::start(Path::new(JANITOO), &config, &broker.address());
+    let start = Instant::now();
+    let own_beat = |since: Instant| {
+        watcher.since(since).iter().any(|heard| {
+            heard.topic == janitoo_protocol::Topic::Heartbeat(ours)
+                && matches!(heard.message, janitoo_protocol::Message::Heartbeat(_))
+        })
+    };
+    watcher
+        .wait_for(Duration::from_secs(15), || own_beat(start).then_some(()))
+        .await
+        .expect("our secondary does not beat");
+    // It hears the node (2 s, from its value) for a while.
+    change_period.send(2).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // Frozen until the broker drops it (its Will: OFFLINE), then the node changes its period.
+    controller.signal("STOP");
+    let frozen = Instant::now();
+    let dropped = watcher
+        .wait_for(Duration::from_secs(20), || {
+            watcher.since(frozen).into_iter().find(|heard| {
+                heard.topic == janitoo_protocol::Topic::Heartbeat(ours)
+                    && matches!(&heard.message, janitoo_protocol::Message::Heartbeat(beat) if beat.state == janitoo_protocol::NodeState::Offline)
+            })
+        })
+        .await;
+    assert!(
+        dropped.is_some(),
+        "the broker did not drop the frozen controller"
+    );
+    change_period.send(60).unwrap();
+    let changed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    controller.signal("CONT");
+    let resumed = Instant::now();
+    watcher
+        .wait_for(Duration::from_secs(15), || own_beat(resumed).then_some(()))
+        .await
+        .expect("our secondary did not come back");
+    // Past its rejoin allowance (10 s) it judges the node silent with 2 s; then the original
+    // goes quiet, and ours takes over 3 of its periods later.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    stop_original.send(()).unwrap();
+    let claimed = watcher
+        .wait_for(Duration::from_secs(30), || {
+            watcher
+                .primaries(resumed)
+                .into_iter()
+                .find(|(_, hadd, epoch)| *hadd == ours && *epoch != 0)
+        })
+        .await
+        .expect("ours did not take over from the quiet original");
+    // Caught up a second later; the node's next beat is due a minute after its change.
+    let watch_until = changed + Duration::from_secs(55);
+    assert!(
+        claimed.0 + Duration::from_secs(5) < watch_until,
+        "the takeover came too late to tell: {:?} after the change",
+        claimed.0 - changed
+    );
+    tokio::time::sleep_until(watch_until).await;
+    let told: Vec<_> = watcher
+        .dispatches(resumed)
+        .into_iter()
+        .filter(|dispatch| dispatch.node == Hadd::new(300, 1))
+        .collect();
+    assert!(
+        told.is_empty(),
+        "told of the node beating every 60 s: {told:?}"
+    );
+    original_beats.abort();
+    node.abort();
 }
