@@ -70,6 +70,27 @@ pub struct BridgeConfig {
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+impl BridgeConfig {
+    /// A plain connection to `host:port`: no credentials, Will, key or TLS; JSON, a 30 s
+    /// keep-alive, queues of `queue_capacity` messages, payloads up to 256 KiB, 256 requests
+    /// in flight. Benches and tests change what they need with `..`.
+    pub fn plain(host: impl Into<String>, port: u16, queue_capacity: usize) -> Self {
+        BridgeConfig {
+            host: host.into(),
+            port,
+            keepalive: Duration::from_secs(30),
+            credentials: None,
+            will: None,
+            codec: Codec::Json,
+            queue_capacity,
+            max_payload: 256 << 10,
+            max_in_flight: 256,
+            control: None,
+            tls: None,
+        }
+    }
+}
+
 /// The largest packet MQTT allows (a 256 MiB body and its header). The client accepts any
 /// packet up to it, so that no message a broker delivers can cost the connection (a packet
 /// over rumqttc's limit fails the whole connection, and a retained one would fail every
@@ -933,20 +954,7 @@ mod tests {
     #[test]
     fn each_queue_has_its_own_room_and_the_depth_counts_both() {
         let metrics = Arc::new(Metrics::default());
-        let config = BridgeConfig {
-            host: "127.0.0.1".into(),
-            port: 1,
-            keepalive: Duration::from_secs(30),
-            credentials: None,
-            will: None,
-            codec: Codec::Json,
-            queue_capacity: 3,
-            max_payload: 1 << 10,
-            max_in_flight: 1,
-            control: None,
-            tls: None,
-        };
-        let bridge = MqttBridge::new(config, metrics.clone());
+        let bridge = MqttBridge::new(BridgeConfig::plain("127.0.0.1", 1, 3), metrics.clone());
         for (at, depth) in [(0, 1), (1, 2), (2, 3)] {
             assert!(bridge.enqueue_outbound(outbound(true, at)));
             assert_eq!(metrics.queue_depth.get(), depth);

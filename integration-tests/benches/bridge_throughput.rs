@@ -68,19 +68,7 @@ async fn raw_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
 
 async fn bridge_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
     let metrics = std::sync::Arc::new(Metrics::default());
-    let config = BridgeConfig {
-        host: "127.0.0.1".into(),
-        port,
-        keepalive: Duration::from_secs(30),
-        credentials: None,
-        will: None,
-        codec: Codec::Json,
-        queue_capacity: 16_384,
-        max_payload: 256 << 10,
-        max_in_flight: 256,
-        control: None,
-        tls: None,
-    };
+    let config = BridgeConfig::plain("127.0.0.1", port, 16_384);
     let bridge = MqttBridge::new(config, metrics.clone()).start();
     while metrics.connections.get() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;

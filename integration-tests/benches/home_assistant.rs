@@ -88,16 +88,7 @@ async fn tutorial() {
         .await
         .expect("no primary");
     let started = Instant::now();
-    let _tutorial = ControllerProcess::start_with(
-        Path::new(JANITOO),
-        &example("tutorial.toml"),
-        &["--broker", &broker.address(), "--simulate"],
-    );
-    beats
-        .next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(10))
-        .await
-        .expect("the tutorial did not beat");
-    let first_beat = Instant::now();
+    let (_tutorial, first_beat) = start_tutorial(&broker, &mut beats).await;
     let dht = availability("0220_0001");
     view.wait_for(Duration::from_secs(10), |held| {
         let configs = configs_in(held);
@@ -124,6 +115,24 @@ async fn tutorial() {
     );
 }
 
+/// Starts the tutorial server (simulated sensors) on `broker`; when the DHT node's first
+/// heartbeat reached `beats` (subscribed to `/dhcp/heartbeat/0220/0001` before).
+async fn start_tutorial(
+    broker: &BrokerProcess,
+    beats: &mut Client,
+) -> (ControllerProcess, Instant) {
+    let tutorial = ControllerProcess::start_with(
+        Path::new(JANITOO),
+        &example("tutorial.toml"),
+        &["--broker", &broker.address(), "--simulate"],
+    );
+    beats
+        .next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(10))
+        .await
+        .expect("the tutorial did not beat");
+    (tutorial, Instant::now())
+}
+
 async fn tutorial_in_home_assistant() {
     use janitoo_integration_tests::home_assistant::{self, HomeAssistant};
     if !home_assistant::available() {
@@ -139,16 +148,7 @@ async fn tutorial_in_home_assistant() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut beats = Client::connect(broker.port).await;
     beats.subscribe("/dhcp/heartbeat/0220/0001").await;
-    let _tutorial = ControllerProcess::start_with(
-        Path::new(JANITOO),
-        &example("tutorial.toml"),
-        &["--broker", &broker.address(), "--simulate"],
-    );
-    beats
-        .next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(10))
-        .await
-        .expect("the tutorial did not beat");
-    let first_beat = Instant::now();
+    let (_tutorial, first_beat) = start_tutorial(&broker, &mut beats).await;
     let shown = ha
         .wait_states(Duration::from_secs(30), |states| {
             states

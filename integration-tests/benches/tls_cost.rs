@@ -66,17 +66,8 @@ async fn bridge_round(
 ) -> f64 {
     let metrics = std::sync::Arc::new(Metrics::default());
     let config = BridgeConfig {
-        host: host.into(),
-        port,
-        keepalive: Duration::from_secs(30),
-        credentials: None,
-        will: None,
-        codec: Codec::Json,
-        queue_capacity: 16_384,
-        max_payload: 256 << 10,
-        max_in_flight: 256,
-        control: None,
         tls: tls.map(|tls| janitoo_actors::tls::client_config(tls).unwrap()),
+        ..BridgeConfig::plain(host, port, 16_384)
     };
     let bridge = MqttBridge::new(config, metrics.clone()).start();
     while metrics.connections.get() == 0 {

@@ -13,7 +13,7 @@ use janitoo_actors::messages::{Publish, PublishRetained};
 use janitoo_actors::{BridgeConfig, Metrics, MqttBridge};
 use janitoo_broker::{free_local_port, EmbeddedBroker};
 use janitoo_integration_tests::client::Client;
-use janitoo_protocol::{Codec, Hadd, Message, NodeState, ResolvHeartbeat, Topic};
+use janitoo_protocol::{Hadd, Message, NodeState, ResolvHeartbeat, Topic};
 
 const QUEUE: usize = 64;
 
@@ -31,19 +31,7 @@ async fn forward(listener: tokio::net::TcpListener, to: SocketAddr) {
 /// A bridge to `127.0.0.1:<port>`, with queues of [`QUEUE`] messages.
 fn bridge_to(port: u16) -> (Addr<MqttBridge>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
-    let config = BridgeConfig {
-        host: "127.0.0.1".into(),
-        port,
-        keepalive: Duration::from_secs(30),
-        credentials: None,
-        will: None,
-        codec: Codec::Json,
-        queue_capacity: QUEUE,
-        max_payload: 256 << 10,
-        max_in_flight: 256,
-        control: None,
-        tls: None,
-    };
+    let config = BridgeConfig::plain("127.0.0.1", port, QUEUE);
     (MqttBridge::new(config, metrics.clone()).start(), metrics)
 }
 
