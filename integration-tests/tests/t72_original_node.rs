@@ -289,9 +289,31 @@ async fn a_period_change_missed_while_frozen_makes_no_false_pending_at_takeover(
     let watcher = Watcher::start(
         "127.0.0.1",
         broker.port,
-        &["/dhcp/resolv/heartbeat", "/dhcp/heartbeat/#"],
+        &[
+            "/dhcp/resolv/heartbeat",
+            "/dhcp/heartbeat/#",
+            "/values/system/0300/0001/heartbeat",
+        ],
     )
     .await;
+    let node_hadd = Hadd::new(300, 1);
+    // When the node's period value was heard since `since`, and how many of its beats after.
+    let heard_node = |since: Instant| {
+        let heard = watcher.since(since);
+        let value_at = heard
+            .iter()
+            .find(|h| matches!(h.topic, janitoo_protocol::Topic::Value { hadd, .. } if hadd == node_hadd))
+            .map(|h| h.at)?;
+        let beats = heard
+            .iter()
+            .filter(|h| {
+                h.at > value_at
+                    && h.topic == janitoo_protocol::Topic::Heartbeat(node_hadd)
+                    && matches!(h.message, janitoo_protocol::Message::Heartbeat(_))
+            })
+            .count();
+        Some(beats)
+    };
     let original = Client::connect(broker.port).await;
     let (change_period, periods) = tokio::sync::mpsc::unbounded_channel();
     let node = tokio::spawn(scripted_node(broker.port, periods));
@@ -331,8 +353,14 @@ async fn a_period_change_missed_while_frozen_makes_no_false_pending_at_takeover(
         .await
         .expect("our secondary does not beat");
     // It hears the node (2 s, from its value) for a while.
+    let told_two = Instant::now();
     change_period.send(2).unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    watcher
+        .wait_for(Duration::from_secs(10), || {
+            heard_node(told_two).filter(|beats| *beats >= 2)
+        })
+        .await
+        .expect("the node's 2 s period and beats were not heard");
 
     // Frozen until the broker drops it (its Will: OFFLINE), then the node changes its period.
     controller.signal("STOP");
@@ -349,9 +377,12 @@ async fn a_period_change_missed_while_frozen_makes_no_false_pending_at_takeover(
         dropped.is_some(),
         "the broker did not drop the frozen controller"
     );
-    change_period.send(60).unwrap();
     let changed = Instant::now();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    change_period.send(60).unwrap();
+    watcher
+        .wait_for(Duration::from_secs(5), || heard_node(changed))
+        .await
+        .expect("the node's new period was not published");
     controller.signal("CONT");
     let resumed = Instant::now();
     watcher
@@ -382,7 +413,7 @@ async fn a_period_change_missed_while_frozen_makes_no_false_pending_at_takeover(
     let told: Vec<_> = watcher
         .dispatches(resumed)
         .into_iter()
-        .filter(|dispatch| dispatch.node == Hadd::new(300, 1))
+        .filter(|dispatch| dispatch.node == node_hadd)
         .collect();
     assert!(
         told.is_empty(),
