@@ -1,10 +1,16 @@
 //! The login page, the login itself and the logout, when the web manager has users.
 
+use std::sync::Arc;
+
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::login::COOKIE;
-use crate::server::State;
+use crate::login::{Logins, COOKIE};
+
+/// The web manager's users, when a login is required: what these pages need of its state.
+#[derive(Clone)]
+pub struct Gate(pub Option<Arc<Logins>>);
 
 /// The login form, its style inline like the page's.
 fn login_page(message: &str) -> String {
@@ -22,8 +28,8 @@ form{{display:flex;flex-direction:column;gap:.6em;min-width:16em}}p{{color:#b00}
 }
 
 /// `GET /login`.
-pub async fn form(state: web::Data<State>) -> HttpResponse {
-    if state.logins.is_none() {
+pub async fn form(gate: web::Data<Gate>) -> HttpResponse {
+    if gate.0.is_none() {
         return see_other("/");
     }
     HttpResponse::Ok()
@@ -42,10 +48,10 @@ pub struct Credentials {
 /// delay that grows with the client's recent failures.
 pub async fn log_in(
     request: HttpRequest,
-    state: web::Data<State>,
+    gate: web::Data<Gate>,
     credentials: web::Form<Credentials>,
 ) -> HttpResponse {
-    let Some(logins) = state.logins.clone() else {
+    let Some(logins) = gate.0.clone() else {
         return see_other("/");
     };
     let client = request
@@ -61,10 +67,7 @@ pub async fn log_in(
     match checked {
         Ok(Some(token)) => HttpResponse::SeeOther()
             .insert_header(("location", "/"))
-            .insert_header((
-                "set-cookie",
-                format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
-            ))
+            .cookie(session_cookie(token))
             .finish(),
         _ => {
             tracing::warn!(%client, "failed web login");
@@ -76,25 +79,31 @@ pub async fn log_in(
 }
 
 /// `POST /logout`.
-pub async fn log_out(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
-    if let Some(logins) = &state.logins {
-        logins.log_out(cookie(&request));
+pub async fn log_out(request: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
+    if let Some(logins) = &gate.0 {
+        logins.log_out(session_token(&request).as_deref());
     }
-    HttpResponse::SeeOther()
+    let mut response = HttpResponse::SeeOther()
         .insert_header(("location", "/login"))
-        .insert_header((
-            "set-cookie",
-            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-        ))
+        .finish();
+    let _ = response.add_removal_cookie(&session_cookie(String::new()));
+    response
+}
+
+/// The session cookie: sent back to this server only, never to scripts or other sites.
+fn session_cookie(token: String) -> Cookie<'static> {
+    Cookie::build(COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
         .finish()
 }
 
-/// The request's `Cookie` header.
-pub fn cookie(request: &HttpRequest) -> Option<&str> {
+/// The session token a request carries in its cookie.
+pub fn session_token(request: &HttpRequest) -> Option<String> {
     request
-        .headers()
-        .get("cookie")
-        .and_then(|value| value.to_str().ok())
+        .cookie(COOKIE)
+        .map(|cookie| cookie.value().to_owned())
 }
 
 fn see_other(location: &'static str) -> HttpResponse {

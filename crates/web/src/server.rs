@@ -99,6 +99,7 @@ pub fn start(
     let hosts: Arc<[String]> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
     let server = HttpServer::new(move || {
         let hosts = hosts.clone();
+        let gate = login_pages::Gate(logins.clone());
         let logins = logins.clone();
         App::new()
             .wrap_fn(move |request, service| {
@@ -126,6 +127,7 @@ pub fn start(
                 }
             })
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(gate))
             .route("/", web::get().to(index))
             .route("/login", web::get().to(login_pages::form))
             .route("/login", web::post().to(login_pages::log_in))
@@ -201,7 +203,7 @@ async fn socket(
     // With users, only an operator sets values; a viewer browses.
     let may_set = state.logins.as_ref().is_none_or(|logins| {
         logins
-            .session(login_pages::cookie(&request))
+            .session(login_pages::session_token(&request).as_deref())
             .is_some_and(|(_, role)| role == Role::Operator)
     });
     actix_web::rt::spawn(serve_page(
@@ -225,11 +227,10 @@ fn admitted(
     if request.path() == "/login" || request.path() == "/logout" {
         return Ok(());
     }
-    let cookie = request
-        .headers()
-        .get("cookie")
-        .and_then(|value| value.to_str().ok());
-    if logins.session(cookie).is_some() {
+    if logins
+        .session(login_pages::session_token(request.request()).as_deref())
+        .is_some()
+    {
         return Ok(());
     }
     if request.path() == "/" {
