@@ -16,7 +16,7 @@ use janitoo_actors::{
     Component, ComponentError, ComponentInfo, ComponentRegistry, Controller, StartOptions,
     ValueSpec,
 };
-use janitoo_config::Config;
+use janitoo_config::{BrokerAddress, Config};
 use janitoo_protocol::{data_as_f64, Data, ValueType};
 
 /// The probe: a reading, and a threshold below which the soil is dry.
@@ -98,11 +98,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }))
     });
 
-    let (broker, _embedded) = match std::env::args().nth(1) {
-        Some(address) => (address, None),
+    let (broker, _embedded): (BrokerAddress, _) = match std::env::args().nth(1) {
+        Some(address) => (address.parse()?, None),
         None => {
             let embedded = janitoo_broker::EmbeddedBroker::start("127.0.0.1:1883".parse()?)?;
-            (embedded.addr().to_string(), Some(embedded))
+            (embedded.addr().into(), Some(embedded))
         }
     };
     println!("serving node 0400/0001 through {broker}; Ctrl-C to stop");

@@ -21,7 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use janitoo_config::clock::wall_clock_ms;
+use janitoo_config::BrokerAddress;
 use janitoo_protocol::control_plane::{ControlPlane, Refusal as ControlRefusal};
+use janitoo_protocol::limits::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PAYLOAD};
 use janitoo_protocol::request::refusal_of_unreadable;
 use janitoo_protocol::topic::filter_matches;
 use janitoo_protocol::{
@@ -46,10 +49,8 @@ use crate::metrics::{ActorKind, Metrics};
 /// How to reach the broker.
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {
-    /// Broker host.
-    pub host: String,
-    /// Broker port.
-    pub port: u16,
+    /// The broker.
+    pub broker: BrokerAddress,
     /// MQTT keep-alive.
     pub keepalive: Duration,
     /// Credentials.
@@ -71,20 +72,19 @@ pub struct BridgeConfig {
 }
 
 impl BridgeConfig {
-    /// A plain connection to `host:port`: no credentials, Will, key or TLS; JSON, a 30 s
+    /// A plain connection to `broker`: no credentials, Will, key or TLS; JSON, a 30 s
     /// keep-alive, queues of `queue_capacity` messages, payloads up to 256 KiB, 256 requests
     /// in flight. Benches and tests change what they need with `..`.
-    pub fn plain(host: impl Into<String>, port: u16, queue_capacity: usize) -> Self {
+    pub fn plain(broker: BrokerAddress, queue_capacity: usize) -> Self {
         BridgeConfig {
-            host: host.into(),
-            port,
+            broker,
             keepalive: Duration::from_secs(30),
             credentials: None,
             will: None,
             codec: Codec::Json,
             queue_capacity,
-            max_payload: 256 << 10,
-            max_in_flight: 256,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             control: None,
             tls: None,
         }
@@ -169,7 +169,7 @@ impl MqttBridge {
     /// A bridge to the broker of `config`; it connects when started.
     pub fn new(config: BridgeConfig, metrics: Arc<Metrics>) -> Self {
         let client_id = format!("janitoo-{}", uuid::Uuid::new_v4().simple());
-        let mut options = MqttOptions::new(client_id, config.host, config.port);
+        let mut options = MqttOptions::new(client_id, config.broker.host(), config.broker.port());
         options
             .set_keep_alive(config.keepalive)
             .set_clean_session(true)
@@ -530,16 +530,6 @@ impl MqttBridge {
         }
         routed
     }
-}
-
-/// Now, in ms since the Unix epoch (0 before it: a clock that wrong refuses every stamp): the
-/// time of the signed control plane's stamps.
-pub fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 /// Where a request on `topic` is answered.
@@ -954,7 +944,10 @@ mod tests {
     #[test]
     fn each_queue_has_its_own_room_and_the_depth_counts_both() {
         let metrics = Arc::new(Metrics::default());
-        let bridge = MqttBridge::new(BridgeConfig::plain("127.0.0.1", 1, 3), metrics.clone());
+        let bridge = MqttBridge::new(
+            BridgeConfig::plain(BrokerAddress::new("127.0.0.1", 1), 3),
+            metrics.clone(),
+        );
         for (at, depth) in [(0, 1), (1, 2), (2, 3)] {
             assert!(bridge.enqueue_outbound(outbound(true, at)));
             assert_eq!(metrics.queue_depth.get(), depth);

@@ -29,41 +29,10 @@ pub enum ActorError {
         /// The values there are.
         known: String,
     },
-    /// The configuration file cannot be opened for write-back.
+    /// The configuration file cannot be opened for write-back, or a file it names (TLS, the
+    /// broker password, the network key) cannot be used.
     #[error(transparent)]
     Config(#[from] janitoo_config::ConfigError),
-    /// The broker address cannot be used.
-    #[error("broker address {address:?}: {reason}")]
-    BrokerAddress {
-        /// The address.
-        address: String,
-        /// Why.
-        reason: String,
-    },
-    /// TLS to the broker cannot be set up from the files named.
-    #[error("{file}: {reason}")]
-    Tls {
-        /// The file (CA, certificate or key).
-        file: String,
-        /// Why.
-        reason: String,
-    },
-    /// The broker password cannot be read.
-    #[error("{file}: {reason}")]
-    Password {
-        /// The password file.
-        file: String,
-        /// Why.
-        reason: String,
-    },
-    /// The network's key file cannot be used.
-    #[error("{file}: {reason}")]
-    ControlKey {
-        /// The key file.
-        file: String,
-        /// Why.
-        reason: String,
-    },
     /// The process cannot wait for Ctrl-C or SIGTERM.
     #[error("cannot wait for a stop signal: {0}")]
     Signal(std::io::Error),

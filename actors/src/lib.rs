@@ -12,8 +12,8 @@
 //! | [`NetworkSupervisor`] | a network controller: map replica, election, heartbeats on behalf | the main arbiter |
 //!
 //! Every actor kind is metered ([`metrics`]: messages sent and handled, backlog, handler
-//! latency, restarts); [`exposition`] renders the Prometheus text, and [`process_metrics`]
-//! makes the same figures system values of the process's node.
+//! latency, restarts); [`exposition`] renders the Prometheus text, and the process's node
+//! carries the same figures as system values.
 //!
 //! Actors hold `Recipient`s of what they send to, not each other's types, and exchange the
 //! typed messages of [`messages`]. Decisions about the wire (parsing, checking a set) are the
@@ -49,25 +49,22 @@
 //! registry.register("garden.thermometer", |_| Ok(Arc::new(Thermometer)));
 //! ```
 
-pub mod admission;
-pub mod aggregate;
-pub mod backoff;
-pub mod bridge;
-pub mod bus_actor;
-pub mod component;
-pub mod config_writer;
-pub mod error;
+mod admission;
+mod aggregate;
+mod backoff;
+mod bridge;
+mod bus_actor;
+mod component;
+mod config_writer;
+mod error;
 pub mod exposition;
 pub mod messages;
 pub mod metrics;
-pub mod node_actor;
-pub mod process_metrics;
-pub mod runtime;
-pub mod simulated;
-pub mod supervisor;
-pub mod tls;
-pub mod tutorial;
-pub mod value_actor;
+mod node_actor;
+mod process_metrics;
+mod runtime;
+mod supervisor;
+mod value_actor;
 
 pub use bridge::{BridgeConfig, MqttBridge};
 pub use bus_actor::{BusActor, BusSetup};
@@ -79,7 +76,8 @@ pub use config_writer::SettingsWriter;
 pub use error::ActorError;
 pub use metrics::{ActorKind, Metrics};
 pub use node_actor::{NodeActor, NodeLinks, NodeSetup};
-pub use runtime::{read_control_key, stop_signal, Controller, StartOptions};
-pub use simulated::register_simulated;
-pub use supervisor::{NetworkSupervisor, SupervisorLinks, SupervisorSetup};
+pub use runtime::{stop_signal, Controller, StartOptions};
+pub use supervisor::{
+    GetSupervisorView, NetworkSupervisor, SupervisorLinks, SupervisorSetup, SupervisorView,
+};
 pub use value_actor::{ValueActor, ValueLinks};

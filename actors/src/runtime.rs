@@ -5,11 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use janitoo_config::{BusConfig, Config, ConfigFile, NetworkRole, NodeConfig, NodeKey};
-use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS, MIN_SECRET};
-use janitoo_protocol::election::{ElectionConfig, Rank, Role};
-use janitoo_protocol::homeassistant::DiscoverySettings;
-use janitoo_protocol::liveness::LivenessConfig;
+use janitoo_config::clock::wall_clock_ms;
+use janitoo_config::{BrokerAddress, BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
+use janitoo_protocol::control_plane::{ControlPlane, DEFAULT_WINDOW_MS};
 use janitoo_protocol::node::defaults;
 use janitoo_protocol::Codec;
 use janitoo_protocol::Hadd;
@@ -38,8 +36,8 @@ pub async fn stop_signal() -> std::io::Result<()> {
 
 /// How to start a controller.
 pub struct StartOptions<'a> {
-    /// `host:port` of the broker.
-    pub broker: &'a str,
+    /// The broker.
+    pub broker: &'a BrokerAddress,
     /// The component kinds.
     pub registry: &'a ComponentRegistry,
     /// Payload codec of what we send.
@@ -167,7 +165,6 @@ fn component_specs(components: &[NodeSetup]) -> Vec<ValueSpec> {
     specs
 }
 
-/// The node of a network controller that serves no bus: it carries the process's metrics.
 /// The node of a network controller that serves no bus: it beats every election interval (so
 /// that the others time it out as fast as they elect), and carries the process's metrics.
 fn network_node(hadd: Hadd, interval: f64, metrics: Arc<dyn Component>) -> BusSetup {
@@ -198,16 +195,6 @@ fn network_node(hadd: Hadd, interval: f64, metrics: Arc<dyn Component>) -> BusSe
     }
 }
 
-fn split_address(address: &str) -> Result<(String, u16), ActorError> {
-    let address: janitoo_config::BrokerAddress = address.parse().map_err(
-        |err: janitoo_config::BadAddress| ActorError::BrokerAddress {
-            address: address.to_owned(),
-            reason: err.to_string(),
-        },
-    )?;
-    Ok((address.host().to_owned(), address.port()))
-}
-
 /// Publications waiting for the MQTT client, at most: past half of it, requests are shed (their
 /// answers would wait); a full queue drops (see the flood figures in BENCHMARKS.md).
 const OUTBOUND_QUEUE: usize = 4_096;
@@ -217,51 +204,19 @@ fn config_writer(config: &Config, metrics: Arc<Metrics>) -> Result<SettingsWrite
     Ok(SettingsWriter::start(file, metrics))
 }
 
-/// The network's key, from its key file (`[network] key_file`).
-pub fn read_control_key(file: &std::path::Path) -> Result<ControlKey, ActorError> {
-    let refuse = |reason: String| ActorError::ControlKey {
-        file: file.display().to_string(),
-        reason,
-    };
-    let secret = std::fs::read(file).map_err(|err| refuse(format!("cannot read it: {err}")))?;
-    ControlKey::from_secret(&secret).ok_or_else(|| {
-        refuse(format!(
-            "a key of at least {MIN_SECRET} bytes is expected (`head -c 32 /dev/urandom | base64 > FILE` makes one)"
-        ))
-    })
-}
-
 /// The signed control plane of a network controller whose configuration names a key file.
 fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
-    let (Some(me), Some(file)) = (network_hadd(config), &config.network.key_file) else {
+    let (Some((me, _)), Some(file)) = (config.network.controller(), &config.network.key_file)
+    else {
         return Ok(None);
     };
-    let key = read_control_key(file)?;
-    let since = crate::bridge::wall_clock_ms();
-    Ok(Some(ControlPlane::new(key, me, since, DEFAULT_WINDOW_MS)))
-}
-
-/// The network controller's address, when this process is one.
-/// What `[homeassistant]` asks of the primary's discovery.
-fn discovery_settings(config: &janitoo_config::HomeAssistantConfig) -> DiscoverySettings {
-    DiscoverySettings {
-        prefix: config.discovery_prefix.clone(),
-        network: config.network.clone(),
-        genres: config.genres.clone(),
-    }
-}
-
-fn network_hadd(config: &Config) -> Option<Hadd> {
-    election_role(config.network.role).and(config.network.hadd)
-}
-
-fn election_role(role: NetworkRole) -> Option<Role> {
-    match role {
-        NetworkRole::None => None,
-        NetworkRole::Primary => Some(Role::Primary),
-        NetworkRole::Secondary => Some(Role::Secondary),
-        NetworkRole::Auto => Some(Role::Auto),
-    }
+    let key = janitoo_config::secrets::control_key(file)?;
+    Ok(Some(ControlPlane::new(
+        key,
+        me,
+        wall_clock_ms(),
+        DEFAULT_WINDOW_MS,
+    )))
 }
 
 impl Controller {
@@ -273,7 +228,10 @@ impl Controller {
             .iter()
             .map(|bus| bus_setup(config, bus, options.registry))
             .collect::<Result<Vec<_>, _>>()?;
-        let will = network_hadd(config).or_else(|| buses.first().map(|bus| bus.controller.hadd));
+        let controller = config.network.controller();
+        let will = controller
+            .map(|(hadd, _)| hadd)
+            .or_else(|| buses.first().map(|bus| bus.controller.hadd));
         let metrics = Arc::new(Metrics::default());
         if let Some(will) = will {
             let process_metrics: Arc<dyn Component> =
@@ -292,7 +250,6 @@ impl Controller {
         for bus in &mut buses {
             bus.controller.will = will;
         }
-        let (host, port) = split_address(options.broker)?;
         let persist = if options.write_back {
             Some(config_writer(config, metrics.clone())?)
         } else {
@@ -300,14 +257,13 @@ impl Controller {
         };
         let bridge = MqttBridge::new(
             BridgeConfig {
-                host,
-                port,
+                broker: options.broker.clone(),
                 keepalive: Duration::from_secs(config.broker.keepalive.into()),
                 credentials: config
                     .broker
                     .username
                     .clone()
-                    .zip(crate::tls::password(&config.broker)?),
+                    .zip(janitoo_config::secrets::password(&config.broker)?),
                 will,
                 codec: options.codec,
                 queue_capacity: OUTBOUND_QUEUE,
@@ -318,7 +274,7 @@ impl Controller {
                     .broker
                     .tls
                     .as_ref()
-                    .map(crate::tls::client_config)
+                    .map(janitoo_config::tls::client_config)
                     .transpose()?,
             },
             metrics.clone(),
@@ -330,25 +286,13 @@ impl Controller {
             max_string: config.limits.max_string,
             metrics: metrics.clone(),
         };
-        if let (Some(hadd), Some(role)) = (network_hadd(config), election_role(config.network.role))
-        {
+        if let Some((hadd, rank)) = controller {
             let setup = SupervisorSetup {
                 hadd,
-                rank: Rank {
-                    role,
-                    priority: config.network.priority,
-                },
-                election: ElectionConfig {
-                    interval: Duration::from_secs_f64(config.network.interval),
-                    original_primary: config.network.original_primary,
-                    original_interval: Duration::from_secs_f64(config.network.original_interval),
-                    ..ElectionConfig::default()
-                },
-                liveness: LivenessConfig {
-                    max_nodes: config.network.max_nodes,
-                    ..LivenessConfig::default()
-                },
-                home_assistant: config.home_assistant.as_ref().map(discovery_settings),
+                rank,
+                election: config.network.election(),
+                liveness: config.network.liveness(),
+                home_assistant: config.home_assistant.as_ref().map(|ha| ha.discovery()),
             };
             let links = SupervisorLinks {
                 publisher: bridge.clone().recipient(),

@@ -28,8 +28,6 @@ use crate::messages::{
 };
 use crate::metrics::{ActorKind, Metrics};
 
-pub use janitoo_protocol::candidacy::CANDIDACY_UUID;
-
 /// What a network controller is.
 #[derive(Debug, Clone)]
 pub struct SupervisorSetup {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use janitoo_actors::messages::Publish;
 use janitoo_actors::{BridgeConfig, Metrics, MqttBridge};
+use janitoo_config::BrokerAddress;
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{brokers_under_test, BrokerProcess};
 use janitoo_protocol::Codec;
@@ -68,7 +69,7 @@ async fn raw_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
 
 async fn bridge_round(port: u16, subscriber: &mut Client) -> Option<Duration> {
     let metrics = std::sync::Arc::new(Metrics::default());
-    let config = BridgeConfig::plain("127.0.0.1", port, 16_384);
+    let config = BridgeConfig::plain(BrokerAddress::new("127.0.0.1", port), 16_384);
     let bridge = MqttBridge::new(config, metrics.clone()).start();
     while metrics.connections.get() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -109,7 +109,7 @@ fn main() {
         .unwrap();
         let mut registry = ComponentRegistry::new();
         registry.register("bench.busy", move |_| Ok(Arc::new(Busy { values, period })));
-        let address = broker.addr().to_string();
+        let address = broker.addr().into();
         actix::System::new().block_on(async move {
             let controller = Controller::start(
                 &config,

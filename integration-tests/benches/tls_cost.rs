@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use janitoo_actors::messages::Publish;
 use janitoo_actors::{BridgeConfig, Metrics, MqttBridge};
+use janitoo_config::BrokerAddress;
 use janitoo_config::TlsConfig;
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::network::copy_example;
@@ -66,8 +67,8 @@ async fn bridge_round(
 ) -> f64 {
     let metrics = std::sync::Arc::new(Metrics::default());
     let config = BridgeConfig {
-        tls: tls.map(|tls| janitoo_actors::tls::client_config(tls).unwrap()),
-        ..BridgeConfig::plain(host, port, 16_384)
+        tls: tls.map(|tls| janitoo_config::tls::client_config(tls).unwrap()),
+        ..BridgeConfig::plain(BrokerAddress::new(host, port), 16_384)
     };
     let bridge = MqttBridge::new(config, metrics.clone()).start();
     while metrics.connections.get() == 0 {

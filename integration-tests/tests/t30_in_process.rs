@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use janitoo_actors::{
-    register_simulated, Component, ComponentError, ComponentInfo, ComponentRegistry, Controller,
-    StartOptions, ValueSpec,
+    Component, ComponentError, ComponentInfo, ComponentRegistry, Controller, StartOptions,
+    ValueSpec,
 };
 use janitoo_broker::EmbeddedBroker;
 use janitoo_config::Config;
+use janitoo_hardware::{register_components, Readings};
 use janitoo_integration_tests::client::Client;
 use janitoo_protocol::{Codec, CommandClass, Data, Genre, Hadd, Request, Status, ValueType};
 use rand::{Rng, SeedableRng};
@@ -74,7 +75,7 @@ impl Component for Fragile {
 fn start(broker: SocketAddr, panic_next: Arc<AtomicBool>) -> Controller {
     let config = Config::parse(CONFIG, Path::new("in-process.toml")).unwrap();
     let mut registry = ComponentRegistry::new();
-    register_simulated(&mut registry);
+    register_components(&mut registry, Readings::Simulated);
     registry.register("test.slow", |_| Ok(Arc::new(Hanging)));
     registry.register("test.fragile", move |_| {
         Ok(Arc::new(Fragile {
@@ -84,7 +85,7 @@ fn start(broker: SocketAddr, panic_next: Arc<AtomicBool>) -> Controller {
     Controller::start(
         &config,
         StartOptions {
-            broker: &broker.to_string(),
+            broker: &broker.into(),
             registry: &registry,
             codec: Codec::Json,
             write_back: false,
@@ -210,7 +211,7 @@ fn messages_of_an_older_epoch_are_fenced_and_counted() {
         )
         .unwrap();
         let registry = ComponentRegistry::new();
-        let options = StartOptions { broker: &broker.addr().to_string(), registry: &registry, codec: Codec::Json, write_back: false };
+        let options = StartOptions { broker: &broker.addr().into(), registry: &registry, codec: Codec::Json, write_back: false };
         let controller = Controller::start(&config, options).unwrap();
         let metrics = controller.metrics();
         let mut client = Client::connect(broker.addr().port()).await;

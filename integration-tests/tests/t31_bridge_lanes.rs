@@ -12,6 +12,7 @@ use actix::prelude::*;
 use janitoo_actors::messages::{Publish, PublishRetained};
 use janitoo_actors::{BridgeConfig, Metrics, MqttBridge};
 use janitoo_broker::{free_local_port, EmbeddedBroker};
+use janitoo_config::BrokerAddress;
 use janitoo_integration_tests::client::Client;
 use janitoo_protocol::{Hadd, Message, NodeState, ResolvHeartbeat, Topic};
 
@@ -31,7 +32,7 @@ async fn forward(listener: tokio::net::TcpListener, to: SocketAddr) {
 /// A bridge to `127.0.0.1:<port>`, with queues of [`QUEUE`] messages.
 fn bridge_to(port: u16) -> (Addr<MqttBridge>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
-    let config = BridgeConfig::plain("127.0.0.1", port, QUEUE);
+    let config = BridgeConfig::plain(BrokerAddress::new("127.0.0.1", port), QUEUE);
     (MqttBridge::new(config, metrics.clone()).start(), metrics)
 }
 

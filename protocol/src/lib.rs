@@ -52,7 +52,8 @@
 //! - [`value`], [`node`]: value dicts and node dicts.
 //! - [`request`], [`reply`], [`heartbeat`], [`lease`]: the messages; [`message`] picks one by
 //!   topic. [`codec`]: JSON and MessagePack.
-//! - [`validate`]: checking data written to a value.
+//! - [`validate`]: checking data written to a value. [`limits`]: what a client may send, by
+//!   default.
 //! - The pure state machines of a network controller, each fed with an explicit `now`:
 //!   [`liveness`] (missed heartbeat periods), [`election`] (primary, epochs) and
 //!   [`network_map`] (the map and its resolv answers); [`fence`], the one definition of which
@@ -77,6 +78,7 @@ pub mod hadd;
 pub mod heartbeat;
 pub mod homeassistant;
 pub mod lease;
+pub mod limits;
 pub mod liveness;
 pub mod message;
 pub mod model;

@@ -44,7 +44,7 @@ impl Default for LivenessConfig {
             dead_after: Duration::from_secs(604_800),
             default_period: Duration::from_secs(30),
             tolerance: 1.1,
-            max_nodes: 10_000,
+            max_nodes: crate::limits::DEFAULT_MAX_NODES,
         }
     }
 }

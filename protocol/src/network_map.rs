@@ -11,7 +11,7 @@ use crate::fields::Data;
 use crate::hadd::Hadd;
 use crate::message::Message;
 use crate::model::{Genre, InfoKind};
-use crate::node::NodeInfo;
+use crate::node::{builtin, NodeInfo};
 use crate::reply::{DiscoveryData, DiscoveryReply};
 use crate::topic::Topic;
 use crate::value::{data_as_f64, ValueDescriptor, ValueInstances};
@@ -79,7 +79,8 @@ impl NetworkMap {
             _ => value,
         };
         let changed = instances.get(&merged.index) != Some(&merged);
-        if let (Genre::System, "heartbeat", 0) = (genre, merged.uuid.as_str(), merged.index) {
+        if let (Genre::System, builtin::HEARTBEAT, 0) = (genre, merged.uuid.as_str(), merged.index)
+        {
             // The node info tells the same period: keep them one.
             let seconds = data_as_f64(&merged.data).filter(|s| s.is_finite() && *s > 0.0);
             if let (Some(node), Some(seconds)) = (self.nodes.get_mut(&hadd), seconds) {

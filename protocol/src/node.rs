@@ -31,6 +31,21 @@ pub mod defaults {
     pub const CONFIG_TIMEOUT: f64 = 3.0;
 }
 
+/// The uuids of the values every node has (§4.5 of the protocol notes): system values
+/// `heartbeat`, `config_timeout` and `hadd`, config values `name` and `location`.
+pub mod builtin {
+    /// The heartbeat period, seconds (a system value).
+    pub const HEARTBEAT: &str = "heartbeat";
+    /// The config timeout, seconds (a system value).
+    pub const CONFIG_TIMEOUT: &str = "config_timeout";
+    /// The node's address (a system value, applied at restart).
+    pub const HADD: &str = "hadd";
+    /// The node's name (a config value).
+    pub const NAME: &str = "name";
+    /// The node's location (a config value).
+    pub const LOCATION: &str = "location";
+}
+
 /// One node as described in a `request_info_nodes` reply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeInfo {

@@ -101,7 +101,7 @@ impl BrokerArg {
         let control_key = self
             .network_key
             .or(network_key)
-            .map(|file| janitoo_actors::read_control_key(&file))
+            .map(|file| janitoo_config::secrets::control_key(&file))
             .transpose()
             .map_err(|err| usage(err.into()))?;
         if let Some(address) = self.broker {
@@ -126,10 +126,11 @@ impl BrokerArg {
         let tls = broker
             .tls
             .as_ref()
-            .map(janitoo_actors::tls::client_config)
+            .map(janitoo_config::tls::client_config)
             .transpose()
             .map_err(|err| usage(err.into()))?;
-        let password = janitoo_actors::tls::password(&broker).map_err(|err| usage(err.into()))?;
+        let password =
+            janitoo_config::secrets::password(&broker).map_err(|err| usage(err.into()))?;
         Ok(BrokerSettings {
             address: broker
                 .address

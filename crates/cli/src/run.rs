@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use janitoo_actors::{register_simulated, ComponentRegistry, Controller, StartOptions};
+use janitoo_actors::{ComponentRegistry, Controller, StartOptions};
 use janitoo_broker::{Accounts, EmbeddedBroker};
 use janitoo_config::BrokerAddress;
 use janitoo_config::Config;
+use janitoo_hardware::{Readings, SysfsRoot};
 use janitoo_protocol::{Codec, Hadd};
 use tracing::info;
 
@@ -59,15 +60,13 @@ pub struct RunArgs {
 /// The component kinds this binary knows: the hardware readers under `root`, or simulated
 /// sensors. The load statistics are simulated either way.
 pub fn registry(root: Option<PathBuf>, simulate: bool) -> ComponentRegistry {
+    let readings = if simulate {
+        Readings::Simulated
+    } else {
+        Readings::Hardware(root.map_or_else(SysfsRoot::default, SysfsRoot::new))
+    };
     let mut registry = ComponentRegistry::new();
-    register_simulated(&mut registry);
-    if !simulate {
-        let root = root.map_or_else(
-            janitoo_hardware::SysfsRoot::default,
-            janitoo_hardware::SysfsRoot::new,
-        );
-        janitoo_hardware::register_hardware(&mut registry, root);
-    }
+    janitoo_hardware::register_components(&mut registry, readings);
     registry
 }
 
@@ -79,7 +78,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         CodecArg::Msgpack => Codec::MessagePack,
     };
     let (broker, _embedded) = match args.broker.or_else(|| config.broker.address.clone()) {
-        Some(address) => (address.to_string(), None),
+        Some(address) => (address, None),
         None => {
             let accounts = config
                 .broker
@@ -95,7 +94,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             )
             .map_err(|err| Failure::Other(err.into()))?;
             info!(address = %embedded.addr(), "embedded broker started");
-            (embedded.addr().to_string(), Some(embedded))
+            (BrokerAddress::from(embedded.addr()), Some(embedded))
         }
     };
     let simulate = args.simulate || config.hardware.simulate;

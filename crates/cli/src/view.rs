@@ -50,7 +50,7 @@ impl NetworkView {
     /// A view of a keyed network: control messages not signed with `key` (or stale, or
     /// replayed) are left out, and counted.
     pub fn keyed(key: ControlKey) -> NetworkView {
-        let now = janitoo_actors::bridge::wall_clock_ms();
+        let now = janitoo_config::clock::wall_clock_ms();
         NetworkView {
             control: Some(ControlPlane::new(key, VIEW_HADD, now, DEFAULT_WINDOW_MS)),
             ..NetworkView::default()
@@ -77,7 +77,7 @@ impl NetworkView {
                     .decode_tree(payload)
                     .or_else(|_| Codec::MessagePack.decode_tree(payload))
                     .ok();
-                let wall = janitoo_actors::bridge::wall_clock_ms();
+                let wall = janitoo_config::clock::wall_clock_ms();
                 if control.admit(&topic, tree.as_ref(), wall).is_err() {
                     self.refused += 1;
                     return;

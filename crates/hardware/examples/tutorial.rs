@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use janitoo_actors::{Component, ComponentError, ComponentInfo, ComponentRegistry};
 use janitoo_actors::{Controller, StartOptions, ValueSpec};
-use janitoo_config::Config;
-use janitoo_hardware::{cpu, dht, w1, HardwareError, SysfsRoot};
+use janitoo_config::{BrokerAddress, Config};
+use janitoo_hardware::{cpu, dht, register_components, w1, HardwareError, Readings, SysfsRoot};
 use janitoo_protocol::{Data, ValueType};
 
 /// The tutorial's configuration: three buses, their nodes, the LED (simulated here).
@@ -72,7 +72,7 @@ fn ds18b20(root: &SysfsRoot) -> Result<f64, HardwareError> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let broker = args.next().unwrap_or_else(|| "127.0.0.1:1883".into());
+    let broker: BrokerAddress = args.next().as_deref().unwrap_or("127.0.0.1:1883").parse()?;
     let root = SysfsRoot::new(args.next().unwrap_or_else(|| "/".into()));
     let kinds: [(&str, Vec<Reading>); 3] = [
         (
@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("rpi1wire.ds18b20", vec![("temperature", "°C", ds18b20)]),
     ];
     let mut registry = ComponentRegistry::new();
-    janitoo_actors::register_simulated(&mut registry); // a simulated LED (led::Led drives a real one)
+    register_components(&mut registry, Readings::Simulated); // a simulated LED; led::Led drives one
     for (kind, readings) in kinds {
         let root = root.clone();
         registry.register(kind, move |_| {

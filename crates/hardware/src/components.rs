@@ -1,20 +1,17 @@
-//! The tutorial's components on real hardware: `rpibasic.dht` (IIO, or bit-banged GPIO), `rpi1wire.ds18b20`
-//! (1-Wire) and `hostsensor.picpu` (thermal zone, cpufreq). Reads run on the runtime's blocking
-//! pool; a failed or implausible read is an error (the node's heartbeat says FAILED), never a
-//! made-up number.
+//! The tutorial's components on real hardware: `rpibasic.dht` (IIO, or bit-banged GPIO),
+//! `rpi1wire.ds18b20` (1-Wire), `hostsensor.picpu` (thermal zone, cpufreq) and `rpibasic.led`
+//! (GPIO). Reads run on the runtime's blocking pool; a failed or implausible read is an error
+//! (the node's heartbeat says FAILED), never a made-up number.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use janitoo_actors::tutorial;
-use janitoo_actors::{
-    Component, ComponentContext, ComponentError, ComponentInfo, ComponentRegistry, ValueSpec,
-};
+use janitoo_actors::{Component, ComponentContext, ComponentError, ComponentInfo, ValueSpec};
 use janitoo_protocol::{data_as_f64, Data, ValueType};
 
 use crate::dht::{find_iio_device, read_iio, with_retries, Model, Reading};
 use crate::dht_bitbang::{read_line, GpioLine};
-use crate::{cpu, w1, HardwareError, SysfsRoot};
+use crate::{cpu, tutorial, w1, HardwareError, SysfsRoot};
 
 fn unavailable(err: HardwareError) -> ComponentError {
     match err {
@@ -168,60 +165,61 @@ impl Component for PiCpu {
     }
 }
 
-/// Registers the hardware kinds, reading under `root` (they replace simulated ones of the same
-/// name).
-pub fn register_hardware(registry: &mut ComponentRegistry, root: SysfsRoot) {
-    let (dht_root, w1_root, cpu_root) = (root.clone(), root.clone(), root);
-    registry
-        .register("rpibasic.dht", move |context| {
-            let sensor = context
-                .setting("sensor")
-                .and_then(data_as_f64)
-                .unwrap_or(11.0);
-            if crate::dht::Model::from_code(sensor as i64).is_none() {
-                return Err(format!("`sensor` must be 11, 22 or 2302, not {sensor}"));
-            }
-            let pin = context.setting("pin").and_then(data_as_f64).unwrap_or(6.0);
-            let backend = match setting_text(context, "backend").as_deref() {
-                None | Some("iio") => DhtBackend::Iio(
-                    setting_text(context, "device").filter(|device| !device.is_empty()),
-                ),
-                Some("gpio") => {
-                    let number = u8::try_from(pin as i64)
-                        .map_err(|_| format!("`pin` {pin} is not a GPIO number"))?;
-                    let line = GpioLine::open(number).map_err(|err| {
-                        format!("{err}; use `backend = \"iio\"`, or run with --simulate")
-                    })?;
-                    DhtBackend::Gpio(Mutex::new((line, None)))
-                }
-                Some(other) => {
-                    return Err(format!(
-                        "`backend` must be \"iio\" or \"gpio\", not {other:?}"
-                    ))
-                }
-            };
-            Ok(Arc::new(Dht {
-                root: dht_root.clone(),
-                backend,
-                pin,
-                sensor,
-            }))
-        })
-        .register("rpi1wire.ds18b20", move |context| {
-            Ok(Arc::new(Ds18b20 {
-                root: w1_root.clone(),
-                hexadd: setting_text(context, "hexadd").filter(|address| !address.is_empty()),
-            }))
-        })
-        .register("hostsensor.picpu", move |_| {
-            Ok(Arc::new(PiCpu {
-                root: cpu_root.clone(),
-            }))
-        })
-        .register("rpibasic.led", |context| {
-            let pin = context.setting("pin").and_then(data_as_f64).unwrap_or(19.0);
-            let pin = u8::try_from(pin as i64)
+/// A built component, or why it cannot be (the configuration's fault, or the machine's).
+pub type Built = Result<Arc<dyn Component>, String>;
+
+/// `rpibasic.dht`: through the kernel's IIO driver (`backend = "iio"`, the default) or by
+/// bit-banging GPIO `pin` (`backend = "gpio"`).
+pub fn dht(root: &SysfsRoot, context: &ComponentContext<'_>) -> Built {
+    let sensor = context
+        .setting("sensor")
+        .and_then(data_as_f64)
+        .unwrap_or(11.0);
+    if crate::dht::Model::from_code(sensor as i64).is_none() {
+        return Err(format!("`sensor` must be 11, 22 or 2302, not {sensor}"));
+    }
+    let pin = context.setting("pin").and_then(data_as_f64).unwrap_or(6.0);
+    let backend = match setting_text(context, "backend").as_deref() {
+        None | Some("iio") => {
+            DhtBackend::Iio(setting_text(context, "device").filter(|device| !device.is_empty()))
+        }
+        Some("gpio") => {
+            let number = u8::try_from(pin as i64)
                 .map_err(|_| format!("`pin` {pin} is not a GPIO number"))?;
-            Ok(Arc::new(crate::led::Led::open(pin)?))
-        });
+            let line = GpioLine::open(number)
+                .map_err(|err| format!("{err}; use `backend = \"iio\"`, or run with --simulate"))?;
+            DhtBackend::Gpio(Mutex::new((line, None)))
+        }
+        Some(other) => {
+            return Err(format!(
+                "`backend` must be \"iio\" or \"gpio\", not {other:?}"
+            ))
+        }
+    };
+    Ok(Arc::new(Dht {
+        root: root.clone(),
+        backend,
+        pin,
+        sensor,
+    }))
+}
+
+/// `rpi1wire.ds18b20`: the configured `hexadd`, else the first sensor on the bus.
+pub fn ds18b20(root: &SysfsRoot, context: &ComponentContext<'_>) -> Built {
+    Ok(Arc::new(Ds18b20 {
+        root: root.clone(),
+        hexadd: setting_text(context, "hexadd").filter(|address| !address.is_empty()),
+    }))
+}
+
+/// `hostsensor.picpu`: the thermal zone and cpufreq.
+pub fn picpu(root: &SysfsRoot) -> Built {
+    Ok(Arc::new(PiCpu { root: root.clone() }))
+}
+
+/// `rpibasic.led`: GPIO `pin` (default 19) as an output.
+pub fn led(context: &ComponentContext<'_>) -> Built {
+    let pin = context.setting("pin").and_then(data_as_f64).unwrap_or(19.0);
+    let pin = u8::try_from(pin as i64).map_err(|_| format!("`pin` {pin} is not a GPIO number"))?;
+    Ok(Arc::new(crate::led::Led::open(pin)?))
 }

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use janitoo_actors::tutorial::{self, BLINK_MODES};
 use janitoo_actors::{Component, ComponentError, ComponentInfo, ValueSpec};
 use janitoo_protocol::Data;
 use rppal::gpio::{Gpio, OutputPin};
+
+use crate::tutorial::{self, BLINK_MODES};
 
 const OFF: u8 = 0;
 const BLINK: u8 = 1;

@@ -14,6 +14,10 @@
 //! Every reader returns a [`HardwareError`] that says what was wrong (missing file, garbage,
 //! implausible value, the driver's I/O error) instead of a made-up number; the component turns
 //! it into the node's health.
+//!
+//! The tutorial's components are built on them ([`components`]), or simulated on any machine
+//! ([`simulated`]), with the same values ([`tutorial`]); [`register_components`] registers
+//! each kind once, with the readings asked for.
 
 pub mod components;
 pub mod cpu;
@@ -21,12 +25,57 @@ pub mod dht;
 pub mod dht_bitbang;
 mod error;
 pub mod led;
+pub mod simulated;
+pub mod tutorial;
 pub mod w1;
 
 use std::path::{Path, PathBuf};
 
-pub use components::register_hardware;
+use janitoo_actors::ComponentRegistry;
+
 pub use error::HardwareError;
+
+/// Where the tutorial's components take their readings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readings {
+    /// Simulated sensors and outputs, on any machine (`--simulate`).
+    Simulated,
+    /// The hardware: sysfs under this root, and GPIO.
+    Hardware(SysfsRoot),
+}
+
+/// Registers every component kind this crate knows, once each: `rpibasic.dht`,
+/// `rpi1wire.ds18b20`, `hostsensor.picpu` and `rpibasic.led` from `readings`, and
+/// `hostsensor.load` (always simulated).
+pub fn register_components(registry: &mut ComponentRegistry, readings: Readings) {
+    let root = match readings {
+        Readings::Simulated => None,
+        Readings::Hardware(root) => Some(root),
+    };
+    let (dht_root, w1_root, cpu_root) = (root.clone(), root.clone(), root.clone());
+    let led_hardware = root.is_some();
+    registry
+        .register("rpibasic.dht", move |context| match &dht_root {
+            Some(root) => components::dht(root, context),
+            None => simulated::dht(context),
+        })
+        .register("rpi1wire.ds18b20", move |context| match &w1_root {
+            Some(root) => components::ds18b20(root, context),
+            None => simulated::ds18b20(context),
+        })
+        .register("hostsensor.picpu", move |context| match &cpu_root {
+            Some(root) => components::picpu(root),
+            None => simulated::picpu(context),
+        })
+        .register("rpibasic.led", move |context| {
+            if led_hardware {
+                components::led(context)
+            } else {
+                simulated::led()
+            }
+        })
+        .register("hostsensor.load", simulated::load);
+}
 
 /// Where sysfs is: `/` on a Pi, a folder of fake files in tests (`--sysfs-root`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,12 +4,10 @@
 use crate::hadd::Hadd;
 use crate::message::Message;
 use crate::model::{Genre, InfoKind, NodeState};
+use crate::node::builtin::HEARTBEAT as HEARTBEAT_UUID;
 use crate::reply::DiscoveryData;
 use crate::topic::Topic;
 use crate::value::data_as_f64;
-
-/// The system value that holds a node's heartbeat period, in seconds.
-const HEARTBEAT_UUID: &str = "heartbeat";
 
 /// The heartbeat periods (in seconds) a message tells: node info, and `heartbeat` values
 /// (published, answered, or in a discovery of system values).

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// What can be wrong with a configuration file or its write-back. Loading changes nothing; a
-/// failed write-back leaves the file as it was.
+/// What can be wrong with a configuration file, the files it names, or its write-back. Loading
+/// changes nothing; a failed write-back leaves the file as it was.
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file cannot be read.
@@ -53,5 +53,29 @@ pub enum ConfigError {
         node: String,
         /// The key.
         key: String,
+    },
+    /// TLS to the broker cannot be set up from the files named.
+    #[error("{file}: {reason}")]
+    Tls {
+        /// The file (CA, certificate or key), or what was wrong.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The broker password cannot be read.
+    #[error("{file}: {reason}")]
+    Password {
+        /// The password file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The network's key file cannot be used.
+    #[error("{file}: {reason}")]
+    ControlKey {
+        /// The key file.
+        file: String,
+        /// Why.
+        reason: String,
     },
 }

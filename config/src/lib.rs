@@ -25,19 +25,40 @@
 //! A value setting is data for instance 0 (`pin = 6`) or a table of instances
 //! (`load = { 0 = 1.5, 1 = 2.5 }`).
 
+//! ## Layout
+//!
+//! One module per section, each with its type, its raw form, its defaults and its checks:
+//! [`broker`], [`network`], [`buses`], [`hardware`], [`web`], [`limits`], [`homeassistant`];
+//! `file` reads a whole file through them. Below the actors and the tools alike, the crate also
+//! reads what a configuration names by file ([`tls`], [`secrets`]) and the wall clock the
+//! signed control plane stamps with ([`clock`]).
+
 mod address;
+pub mod broker;
+pub mod buses;
+mod check;
+pub mod clock;
 mod convert;
 mod error;
-mod homeassistant;
+mod file;
+pub mod hardware;
+pub mod homeassistant;
+pub mod limits;
+pub mod network;
 mod persist;
-mod schema;
+pub mod secrets;
+pub mod tls;
+pub mod web;
 
 pub use address::{BadAddress, BrokerAddress};
+pub use broker::{BrokerConfig, TlsConfig};
+pub use buses::{AggregateFunction, BusConfig, ComponentConfig, NodeConfig, ValueSettings};
 pub use convert::{data_to_toml, toml_to_data};
 pub use error::ConfigError;
+pub use file::Config;
+pub use hardware::HardwareConfig;
 pub use homeassistant::HomeAssistantConfig;
+pub use limits::LimitsConfig;
+pub use network::{NetworkConfig, NetworkRole};
 pub use persist::{Change, ConfigFile, NodeKey, SettingKey};
-pub use schema::{
-    AggregateFunction, BrokerConfig, BusConfig, ComponentConfig, Config, HardwareConfig,
-    LimitsConfig, NetworkConfig, NetworkRole, NodeConfig, TlsConfig, ValueSettings, WebConfig,
-};
+pub use web::WebConfig;

@@ -1,9 +1,8 @@
 //! The values of the tutorial's components (§7 of the protocol notes), shared by the simulated
 //! components and the hardware ones, so that both publish the same uuids, units and classes.
 
+use janitoo_actors::ValueSpec;
 use janitoo_protocol::{CommandClass, ValueType};
-
-use crate::component::ValueSpec;
 
 /// Publication period of the tutorial's sensor readings, seconds.
 pub const POLL: f64 = 300.0;

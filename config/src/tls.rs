@@ -1,28 +1,25 @@
-//! TLS to the broker and the broker password: read from the files the configuration names,
-//! with errors that name the file and what was wrong with it.
+//! TLS to the broker, from the files `[broker]` names (or the tools' options), with errors that
+//! name the file and what was wrong with it.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use janitoo_config::{BrokerConfig, TlsConfig};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::error::ActorError;
+use crate::broker::TlsConfig;
+use crate::error::ConfigError;
 
-/// The environment variable that may hold the broker password.
-pub const PASSWORD_VARIABLE: &str = "JANITOO_BROKER_PASSWORD";
-
-fn refuse(file: &Path, reason: impl Into<String>) -> ActorError {
-    ActorError::Tls {
+fn refuse(file: &Path, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Tls {
         file: file.display().to_string(),
         reason: reason.into(),
     }
 }
 
-fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, ActorError> {
+fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let pem = std::fs::read(file).map_err(|err| refuse(file, format!("cannot read it: {err}")))?;
     let certificates = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -36,7 +33,7 @@ fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, ActorError>
     Ok(certificates)
 }
 
-fn private_key(file: &Path) -> Result<PrivateKeyDer<'static>, ActorError> {
+fn private_key(file: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
     let pem = std::fs::read(file).map_err(|err| refuse(file, format!("cannot read it: {err}")))?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|err| refuse(file, format!("not a PEM private key: {err}")))?
@@ -50,7 +47,7 @@ fn private_key(file: &Path) -> Result<PrivateKeyDer<'static>, ActorError> {
 
 /// The rustls client configuration of `tls`: its CA file's certificates (else the system's),
 /// and its client certificate when it names one.
-pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, ActorError> {
+pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, ConfigError> {
     let mut roots = RootCertStore::empty();
     match &tls.ca_file {
         Some(file) => {
@@ -66,7 +63,7 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, ActorError> {
                 let _ = roots.add(certificate);
             }
             if roots.is_empty() {
-                return Err(ActorError::Tls {
+                return Err(ConfigError::Tls {
                     file: "the system's CA certificates".into(),
                     reason: "none found: name one with [broker] ca_file".into(),
                 });
@@ -74,7 +71,7 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, ActorError> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls_error = |reason: String| ActorError::Tls {
+    let tls_error = |reason: String| ConfigError::Tls {
         file: "TLS".into(),
         reason,
     };
@@ -84,7 +81,7 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, ActorError> {
     let builder = match &tls.server_name {
         None => versions.with_root_certificates(roots),
         Some(name) => {
-            let name = ServerName::try_from(name.clone()).map_err(|_| ActorError::Tls {
+            let name = ServerName::try_from(name.clone()).map_err(|_| ConfigError::Tls {
                 file: "[broker] server_name".into(),
                 reason: format!("{name:?} is not a DNS name or an IP address"),
             })?;
@@ -147,29 +144,4 @@ impl ServerCertVerifier for NamedVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
-}
-
-/// The broker password: `password`, else the first line of `password_file`, else the
-/// environment variable [`PASSWORD_VARIABLE`].
-pub fn password(broker: &BrokerConfig) -> Result<Option<String>, ActorError> {
-    if let Some(password) = &broker.password {
-        return Ok(Some(password.clone()));
-    }
-    if let Some(file) = &broker.password_file {
-        let text = std::fs::read_to_string(file).map_err(|err| ActorError::Password {
-            file: file.display().to_string(),
-            reason: format!("cannot read it: {err}"),
-        })?;
-        let line = text.lines().next().unwrap_or_default().trim_end();
-        if line.is_empty() {
-            return Err(ActorError::Password {
-                file: file.display().to_string(),
-                reason: "it is empty".into(),
-            });
-        }
-        return Ok(Some(line.to_owned()));
-    }
-    Ok(std::env::var(PASSWORD_VARIABLE)
-        .ok()
-        .filter(|p| !p.is_empty()))
 }

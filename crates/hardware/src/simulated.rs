@@ -4,11 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use janitoo_actors::{Component, ComponentContext, ComponentError, ComponentInfo, ValueSpec};
 use janitoo_protocol::{Data, ValueType};
 
-use crate::component::{
-    Component, ComponentContext, ComponentError, ComponentInfo, ComponentRegistry, ValueSpec,
-};
+use crate::components::Built;
 use crate::tutorial;
 
 /// A reading that drifts around `base` by at most `spread`, deterministic for a seed.
@@ -74,34 +73,34 @@ impl Component for SimulatedSensor {
 }
 
 /// The tutorial's DHT node (`rpibasic.dht`): temperature, humidity, `pin` and `sensor`.
-fn dht(context: &ComponentContext<'_>) -> SimulatedSensor {
+pub fn dht(context: &ComponentContext<'_>) -> Built {
     let seed = seed_of(context);
-    SimulatedSensor {
+    Ok(Arc::new(SimulatedSensor {
         product: "DHT sensor (simulated)",
         specs: tutorial::dht_values(6.0, 11.0),
         readings: vec![
             ("temperature".into(), Drift::new(21.0, 1.5, seed)),
             ("humidity".into(), Drift::new(45.0, 5.0, seed ^ 0x5eed)),
         ],
-    }
+    }))
 }
 
 /// The tutorial's DS18B20 node (`rpi1wire.ds18b20`): temperature and `hexadd`.
-fn ds18b20(context: &ComponentContext<'_>) -> SimulatedSensor {
-    SimulatedSensor {
+pub fn ds18b20(context: &ComponentContext<'_>) -> Built {
+    Ok(Arc::new(SimulatedSensor {
         product: "DS18B20 sensor (simulated)",
         specs: tutorial::ds18b20_values("28-00000463b745"),
         readings: vec![(
             "temperature".into(),
             Drift::new(19.0, 1.0, seed_of(context)),
         )],
-    }
+    }))
 }
 
 /// The tutorial's CPU node (`hostsensor.picpu`): temperature, frequency, voltage.
-fn picpu(context: &ComponentContext<'_>) -> SimulatedSensor {
+pub fn picpu(context: &ComponentContext<'_>) -> Built {
     let seed = seed_of(context);
-    SimulatedSensor {
+    Ok(Arc::new(SimulatedSensor {
         product: "Raspberry Pi CPU (simulated)",
         specs: tutorial::picpu_values(),
         readings: vec![
@@ -109,12 +108,12 @@ fn picpu(context: &ComponentContext<'_>) -> SimulatedSensor {
             ("frequency".into(), Drift::new(1200.0, 300.0, seed ^ 1)),
             ("voltage".into(), Drift::new(1.2, 0.05, seed ^ 2)),
         ],
-    }
+    }))
 }
 
 /// The host's load average as three instances, like the original's hostsensor `load`.
-fn load(context: &ComponentContext<'_>) -> SimulatedSensor {
-    SimulatedSensor {
+pub fn load(context: &ComponentContext<'_>) -> Built {
+    Ok(Arc::new(SimulatedSensor {
         product: "Load statistics (simulated)",
         specs: vec![ValueSpec::sensor("load", ValueType::Decimal)
             .label("Load")
@@ -123,7 +122,7 @@ fn load(context: &ComponentContext<'_>) -> SimulatedSensor {
             .instances(&[0, 1, 2])
             .poll(60.0)],
         readings: vec![("load".into(), Drift::new(0.5, 0.4, seed_of(context)))],
-    }
+    }))
 }
 
 /// The tutorial's LED (`rpibasic.led`): `switch` (on/off) and `blink` (off, blink, heartbeat).
@@ -168,18 +167,11 @@ impl Component for SimulatedLed {
     }
 }
 
-/// Registers the simulated kinds under the tutorial's names, plus `hostsensor.load`.
-pub fn register_simulated(registry: &mut ComponentRegistry) {
-    registry
-        .register("rpibasic.dht", |context| Ok(Arc::new(dht(context))))
-        .register("rpi1wire.ds18b20", |context| Ok(Arc::new(ds18b20(context))))
-        .register("hostsensor.picpu", |context| Ok(Arc::new(picpu(context))))
-        .register("hostsensor.load", |context| Ok(Arc::new(load(context))))
-        .register("rpibasic.led", |_| {
-            Ok(Arc::new(SimulatedLed {
-                state: Mutex::new(("off".into(), "off".into())),
-            }))
-        });
+/// The tutorial's LED, simulated (`rpibasic.led`), off.
+pub fn led() -> Built {
+    Ok(Arc::new(SimulatedLed {
+        state: Mutex::new(("off".into(), "off".into())),
+    }))
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@
 //! network = "janitoo"                  # in unique ids: two networks on one broker differ here
 //! ```
 
+use janitoo_protocol::homeassistant::DiscoverySettings;
 use janitoo_protocol::Genre;
 use serde::Deserialize;
 
+use crate::check::Checker;
 use crate::error::ConfigError;
-use crate::schema::Checker;
 
 /// What the primary tells Home Assistant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,17 @@ pub struct HomeAssistantConfig {
     pub genres: Vec<Genre>,
     /// The network's name in ids and topics (default `janitoo`).
     pub network: String,
+}
+
+impl HomeAssistantConfig {
+    /// What the primary's discovery publishes.
+    pub fn discovery(&self) -> DiscoverySettings {
+        DiscoverySettings {
+            prefix: self.discovery_prefix.clone(),
+            network: self.network.clone(),
+            genres: self.genres.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -1,0 +1,153 @@
+//! The `[broker]` section: which MQTT broker, and how to reach it.
+//!
+//! ```toml
+//! [broker]                          # omit it for an embedded broker in the process
+//! address = "127.0.0.1:1883"
+//! keepalive = 60                    # seconds, 5 or more
+//! username = "janitoo"              # with password, password_file or JANITOO_BROKER_PASSWORD
+//! password_file = "broker.password"
+//! tls = true                        # then ca_file, cert_file + key_file, server_name
+//! ca_file = "ca.pem"
+//! # accounts_file = "accounts"      # with no address: the embedded broker's accounts
+//! ```
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::address::BrokerAddress;
+use crate::check::Checker;
+use crate::error::ConfigError;
+
+/// The MQTT keep-alive when the file says none, seconds.
+pub const DEFAULT_KEEPALIVE: u16 = 60;
+
+/// Where the broker is. `address: None` means: start an embedded broker in-process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    /// `host:port`.
+    pub address: Option<BrokerAddress>,
+    /// User name, if the broker wants one.
+    pub username: Option<String>,
+    /// Password, if the broker wants one.
+    pub password: Option<String>,
+    /// A file holding the password (so that it needs not sit in a file that is written
+    /// back); relative paths from the configuration file's folder. The environment variable
+    /// `JANITOO_BROKER_PASSWORD` is the third way.
+    pub password_file: Option<PathBuf>,
+    /// MQTT keep-alive, seconds.
+    pub keepalive: u16,
+    /// TLS to the broker, when `tls = true`.
+    pub tls: Option<TlsConfig>,
+    /// With no address: the accounts (`user:password` lines) the embedded broker requires.
+    pub accounts_file: Option<PathBuf>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            address: None,
+            username: None,
+            password: None,
+            password_file: None,
+            keepalive: DEFAULT_KEEPALIVE,
+            tls: None,
+            accounts_file: None,
+        }
+    }
+}
+
+/// TLS to the broker (`[broker] tls = true`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsConfig {
+    /// The CA certificates (PEM) the broker's certificate must chain to; the system's when
+    /// absent.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) and its private key, for brokers that ask for one.
+    pub client: Option<(PathBuf, PathBuf)>,
+    /// The name the broker's certificate must carry, when it is not the address's host (a
+    /// broker reached by IP address, say).
+    pub server_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBroker {
+    address: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    keepalive: Option<u16>,
+    #[serde(default)]
+    tls: bool,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    server_name: Option<String>,
+    accounts_file: Option<PathBuf>,
+}
+
+impl Checker<'_> {
+    pub(crate) fn broker(&self, raw: RawBroker) -> Result<BrokerConfig, ConfigError> {
+        let address = match &raw.address {
+            Some(text) => Some(text.parse::<BrokerAddress>().map_err(|_| {
+                self.invalid(
+                    "broker.address",
+                    "host:port, with a port 1 to 65535",
+                    format!("{text:?}"),
+                )
+            })?),
+            None => None,
+        };
+        let keepalive = raw.keepalive.unwrap_or(DEFAULT_KEEPALIVE);
+        if keepalive < 5 {
+            return Err(self.invalid("broker.keepalive", "seconds, 5 or more", keepalive));
+        }
+        let tls_only = [
+            ("broker.ca_file", raw.ca_file.is_some()),
+            ("broker.cert_file", raw.cert_file.is_some()),
+            ("broker.key_file", raw.key_file.is_some()),
+            ("broker.server_name", raw.server_name.is_some()),
+        ];
+        if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set && !raw.tls) {
+            return Err(self.invalid(key, "`tls = true` beside it", "tls off"));
+        }
+        let client = match (raw.cert_file, raw.key_file) {
+            (Some(cert), Some(key)) => Some((self.beside(cert), self.beside(key))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid("broker.key_file", "the key of cert_file", "none"))
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid("broker.cert_file", "the certificate of key_file", "none"))
+            }
+        };
+        if raw.accounts_file.is_some() && address.is_some() {
+            return Err(self.invalid(
+                "broker.accounts_file",
+                "no broker address beside it (it is for the embedded broker)",
+                "an address",
+            ));
+        }
+        if raw.password.is_some() && raw.password_file.is_some() {
+            return Err(self.invalid(
+                "broker.password_file",
+                "password or password_file, not both",
+                "both",
+            ));
+        }
+        Ok(BrokerConfig {
+            address,
+            username: raw.username,
+            password: raw.password,
+            password_file: raw.password_file.map(|file| self.beside(file)),
+            accounts_file: raw.accounts_file.map(|file| self.beside(file)),
+            keepalive,
+            tls: raw.tls.then(|| TlsConfig {
+                ca_file: raw.ca_file.map(|file| self.beside(file)),
+                client,
+                server_name: raw.server_name,
+            }),
+        })
+    }
+}

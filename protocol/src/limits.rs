@@ -1,0 +1,17 @@
+//! What a client may send, by default (`[limits]` of a controller's configuration changes
+//! them): the one place these numbers are written.
+
+/// The largest payload a controller accepts or sends, bytes (`[limits] max_payload`): Janitoo
+/// discovery answers reach about 100 KB.
+pub const DEFAULT_MAX_PAYLOAD: usize = 256 << 10;
+
+/// The longest string a value may be set to, bytes (`[limits] max_string`), unless the value's
+/// own spec says otherwise.
+pub const DEFAULT_MAX_STRING: usize = 4 << 10;
+
+/// Requests a controller works on at once (`[limits] max_in_flight`); more are refused at once
+/// with 503.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// Nodes a network controller watches at most (`[network] max_nodes`).
+pub const DEFAULT_MAX_NODES: usize = 10_000;
