@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_config::{NodeKey, ValueSettings};
+use janitoo_protocol::node::builtin;
 use janitoo_protocol::{
     data_as_f64, Capability, CommandClass, Data, Hadd, Heartbeat, Message as Wire, NodeInfo,
     NodeState, Operation, Status, Topic, ValueDescriptor, ValueType,
@@ -92,18 +93,18 @@ enum Owner {
 /// The values every node has (§4.5).
 fn builtin_values() -> Vec<ValueSpec> {
     vec![
-        ValueSpec::system("heartbeat", ValueType::Int)
+        ValueSpec::system(builtin::HEARTBEAT, ValueType::Int)
             .help("The heartbeat delay in seconds")
             .units("seconds")
             .range(1.0, 3000.0),
-        ValueSpec::system("config_timeout", ValueType::Int)
+        ValueSpec::system(builtin::CONFIG_TIMEOUT, ValueType::Int)
             .help("The config timeout before applying configuration and rebooting")
             .units("seconds")
             .range(0.0, 3000.0),
-        ValueSpec::system("hadd", ValueType::Hadd)
+        ValueSpec::system(builtin::HADD, ValueType::Hadd)
             .help("The Janitoo Home address (applied at restart)"),
-        ValueSpec::config("name", ValueType::String).help("The name of the node"),
-        ValueSpec::config("location", ValueType::String).help("The location of the node"),
+        ValueSpec::config(builtin::NAME, ValueType::String).help("The name of the node"),
+        ValueSpec::config(builtin::LOCATION, ValueType::String).help("The location of the node"),
     ]
 }
 
@@ -123,10 +124,10 @@ impl NodeActor {
     fn builtin_data(&self, uuid: &str) -> Data {
         let setup = &self.setup;
         match uuid {
-            "heartbeat" => Data::from(setup.heartbeat),
-            "config_timeout" => Data::from(setup.config_timeout),
-            "hadd" => Data::from(setup.hadd.to_string()),
-            "name" => Data::from(setup.name.as_str()),
+            builtin::HEARTBEAT => Data::from(setup.heartbeat),
+            builtin::CONFIG_TIMEOUT => Data::from(setup.config_timeout),
+            builtin::HADD => Data::from(setup.hadd.to_string()),
+            builtin::NAME => Data::from(setup.name.as_str()),
             _ => Data::from(setup.location.as_str()),
         }
     }
@@ -382,7 +383,7 @@ impl Handler<ValueChanged> for NodeActor {
     fn handle(&mut self, change: ValueChanged, ctx: &mut Context<Self>) {
         let _handling = self.links.metrics.handling(ActorKind::Node);
         match change.uuid.as_str() {
-            "heartbeat" => {
+            builtin::HEARTBEAT => {
                 if let Some(period) = data_as_f64(&change.data) {
                     info!(hadd = %self.setup.hadd, period, "heartbeat period changed");
                     self.setup.heartbeat = period;
@@ -390,12 +391,14 @@ impl Handler<ValueChanged> for NodeActor {
                     self.beat();
                 }
             }
-            "config_timeout" => {
+            builtin::CONFIG_TIMEOUT => {
                 self.setup.config_timeout =
                     data_as_f64(&change.data).unwrap_or(self.setup.config_timeout)
             }
-            "name" => self.setup.name = change.data.as_str().unwrap_or_default().to_owned(),
-            "location" => self.setup.location = change.data.as_str().unwrap_or_default().to_owned(),
+            builtin::NAME => self.setup.name = change.data.as_str().unwrap_or_default().to_owned(),
+            builtin::LOCATION => {
+                self.setup.location = change.data.as_str().unwrap_or_default().to_owned()
+            }
             poll => {
                 if let (Some(target), Some(delay)) =
                     (self.polled.get(poll), data_as_f64(&change.data))

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_config::{NodeKey, SettingKey};
+use janitoo_protocol::node::builtin;
 use janitoo_protocol::validate::{check, Constraints};
 use janitoo_protocol::{
     Data, Genre, Hadd, Message as Wire, Status, Topic, ValueDescriptor, ValueInstances,
@@ -546,11 +547,11 @@ impl Handler<Announce> for ValueActor {
 /// Where a setting lives in the configuration file.
 fn setting_key(uuid: &str, index: u32) -> SettingKey {
     match uuid {
-        "name" => SettingKey::Name,
-        "location" => SettingKey::Location,
-        "hadd" => SettingKey::Hadd,
-        "heartbeat" => SettingKey::Heartbeat,
-        "config_timeout" => SettingKey::ConfigTimeout,
+        builtin::NAME => SettingKey::Name,
+        builtin::LOCATION => SettingKey::Location,
+        builtin::HADD => SettingKey::Hadd,
+        builtin::HEARTBEAT => SettingKey::Heartbeat,
+        builtin::CONFIG_TIMEOUT => SettingKey::ConfigTimeout,
         _ => SettingKey::Value {
             uuid: uuid.to_owned(),
             index,

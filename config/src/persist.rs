@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use janitoo_protocol::node::builtin;
 use janitoo_protocol::Data;
 use toml_edit::{DocumentMut, Item, Table};
 
@@ -50,11 +51,11 @@ pub enum SettingKey {
 impl SettingKey {
     fn node_key(&self) -> Option<&'static str> {
         Some(match self {
-            SettingKey::Name => "name",
-            SettingKey::Location => "location",
-            SettingKey::Hadd => "hadd",
-            SettingKey::Heartbeat => "heartbeat",
-            SettingKey::ConfigTimeout => "config_timeout",
+            SettingKey::Name => builtin::NAME,
+            SettingKey::Location => builtin::LOCATION,
+            SettingKey::Hadd => builtin::HADD,
+            SettingKey::Heartbeat => builtin::HEARTBEAT,
+            SettingKey::ConfigTimeout => builtin::CONFIG_TIMEOUT,
             SettingKey::Value { .. } => return None,
         })
     }

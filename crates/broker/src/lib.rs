@@ -45,10 +45,10 @@ use thiserror::Error;
 /// How long [`EmbeddedBroker::start`] waits for the broker to answer MQTT.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The largest payload a client may publish by default: 256 KiB, the controller's own default
-/// `[limits] max_payload` (Janitoo discovery replies reach ~100 KB). A client that publishes
-/// more is disconnected by the broker; nobody else receives it.
-pub const DEFAULT_MAX_PAYLOAD: usize = 256 << 10;
+/// The largest payload a client may publish by default: the controller's own default
+/// `[limits] max_payload`. A client that publishes more is disconnected by the broker; nobody
+/// else receives it.
+pub use janitoo_protocol::limits::DEFAULT_MAX_PAYLOAD;
 
 /// Room for the topic and the header of a packet, beside its payload (Janitoo topics are
 /// under 100 bytes).
