@@ -12,8 +12,8 @@
 //! | [`NetworkSupervisor`] | a network controller: map replica, election, heartbeats on behalf | the main arbiter |
 //!
 //! Every actor kind is metered ([`metrics`]: messages sent and handled, backlog, handler
-//! latency, restarts); [`exposition`] renders the Prometheus text, and the process's node
-//! carries the same figures as system values.
+//! latency, restarts), each metric declared once in a registry that `/metrics` encodes and the
+//! process's node shows as system values.
 //!
 //! Actors hold `Recipient`s of what they send to, not each other's types, and exchange the
 //! typed messages of [`messages`]. Decisions about the wire (parsing, checking a set) are the
@@ -57,7 +57,6 @@ mod bus_actor;
 mod component;
 mod config_writer;
 mod error;
-pub mod exposition;
 pub mod messages;
 pub mod metrics;
 mod node_actor;

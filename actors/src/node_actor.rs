@@ -299,7 +299,6 @@ impl Actor for NodeActor {
 
 impl Supervised for NodeActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.links.metrics.restarts.increment();
         self.links
             .metrics
             .actor(ActorKind::Node)

@@ -2,45 +2,53 @@
 //! be inspected from anywhere on the network: published every 10 s on
 //! `/values/system/<hadd>/<uuid>`, and readable with a plain get.
 //!
+//! The values are the metrics declared with a system value in [`crate::metrics`], plus these:
+//!
 //! | uuid | instances | what |
 //! |---|---|---|
-//! | `actor_handled` | one per actor kind | messages handled |
-//! | `actor_backlog` | one per actor kind | messages sent and not handled yet |
+//! | `actor_handled`, `actor_backlog`, `actor_restarts` | one per actor kind | messages handled, waiting, restarts |
 //! | `actor_latency_p50`, `actor_latency_p99` | one per actor kind | handler latency, µs (bucket bound) |
-//! | `actor_restarts` | one per actor kind | restarts after a panic |
-//! | `bridge_queue_depth` | 0 | messages waiting in the outbound queues |
 //! | `bridge_publishes_per_s` | 0 | publications per second since the previous read |
-//! | `bridge_reconnects` | 0 | connection losses |
-//! | `bridge_dropped` | 0 | publications dropped: the outbound queue was full |
-//! | `requests_in_flight` | 0 | requests admitted and not answered yet, the real queued work (a get of it counts itself) |
-//! | `requests_shed` | 0 | requests refused 503, or dropped, because too many were in flight |
-//! | `mqtt_received` | 0 | messages received from the broker |
-//! | `mqtt_retained_ignored` | 0 | retained messages ignored |
-//! | `mqtt_oversize` | 0 | messages over `[limits] max_payload` |
-//! | `settings_rewrites` | 0 | rewrites of the configuration file (each covers a batch of sets) |
-//! | `settings_write_failures` | 0 | write-backs that failed (answered 500) |
-//! | `supervisor_epoch` | 0 | the election epoch held or followed (0: none) |
-//! | `supervisor_primary` | 0 | 1 on the primary |
 //! | `supervisor_nodes` | one per state | nodes of the map by state |
-//! | `supervisor_fenced` | 0 | messages of an older epoch, or not from the primary, ignored |
-//! | `supervisor_forged` | 0 | messages with an epoch their sender could not have claimed |
-//! | `control_refused` | 0 | control messages not believed on a keyed network |
-//! | `supervisor_nodes_refused` | 0 | nodes heard beyond `[network] max_nodes`, refused |
 //!
 //! The actor kinds are, by instance: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor,
 //! 5 config_writer, 6 web; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use janitoo_protocol::{CommandClass, Data, Genre, ValueType};
+use tokio::time::Instant;
 
 use crate::component::{Component, ComponentError, ComponentInfo, ValueSpec};
-use crate::metrics::{ActorKind, Metrics, NODE_STATES};
+use crate::metrics::{ActorKind, ActorMeter, Metrics, NODE_STATES, SYSTEM_VALUES};
 
 /// How often the metrics values are published, seconds.
 pub const METRICS_PERIOD: f64 = 10.0;
+
+/// A per-actor value: its uuid, its label, what it reads of each kind's meter.
+type PerActor = (&'static str, &'static str, fn(&ActorMeter) -> u64);
+
+/// The per-actor values.
+const PER_ACTOR: [PerActor; 5] = [
+    ("actor_handled", "messages handled", |meter| {
+        meter.handled.get()
+    }),
+    ("actor_backlog", "backlog", ActorMeter::backlog),
+    ("actor_latency_p50", "handler latency p50", |meter| {
+        meter.latency.quantile(0.5).unwrap_or(0)
+    }),
+    ("actor_latency_p99", "handler latency p99", |meter| {
+        meter.latency.quantile(0.99).unwrap_or(0)
+    }),
+    ("actor_restarts", "restarts", |meter| meter.restarts.get()),
+];
+
+/// The publication rate's value.
+const PUBLISHES_PER_S: &str = "bridge_publishes_per_s";
+
+/// The nodes by state's value.
+const NODES_BY_STATE: &str = "supervisor_nodes";
 
 /// The metrics values of a controller node.
 pub struct ProcessMetrics {
@@ -87,11 +95,8 @@ fn spec(uuid: &str, label: &str, help: &str, instances: usize) -> ValueSpec {
         .cheap_read()
 }
 
-fn actor_kind(index: u32) -> Result<ActorKind, ComponentError> {
-    ActorKind::ALL
-        .get(index as usize)
-        .copied()
-        .ok_or_else(|| ComponentError::NoSuchValue(format!("actor instance {index}")))
+fn no_instance(uuid: &str, index: u32) -> ComponentError {
+    ComponentError::NoSuchValue(format!("{uuid} instance {index}"))
 }
 
 impl Component for ProcessMetrics {
@@ -100,133 +105,57 @@ impl Component for ProcessMetrics {
     }
 
     fn values(&self) -> Vec<ValueSpec> {
-        let kinds = ActorKind::ALL.len();
         let per_actor =
             "instances: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor, 5 config_writer, 6 web";
-        vec![
-            spec("actor_handled", "messages handled", per_actor, kinds),
-            spec("actor_backlog", "backlog", per_actor, kinds),
-            spec("actor_latency_p50", "handler latency p50", per_actor, kinds).units("µs"),
-            spec("actor_latency_p99", "handler latency p99", per_actor, kinds).units("µs"),
-            spec("actor_restarts", "restarts", per_actor, kinds),
-            spec(
-                "bridge_queue_depth",
-                "messages waiting in the outbound queues",
-                "",
-                1,
-            ),
-            ValueSpec {
-                value_type: ValueType::Decimal,
-                ..spec("bridge_publishes_per_s", "publications per second", "", 1)
-            },
-            spec("bridge_reconnects", "reconnections", "", 1),
-            spec(
-                "bridge_dropped",
-                "publications dropped",
-                "the outbound queue was full",
-                1,
-            ),
-            spec(
-                "requests_in_flight",
-                "requests in flight",
-                "admitted, not answered yet",
-                1,
-            ),
-            spec(
-                "requests_shed",
-                "requests shed",
-                "503 or dropped: too many in flight",
-                1,
-            ),
-            spec("mqtt_received", "messages received", "", 1),
-            spec("mqtt_retained_ignored", "retained messages ignored", "", 1),
-            spec(
-                "mqtt_oversize",
-                "oversize messages",
-                "over [limits] max_payload",
-                1,
-            ),
-            spec(
-                "settings_rewrites",
-                "file rewrites",
-                "one per batch of sets",
-                1,
-            ),
-            spec(
-                "settings_write_failures",
-                "write-back failures",
-                "answered 500",
-                1,
-            ),
-            spec(
-                "supervisor_epoch",
-                "election epoch",
-                "0: not a network controller",
-                1,
-            ),
-            spec("supervisor_primary", "primary", "1 on the primary", 1),
-            spec(
-                "supervisor_nodes",
-                "nodes by state",
-                "instances: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER",
-                NODE_STATES.len(),
-            ),
-            spec("supervisor_fenced", "fenced messages", "", 1),
-            spec("supervisor_forged", "forged epochs refused", "", 1),
-            spec(
-                "supervisor_nodes_refused",
-                "nodes refused",
-                "beyond [network] max_nodes",
-                1,
-            ),
-            spec(
-                "control_refused",
-                "control messages refused",
-                "unsigned, bad signature, stale or replayed",
-                1,
-            ),
-        ]
+        let mut specs: Vec<ValueSpec> = PER_ACTOR
+            .iter()
+            .map(|(uuid, label, _)| {
+                let spec = spec(uuid, label, per_actor, ActorKind::ALL.len());
+                if uuid.starts_with("actor_latency") {
+                    spec.units("µs")
+                } else {
+                    spec
+                }
+            })
+            .collect();
+        specs.push(ValueSpec {
+            value_type: ValueType::Decimal,
+            ..spec(PUBLISHES_PER_S, "publications per second", "", 1)
+        });
+        specs.push(spec(
+            NODES_BY_STATE,
+            "nodes by state",
+            "instances: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER",
+            NODE_STATES.len(),
+        ));
+        specs.extend(
+            SYSTEM_VALUES
+                .iter()
+                .map(|value| spec(value.uuid, value.label, value.help, 1)),
+        );
+        specs
     }
 
     fn read(&self, uuid: &str, index: u32) -> Result<Data, ComponentError> {
         let metrics = &self.metrics;
+        if let Some((_, _, read)) = PER_ACTOR.iter().find(|(name, _, _)| *name == uuid) {
+            let kind = ActorKind::at(index).ok_or_else(|| no_instance(uuid, index))?;
+            return Ok(Data::from(read(metrics.actor(kind))));
+        }
         let number = match uuid {
-            "actor_handled" => metrics.actor(actor_kind(index)?).handled.get(),
-            "actor_backlog" => metrics.actor(actor_kind(index)?).backlog(),
-            "actor_latency_p50" => metrics
-                .actor(actor_kind(index)?)
-                .latency
-                .quantile(0.5)
-                .unwrap_or(0),
-            "actor_latency_p99" => metrics
-                .actor(actor_kind(index)?)
-                .latency
-                .quantile(0.99)
-                .unwrap_or(0),
-            "actor_restarts" => metrics.actor(actor_kind(index)?).restarts.get(),
-            "bridge_queue_depth" => metrics.queue_depth.get(),
-            "bridge_publishes_per_s" => return Ok(Data::from(self.publishes_per_second())),
-            "bridge_reconnects" => metrics.disconnections.get(),
-            "bridge_dropped" => metrics.dropped.get(),
-            "requests_in_flight" => metrics.in_flight.get(),
-            "requests_shed" => metrics.shed.get(),
-            "mqtt_received" => metrics.received.get(),
-            "mqtt_retained_ignored" => metrics.retained.get(),
-            "mqtt_oversize" => metrics.oversize.get(),
-            "settings_rewrites" => metrics.settings_rewrites.get(),
-            "settings_write_failures" => metrics.write_failures.get(),
-            "supervisor_epoch" => metrics.epoch.get(),
-            "supervisor_primary" => metrics.primary.get(),
-            "supervisor_nodes" => metrics
+            PUBLISHES_PER_S => return Ok(Data::from(self.publishes_per_second())),
+            NODES_BY_STATE => metrics
                 .nodes_by_state
                 .get(index as usize)
                 .map(|gauge| gauge.get())
-                .ok_or_else(|| ComponentError::NoSuchValue(format!("{uuid} instance {index}")))?,
-            "supervisor_fenced" => metrics.fenced.get(),
-            "supervisor_forged" => metrics.forged.get(),
-            "control_refused" => metrics.control_refused.get(),
-            "supervisor_nodes_refused" => metrics.nodes_refused.get(),
-            other => return Err(ComponentError::NoSuchValue(other.to_owned())),
+                .ok_or_else(|| no_instance(uuid, index))?,
+            _ => {
+                let value = SYSTEM_VALUES
+                    .iter()
+                    .find(|value| value.uuid == uuid)
+                    .ok_or_else(|| ComponentError::NoSuchValue(uuid.to_owned()))?;
+                (value.read)(metrics)
+            }
         };
         Ok(Data::from(number))
     }
@@ -306,7 +235,7 @@ mod tests {
         metrics.sent(ActorKind::Value);
         drop(metrics.handling(ActorKind::Value));
         metrics.epoch.set(0x10002);
-        metrics.nodes_by_state[2].set(3);
+        metrics.nodes_by_state.set([0, 0, 3, 0, 0, 0]);
         let values = ProcessMetrics::new(metrics.clone());
         let value = ActorKind::Value.index() as u32;
         assert_eq!(values.read("actor_handled", value), Ok(Data::from(1)));
@@ -324,5 +253,37 @@ mod tests {
             && spec.cheap_read
             && !spec.writable));
         assert_eq!(specs[0].instances.len(), 7);
+    }
+
+    #[test]
+    fn every_value_declared_is_readable_on_each_instance_and_none_twice() {
+        let values = ProcessMetrics::new(Arc::new(Metrics::default()));
+        let specs = values.values();
+        let mut uuids: Vec<&str> = specs.iter().map(|spec| spec.uuid.as_str()).collect();
+        uuids.sort();
+        uuids.dedup();
+        assert_eq!(uuids.len(), specs.len(), "a value declared twice");
+        for declared in SYSTEM_VALUES {
+            assert!(
+                uuids.contains(&declared.uuid),
+                "{} has no value",
+                declared.uuid
+            );
+        }
+        for spec in &specs {
+            for index in &spec.instances {
+                assert!(
+                    values.read(&spec.uuid, *index).is_ok(),
+                    "{}[{index}]",
+                    spec.uuid
+                );
+            }
+            let past = spec.instances.len() as u32;
+            assert!(values.read(&spec.uuid, past).is_err() || spec.instances.len() == 1);
+        }
+        assert!(matches!(
+            values.read("no_such_metric", 0),
+            Err(ComponentError::NoSuchValue(_))
+        ));
     }
 }

@@ -108,9 +108,7 @@ impl NetworkSupervisor {
                 Command::Set(Gauge::Primary(primary)) => self.metrics.primary.set(primary.into()),
                 Command::Set(Gauge::Epoch(epoch)) => self.metrics.epoch.set(epoch),
                 Command::Set(Gauge::NodesByState(counts)) => {
-                    for (gauge, count) in self.metrics.nodes_by_state.iter().zip(counts) {
-                        gauge.set(count);
-                    }
+                    self.metrics.nodes_by_state.set(counts)
                 }
                 Command::Count(Counter::Dispatched) => self.metrics.dispatched.increment(),
                 Command::Count(Counter::Fenced) => self.metrics.fenced.increment(),

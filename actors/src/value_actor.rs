@@ -428,7 +428,6 @@ impl Actor for ValueActor {
 
 impl Supervised for ValueActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.links.metrics.restarts.increment();
         self.links
             .metrics
             .actor(ActorKind::Value)

@@ -8,12 +8,14 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 use crate::WebError;
 
@@ -118,23 +120,38 @@ pub struct Logins {
     users: Users,
     sessions: Mutex<HashMap<String, Session>>,
     failing: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-    failures: AtomicU64,
+    failures: Counter<u64, AtomicU64>,
+    /// The registry of the logins' metrics, which `/metrics` shows after the process's.
+    registry: Registry,
 }
 
 impl Logins {
     /// Logins of `users`.
     pub fn new(users: Users) -> Logins {
+        let failures = Counter::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "janitoo_web_login_failures",
+            "Failed logins to the web manager",
+            failures.clone(),
+        );
         Logins {
             users,
             sessions: Mutex::new(HashMap::new()),
             failing: Mutex::new(HashMap::new()),
-            failures: AtomicU64::new(0),
+            failures,
+            registry,
         }
     }
 
     /// Failed logins so far.
     pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
+        self.failures.get()
+    }
+
+    /// Their metrics in the OpenMetrics text format (without the exposition's end).
+    pub fn encode_metrics(&self, out: &mut String) {
+        let _ = prometheus_client::encoding::text::encode_registry(out, &self.registry);
     }
 
     /// How long a login from `client` waits before it is answered: nothing at first, then a
@@ -160,7 +177,7 @@ impl Logins {
         });
         let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
         let Some(role) = role else {
-            self.failures.fetch_add(1, Ordering::Relaxed);
+            self.failures.inc();
             if failing.len() >= MAX_FAILING {
                 failing.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(600));
             }

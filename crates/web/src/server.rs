@@ -8,7 +8,6 @@ use actix_web::dev::{ServerHandle, Service as _};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_ws::{AggregatedMessage, Session};
 use futures_util::StreamExt as _;
-use janitoo_actors::exposition::prometheus_text;
 use janitoo_actors::{ActorKind, Metrics, MqttBridge};
 use janitoo_protocol::{Data, Genre, Hadd};
 use serde_json::json;
@@ -159,17 +158,14 @@ async fn index() -> HttpResponse {
 }
 
 async fn metrics_text(state: web::Data<State>) -> HttpResponse {
-    let mut text = prometheus_text(&state.metrics);
+    let mut text = String::with_capacity(8 * 1024);
+    state.metrics.encode(&mut text);
     if let Some(logins) = &state.logins {
-        text.push_str(&format!(
-            "# HELP janitoo_web_login_failures_total Failed logins to the web manager.\n\
-             # TYPE janitoo_web_login_failures_total counter\n\
-             janitoo_web_login_failures_total {}\n",
-            logins.failures()
-        ));
+        logins.encode_metrics(&mut text);
     }
+    text.push_str(Metrics::EXPOSITION_END);
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .content_type(Metrics::EXPOSITION_TYPE)
         .body(text)
 }
 
