@@ -9,11 +9,13 @@
 //! nothing admitted in the last [`CONGESTED_SPACING`]: an operator's lone get still goes
 //! through a flood from elsewhere.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
 use janitoo_protocol::Hadd;
+use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 
@@ -31,7 +33,9 @@ struct Share {
     admitted_at: Instant,
 }
 
-type Shares = Arc<Mutex<HashMap<Option<Hadd>, Share>>>;
+/// Every requester's share: written by the bridge's thread (admissions) and by the buses'
+/// threads (a ticket dropped when its request is answered).
+type Shares = Arc<DashMap<Option<Hadd>, Share>>;
 
 /// The gate: the count of requests in flight lives in the metrics (`in_flight`).
 #[derive(Clone)]
@@ -69,45 +73,46 @@ impl Admission {
             metrics,
             limit: u64::try_from(limit).unwrap_or(u64::MAX),
             per_requester: u32::try_from((limit / 4).max(1)).unwrap_or(u32::MAX),
-            requesters: Arc::new(Mutex::new(HashMap::new())),
+            requesters: Arc::new(DashMap::new()),
         }
     }
 
-    /// A ticket for a request from `requester`, or why not (counted as shed). `congested`:
-    /// whether the outbound queue is past its high-water mark.
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> u64 {
+        self.metrics.in_flight.get()
+    }
+
+    /// A ticket for a request from `requester`, or why not (the caller counts it as shed).
+    /// `congested`: whether the outbound queue is past its high-water mark.
     pub fn admit(
         &self,
         requester: Option<Hadd>,
         congested: bool,
         now: Instant,
     ) -> Result<Ticket, Refusal> {
-        let outcome = self.try_admit(requester, congested, now);
-        if outcome.is_err() {
-            self.metrics.shed.increment();
-        }
-        outcome
-    }
-
-    fn try_admit(
-        &self,
-        requester: Option<Hadd>,
-        congested: bool,
-        now: Instant,
-    ) -> Result<Ticket, Refusal> {
-        let mut requesters = self.requesters.lock().unwrap_or_else(|e| e.into_inner());
+        let requesters = &self.requesters;
         if requesters.len() > 2 * REMEMBERED {
             requesters.retain(|_, share| {
                 share.holding > 0
                     || now.saturating_duration_since(share.admitted_at) < CONGESTED_SPACING
             });
         }
-        let share = requesters.get(&requester).copied();
+        // Counted before the entry is taken: the entry holds its shard's lock, which `len`
+        // would wait for.
+        let full = requesters.len() >= 2 * REMEMBERED;
+        // The decision and the update under the shard's lock: a ticket dropped meanwhile on a
+        // bus's thread cannot be lost between them.
+        let entry = requesters.entry(requester);
+        let share = match &entry {
+            Entry::Occupied(occupied) => Some(*occupied.get()),
+            Entry::Vacant(_) => None,
+        };
         let holding = share.map_or(0, |share| share.holding);
         if congested {
             let recent = share.is_some_and(|share| {
                 now.saturating_duration_since(share.admitted_at) < CONGESTED_SPACING
             });
-            let crowded = share.is_none() && requesters.len() >= 2 * REMEMBERED;
+            let crowded = share.is_none() && full;
             if holding > 0 || recent || crowded {
                 return Err(Refusal::Congested);
             }
@@ -119,13 +124,11 @@ impl Admission {
                 Refusal::Busy
             });
         }
-        requesters.insert(
-            requester,
-            Share {
-                holding: holding + 1,
-                admitted_at: now,
-            },
-        );
+        let admitted = Share {
+            holding: holding + 1,
+            admitted_at: now,
+        };
+        entry.insert(admitted);
         Ok(Ticket {
             metrics: self.metrics.clone(),
             requester,
@@ -136,11 +139,9 @@ impl Admission {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut requesters = self.requesters.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(share) = requesters.get_mut(&self.requester) {
+        if let Some(mut share) = self.requesters.get_mut(&self.requester) {
             share.holding = share.holding.saturating_sub(1);
         }
-        drop(requesters);
         self.metrics.in_flight.decrement();
     }
 }
@@ -154,8 +155,6 @@ mod tests {
 
     fn holding(gate: &Admission, requester: Option<Hadd>) -> u32 {
         gate.requesters
-            .lock()
-            .unwrap()
             .get(&requester)
             .map_or(0, |share| share.holding)
     }
@@ -175,7 +174,7 @@ mod tests {
             gate.admit(Some(Hadd::new(1, 3)), false, now).unwrap_err(),
             Refusal::Busy
         );
-        assert_eq!((metrics.in_flight.get(), metrics.shed.get()), (2, 1));
+        assert_eq!(metrics.in_flight.get(), 2);
         drop(first);
         assert_eq!(metrics.in_flight.get(), 1);
         assert_eq!(holding(&gate, Some(Hadd::new(1, 1))), 0);
@@ -227,7 +226,6 @@ mod tests {
         drop(operator);
         let later = start + CONGESTED_SPACING;
         assert!(gate.admit(FLOODER, true, later).is_ok());
-        assert_eq!(metrics.shed.get(), 2);
         assert!(
             gate.admit(FLOODER, false, later).is_ok(),
             "not congested: no spacing"
@@ -253,7 +251,7 @@ mod tests {
     fn the_memory_of_requesters_is_bounded_and_keeps_who_matters() {
         let metrics = Arc::new(Metrics::default());
         let gate = Admission::new(metrics.clone(), 8);
-        let remembered = |gate: &Admission| gate.requesters.lock().unwrap().len();
+        let remembered = |gate: &Admission| gate.requesters.len();
         let start = Instant::now();
         let old_but_in_flight = gate.admit(OPERATOR, false, start).unwrap();
         let bound = 2 * REMEMBERED;
@@ -276,7 +274,8 @@ mod tests {
         // ...and the next admission forgets the idle ones admitted a spacing ago or more, but
         // neither those in flight nor the recent.
         drop(gate.admit(Some(Hadd::new(2, 2)), false, later).unwrap());
-        let mut kept: Vec<Option<Hadd>> = gate.requesters.lock().unwrap().keys().copied().collect();
+        let mut kept: Vec<Option<Hadd>> =
+            gate.requesters.iter().map(|share| *share.key()).collect();
         kept.sort();
         assert_eq!(
             kept,

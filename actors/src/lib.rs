@@ -51,8 +51,7 @@
 
 mod admission;
 mod aggregate;
-mod backoff;
-mod bridge;
+pub mod bridge;
 mod bus_actor;
 mod component;
 mod config_writer;
@@ -65,6 +64,7 @@ mod runtime;
 mod supervisor;
 mod value_actor;
 
+pub use bridge::connection::MqttSettings;
 pub use bridge::{BridgeConfig, MqttBridge};
 pub use bus_actor::{BusActor, BusSetup};
 pub use component::{

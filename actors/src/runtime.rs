@@ -2,7 +2,6 @@
 //! bus with its nodes and values, and the configuration writer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_config::clock::wall_clock_ms;
@@ -14,6 +13,7 @@ use janitoo_protocol::Hadd;
 use tracing::info;
 
 use crate::aggregate::{Aggregate, BusAggregates, BusReadings};
+use crate::bridge::connection::MqttSettings;
 use crate::bridge::{BridgeConfig, MqttBridge};
 use crate::bus_actor::{BusActor, BusSetup};
 use crate::component::{Component, ComponentInfo, ComponentRegistry, Source, ValueSpec};
@@ -257,25 +257,13 @@ impl Controller {
         };
         let bridge = MqttBridge::new(
             BridgeConfig {
-                broker: options.broker.clone(),
-                keepalive: Duration::from_secs(config.broker.keepalive.into()),
-                credentials: config
-                    .broker
-                    .username
-                    .clone()
-                    .zip(janitoo_config::secrets::password(&config.broker)?),
+                mqtt: MqttSettings::of(&config.broker, options.broker.clone())?,
                 will,
                 codec: options.codec,
                 queue_capacity: OUTBOUND_QUEUE,
                 max_payload: config.limits.max_payload,
                 max_in_flight: config.limits.max_in_flight,
                 control: control_plane(config)?,
-                tls: config
-                    .broker
-                    .tls
-                    .as_ref()
-                    .map(janitoo_config::tls::client_config)
-                    .transpose()?,
             },
             metrics.clone(),
         )

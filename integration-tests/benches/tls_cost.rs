@@ -66,10 +66,8 @@ async fn bridge_round(
     subscriber: &mut Client,
 ) -> f64 {
     let metrics = std::sync::Arc::new(Metrics::default());
-    let config = BridgeConfig {
-        tls: tls.map(|tls| janitoo_config::tls::client_config(tls).unwrap()),
-        ..BridgeConfig::plain(BrokerAddress::new(host, port), 16_384)
-    };
+    let mut config = BridgeConfig::plain(BrokerAddress::new(host, port), 16_384);
+    config.mqtt.tls = tls.map(|tls| janitoo_config::tls::client_config(tls).unwrap());
     let bridge = MqttBridge::new(config, metrics.clone()).start();
     while metrics.connections.get() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -234,6 +234,76 @@ pub fn refusal_of_unreadable(
     Some((reply_hadd, reply))
 }
 
+/// How much of an oversize request is read to find where to answer it.
+pub const OVERSIZE_SCAN: usize = 64 << 10;
+
+/// The answer to a JSON request of `payload.len()` bytes, over the payload limit `limit`: a
+/// 400 that says so, to its `reply_hadd` and with its `request_id`, when the first
+/// [`OVERSIZE_SCAN`] bytes hold them as top-level fields (the payload is not read whole).
+/// `None` when they do not: nobody to answer.
+pub fn refusal_of_oversize(
+    payload: &[u8],
+    limit: usize,
+) -> Option<(Hadd, crate::reply::ValueReply)> {
+    let head = &payload[..payload.len().min(OVERSIZE_SCAN)];
+    let mut found = HeadFields::default();
+    let mut reader = serde_json::Deserializer::from_slice(head);
+    // The head is cut short: reading it ends in an error, after the fields before the cut.
+    let _ = serde::Deserializer::deserialize_map(&mut reader, HeadVisitor(&mut found));
+    let reply_hadd = found.reply_hadd.and_then(|text| Hadd::parse(&text).ok())?;
+    let reply = crate::reply::ValueReply {
+        value: crate::value::ValueDescriptor {
+            reply_hadd: Some(reply_hadd),
+            ..crate::value::ValueDescriptor::default()
+        },
+        status: Some(crate::reply::Status::BAD_REQUEST),
+        error: Some(format!(
+            "a payload of {} bytes is over the limit of {limit} bytes ([limits] max_payload)",
+            payload.len()
+        )),
+        request_id: found.request_id,
+    };
+    Some((reply_hadd, reply))
+}
+
+/// The fields of an oversize request's head that say where to answer.
+#[derive(Default)]
+struct HeadFields {
+    reply_hadd: Option<String>,
+    request_id: Option<String>,
+}
+
+/// Reads the top-level fields of a JSON object in order, keeping `reply_hadd` and
+/// `request_id` (short strings only) as they come and skipping the rest without keeping it.
+struct HeadVisitor<'a>(&'a mut HeadFields);
+
+impl<'de> serde::de::Visitor<'de> for HeadVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a request object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let slot = match key.as_ref() {
+                "reply_hadd" => &mut self.0.reply_hadd,
+                "request_id" => &mut self.0.request_id,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            let text: std::borrow::Cow<'de, str> = map.next_value()?;
+            *slot = (text.len() <= 256).then(|| text.into_owned());
+        }
+        Ok(())
+    }
+}
+
 fn parse_op(value: &Value) -> Result<Operation> {
     let text = match value {
         Value::String(text) => text.trim().to_ascii_lowercase(),
@@ -244,5 +314,59 @@ fn parse_op(value: &Value) -> Result<Operation> {
         "set" => Ok(Operation::Set),
         "info" => Ok(Operation::Info),
         _ => Err(invalid("op", "one of get, set, info", value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(payload: &[u8]) -> Option<(Hadd, Option<String>)> {
+        refusal_of_oversize(payload, 1024).map(|(hadd, reply)| {
+            assert_eq!(reply.status, Some(crate::reply::Status::BAD_REQUEST));
+            (hadd, reply.request_id)
+        })
+    }
+
+    #[test]
+    fn an_oversize_request_is_answered_where_its_head_says() {
+        let mut payload = br#"{"reply_hadd" : "0999/0001","request_id":"r-1","data":""#.to_vec();
+        payload.extend(std::iter::repeat_n(b'x', 1 << 20));
+        assert_eq!(
+            answered(&payload),
+            Some((Hadd::new(999, 1), Some("r-1".to_owned())))
+        );
+        let (_, reply) = refusal_of_oversize(&payload, 1024).unwrap();
+        let error = reply.error.unwrap();
+        assert!(
+            error.contains(&format!("{} bytes", payload.len())) && error.contains("1024"),
+            "{error}"
+        );
+        let without_id = br#"{"uuid":"name","reply_hadd":"0999/0002","data":"xxxx"#;
+        assert_eq!(answered(without_id), Some((Hadd::new(999, 2), None)));
+    }
+
+    #[test]
+    fn only_the_heads_top_level_short_fields_count() {
+        let mut late = vec![b' '; OVERSIZE_SCAN + 10];
+        late.extend(br#"{"reply_hadd":"0999/0001"}"#);
+        assert_eq!(answered(&late), None, "past the scanned head");
+        let planted = br#"{"data":"\"reply_hadd\":\"0001/0001\"","more":"xxxx"#;
+        assert_eq!(answered(planted), None, "inside a string is not a field");
+        let nested = br#"{"data":{"reply_hadd":"0001/0001"},"more":"xxxx"#;
+        assert_eq!(
+            answered(nested),
+            None,
+            "a nested field is not the request's"
+        );
+        let long = format!(
+            r#"{{"reply_hadd":"0999/0001","request_id":"{}""#,
+            "é".repeat(200)
+        );
+        assert_eq!(answered(long.as_bytes()), Some((Hadd::new(999, 1), None)));
+        assert_eq!(answered(b"\xff\xfe\"reply_hadd\":\"\xc3"), None);
+        assert_eq!(answered(br#"{"reply_hadd":"not an address","#), None);
+        assert_eq!(answered(br#"["reply_hadd","0999/0001"]"#), None);
+        assert_eq!(answered(b""), None);
     }
 }

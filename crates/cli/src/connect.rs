@@ -3,11 +3,11 @@
 //! winning. One MQTT client setup for every tool.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
+use janitoo_actors::MqttSettings;
 use janitoo_config::{BrokerAddress, BrokerConfig, Config, TlsConfig};
-use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, EventLoop};
 
 use crate::run::Failure;
 
@@ -50,10 +50,8 @@ pub struct BrokerArg {
 /// Everything needed to connect, checked.
 #[derive(Clone)]
 pub struct BrokerSettings {
-    /// Where.
-    pub address: BrokerAddress,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    credentials: Option<(String, String)>,
+    /// The broker and how to reach it (the bridge's own setup).
+    pub mqtt: MqttSettings,
     /// The network's key, when given.
     pub control_key: Option<janitoo_protocol::control_plane::ControlKey>,
 }
@@ -62,28 +60,19 @@ impl BrokerSettings {
     /// A plain connection to `address`.
     pub fn plain(address: BrokerAddress) -> BrokerSettings {
         BrokerSettings {
-            address,
-            tls: None,
-            credentials: None,
+            mqtt: MqttSettings::plain(address),
             control_key: None,
         }
     }
 
-    /// The MQTT options of a client called `client_id`.
-    pub fn options(&self, client_id: String) -> MqttOptions {
-        let mut options = MqttOptions::new(client_id, self.address.host(), self.address.port());
-        options
-            .set_max_packet_size(8 << 20, 8 << 20)
-            .set_keep_alive(Duration::from_secs(30));
-        if let Some((user, password)) = &self.credentials {
-            options.set_credentials(user.clone(), password.clone());
-        }
-        if let Some(tls) = &self.tls {
-            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                tls.clone(),
-            )));
-        }
-        options
+    /// Where.
+    pub fn address(&self) -> &BrokerAddress {
+        &self.mqtt.broker
+    }
+
+    /// A client called `client_id` and its event loop.
+    pub fn client(&self, client_id: String) -> (AsyncClient, EventLoop) {
+        MqttSettings::client(self.mqtt.options(client_id), 1024)
     }
 }
 
@@ -123,21 +112,13 @@ impl BrokerArg {
                 broker.password_file = self.password_file;
             }
         }
-        let tls = broker
-            .tls
-            .as_ref()
-            .map(janitoo_config::tls::client_config)
-            .transpose()
-            .map_err(|err| usage(err.into()))?;
-        let password =
-            janitoo_config::secrets::password(&broker).map_err(|err| usage(err.into()))?;
-        Ok(BrokerSettings {
-            address: broker
-                .address
-                .unwrap_or_else(|| BrokerAddress::new("127.0.0.1", 1883)),
-            tls,
-            credentials: broker.username.zip(password),
-            control_key,
-        })
+        let address = broker
+            .address
+            .clone()
+            .unwrap_or_else(|| BrokerAddress::new("127.0.0.1", 1883));
+        let mut mqtt = MqttSettings::of(&broker, address).map_err(|err| usage(err.into()))?;
+        // A tool's session is short: a broker that dies is noticed sooner.
+        mqtt.keepalive = Duration::from_secs(30);
+        Ok(BrokerSettings { mqtt, control_key })
     }
 }

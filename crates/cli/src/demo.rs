@@ -283,7 +283,7 @@ pub fn status(broker: &crate::connect::BrokerSettings, wait: Duration) -> Result
         if !connected {
             return Err(Failure::Other(anyhow::anyhow!(
                 "broker {} unreachable",
-                broker.address
+                broker.address()
             )));
         }
         ask_nodes(&client).await;

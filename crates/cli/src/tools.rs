@@ -62,11 +62,11 @@ impl ToolClient {
         filters: &[&str],
         within: Duration,
     ) -> Result<ToolClient, Failure> {
-        let broker = &settings.address;
+        let broker = settings.address();
         let hadd = Hadd::new(9998, 1000 + (std::process::id() % 8999) as u16);
         // The client id must be unique on the broker, or two tools disconnect each other.
         let client_id = format!("janitoo-tool-{}-{}", std::process::id(), rand_id());
-        let (client, mut events) = AsyncClient::new(settings.options(client_id), 1024);
+        let (client, mut events) = settings.client(client_id);
         let reply = Topic::NodeReply(hadd).to_string();
         for filter in filters.iter().copied().chain([reply.as_str()]) {
             client
@@ -585,7 +585,7 @@ pub fn spy(
     block_on(async {
         let mut tool = ToolClient::connect(broker, &[filter], Duration::from_secs(3)).await?;
         // For people (and scripts that wait for it): from here on, nothing is missed.
-        eprintln!("spying on {filter} at {}", broker.address);
+        eprintln!("spying on {filter} at {}", broker.address());
         let forever = Duration::from_secs(100 * 365 * 86_400);
         let deadline = Instant::now() + duration.unwrap_or(forever);
         let mut seen = 0;

@@ -274,7 +274,7 @@ pub fn top(
             }
             frame.push_str(&format!(
                 "janitoo top — {} — sorted by {sort:?} — {}\n",
-                broker.address,
+                broker.address(),
                 if view.is_empty() {
                     "waiting for metrics (every 10 s)…"
                 } else {

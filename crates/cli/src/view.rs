@@ -262,7 +262,7 @@ pub async fn watch(
     broker: &crate::connect::BrokerSettings,
 ) -> anyhow::Result<(AsyncClient, EventLoop)> {
     let id = format!("janitoo-view-{}", std::process::id());
-    let (client, event_loop) = AsyncClient::new(broker.options(id), 1024);
+    let (client, event_loop) = broker.client(id);
     for filter in [
         "/dhcp/heartbeat/#",
         "/dhcp/resolv/heartbeat",

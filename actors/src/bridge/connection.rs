@@ -1,0 +1,197 @@
+//! The bridge's connection: how to reach the broker ([`MqttSettings`], which the operator
+//! tools share), and the task that drives rumqttc's event loop, reconnects with jittered
+//! backoff and forwards what it hears to the bridge.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use janitoo_config::{BrokerAddress, BrokerConfig, ConfigError};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
+use rumqttc::{TlsConfiguration, Transport};
+use tokio::sync::oneshot;
+
+use super::backoff::Backoff;
+use crate::metrics::{ActorKind, Metrics};
+
+/// The largest packet MQTT allows (a 256 MiB body and its header). Clients accept any packet
+/// up to it, so that no message a broker delivers can cost the connection (a packet over
+/// rumqttc's limit fails the whole connection, and a retained one would fail every
+/// reconnection); payloads over the payload limit are refused after they are read.
+pub const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
+
+/// How to reach a broker: its address, keep-alive, account and TLS. One setup for the bridge
+/// and for the operator tools.
+#[derive(Clone)]
+pub struct MqttSettings {
+    /// Where.
+    pub broker: BrokerAddress,
+    /// The MQTT keep-alive.
+    pub keepalive: Duration,
+    /// The account, when the broker wants one.
+    pub credentials: Option<(String, String)>,
+    /// TLS to the broker.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl MqttSettings {
+    /// A plain connection to `broker`: no account, no TLS, a 30 s keep-alive.
+    pub fn plain(broker: BrokerAddress) -> Self {
+        MqttSettings {
+            broker,
+            keepalive: Duration::from_secs(30),
+            credentials: None,
+            tls: None,
+        }
+    }
+
+    /// The settings of `[broker]` (its password and TLS files read now), to `address`.
+    pub fn of(config: &BrokerConfig, address: BrokerAddress) -> Result<Self, ConfigError> {
+        let password = janitoo_config::secrets::password(config)?;
+        Ok(MqttSettings {
+            broker: address,
+            keepalive: Duration::from_secs(config.keepalive.into()),
+            credentials: config.username.clone().zip(password),
+            tls: config
+                .tls
+                .as_ref()
+                .map(janitoo_config::tls::client_config)
+                .transpose()?,
+        })
+    }
+
+    /// The options of a client called `client_id`: a clean session, any packet size.
+    pub fn options(&self, client_id: impl Into<String>) -> MqttOptions {
+        let mut options = MqttOptions::new(client_id, self.broker.host(), self.broker.port());
+        options
+            .set_keep_alive(self.keepalive)
+            .set_clean_session(true)
+            .set_max_packet_size(MQTT_MAX_PACKET, MQTT_MAX_PACKET);
+        if let Some((user, password)) = &self.credentials {
+            options.set_credentials(user.clone(), password.clone());
+        }
+        if let Some(tls) = &self.tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                tls.clone(),
+            )));
+        }
+        options
+    }
+
+    /// A client with `options` and its event loop: `capacity` requests queued at most, 5 s to
+    /// connect, and no Nagle delay (small messages answered at once would wait for the peer's
+    /// delayed ACK, 40 ms on Linux).
+    pub fn client(options: MqttOptions, capacity: usize) -> (AsyncClient, EventLoop) {
+        let (client, mut event_loop) = AsyncClient::new(options, capacity);
+        event_loop.network_options.set_connection_timeout(5);
+        event_loop.network_options.set_tcp_nodelay(true);
+        (client, event_loop)
+    }
+}
+
+/// What the event loop told the bridge.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum ConnectionEvent {
+    /// Connected (a ConnAck).
+    Up,
+    /// A subscription was acknowledged.
+    Subscribed,
+    /// The connection failed or was lost, and why.
+    Down(String),
+    /// A publication arrived.
+    Received(Received),
+}
+
+/// A publication as it arrived.
+#[derive(Debug)]
+pub struct Received {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Whether the broker held it.
+    pub retain: bool,
+}
+
+/// A received message the event loop waits on: when it is handled, by the bridge and by every
+/// observer, so is everything received before it. Every [`IN_ORDER_EVERY`]th message is one,
+/// which bounds the mailboxes of the bridge and of the observers under a flood.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ReceivedInOrder(pub Received);
+
+/// How many received messages may be in the mailboxes before the event loop waits.
+pub const IN_ORDER_EVERY: u64 = 128;
+
+/// The longest the event loop waits for them.
+pub const IN_ORDER_WAIT: Duration = Duration::from_secs(2);
+
+/// Where the event loop's task tells what it hears.
+pub struct Listener {
+    /// Connection changes and most publications.
+    pub events: Recipient<ConnectionEvent>,
+    /// Every [`IN_ORDER_EVERY`]th publication, awaited.
+    pub in_order: Recipient<ReceivedInOrder>,
+    /// Set before a clean stop: the loop ends instead of reconnecting.
+    pub stopping: Arc<AtomicBool>,
+    /// Told when the loop has ended.
+    pub ended: oneshot::Sender<()>,
+    /// Counts the messages it sends to the bridge.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Drives the rumqttc event loop: forwards events, reconnects with backoff. It waits only for
+/// the in-order deliveries (at most [`IN_ORDER_WAIT`] each), which bound the mailboxes.
+pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
+    let Listener {
+        events,
+        in_order,
+        stopping,
+        ended,
+        metrics,
+    } = listener;
+    let tell = |event: ConnectionEvent| {
+        metrics.sent(ActorKind::Bridge);
+        events.do_send(event);
+    };
+    let mut received: u64 = 0;
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+    loop {
+        match event_loop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                tell(ConnectionEvent::Up);
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => tell(ConnectionEvent::Subscribed),
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                received += 1;
+                let publication = Received {
+                    topic: publish.topic,
+                    payload: publish.payload.to_vec(),
+                    retain: publish.retain,
+                };
+                if received % IN_ORDER_EVERY == 0 {
+                    metrics.sent(ActorKind::Bridge);
+                    // Bounded: a stuck observer must not stop the keep-alive and the outbound
+                    // traffic for long.
+                    let delivered = in_order.send(ReceivedInOrder(publication));
+                    let _ = tokio::time::timeout(IN_ORDER_WAIT, delivered).await;
+                } else {
+                    tell(ConnectionEvent::Received(publication));
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) if stopping.load(Ordering::SeqCst) => break,
+            Ok(_) => {}
+            Err(err) => {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                tell(ConnectionEvent::Down(err.to_string()));
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+    let _ = ended.send(());
+}

@@ -1,0 +1,331 @@
+//! The bridge's outbound path: two bounded lanes, drained in order by a task that hands each
+//! message to the MQTT client.
+//!
+//! - The protocol's lane (heartbeats, replies, values) and the retained publications' lane
+//!   (Home Assistant's discovery): the protocol's go first, and a waiting retained one passes
+//!   after [`PROTOCOL_STREAK`] of theirs in a row, so neither starves; a burst of retained ones
+//!   fills only its own lane.
+//! - A full lane drops (counted), never waits: the actors that send are never blocked by the
+//!   broker.
+//! - Messages are encoded here with the process's codec, signed on a keyed network, and not
+//!   sent when over the payload limit.
+
+use std::sync::Arc;
+
+use janitoo_protocol::control_plane::ControlPlane;
+use janitoo_protocol::{Codec, Message, Topic};
+use rumqttc::{AsyncClient, QoS};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+
+/// How many of the protocol's messages in a row pass a waiting retained publication: under
+/// a sustained load of the protocol's, the retained ones still go out (one in this many + 1).
+pub const PROTOCOL_STREAK: u32 = 32;
+
+/// A message for an outbound lane.
+#[derive(Debug)]
+pub struct Outbound {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload, encoded.
+    pub payload: Vec<u8>,
+    /// Retained (QoS 1, the retained lane) or the protocol's (QoS 0).
+    pub retain: bool,
+}
+
+/// Why a message was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotSent {
+    /// Its payload is over the limit.
+    Oversize {
+        /// Its size, bytes.
+        bytes: usize,
+    },
+    /// Its lane is full.
+    Full,
+}
+
+/// The sending side of both lanes, with what encodes for them.
+pub struct Lanes {
+    protocol: mpsc::Sender<Outbound>,
+    retained: mpsc::Sender<Outbound>,
+    capacity: usize,
+    codec: Codec,
+    max_payload: usize,
+    /// Signs control messages on a keyed network (a copy of the control plane: signing needs
+    /// only the key).
+    control: Option<ControlPlane>,
+    metrics: Arc<Metrics>,
+}
+
+impl Lanes {
+    /// Two lanes of `capacity` messages each, and their receiving side for the drain.
+    pub fn new(
+        capacity: usize,
+        codec: Codec,
+        max_payload: usize,
+        control: Option<ControlPlane>,
+        metrics: Arc<Metrics>,
+    ) -> (Lanes, OutboundQueues) {
+        let (protocol, protocol_queue) = mpsc::channel(capacity);
+        let (retained, retained_queue) = mpsc::channel(capacity);
+        let lanes = Lanes {
+            protocol,
+            retained,
+            capacity,
+            codec,
+            max_payload,
+            control,
+            metrics,
+        };
+        (lanes, OutboundQueues::new(protocol_queue, retained_queue))
+    }
+
+    /// Encodes `message` (signed when it must be, at `wall_ms`) and queues it in the
+    /// protocol's lane; a payload over the limit is not sent.
+    pub fn send(&self, topic: &Topic, message: &Message, wall_ms: u64) -> Result<(), NotSent> {
+        let payload = match &self.control {
+            Some(control) => control.seal(topic, message, self.codec, wall_ms),
+            None => message.encode(self.codec),
+        };
+        if payload.len() > self.max_payload {
+            self.metrics.oversize.increment();
+            return Err(NotSent::Oversize {
+                bytes: payload.len(),
+            });
+        }
+        self.enqueue(Outbound {
+            topic: topic.to_string(),
+            payload,
+            retain: false,
+        })
+    }
+
+    /// Queues `outbound` in its lane (retained publications in theirs); a full lane drops it
+    /// (counted).
+    pub fn enqueue(&self, outbound: Outbound) -> Result<(), NotSent> {
+        let lane = if outbound.retain {
+            &self.retained
+        } else {
+            &self.protocol
+        };
+        let queued = lane.try_send(outbound).is_ok();
+        if !queued {
+            self.metrics.dropped.increment();
+        }
+        self.metrics.queue_depth.set(self.depth() as u64);
+        queued.then_some(()).ok_or(NotSent::Full)
+    }
+
+    /// Messages waiting in both lanes.
+    pub fn depth(&self) -> usize {
+        2 * self.capacity - self.protocol.capacity() - self.retained.capacity()
+    }
+
+    /// Whether the protocol's lane is past its high-water mark (half full): its answers would
+    /// wait, or be dropped.
+    pub fn congested(&self) -> bool {
+        self.capacity - self.protocol.capacity() > self.capacity / 2
+    }
+}
+
+/// The two lanes, as the drain task takes from them.
+pub struct OutboundQueues {
+    protocol: mpsc::Receiver<Outbound>,
+    retained: mpsc::Receiver<Outbound>,
+    /// The protocol's messages taken in a row.
+    streak: u32,
+}
+
+impl OutboundQueues {
+    fn new(protocol: mpsc::Receiver<Outbound>, retained: mpsc::Receiver<Outbound>) -> Self {
+        OutboundQueues {
+            protocol,
+            retained,
+            streak: 0,
+        }
+    }
+
+    /// The next message to send, when one comes: the protocol's first, a waiting retained
+    /// publication after [`PROTOCOL_STREAK`] of them in a row or when none waits. `None` once
+    /// both lanes are closed and empty.
+    pub async fn next(&mut self) -> Option<Outbound> {
+        let turn = if self.streak >= PROTOCOL_STREAK {
+            self.retained.try_recv().ok()
+        } else {
+            None
+        };
+        let outbound = match turn {
+            Some(outbound) => outbound,
+            None => tokio::select! {
+                biased;
+                Some(outbound) = self.protocol.recv() => outbound,
+                Some(outbound) = self.retained.recv() => outbound,
+                else => return None,
+            },
+        };
+        self.streak = if outbound.retain { 0 } else { self.streak + 1 };
+        Some(outbound)
+    }
+
+    /// Messages waiting in both.
+    pub fn waiting(&self) -> usize {
+        self.protocol.len() + self.retained.len()
+    }
+}
+
+/// Hands queued messages to the MQTT client, one at a time, in the order [`OutboundQueues`]
+/// gives them; ends when the lanes close or the client is gone.
+pub async fn drain(client: AsyncClient, mut queues: OutboundQueues, metrics: Arc<Metrics>) {
+    while let Some(outbound) = queues.next().await {
+        // Retained publications (Home Assistant's) are QoS 1: they are states kept, not news.
+        let qos = if outbound.retain {
+            QoS::AtLeastOnce
+        } else {
+            QoS::AtMostOnce
+        };
+        if client
+            .publish(outbound.topic, qos, outbound.retain, outbound.payload)
+            .await
+            .is_err()
+        {
+            break;
+        }
+        metrics.published.increment();
+        metrics.queue_depth.set(queues.waiting() as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbound(retain: bool, at: usize) -> Outbound {
+        Outbound {
+            topic: format!("{}/{at}", if retain { "retained" } else { "protocol" }),
+            payload: Vec::new(),
+            retain,
+        }
+    }
+
+    fn lanes(capacity: usize) -> (Lanes, OutboundQueues, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::default());
+        let (lanes, queues) = Lanes::new(capacity, Codec::Json, 64, None, metrics.clone());
+        (lanes, queues, metrics)
+    }
+
+    /// Queues `retained` then `protocol` messages, closes both, and takes everything.
+    async fn order_of(retained: usize, protocol: usize) -> Vec<String> {
+        let (lanes, mut queues, _) = lanes(64);
+        for at in 0..retained {
+            lanes.enqueue(outbound(true, at)).unwrap();
+        }
+        for at in 0..protocol {
+            lanes.enqueue(outbound(false, at)).unwrap();
+        }
+        drop(lanes);
+        assert_eq!(queues.waiting(), retained + protocol);
+        let mut order = Vec::new();
+        while let Some(next) = queues.next().await {
+            order.push(next.topic);
+        }
+        order
+    }
+
+    #[test]
+    fn each_lane_has_its_own_room_and_the_depth_counts_both() {
+        let (lanes, _queues, metrics) = lanes(3);
+        for (at, depth) in [(0, 1), (1, 2), (2, 3)] {
+            assert_eq!(lanes.enqueue(outbound(true, at)), Ok(()));
+            assert_eq!(metrics.queue_depth.get(), depth);
+        }
+        assert_eq!(
+            lanes.enqueue(outbound(true, 3)),
+            Err(NotSent::Full),
+            "the retained lane is full"
+        );
+        assert_eq!(metrics.dropped.get(), 1);
+        assert!(!lanes.congested(), "the protocol's lane is empty");
+        for (at, depth) in [(0, 4), (1, 5), (2, 6)] {
+            assert_eq!(lanes.enqueue(outbound(false, at)), Ok(()));
+            assert_eq!(metrics.queue_depth.get(), depth);
+        }
+        assert_eq!(
+            lanes.enqueue(outbound(false, 3)),
+            Err(NotSent::Full),
+            "the protocol's is full"
+        );
+        assert_eq!(metrics.dropped.get(), 2);
+    }
+
+    #[test]
+    fn the_protocols_lane_is_congested_past_half_full() {
+        let (lanes, _queues, _) = lanes(4);
+        for at in 0..2 {
+            lanes.enqueue(outbound(false, at)).unwrap();
+            assert!(!lanes.congested(), "{} of 4", at + 1);
+        }
+        lanes.enqueue(outbound(false, 2)).unwrap();
+        assert!(lanes.congested(), "3 of 4");
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_not_sent_and_counted() {
+        let (lanes, mut queues, metrics) = lanes(4);
+        let small = Message::Heartbeat(janitoo_protocol::Heartbeat::own(
+            janitoo_protocol::Hadd::new(1, 0),
+            janitoo_protocol::NodeState::Online,
+        ));
+        let topic = Topic::Heartbeat(janitoo_protocol::Hadd::new(1, 0));
+        assert_eq!(lanes.send(&topic, &small, 0), Ok(()));
+        let value = Topic::Value {
+            genre: janitoo_protocol::Genre::User,
+            hadd: janitoo_protocol::Hadd::new(1, 1),
+            uuid: "text".into(),
+        };
+        let long = Message::Value(janitoo_protocol::ValuePublication::Single(Box::new(
+            janitoo_protocol::ValueDescriptor {
+                uuid: "text".into(),
+                data: "x".repeat(100).into(),
+                ..Default::default()
+            },
+        )));
+        assert!(matches!(
+            lanes.send(&value, &long, 0),
+            Err(NotSent::Oversize { bytes }) if bytes > 64
+        ));
+        assert_eq!(metrics.oversize.get(), 1);
+        assert_eq!(queues.waiting(), 1);
+        assert_eq!(queues.protocol.try_recv().unwrap().payload, b"ONLINE");
+    }
+
+    #[tokio::test]
+    async fn the_protocols_messages_pass_waiting_retained_publications() {
+        assert_eq!(
+            order_of(3, 3).await,
+            [
+                "protocol/0",
+                "protocol/1",
+                "protocol/2",
+                "retained/0",
+                "retained/1",
+                "retained/2"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retained_publication_goes_after_a_streak_of_the_protocols() {
+        let order = order_of(2, 40).await;
+        assert_eq!(order.len(), 42);
+        let positions: Vec<usize> = order
+            .iter()
+            .enumerate()
+            .filter(|(_, topic)| topic.starts_with("retained/"))
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(positions, [32, 41], "{order:?}");
+        assert_eq!(order[33], "protocol/32");
+    }
+}
