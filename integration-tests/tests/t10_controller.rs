@@ -293,9 +293,10 @@ async fn a_clean_stop_announces_every_node_offline() {
     assert_eq!(offline, expected);
 }
 
-/// Writing `heartbeat` over the network changes the period at once.
+/// Writing `heartbeat` over the network writes it back into the file (the new period applying
+/// at once is tested on paused time: `actors/tests/node_timers.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_heartbeat_period_applies_at_once() {
+async fn a_new_heartbeat_period_is_written_back() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("controller.toml");
@@ -308,7 +309,6 @@ async fn a_new_heartbeat_period_applies_at_once() {
         .next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(10))
         .await
         .is_some());
-    // The configured period is 30 s: with 1 s, beats come about a second apart.
     let set = client
         .ask(config_request(
             Some(Data::from(1)),
@@ -318,16 +318,6 @@ async fn a_new_heartbeat_period_applies_at_once() {
         ))
         .await;
     assert_eq!(set.status(), Status::OK);
-    client.clear();
-    let start = Instant::now();
-    for _ in 0..3 {
-        assert!(client
-            .next_on("/dhcp/heartbeat/0220/0001", Duration::from_secs(2))
-            .await
-            .is_some());
-    }
-    let elapsed = start.elapsed();
-    assert!(elapsed < Duration::from_secs(4), "3 beats took {elapsed:?}");
     let written = std::fs::read_to_string(&config).unwrap();
     assert!(written.contains("heartbeat = 1"), "{written}");
 }

@@ -10,6 +10,7 @@
 //! - Messages are encoded here with the process's codec, signed on a keyed network, and not
 //!   sent when over the payload limit.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use janitoo_protocol::control_plane::ControlPlane;
@@ -175,21 +176,31 @@ impl OutboundQueues {
     }
 }
 
-/// Hands queued messages to the MQTT client, one at a time, in the order [`OutboundQueues`]
-/// gives them; ends when the lanes close or the client is gone.
-pub async fn drain(client: AsyncClient, mut queues: OutboundQueues, metrics: Arc<Metrics>) {
-    while let Some(outbound) = queues.next().await {
+/// What the drain hands messages to: the MQTT client (or, in tests, a stand-in).
+pub trait Publisher {
+    /// Hands `outbound` on; an error means it never will again (the drain ends).
+    fn publish(&self, outbound: Outbound) -> impl Future<Output = Result<(), ()>>;
+}
+
+impl Publisher for AsyncClient {
+    async fn publish(&self, outbound: Outbound) -> Result<(), ()> {
         // Retained publications (Home Assistant's) are QoS 1: they are states kept, not news.
         let qos = if outbound.retain {
             QoS::AtLeastOnce
         } else {
             QoS::AtMostOnce
         };
-        if client
-            .publish(outbound.topic, qos, outbound.retain, outbound.payload)
+        AsyncClient::publish(self, outbound.topic, qos, outbound.retain, outbound.payload)
             .await
-            .is_err()
-        {
+            .map_err(|_| ())
+    }
+}
+
+/// Hands queued messages to `publisher`, one at a time, in the order [`OutboundQueues`]
+/// gives them; ends when the lanes close (and are empty) or the publisher fails.
+pub async fn drain(publisher: impl Publisher, mut queues: OutboundQueues, metrics: Arc<Metrics>) {
+    while let Some(outbound) = queues.next().await {
+        if publisher.publish(outbound).await.is_err() {
             break;
         }
         metrics.published.increment();
