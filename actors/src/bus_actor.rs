@@ -9,9 +9,8 @@ use janitoo_protocol::{
     DiscoveryData, DiscoveryReply, Hadd, InfoKind, Message as Wire, Operation, Request, Status,
     Topic, ValueDescriptor, ValuePublication, ValueReply,
 };
-use tracing::debug;
+use tracing::{debug, Instrument as _};
 
-use crate::admission::Ticket;
 use crate::messages::{
     Announce, ApplyRequest, DescribeNode, Failure, HandleRequest, NodeDescription, Publish,
     RegisterBus, Via,
@@ -61,14 +60,13 @@ impl BusActor {
         }
     }
 
-    fn discover(
-        &self,
-        via: Via,
-        request: Request,
-        kind: InfoKind,
-        ticket: Ticket,
-        ctx: &mut Context<Self>,
-    ) {
+    fn discover(&self, msg: HandleRequest, kind: InfoKind, ctx: &mut Context<Self>) {
+        let HandleRequest {
+            via,
+            request,
+            ticket,
+            span,
+        } = msg;
         let Some(reply_hadd) = request.reply_hadd else {
             debug!(uuid = %request.uuid, "discovery without reply_hadd: nobody to answer");
             return;
@@ -86,6 +84,7 @@ impl BusActor {
             described
         };
         ctx.spawn(describe.into_actor(self).map(move |described, act, _ctx| {
+            let _request = span.enter();
             let mut reply =
                 DiscoveryReply::new(kind, Some(reply_hadd), discovery_data(kind, described));
             reply.request_id = request.request_id;
@@ -94,11 +93,18 @@ impl BusActor {
                 BusActor::reply_topic(via, reply_hadd),
                 Wire::DiscoveryReply(reply),
             );
+            debug!(status = Status::OK.0, "answered");
             drop(ticket);
         }));
     }
 
-    fn get_or_set(&self, via: Via, request: Request, ticket: Ticket, ctx: &mut Context<Self>) {
+    fn get_or_set(&self, msg: HandleRequest, ctx: &mut Context<Self>) {
+        let HandleRequest {
+            via,
+            request,
+            ticket,
+            span,
+        } = msg;
         let Via::Node(topic_hadd) = via else {
             self.links.metrics.unrouted.increment();
             debug!(uuid = %request.uuid, "get or set on broadcast: ignored, as the original does");
@@ -112,7 +118,7 @@ impl BusActor {
             match node {
                 Some(node) => {
                     metrics.sent(ActorKind::Node);
-                    node.send(ApplyRequest(ask)).await.unwrap_or_else(|_| {
+                    node.send(ApplyRequest::new(ask)).await.unwrap_or_else(|_| {
                         Err(Failure::new(
                             Status::INTERNAL_ERROR,
                             "the node is restarting, try again",
@@ -125,7 +131,9 @@ impl BusActor {
                 )),
             }
         };
+        let answer = answer.instrument(span.clone());
         ctx.spawn(answer.into_actor(self).map(move |answer, act, _ctx| {
+            let _request = span.enter();
             act.answer(target, request, answer);
             drop(ticket);
         }));
@@ -157,6 +165,7 @@ impl BusActor {
                 echo_refusal(target, &request, failure)
             }
         };
+        debug!(status = reply.status().0, error = reply.error, "answered");
         if let Some(reply_hadd) = request.reply_hadd {
             self.publish(Topic::NodeReply(reply_hadd), Wire::ValueReply(reply));
         }
@@ -236,12 +245,11 @@ impl Handler<HandleRequest> for BusActor {
 
     fn handle(&mut self, msg: HandleRequest, ctx: &mut Context<Self>) {
         let _handling = self.links.metrics.handling(ActorKind::Bus);
+        let _request = msg.span.clone().entered();
         self.links.metrics.requests.increment();
         match (msg.request.op, msg.request.info_kind()) {
-            (Operation::Info, Some(kind)) => {
-                self.discover(msg.via, msg.request, kind, msg.ticket, ctx)
-            }
-            _ => self.get_or_set(msg.via, msg.request, msg.ticket, ctx),
+            (Operation::Info, Some(kind)) => self.discover(msg, kind, ctx),
+            _ => self.get_or_set(msg, ctx),
         }
     }
 }

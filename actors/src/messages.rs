@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use actix::prelude::*;
 use janitoo_protocol::{Data, Hadd, NodeInfo, Request, Status, ValueDescriptor, ValueInstances};
+use tracing::Span;
 
 /// A refused request: its status and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,8 @@ pub struct HandleRequest {
     pub request: Request,
     /// Its admission: it counts as in flight until this is dropped, once it is answered.
     pub ticket: crate::admission::Ticket,
+    /// Its `request` span, from its arrival to its answer.
+    pub span: Span,
 }
 
 /// Publish heartbeats and values now, after a (re)connection (bus, node, value).
@@ -84,7 +87,22 @@ pub struct Announce;
 /// Get or set one value of the node (node).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<ValueDescriptor, Failure>")]
-pub struct ApplyRequest(pub Request);
+pub struct ApplyRequest {
+    /// The request.
+    pub request: Request,
+    /// Its `request` span.
+    pub span: Span,
+}
+
+impl ApplyRequest {
+    /// `request`, in the current span.
+    pub fn new(request: Request) -> Self {
+        ApplyRequest {
+            request,
+            span: Span::current(),
+        }
+    }
+}
 
 /// Everything a node is, for discovery (node).
 #[derive(Message, Debug, Clone, Copy)]
@@ -101,11 +119,13 @@ pub struct NodeDescription {
 }
 
 /// Read one instance (value).
-#[derive(Message, Debug, Clone, Copy)]
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<ValueDescriptor, Failure>")]
 pub struct GetValue {
     /// The instance.
     pub index: u32,
+    /// The `request` span it serves.
+    pub span: Span,
 }
 
 /// Write one instance (value).
@@ -116,6 +136,8 @@ pub struct SetValue {
     pub index: u32,
     /// The data, not yet checked.
     pub data: Data,
+    /// The `request` span it serves.
+    pub span: Span,
 }
 
 /// Every instance as last known, without reading the hardware (value).

@@ -313,7 +313,7 @@ impl Handler<ApplyRequest> for NodeActor {
 
     fn handle(
         &mut self,
-        ApplyRequest(request): ApplyRequest,
+        ApplyRequest { request, span }: ApplyRequest,
         _ctx: &mut Context<Self>,
     ) -> Self::Result {
         let _handling = self.links.metrics.handling(ActorKind::Node);
@@ -333,10 +333,11 @@ impl Handler<ApplyRequest> for NodeActor {
                         .send(SetValue {
                             index,
                             data: request.data,
+                            span,
                         })
                         .await
                 }
-                _ => value.send(GetValue { index }).await,
+                _ => value.send(GetValue { index, span }).await,
             };
             answer.unwrap_or_else(|_| {
                 Err(Failure::new(

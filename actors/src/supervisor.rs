@@ -20,7 +20,7 @@ use janitoo_protocol::network_core::{
 };
 use janitoo_protocol::{Hadd, NodeState};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, debug_span, info, info_span, warn};
 
 use crate::messages::{
     ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRetained, RawObserved,
@@ -172,6 +172,7 @@ impl NetworkSupervisor {
     }
 
     fn tick(&mut self) {
+        let _core = debug_span!("core", event = "tick").entered();
         let commands = self.core.on_tick(self.now());
         self.carry_out(commands);
     }
@@ -208,6 +209,7 @@ impl Handler<Observed> for NetworkSupervisor {
 
     fn handle(&mut self, observed: Observed, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Supervisor);
+        let _core = debug_span!("core", event = "message", topic = %observed.topic).entered();
         let commands = self
             .core
             .on_message(&observed.topic, &observed.message, self.now());
@@ -224,6 +226,7 @@ impl Handler<RawObserved> for NetworkSupervisor {
             debug!(topic = %observed.topic, "a Home Assistant config was not sent: it will be again");
         }
         // Unsent: the broker does not hold it, as if it had been cleared.
+        let _core = info_span!("core", event = "home_assistant", topic = %observed.topic).entered();
         let commands = self
             .core
             .on_home_assistant(&observed.topic, &observed.payload, self.now());
@@ -241,6 +244,8 @@ impl Handler<ConnectionChanged> for NetworkSupervisor {
         } else {
             Connection::Down
         };
+        let _core =
+            info_span!("core", event = "connection", connected = change.connected).entered();
         let commands = self.core.on_connection(connection, self.now());
         self.carry_out(commands);
     }

@@ -442,6 +442,7 @@ impl Handler<GetValue> for ValueActor {
 
     fn handle(&mut self, msg: GetValue, _ctx: &mut Context<Self>) -> Self::Result {
         let _handling = self.links.metrics.handling(ActorKind::Value);
+        let _request = msg.span.enter();
         if let Err(failure) = self.check_instance(msg.index) {
             return Box::pin(fut::ready(Err(failure)));
         }
@@ -455,10 +456,12 @@ impl Handler<GetValue> for ValueActor {
         if !self.reads_component() {
             return Box::pin(fut::ready(Ok(self.descriptor(msg.index))));
         }
+        let span = msg.span.clone();
         Box::pin(
             self.read(msg.index)
                 .into_actor(self)
-                .map(|(index, result), act, ctx| {
+                .map(move |(index, result), act, ctx| {
+                    let _request = span.enter();
                     act.record_read(index, result, ctx)?;
                     Ok(act.descriptor(index))
                 }),
@@ -471,6 +474,7 @@ impl Handler<SetValue> for ValueActor {
 
     fn handle(&mut self, msg: SetValue, _ctx: &mut Context<Self>) -> Self::Result {
         let _handling = self.links.metrics.handling(ActorKind::Value);
+        let _request = msg.span.enter();
         let data = match self.checked_set(&msg) {
             Ok(data) => data,
             Err(failure) => return Box::pin(fut::ready(Err(failure))),
@@ -500,14 +504,14 @@ impl Handler<SetValue> for ValueActor {
             }
             Ok::<(), Crash>(())
         };
-        Box::pin(
-            applied
-                .into_actor(self)
-                .map(move |outcome, act, ctx| match outcome {
-                    Ok(()) => Ok(act.store(index, data)),
-                    Err(crash) => Err(act.failure_of(crash, ctx)),
-                }),
-        )
+        let span = msg.span.clone();
+        Box::pin(applied.into_actor(self).map(move |outcome, act, ctx| {
+            let _request = span.enter();
+            match outcome {
+                Ok(()) => Ok(act.store(index, data)),
+                Err(crash) => Err(act.failure_of(crash, ctx)),
+            }
+        }))
     }
 }
 

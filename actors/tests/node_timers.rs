@@ -81,7 +81,7 @@ fn readings() -> Topic {
 }
 
 fn set(uuid: &str, genre: Genre, data: impl Into<Data>) -> ApplyRequest {
-    ApplyRequest(Request::set(
+    ApplyRequest::new(Request::set(
         NODE,
         uuid,
         genre,

@@ -12,8 +12,8 @@ use janitoo_actors::{Metrics, NetworkSupervisor, SupervisorLinks, SupervisorSetu
 use janitoo_protocol::election::{ElectionConfig, Rank, Role};
 use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::{
-    Data, Genre, Hadd, HaddTarget, Heartbeat, Message, NodeState, Topic, ValueDescriptor,
-    ValuePublication,
+    Data, Genre, Hadd, HaddTarget, Heartbeat, Message, NodeState, ResolvHeartbeat, Topic,
+    ValueDescriptor, ValuePublication,
 };
 
 const ME: Hadd = Hadd::new(2, 0);
@@ -21,14 +21,19 @@ const NODE: Hadd = Hadd::new(220, 1);
 
 /// A primary-to-be on `wire`, connected, and its counters.
 async fn controller() -> (Published, Observers, Arc<Metrics>) {
+    controller_with(Role::Auto, ElectionConfig::default()).await
+}
+
+/// A network controller of `role` and `election` on `wire`, connected, and its counters.
+async fn controller_with(
+    role: Role,
+    election: ElectionConfig,
+) -> (Published, Observers, Arc<Metrics>) {
     let (wire, published, observers) = Wire::start_observed();
     let setup = SupervisorSetup {
         hadd: ME,
-        rank: Rank {
-            role: Role::Auto,
-            priority: 1,
-        },
-        election: ElectionConfig::default(),
+        rank: Rank { role, priority: 1 },
+        election,
         liveness: LivenessConfig::default(),
         home_assistant: None,
     };
@@ -167,5 +172,44 @@ async fn a_period_made_longer_over_the_network_is_learned() {
         states,
         [NodeState::Pending],
         "silent for 66 s of a 20 s period"
+    );
+}
+
+/// Beside the original's primary (resolv heartbeats without epoch, every 15 s, its
+/// `resolv_timeout`), a secondary follows it while it beats and takes over three of its
+/// periods after its last heartbeat; `t72` checks the same with real processes, faster.
+#[actix::test]
+async fn beside_an_original_primary_a_secondary_takes_over_three_of_its_periods_after_its_last() {
+    tokio::time::pause();
+    let election = ElectionConfig {
+        original_primary: true,
+        original_interval: std::time::Duration::from_secs(15),
+        ..ElectionConfig::default()
+    };
+    let (published, observers, metrics) = controller_with(Role::Secondary, election).await;
+    let original = Message::ResolvHeartbeat(ResolvHeartbeat {
+        hadd: Hadd::new(1, 0),
+        state: NodeState::Online,
+        epoch: None,
+    });
+    for _ in 0..3 {
+        observers.hear(Topic::ResolvHeartbeat, original.clone());
+        run_for(15.0).await;
+    }
+    // Its last heartbeat was at 30 s.
+    run_for(29.0).await;
+    assert_eq!(
+        metrics.primary.get(),
+        0,
+        "followed while it may still be beating"
+    );
+    assert!(published.on(&Topic::ResolvHeartbeat).is_empty());
+    run_for(10.0).await;
+    assert_eq!(metrics.primary.get(), 1, "taken over");
+    let (claimed, _) = published.on(&Topic::ResolvHeartbeat)[0].clone();
+    let after_last = claimed.as_secs_f64() - 30.0;
+    assert!(
+        (45.0..47.0).contains(&after_last),
+        "claimed {after_last} s after the original's last heartbeat"
     );
 }

@@ -1,35 +1,100 @@
-//! Request-to-answer latency of get and set on loopback, through each broker.
+//! Request-to-answer latency of get and set on loopback, through each broker, beside a raw MQTT
+//! echo through the same broker in the same run.
 //!
 //! Run: `cargo bench -p janitoo-integration-tests --bench request_latency`
 //!
-//! A `janitoo run` process (release build) serves `deploy/examples/minimal.toml`; a client sends
-//! 2,000 gets of the config value `name`, then 2,000 sets, one at a time, each timed from the
-//! publish of the request to the arrival of its answer on `/nodes/9999/9990/reply`.
+//! A `janitoo run` process (release build) serves `deploy/examples/minimal.toml`, and
+//! `mqtt-echo` (a rumqttc client in its own process) republishes what it hears on
+//! `/echo/request` to `/echo/reply`. A client sends 2,000 gets of the config value `name`,
+//! each followed by an echo of a payload as long as the get's, one at a time; then 2,000
+//! sets of `location`. Each is timed from the publish to the arrival of its answer (on
+//! `/nodes/9999/9990/reply`, or `/echo/reply`). The ratio is the get's p50 over the echo's:
+//! what the controller adds to a bare round trip through the broker.
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{brokers_under_test, BrokerProcess, ControllerProcess};
-use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Request, Status};
+use janitoo_protocol::{Codec, CommandClass, Data, Genre, Hadd, Message, Request, Status};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
+const ECHO: &str = env!("CARGO_BIN_EXE_mqtt-echo");
 const REQUESTS: usize = 2_000;
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1)]
 }
 
-async fn measure(client: &mut Client, make: impl Fn(usize) -> Request) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(REQUESTS);
-    for round in 0..REQUESTS {
-        let start = Instant::now();
-        let reply = client.ask(make(round)).await;
-        times.push(start.elapsed());
-        assert_eq!(reply.status(), Status::OK);
+fn get_name() -> Request {
+    Request::get(
+        Hadd::new(300, 1),
+        "name",
+        Genre::Config,
+        CommandClass::CONFIGURATION,
+    )
+}
+
+/// The echo process, until dropped.
+struct Echo(Child);
+
+impl Echo {
+    fn start(broker: &str) -> Echo {
+        let mut child = Command::new(ECHO)
+            .arg(broker)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mqtt-echo starts");
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        Echo(child)
     }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One echo of `payload`, timed.
+async fn echo(client: &mut Client, payload: &[u8]) -> Duration {
+    let start = Instant::now();
+    client.publish("/echo/request", payload.to_vec()).await;
+    client
+        .next_on("/echo/reply", Duration::from_secs(5))
+        .await
+        .expect("the echo answers");
+    start.elapsed()
+}
+
+/// One request, timed.
+async fn ask(client: &mut Client, request: Request) -> Duration {
+    let start = Instant::now();
+    let reply = client.ask(request).await;
+    let took = start.elapsed();
+    assert_eq!(reply.status(), Status::OK);
+    took
+}
+
+fn summary(times: &mut [Duration]) -> (Duration, Duration, Duration) {
     times.sort();
-    times
+    (
+        percentile(times, 0.5),
+        percentile(times, 0.99),
+        times[times.len() - 1],
+    )
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
@@ -47,35 +112,57 @@ async fn main() {
         let config = dir.path().join("minimal.toml");
         std::fs::copy(example, &config).unwrap();
         let _controller = ControllerProcess::start(Path::new(JANITOO), &config, &broker.address());
+        let _echo = Echo::start(&broker.address());
         let mut client = Client::connect(broker.port).await;
         client.subscribe("/nodes/9999/9990/reply").await;
+        client.subscribe("/echo/reply").await;
         client.subscribe("/dhcp/heartbeat/0300/0001").await;
         assert!(client
             .next_on("/dhcp/heartbeat/0300/0001", Duration::from_secs(10))
             .await
             .is_some());
-        let node = Hadd::new(300, 1);
-        let gets = measure(&mut client, |_| {
-            Request::get(node, "name", Genre::Config, CommandClass::CONFIGURATION)
-        })
-        .await;
-        let sets = measure(&mut client, |round| {
-            Request::set(
-                node,
+        // The echo carries as many bytes as a get.
+        let mut request = get_name();
+        request.reply_hadd = Some(janitoo_integration_tests::client::CLIENT_HADD);
+        request.request_id = Some("r-0000".into());
+        let payload = Message::Request(request).encode(Codec::Json);
+        // Warm both paths up.
+        for _ in 0..100 {
+            ask(&mut client, get_name()).await;
+            echo(&mut client, &payload).await;
+        }
+        let (mut gets, mut echoes) = (Vec::new(), Vec::new());
+        for _ in 0..REQUESTS {
+            gets.push(ask(&mut client, get_name()).await);
+            echoes.push(echo(&mut client, &payload).await);
+        }
+        let mut sets = Vec::new();
+        for round in 0..REQUESTS {
+            let set = Request::set(
+                Hadd::new(300, 1),
                 "location",
                 Genre::Config,
                 CommandClass::CONFIGURATION,
                 Data::from(format!("spot {}", round % 7)),
-            )
-        })
-        .await;
-        for (what, times) in [("get", gets), ("set", sets)] {
+            );
+            sets.push(ask(&mut client, set).await);
+        }
+        let get = summary(&mut gets);
+        let raw = summary(&mut echoes);
+        for (what, (p50, p99, max)) in
+            [("raw echo", raw), ("get", get), ("set", summary(&mut sets))]
+        {
             println!(
-                "{kind:?}: {REQUESTS} {what}s of a config value, request to answer: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-                percentile(&times, 0.5).as_secs_f64() * 1e3,
-                percentile(&times, 0.99).as_secs_f64() * 1e3,
-                times[times.len() - 1].as_secs_f64() * 1e3,
+                "{kind:?}: {REQUESTS} {what}s, request to answer: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                ms(p50),
+                ms(p99),
+                ms(max),
             );
         }
+        println!(
+            "{kind:?}: get p50 / echo p50 = {:.2} (goal <= 1.3); get p99 / echo p99 = {:.2}",
+            get.0.as_secs_f64() / raw.0.as_secs_f64(),
+            get.1.as_secs_f64() / raw.1.as_secs_f64(),
+        );
     }
 }

@@ -69,6 +69,7 @@ impl Client {
         let (sender, received) = mpsc::unbounded_channel();
         let (ack_sender, mut acks) = mpsc::unbounded_channel();
         tokio::spawn(async move {
+            let mut connected = false;
             loop {
                 match event_loop.poll().await {
                     Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -78,11 +79,20 @@ impl Client {
                         });
                     }
                     Ok(Event::Incoming(Packet::ConnAck(_) | Packet::SubAck(_))) => {
+                        connected = true;
                         let _ = ack_sender.send(());
                     }
                     Ok(_) => {}
                     // Refused (no account, a bad password): no point in trying again.
                     Err(rumqttc::ConnectionError::ConnectionRefused(_)) => break,
+                    // Nothing listens yet: try again.
+                    Err(rumqttc::ConnectionError::Io(err))
+                        if err.kind() == std::io::ErrorKind::ConnectionRefused =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    // The broker hung up before accepting us: it refused, without saying so.
+                    Err(_) if !connected => break,
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             }

@@ -53,7 +53,7 @@
 //! - [`request`], [`reply`], [`heartbeat`], [`lease`]: the messages; [`message`] picks one by
 //!   topic. [`codec`]: JSON and MessagePack.
 //! - [`validate`]: checking data written to a value. [`limits`]: what a client may send, by
-//!   default.
+//!   default. [`rate`]: work bounded to a burst, then a rate.
 //! - The pure state machines of a network controller, each fed with an explicit `now`:
 //!   [`liveness`] (missed heartbeat periods), [`election`] (primary, epochs) and
 //!   [`network_map`] (the map and its resolv answers); [`fence`], the one definition of which
@@ -85,6 +85,7 @@ pub mod model;
 pub mod network_core;
 pub mod network_map;
 pub mod node;
+pub mod rate;
 pub mod reply;
 pub mod request;
 pub mod topic;

@@ -39,7 +39,7 @@ use tracing::{debug, info, warn};
 use crate::admission::Admission;
 use crate::messages::{
     Announce, ConnectionChanged, HandleRequest, Observe, ObserveRaw, Observed, Publish,
-    PublishRetained, RawObserved, RegisterBus, Resubscribe, Shutdown,
+    PublishRetained, RawObserved, RegisterBus, Resubscribe, Shutdown, Via,
 };
 use crate::metrics::{ActorKind, Metrics};
 use connection::{ConnectionEvent, Listener, MqttSettings, Received, ReceivedInOrder};
@@ -252,11 +252,14 @@ impl MqttBridge {
                     let Some(bus) = self.buses.get(&to_bus.ctrl) else {
                         continue;
                     };
+                    let span = request_span(&to_bus);
+                    debug!(parent: &span, "admitted");
                     self.metrics.sent(ActorKind::Bus);
                     bus.do_send(HandleRequest {
                         via: to_bus.via,
                         request: to_bus.request,
                         ticket: to_bus.ticket,
+                        span,
                     });
                 }
                 if let Some(then) = then {
@@ -297,6 +300,22 @@ impl MqttBridge {
             observer.connection.do_send(ConnectionChanged { connected });
         }
     }
+}
+
+/// The span that follows a request from its admission to its answer.
+fn request_span(to_bus: &inbound::ToBus) -> tracing::Span {
+    let request = &to_bus.request;
+    let hadd = match to_bus.via {
+        Via::Node(hadd) => request.hadd.unwrap_or(hadd).to_string(),
+        Via::Broadcast => "broadcast".to_owned(),
+    };
+    tracing::info_span!(
+        "request",
+        %hadd,
+        uuid = %request.uuid,
+        request_id = request.request_id.as_deref().unwrap_or_default(),
+        op = %request.op,
+    )
 }
 
 /// A delivery to an observer, awaited by an in-order publication.

@@ -31,9 +31,13 @@ const VERSION: &str = concat!(
 #[derive(Parser)]
 #[command(name = "janitoo", version = VERSION, about, long_about = None)]
 struct Cli {
-    /// More logs: -v for debug, -vv for trace (RUST_LOG, when set, wins).
+    /// More logs: -v for debug, -vv for trace (RUST_LOG, when set, wins: `RUST_LOG=debug`,
+    /// or `RUST_LOG=info,janitoo_actors::bridge=debug`).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// How logs are written to standard error: text, or one JSON object per line (journald).
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -338,7 +342,7 @@ fn seconds(value: f64) -> std::time::Duration {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose);
+    logging::init(cli.verbose, cli.log_format);
     let outcome = match cli.command {
         Command::Run {
             config,

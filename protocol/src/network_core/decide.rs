@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::rules::{steps, told_periods};
-use super::{Command, Counter, NetworkCore, Note, Out, DISCOVERY_BURST, DISCOVERY_RATE};
+use super::{Command, Counter, NetworkCore, Note, Out};
 use crate::candidacy::Candidacy;
 use crate::election::{ElectionAction, Standing};
 use crate::fields::Data;
@@ -275,12 +275,7 @@ impl NetworkCore {
     /// Takes one discovery of a newcomer from the budget (a burst, then a steady rate), if
     /// there is one left: made-up controllers cannot make the primary ask thousands at once.
     fn spend_discovery(&mut self, now: Duration) -> bool {
-        let (budget, counted) = self.discovery_budget;
-        let earned = now.saturating_sub(counted).as_secs_f64() * DISCOVERY_RATE;
-        let budget = (budget + earned).min(DISCOVERY_BURST);
-        let spent = budget >= 1.0;
-        self.discovery_budget = (if spent { budget - 1.0 } else { budget }, now);
-        spent
+        self.discovery_budget.take_one(now)
     }
 
     /// The primary asks the controller of `hadd` again for its nodes and their periods.

@@ -35,6 +35,7 @@ use crate::homeassistant::{Announcer, DiscoverySettings, Retain};
 use crate::liveness::{Liveness, LivenessConfig};
 use crate::message::Message;
 use crate::model::NodeState;
+use crate::rate::TokenBucket;
 use crate::topic::{filters, Topic};
 use crate::view::NetworkView;
 
@@ -164,11 +165,11 @@ pub struct NetworkCore {
     /// When this controller claimed the epoch it holds.
     claimed_at: Option<Duration>,
     /// Discoveries of newcomers that may be sent now, and when that was counted.
-    discovery_budget: (f64, Duration),
+    discovery_budget: TokenBucket,
     /// Home Assistant's discovery, when the primary publishes it.
     announcer: Option<Announcer>,
     /// Publications for Home Assistant that may be sent now, and when that was counted.
-    announce_budget: (f64, Duration),
+    announce_budget: TokenBucket,
 }
 
 /// Retained publications for Home Assistant at once, at most: a thousand nodes are announced
@@ -201,9 +202,9 @@ impl NetworkCore {
             reported: None,
             catch_up_at: None,
             claimed_at: None,
-            discovery_budget: (DISCOVERY_BURST, now),
+            discovery_budget: TokenBucket::full(DISCOVERY_BURST, DISCOVERY_RATE, now),
             announcer: None,
-            announce_budget: (ANNOUNCE_BURST, now),
+            announce_budget: TokenBucket::full(ANNOUNCE_BURST, ANNOUNCE_RATE, now),
         }
     }
 
@@ -243,13 +244,10 @@ impl NetworkCore {
     fn announce(&mut self, now: Duration, out: &mut Out) {
         let primary = self.acting_epoch(now).map(|_| self.setup.hadd);
         if let Some(announcer) = &mut self.announcer {
-            let (tokens, counted) = self.announce_budget;
-            let earned = now.saturating_sub(counted).as_secs_f64() * ANNOUNCE_RATE;
-            let tokens = (tokens + earned).min(ANNOUNCE_BURST);
             // A node's publications go together: the budget may be overdrawn by one node's.
-            let budget = tokens.max(0.0) as usize;
+            let budget = self.announce_budget.available(now).max(0.0) as usize;
             let published = announcer.announce(now, primary, &self.view, budget);
-            self.announce_budget = (tokens - published.len() as f64, now);
+            self.announce_budget.spend(published.len(), now);
             for retain in published {
                 out.push(Command::Retain(retain));
             }
