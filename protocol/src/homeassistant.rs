@@ -17,8 +17,10 @@
 //!   makes no new entity.
 
 mod announcer;
+mod entity;
 
 pub use announcer::{Announcer, Retain, REPUBLISH_SPACING};
+pub use entity::entity_config;
 
 use serde_json::{json, Map, Value};
 
@@ -26,7 +28,6 @@ use crate::command_class::CommandClass;
 use crate::hadd::Hadd;
 use crate::model::{Genre, NodeState, ValueType};
 use crate::network_map::NetworkMap;
-use crate::node::NodeInfo;
 use crate::value::ValueDescriptor;
 
 /// What the primary exposes, and where.
@@ -105,7 +106,7 @@ fn is_switch_class(class: CommandClass) -> bool {
     )
 }
 
-fn is_number(value_type: Option<ValueType>) -> bool {
+pub(crate) fn is_number(value_type: Option<ValueType>) -> bool {
     matches!(
         value_type,
         Some(ValueType::Byte | ValueType::Decimal | ValueType::Int | ValueType::Short)
@@ -140,32 +141,6 @@ pub fn platform_of(genre: Genre, value: &ValueDescriptor) -> Option<Platform> {
     })
 }
 
-/// A sensor's device class, unit and state class, from its units (and uuid, for `%`).
-fn measurement(value: &ValueDescriptor) -> (Option<&'static str>, Option<String>) {
-    let units = value.units.as_deref().map(str::trim).unwrap_or_default();
-    let class = match units {
-        "°C" | "C" | "celsius" | "°F" | "F" => Some("temperature"),
-        "%" if value.uuid.contains("humid") => Some("humidity"),
-        "V" | "mV" => Some("voltage"),
-        "A" | "mA" => Some("current"),
-        "W" | "kW" => Some("power"),
-        "Wh" | "kWh" => Some("energy"),
-        "Hz" | "kHz" | "MHz" | "GHz" => Some("frequency"),
-        "hPa" | "Pa" | "bar" | "mbar" => Some("pressure"),
-        "lx" => Some("illuminance"),
-        "s" | "seconds" | "min" | "h" => Some("duration"),
-        _ => None,
-    };
-    let unit = match units {
-        "" => None,
-        "C" | "celsius" => Some("°C".to_owned()),
-        "F" => Some("°F".to_owned()),
-        "seconds" => Some("s".to_owned()),
-        other => Some(other.to_owned()),
-    };
-    (class, unit)
-}
-
 /// The id of a node in discovery topics and device identifiers: `janitoo_<network>_<ctrl>_<node>`.
 pub fn node_id(settings: &DiscoverySettings, hadd: Hadd) -> String {
     format!(
@@ -177,7 +152,7 @@ pub fn node_id(settings: &DiscoverySettings, hadd: Hadd) -> String {
 }
 
 /// Letters, digits, `_` and `-` only, as Home Assistant's topic ids want.
-fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -253,232 +228,6 @@ pub fn availability_payload(state: NodeState) -> &'static str {
     } else {
         "offline"
     }
-}
-
-/// A Jinja expression setting `d` to the data of instance `index`, whatever the publication's
-/// shape: one value dict (of this instance, or of another: then the state stays), or an index
-/// map.
-fn data_of(index: u32) -> String {
-    format!(
-        "{{% set j = value_json %}}{{% if j.data is defined %}}\
-         {{% set d = j.data if (j.index | default(0) | int) == {index} else this.state %}}\
-         {{% elif j['{index}'] is defined %}}{{% set d = j['{index}'].data %}}\
-         {{% else %}}{{% set d = this.state %}}{{% endif %}}"
-    )
-}
-
-/// The Janitoo set request a command renders, `data` a Jinja expression.
-fn set_request(
-    hadd: Hadd,
-    genre: Genre,
-    value: &ValueDescriptor,
-    primary: Hadd,
-    data: &str,
-) -> String {
-    let request = json!({
-        "uuid": value.uuid,
-        "hadd": hadd.to_string(),
-        "genre": genre.code(),
-        "cmd_class": CommandClass::for_request(genre, Some(value.cmd_class)).0,
-        "index": value.index,
-        "reply_hadd": primary.to_string(),
-        "op": "set",
-        "is_writeonly": true,
-        "is_readonly": false,
-        "data": "@DATA@",
-    });
-    request.to_string().replace("\"@DATA@\"", data)
-}
-
-fn device(settings: &DiscoverySettings, hadd: Hadd, node: Option<&NodeInfo>) -> Value {
-    let mut device = Map::new();
-    device.insert("identifiers".into(), json!([node_id(settings, hadd)]));
-    let name = node
-        .map(|node| node.name.trim())
-        .filter(|name| !name.is_empty())
-        .map_or_else(|| format!("Janitoo {hadd}"), str::to_owned);
-    device.insert("name".into(), json!(name));
-    device.insert(
-        "manufacturer".into(),
-        json!(node
-            .map(|node| node.product_manufacturer.trim())
-            .filter(|m| !m.is_empty())
-            .unwrap_or("Janitoo")),
-    );
-    if let Some(node) = node {
-        let model = format!("{} {}", node.product_name.trim(), node.product_type.trim());
-        if !model.trim().is_empty() {
-            device.insert("model".into(), json!(model.trim()));
-        }
-        if !node.location.trim().is_empty() {
-            device.insert("suggested_area".into(), json!(node.location.trim()));
-        }
-    }
-    if hadd.node != 0 {
-        device.insert(
-            "via_device".into(),
-            json!(node_id(settings, Hadd::new(hadd.ctrl, 0))),
-        );
-    }
-    Value::Object(device)
-}
-
-/// The discovery config of one value instance of node `hadd`, if it has a platform.
-pub fn entity_config(
-    settings: &DiscoverySettings,
-    map: &NetworkMap,
-    hadd: Hadd,
-    genre: Genre,
-    value: &ValueDescriptor,
-    instances: usize,
-    primary: Hadd,
-) -> Option<Retained> {
-    let platform = platform_of(genre, value)?;
-    let node = node_id(settings, hadd);
-    let object = format!(
-        "{}_{}_{}",
-        genre.segment(),
-        sanitize(&value.uuid),
-        value.index
-    );
-    let label = value
-        .label
-        .as_deref()
-        .map(str::trim)
-        .filter(|label| !label.is_empty())
-        .unwrap_or(&value.uuid);
-    let name = if instances > 1 {
-        format!("{label} {}", value.index)
-    } else {
-        label.to_owned()
-    };
-    let mut config = Map::new();
-    config.insert("name".into(), json!(name));
-    config.insert("unique_id".into(), json!(format!("{node}_{object}")));
-    config.insert("device".into(), device(settings, hadd, map.node(hadd)));
-    config.insert(
-        "availability_topic".into(),
-        json!(availability_topic(settings, hadd)),
-    );
-    config.insert("payload_available".into(), json!("online"));
-    config.insert("payload_not_available".into(), json!("offline"));
-    if genre == Genre::Config {
-        config.insert("entity_category".into(), json!("config"));
-    } else if genre == Genre::System {
-        config.insert("entity_category".into(), json!("diagnostic"));
-    }
-    let state_topic = state_topic(settings, hadd, genre, &value.uuid);
-    let command_topic = format!("/nodes/{hadd}/request");
-    let data = data_of(value.index);
-    let mut state = |template: String| {
-        config.insert("state_topic".into(), json!(state_topic));
-        config.insert("value_template".into(), json!(template));
-    };
-    match platform {
-        Platform::Sensor => {
-            state(format!("{data}{{{{ d }}}}"));
-            let (class, unit) = measurement(value);
-            let numeric = is_number(value.value_type) || class.is_some();
-            if let Some(class) = class {
-                config.insert("device_class".into(), json!(class));
-            }
-            if let Some(unit) = unit {
-                config.insert("unit_of_measurement".into(), json!(unit));
-            }
-            if numeric {
-                let state_class = if class == Some("energy") {
-                    "total_increasing"
-                } else {
-                    "measurement"
-                };
-                config.insert("state_class".into(), json!(state_class));
-            }
-        }
-        Platform::BinarySensor => {
-            state(format!(
-                "{data}{{{{ 'ON' if d in [true, 1, '1', 'true', 'True', 'on', 'ON'] else 'OFF' }}}}"
-            ));
-        }
-        Platform::Switch => {
-            let items = value.list_items.clone().unwrap_or_default();
-            let (on, off) = match items.as_slice() {
-                [on, off] => (on.clone(), off.clone()),
-                _ => ("true".to_owned(), "false".to_owned()),
-            };
-            let (on_json, off_json) = if value.value_type == Some(ValueType::Bool) {
-                ("true".to_owned(), "false".to_owned())
-            } else {
-                (json!(on).to_string(), json!(off).to_string())
-            };
-            state(format!(
-                "{data}{{{{ {on} if (d | string | lower) in [{on_lower}, 'true', '1', 'on'] else {off} }}}}",
-                on = json!(on),
-                off = json!(off),
-                on_lower = json!(on.to_lowercase()),
-            ));
-            config.insert("state_on".into(), json!(on));
-            config.insert("state_off".into(), json!(off));
-            // Home Assistant's switch sends its payloads as they are (it has no command
-            // template in 2024.3): they are the Janitoo sets themselves.
-            config.insert(
-                "payload_on".into(),
-                json!(set_request(hadd, genre, value, primary, &on_json)),
-            );
-            config.insert(
-                "payload_off".into(),
-                json!(set_request(hadd, genre, value, primary, &off_json)),
-            );
-            config.insert("command_topic".into(), json!(command_topic));
-        }
-        Platform::Select | Platform::Text => {
-            state(format!("{data}{{{{ d }}}}"));
-            if platform == Platform::Select {
-                config.insert("options".into(), json!(value.list_items));
-            }
-            config.insert("command_topic".into(), json!(command_topic));
-            let template = set_request(hadd, genre, value, primary, "{{ value | tojson }}");
-            config.insert("command_template".into(), json!(template));
-        }
-        Platform::Number => {
-            state(format!("{data}{{{{ d }}}}"));
-            if let Some(min) = value.min {
-                config.insert("min".into(), json!(min));
-            }
-            if let Some(max) = value.max {
-                config.insert("max".into(), json!(max));
-            }
-            let step = if value.value_type == Some(ValueType::Decimal) {
-                0.1
-            } else {
-                1.0
-            };
-            config.insert("step".into(), json!(step));
-            config.insert("mode".into(), json!("box"));
-            if let (_, Some(unit)) = measurement(value) {
-                config.insert("unit_of_measurement".into(), json!(unit));
-            }
-            config.insert("command_topic".into(), json!(command_topic));
-            config.insert(
-                "command_template".into(),
-                json!(set_request(hadd, genre, value, primary, "{{ value }}")),
-            );
-        }
-        Platform::Button => {
-            config.insert("command_topic".into(), json!(command_topic));
-            config.insert(
-                "payload_press".into(),
-                json!(set_request(hadd, genre, value, primary, "true")),
-            );
-        }
-    }
-    Some(Retained {
-        topic: format!(
-            "{}/{}/{node}/{object}/config",
-            settings.prefix,
-            platform.as_str()
-        ),
-        payload: Some(Value::Object(config)),
-    })
 }
 
 /// Every discovery config of node `hadd` as the map knows it.

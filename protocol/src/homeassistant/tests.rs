@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::ValueType;
+use crate::node::NodeInfo;
 
 pub(super) const PRIMARY: Hadd = Hadd::new(1, 0);
 const OTHER_PRIMARY: Hadd = Hadd::new(2, 0);
@@ -266,5 +267,84 @@ fn platforms_follow_type_access_and_command_class() {
         NodeState::Dead,
     ] {
         assert_eq!(availability_payload(state), "offline");
+    }
+}
+
+/// Every platform's config, exactly as Home Assistant is given it: the serde structs write
+/// what the hand-built maps wrote before them (`entity_golden.json`).
+#[test]
+fn every_platforms_config_is_what_home_assistant_was_given() {
+    let mut map = tutorial_map();
+    let node = Hadd::new(220, 3);
+    let mut info = NodeInfo::new(node, "garden");
+    info.product_manufacturer = "Garden & Co".into();
+    info.location = " Garden ".into();
+    map.merge_node(info);
+    let class = CommandClass::CONFIGURATION;
+    let mut open = value(
+        "open",
+        Genre::User,
+        ValueType::Bool,
+        CommandClass::SWITCH_BINARY,
+        false,
+    );
+    open.label = Some("Open".into());
+    let rain = value(
+        "rain",
+        Genre::User,
+        ValueType::Bool,
+        CommandClass::SENSOR_BINARY,
+        true,
+    );
+    let mut level = value(
+        "level",
+        Genre::User,
+        ValueType::Decimal,
+        CommandClass::SWITCH_MULTILEVEL,
+        false,
+    );
+    level.min = Some(0.0);
+    level.max = Some(100.0);
+    level.units = Some("%".into());
+    let mut steps = value("steps", Genre::Config, ValueType::Int, class, false);
+    steps.units = Some("seconds".into());
+    let mut mode = value("mode", Genre::User, ValueType::List, class, false);
+    mode.list_items = Some(vec!["eco".into(), "comfort".into(), "off".into()]);
+    let note = value("note", Genre::User, ValueType::String, class, false);
+    let water = value("water", Genre::Command, ValueType::Button, class, false);
+    let mut energy = value("energy", Genre::System, ValueType::Decimal, class, true);
+    energy.units = Some("kWh".into());
+    let mut status = value("status", Genre::User, ValueType::String, class, true);
+    status.label = Some("  ".into());
+    for (genre, value) in [
+        (Genre::User, open),
+        (Genre::User, rain),
+        (Genre::User, level),
+        (Genre::Config, steps),
+        (Genre::User, mode),
+        (Genre::User, note),
+        (Genre::Command, water),
+        (Genre::System, energy),
+        (Genre::User, status),
+    ] {
+        map.merge_value(node, genre, value);
+    }
+    let settings = DiscoverySettings {
+        genres: Genre::ALL.to_vec(),
+        ..DiscoverySettings::default()
+    };
+    let mut all = BTreeMap::new();
+    for hadd in [DHT, LED, node] {
+        all.extend(configs(&map, &settings, hadd));
+    }
+    let written = serde_json::to_string_pretty(&all).unwrap();
+    if std::env::var_os("JANITOO_PRINT_GOLDEN").is_some() {
+        println!("{written}");
+    }
+    let golden: BTreeMap<String, Value> =
+        serde_json::from_str(include_str!("entity_golden.json")).unwrap();
+    assert_eq!(all.len(), golden.len());
+    for (topic, config) in &golden {
+        assert_eq!(all.get(topic), Some(config), "{topic}");
     }
 }
