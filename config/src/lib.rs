@@ -30,8 +30,9 @@
 //! One module per section, each with its type, its raw form, its defaults and its checks:
 //! [`broker`], [`network`], [`buses`], [`hardware`], [`web`], [`limits`], [`homeassistant`];
 //! `file` reads a whole file through them. Below the actors and the tools alike, the crate also
-//! reads what a configuration names by file ([`tls`], [`secrets`]) and the wall clock the
-//! signed control plane stamps with ([`clock`]).
+//! reads what a configuration names by file ([`tls`], [`secrets`], [`lines`]: the broker's
+//! accounts, the web manager's users) and the wall clock the signed control plane stamps with
+//! ([`clock`]).
 
 mod address;
 pub mod broker;
@@ -44,6 +45,7 @@ mod file;
 pub mod hardware;
 pub mod homeassistant;
 pub mod limits;
+pub mod lines;
 pub mod network;
 mod persist;
 pub mod secrets;
@@ -59,6 +61,7 @@ pub use file::Config;
 pub use hardware::HardwareConfig;
 pub use homeassistant::HomeAssistantConfig;
 pub use limits::LimitsConfig;
+pub use lines::{read_lines, LineFileError};
 pub use network::{NetworkConfig, NetworkRole};
 pub use persist::{Change, ConfigFile, NodeKey, SettingKey};
 pub use web::WebConfig;

@@ -159,3 +159,13 @@ fn every_system_value_reads_its_own_metric() {
     assert_eq!(read("supervisor_epoch"), 7);
     assert_eq!(read("mqtt_received"), 0);
 }
+
+#[test]
+fn restarts_are_the_value_and_node_actors_ones() {
+    let metrics = Metrics::default();
+    metrics.actor(ActorKind::Value).restarts.increment();
+    metrics.actor(ActorKind::Value).restarts.increment();
+    metrics.actor(ActorKind::Node).restarts.increment();
+    metrics.actor(ActorKind::Bus).restarts.increment();
+    assert_eq!(metrics.restarts(), 3);
+}

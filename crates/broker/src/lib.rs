@@ -113,15 +113,8 @@ pub enum BrokerError {
         reason: String,
     },
     /// The accounts file cannot be used.
-    #[error("{}{}: {reason}", file.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
-    Accounts {
-        /// The file.
-        file: PathBuf,
-        /// The line (0: the whole file).
-        line: usize,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Accounts(#[from] janitoo_config::LineFileError),
     /// The broker's thread could not be spawned.
     #[error("cannot start a thread for the embedded MQTT broker on {addr}: {error}")]
     Spawn {
@@ -330,29 +323,13 @@ pub struct Accounts(HashMap<String, String>);
 impl Accounts {
     /// Reads `user:password` lines (blank lines and `#` comments skipped) from `file`.
     pub fn load(file: &Path) -> Result<Accounts, BrokerError> {
-        let refuse = |line: usize, reason: &str| BrokerError::Accounts {
-            file: file.to_owned(),
-            line,
-            reason: reason.to_owned(),
-        };
-        let text = std::fs::read_to_string(file)
-            .map_err(|err| refuse(0, &format!("cannot read it: {err}")))?;
-        let mut accounts = HashMap::new();
-        for (at, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+        let accounts = janitoo_config::read_lines(file, 2, "account", |fields| match fields {
+            [user, password] if !user.is_empty() && !password.is_empty() => {
+                Ok((user.to_string(), password.to_string()))
             }
-            let (user, password) = line
-                .split_once(':')
-                .filter(|(user, password)| !user.is_empty() && !password.is_empty())
-                .ok_or_else(|| refuse(at + 1, "expected user:password"))?;
-            accounts.insert(user.to_owned(), password.to_owned());
-        }
-        if accounts.is_empty() {
-            return Err(refuse(0, "no account in it"));
-        }
-        Ok(Accounts(accounts))
+            _ => Err("expected user:password".into()),
+        })?;
+        Ok(Accounts(accounts.into_iter().collect()))
     }
 
     /// How many.

@@ -31,13 +31,6 @@ pub enum WebError {
         source: std::io::Error,
     },
     /// The users file cannot be used.
-    #[error("{}{}: {reason}", file.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
-    Users {
-        /// The file.
-        file: std::path::PathBuf,
-        /// The line (0: the whole file).
-        line: usize,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Users(#[from] janitoo_config::LineFileError),
 }

@@ -62,39 +62,20 @@ pub struct Users(HashMap<String, (Role, String)>);
 impl Users {
     /// Reads a users file.
     pub fn load(file: &Path) -> Result<Users, WebError> {
-        let refuse = |line: usize, reason: &str| WebError::Users {
-            file: file.to_owned(),
-            line,
-            reason: reason.to_owned(),
-        };
-        let text = std::fs::read_to_string(file)
-            .map_err(|err| refuse(0, &format!("cannot read it: {err}")))?;
-        let mut users = HashMap::new();
-        for (at, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut fields = line.splitn(3, ':');
-            let (Some(name), Some(role), Some(hash)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                return Err(refuse(at + 1, "expected name:role:hash"));
+        let users = janitoo_config::read_lines(file, 3, "user", |fields| {
+            let [name, role, hash] = fields else {
+                return Err("expected name:role:hash".into());
             };
-            let role = Role::parse(role)
-                .ok_or_else(|| refuse(at + 1, "the role is operator or viewer"))?;
+            let role = Role::parse(role).ok_or("the role is operator or viewer")?;
             if name.is_empty() || PasswordHash::new(hash).is_err() {
-                return Err(refuse(
-                    at + 1,
-                    "expected a name and an argon2 hash (`janitoo web-user NAME` makes the line)",
-                ));
+                return Err(
+                    "expected a name and an argon2 hash (`janitoo web-user NAME` makes the line)"
+                        .into(),
+                );
             }
-            users.insert(name.to_owned(), (role, hash.to_owned()));
-        }
-        if users.is_empty() {
-            return Err(refuse(0, "no user in it"));
-        }
-        Ok(Users(users))
+            Ok((name.to_string(), (role, hash.to_string())))
+        })?;
+        Ok(Users(users.into_iter().collect()))
     }
 }
 
