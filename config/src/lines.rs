@@ -90,6 +90,9 @@ mod tests {
         let err = read_lines(Path::new("/nonexistent/users"), 3, "user", |_| Ok(()))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("/nonexistent/users: cannot read it"), "{err}");
+        assert!(
+            err.starts_with("/nonexistent/users: cannot read it"),
+            "{err}"
+        );
     }
 }

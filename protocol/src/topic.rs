@@ -125,6 +125,12 @@ pub mod filters {
     pub const RESOLV_HEARTBEAT: &str = "/dhcp/resolv/heartbeat";
     /// Every lease operation.
     pub const LEASES: &str = "/dhcp/lease/#";
+    /// Every broadcast discovery answer, whoever asked.
+    pub const BROADCAST_REPLIES: &str = "/broadcast/reply/#";
+    /// The primary's map updates.
+    pub const RESOLV_BROADCAST: &str = "/dhcp/resolv/broadcast/";
+    /// Every system value (the controllers' metrics among them).
+    pub const SYSTEM_VALUES: &str = "/values/system/#";
 
     /// Every request and reply topic of the nodes of controller `ctrl` (`/nodes/<cccc>/#`).
     pub fn nodes_of(ctrl: u16) -> String {

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use crate::connect::BrokerArg;
 use crate::run::Failure;
 use crate::view::{ask_map, ask_nodes, feed, watch, NetworkView};
+use crate::{parse_seconds, seconds};
 
 const CONTROLLERS: [(&str, &str); 3] = [
     (
@@ -34,15 +36,33 @@ const CONTROLLERS: [(&str, &str); 3] = [
 const TUTORIAL: &str = include_str!("../../../deploy/examples/tutorial.toml");
 
 /// The arguments of `janitoo demo`.
+#[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Kill the primary every this many seconds.
-    pub chaos: Option<f64>,
-    /// Stop by itself after this many seconds.
-    pub duration: Option<f64>,
-    /// The broker's port (a free one when absent).
-    pub port: Option<u16>,
-    /// Where the web manager listens, if at all.
-    pub web: Option<std::net::SocketAddr>,
+    /// Kill the current primary (SIGKILL) every SECONDS, and restart it SECONDS/2 later.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    chaos: Option<f64>,
+    /// Stop by itself after SECONDS.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Option<f64>,
+    /// Port of the demo's broker on 127.0.0.1 (default: a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Where the web manager listens (a free port instead when this one is taken).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    web: std::net::SocketAddr,
+    /// No web manager.
+    #[arg(long)]
+    no_web: bool,
+}
+
+/// The arguments of `janitoo status`.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    broker: BrokerArg,
+    /// Seconds to listen before printing.
+    #[arg(long, default_value = "3", value_parser = parse_seconds)]
+    wait: f64,
 }
 
 /// `wanted` when it can be listened on, else (or for port 0) a free port on the same IP.
@@ -143,7 +163,10 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let web = args.web.map(web_address).transpose()?;
+    let web = (!args.no_web)
+        .then_some(args.web)
+        .map(web_address)
+        .transpose()?;
     let files = CONTROLLERS.iter().copied().chain([("tutorial", TUTORIAL)]);
     for (name, text) in files {
         let config = logs.join(format!("{name}.toml"));
@@ -267,8 +290,9 @@ async fn show(
     Ok(())
 }
 
-/// `janitoo status`: the view once, after listening for `wait`.
-pub fn status(broker: &crate::connect::BrokerSettings, wait: Duration) -> Result<(), Failure> {
+/// `janitoo status`: the view once, after listening for `--wait`.
+pub fn status(args: StatusArgs) -> Result<(), Failure> {
+    let (broker, wait) = (&args.broker.settings()?, seconds(args.wait));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

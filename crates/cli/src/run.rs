@@ -45,16 +45,72 @@ impl Failure {
 }
 
 /// The arguments of `janitoo run`.
-#[allow(missing_docs)]
+#[derive(clap::Args)]
 pub struct RunArgs {
-    pub config: PathBuf,
-    pub broker: Option<BrokerAddress>,
-    pub embedded_listen: SocketAddr,
-    pub codec: CodecArg,
-    pub write_back: bool,
-    pub sysfs_root: Option<PathBuf>,
-    pub simulate: bool,
-    pub web: Option<SocketAddr>,
+    /// The configuration file (TOML); see deploy/examples/.
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+    /// The MQTT broker, overriding `[broker] address` of the file.
+    #[arg(short, long, value_name = "HOST:PORT")]
+    broker: Option<BrokerAddress>,
+    /// Where the embedded broker listens when there is no broker address.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:1883")]
+    embedded_listen: SocketAddr,
+    /// Payload encoding.
+    #[arg(long, value_enum, default_value = "json")]
+    codec: CodecArg,
+    /// Do not write settings changed over the network back into the file.
+    #[arg(long)]
+    no_write_back: bool,
+    /// Read sysfs under DIR instead of `/` (overrides `[hardware] sysfs_root`): a fake tree
+    /// for tests, or a copy of a Pi's.
+    #[arg(long, value_name = "DIR")]
+    sysfs_root: Option<PathBuf>,
+    /// Simulated sensors instead of the hardware (as `[hardware] simulate = true`).
+    #[arg(long)]
+    simulate: bool,
+    /// Serve the web manager on IP:PORT (overrides `[web] listen`).
+    #[arg(long, value_name = "IP:PORT")]
+    web: Option<SocketAddr>,
+}
+
+/// The arguments of `janitoo broker`.
+#[derive(clap::Args)]
+pub struct BrokerArgs {
+    /// Address to listen on.
+    #[arg(short, long, value_name = "IP:PORT", default_value = "127.0.0.1:1883")]
+    listen: SocketAddr,
+    /// Require an account of this file (`user:password` lines) of every client.
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
+    /// Listen with TLS there too (with --cert-file and --key-file).
+    #[arg(long, value_name = "IP:PORT", requires_all = ["cert_file", "key_file"])]
+    tls_listen: Option<SocketAddr>,
+    /// The broker's certificate (PEM), for --tls-listen.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    cert_file: Option<PathBuf>,
+    /// Its private key (PEM), for --tls-listen.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    key_file: Option<PathBuf>,
+}
+
+/// `janitoo broker`: an embedded broker in the foreground, until Ctrl-C.
+pub fn broker(args: BrokerArgs) -> Result<(), Failure> {
+    let accounts = args
+        .accounts
+        .as_deref()
+        .map(Accounts::load)
+        .transpose()
+        .map_err(|err| Failure::Usage(err.into()))?;
+    let tls = args.tls_listen.zip(args.cert_file.zip(args.key_file)).map(
+        |(listen, (cert_file, key_file))| janitoo_broker::TlsListener {
+            listen,
+            cert_file,
+            key_file,
+        },
+    );
+    janitoo_broker::run_foreground(args.listen, accounts, tls)
+        .map_err(|err| Failure::Other(err.into()))
 }
 
 /// The component kinds this binary knows: the hardware readers under `root`, or simulated
@@ -111,7 +167,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
                 broker: &broker,
                 registry: &registry,
                 codec,
-                write_back: args.write_back,
+                write_back: !args.no_write_back,
             },
         )
         .map_err(|err| Failure::Usage(err.into()))?;

@@ -6,11 +6,14 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use janitoo_actors::ActorKind;
+use janitoo_protocol::topic::filters;
 use janitoo_protocol::{Data, DiscoveryData, Hadd, InfoKind, Message, Request, Topic};
 use tokio::time::Instant;
 
+use crate::connect::BrokerArg;
 use crate::run::Failure;
 use crate::tools::{emit, table, ToolClient};
+use crate::{parse_seconds, seconds};
 
 /// The order of `janitoo top`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +24,26 @@ pub enum SortBy {
     Latency,
     /// Messages handled, most first.
     Handled,
+}
+
+/// The arguments of `janitoo top`.
+#[derive(clap::Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    broker: BrokerArg,
+    /// The order of the actors.
+    #[arg(long, value_enum, default_value = "backlog")]
+    sort: SortBy,
+    /// Print once after --wait instead of refreshing.
+    #[arg(long)]
+    once: bool,
+    /// With --once: JSON instead of tables.
+    #[arg(long, requires = "once")]
+    json: bool,
+    /// With --once: seconds to gather metrics (controllers publish them every 10 s; a
+    /// discovery asks for them at start).
+    #[arg(long, default_value = "3", value_parser = parse_seconds)]
+    wait: f64,
 }
 
 /// The metrics values seen, by controller node, then uuid, then instance.
@@ -224,13 +247,15 @@ impl TopView {
 }
 
 /// `janitoo top`: refreshes every second until Ctrl-C; with `once`, prints once after `wait`.
-pub fn top(
-    broker: &crate::connect::BrokerSettings,
-    sort: SortBy,
-    once: bool,
-    json: bool,
-    wait: Duration,
-) -> Result<(), Failure> {
+pub fn top(args: TopArgs) -> Result<(), Failure> {
+    let TopArgs {
+        broker,
+        sort,
+        once,
+        json,
+        wait,
+    } = args;
+    let (broker, wait) = (&broker.settings()?, seconds(wait));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -238,7 +263,7 @@ pub fn top(
     runtime.block_on(async {
         let mut tool = ToolClient::connect(
             broker,
-            &["/values/system/#", "/broadcast/reply/#"],
+            &[filters::SYSTEM_VALUES, filters::BROADCAST_REPLIES],
             Duration::from_secs(3),
         )
         .await?;

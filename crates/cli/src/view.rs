@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::tools::show_data;
 use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
+use janitoo_protocol::topic::filters;
 use janitoo_protocol::view::{epoch_of, primary_for, Change};
 use janitoo_protocol::{Codec, Genre, Hadd, InfoKind, Message, NodeState, Request, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
@@ -264,12 +265,12 @@ pub async fn watch(
     let id = format!("janitoo-view-{}", std::process::id());
     let (client, event_loop) = broker.client(id);
     for filter in [
-        "/dhcp/heartbeat/#",
-        "/dhcp/resolv/heartbeat",
-        "/values/#",
-        "/broadcast/reply/#",
-        "/dhcp/resolv/broadcast/",
-        &format!("/dhcp/resolv/reply/{VIEW_HADD}"),
+        filters::HEARTBEATS,
+        filters::RESOLV_HEARTBEAT,
+        filters::VALUES,
+        filters::BROADCAST_REPLIES,
+        filters::RESOLV_BROADCAST,
+        &filters::resolv_replies_to(VIEW_HADD),
     ] {
         client.subscribe(filter, QoS::AtMostOnce).await?;
     }
@@ -283,7 +284,7 @@ pub async fn ask_map(client: &AsyncClient) {
     let request = Message::Request(Request::info(InfoKind::Nodes, VIEW_HADD));
     let _ = client
         .publish(
-            "/dhcp/resolv/request",
+            Topic::ResolvRequest.to_string(),
             QoS::AtMostOnce,
             false,
             request.encode(Codec::Json),
@@ -296,7 +297,7 @@ pub async fn ask_nodes(client: &AsyncClient) {
     let request = Message::Request(Request::info(InfoKind::Nodes, VIEW_HADD));
     let _ = client
         .publish(
-            "/broadcast/request",
+            Topic::BroadcastRequest.to_string(),
             QoS::AtMostOnce,
             false,
             request.encode(Codec::Json),

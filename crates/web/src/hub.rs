@@ -115,7 +115,7 @@ impl Actor for WebHub {
                 filters::HEARTBEATS.into(),
                 filters::RESOLV_HEARTBEAT.into(),
                 filters::VALUES.into(),
-                "/broadcast/reply/#".into(),
+                filters::BROADCAST_REPLIES.into(),
                 filters::replies_to(self.hadd),
             ],
             observer: ctx.address().recipient(),

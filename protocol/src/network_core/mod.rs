@@ -264,7 +264,7 @@ impl NetworkCore {
             filters::RESOLV.into(),
             filters::VALUES.into(),
             // Every discovery answer, whoever asked: the map follows the traffic.
-            "/broadcast/reply/#".into(),
+            filters::BROADCAST_REPLIES.into(),
             filters::replies_to(self.setup.hadd),
         ]
     }
