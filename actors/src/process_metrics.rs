@@ -255,6 +255,78 @@ mod tests {
         assert_eq!(specs[0].instances.len(), 7);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_publication_rate_is_since_the_previous_read() {
+        let metrics = Arc::new(Metrics::default());
+        let values = ProcessMetrics::new(metrics.clone());
+        let rate = |values: &ProcessMetrics| values.read(PUBLISHES_PER_S, 0).unwrap();
+        assert_eq!(
+            rate(&values),
+            Data::from(0.0),
+            "nothing to measure from yet"
+        );
+        for _ in 0..55 {
+            metrics.published.increment();
+        }
+        tokio::time::advance(std::time::Duration::from_secs(10)).await;
+        assert_eq!(rate(&values), Data::from(5.5));
+        assert_eq!(rate(&values), Data::from(0.0), "no time since: no rate");
+        metrics.published.increment();
+        tokio::time::advance(std::time::Duration::from_secs(3)).await;
+        assert_eq!(rate(&values), Data::from(0.3), "rounded to a tenth");
+        let spec = values
+            .values()
+            .into_iter()
+            .find(|spec| spec.uuid == PUBLISHES_PER_S)
+            .unwrap();
+        assert_eq!(spec.value_type, ValueType::Decimal);
+    }
+
+    /// Two parts of a node, each answering for its own values.
+    struct Part(&'static str, f64);
+
+    impl Component for Part {
+        fn info(&self) -> ComponentInfo {
+            ComponentInfo::software(self.0)
+        }
+        fn values(&self) -> Vec<ValueSpec> {
+            vec![ValueSpec::config(self.0, ValueType::Decimal)]
+        }
+        fn read(&self, _uuid: &str, _index: u32) -> Result<Data, ComponentError> {
+            Ok(Data::from(self.1))
+        }
+        fn apply(&self, _uuid: &str, _index: u32, data: &Data) -> Result<(), ComponentError> {
+            (data == &Data::from(self.1))
+                .then_some(())
+                .ok_or_else(|| ComponentError::BadValue(self.0.to_owned()))
+        }
+    }
+
+    #[test]
+    fn a_composite_answers_each_value_by_the_part_that_declares_it() {
+        let node = Composite::new(vec![
+            Arc::new(Part("first", 1.0)),
+            Arc::new(Part("second", 2.0)),
+        ]);
+        assert_eq!(node.info().product_name, "first");
+        let uuids: Vec<String> = node.values().into_iter().map(|spec| spec.uuid).collect();
+        assert_eq!(uuids, ["first", "second"]);
+        assert_eq!(node.read("second", 0), Ok(Data::from(2.0)));
+        assert_eq!(node.apply("second", 0, &Data::from(2.0)), Ok(()));
+        assert!(
+            node.apply("first", 0, &Data::from(2.0)).is_err(),
+            "the first part's"
+        );
+        assert!(matches!(
+            node.read("third", 0),
+            Err(ComponentError::NoSuchValue(_))
+        ));
+        assert!(matches!(
+            node.apply("third", 0, &Data::from(1.0)),
+            Err(ComponentError::NoSuchValue(_))
+        ));
+    }
+
     #[test]
     fn every_value_declared_is_readable_on_each_instance_and_none_twice() {
         let values = ProcessMetrics::new(Arc::new(Metrics::default()));

@@ -4,7 +4,7 @@
 Standard library only: runs with the system python3 or the venv's python.
 Home Assistant itself runs from a venv (default target/ha-venv, made by
 `harness.py make-venv`), always with `--skip-pip`, so it never installs
-anything at run time.
+anything at run time; websocket commands use the venv's aiohttp.
 
 Library use:
     ha = HomeAssistant(config_dir, port=free_port())
@@ -18,13 +18,11 @@ entities, entries, call, wait).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -122,90 +120,39 @@ def http(method: str, url: str, body=None, token: str | None = None,
 
 
 # --------------------------------------------------------------------------
-# minimal stdlib websocket client (RFC 6455, text frames, no extensions)
+# websocket commands, with the venv's own client (aiohttp, which Home Assistant uses)
 
-class WebSocket:
-    def __init__(self, host: str, port: int, path: str, timeout: float = 30):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-               f"Sec-WebSocket-Version: 13\r\n\r\n")
-        self.sock.sendall(req.encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("websocket handshake: connection closed")
-            buf += chunk
-        head, self._rest = buf.split(b"\r\n\r\n", 1)
-        if b" 101 " not in head.split(b"\r\n", 1)[0]:
-            raise ConnectionError(f"websocket handshake failed: {head[:200]!r}")
+WS_CLIENT = r"""
+import asyncio, json, sys
 
-    def _recv_exact(self, n: int) -> bytes:
-        out = self._rest[:n]
-        self._rest = self._rest[n:]
-        while len(out) < n:
-            chunk = self.sock.recv(max(65536, n - len(out)))
-            if not chunk:
-                raise ConnectionError("websocket closed")
-            out += chunk
-        if len(out) > n:
-            self._rest = out[n:] + self._rest
-            out = out[:n]
-        return out
+import aiohttp
 
-    def send_text(self, text: str) -> None:
-        payload = text.encode()
-        n = len(payload)
-        header = bytearray([0x81])
-        if n < 126:
-            header.append(0x80 | n)
-        elif n < 65536:
-            header.append(0x80 | 126)
-            header += struct.pack("!H", n)
-        else:
-            header.append(0x80 | 127)
-            header += struct.pack("!Q", n)
-        mask = os.urandom(4)
-        header += mask
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(bytes(header) + masked)
 
-    def recv_text(self) -> str:
-        parts = []
-        while True:
-            b0, b1 = self._recv_exact(2)
-            opcode, fin = b0 & 0x0F, b0 & 0x80
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", self._recv_exact(2))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", self._recv_exact(8))[0]
-            if b1 & 0x80:
-                mask = self._recv_exact(4)
-                data = bytes(b ^ mask[i % 4] for i, b in enumerate(self._recv_exact(n)))
-            else:
-                data = self._recv_exact(n)
-            if opcode == 0x8:
-                raise ConnectionError("websocket closed by server")
-            if opcode == 0x9:  # ping -> pong
-                self.sock.sendall(bytes([0x8A, 0x80 | len(data)]) + b"\0\0\0\0" + data)
-                continue
-            if opcode in (0x1, 0x0, 0x2):
-                parts.append(data)
-                if fin:
-                    return b"".join(parts).decode()
+async def main(url, token, messages):
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, max_msg_size=0, timeout=30) as ws:
+            hello = await ws.receive_json()
+            assert hello["type"] == "auth_required", hello
+            await ws.send_json({"type": "auth", "access_token": token})
+            ok = await ws.receive_json()
+            if ok["type"] != "auth_ok":
+                sys.exit(f"websocket auth failed: {ok}")
+            results = []
+            for i, m in enumerate(messages, start=1):
+                await ws.send_json({"id": i, **m})
+                while True:
+                    r = await ws.receive_json()
+                    if r.get("id") == i and r.get("type") == "result":
+                        break
+                if not r.get("success"):
+                    sys.exit(f"websocket {m['type']} failed: {r.get('error')}")
+                results.append(r.get("result"))
+            return results
 
-    def recv_json(self):
-        return json.loads(self.recv_text())
 
-    def close(self) -> None:
-        try:
-            self.sock.sendall(bytes([0x88, 0x80]) + b"\0\0\0\0")
-        except OSError:
-            pass
-        self.sock.close()
+request = json.load(sys.stdin)
+print(json.dumps(asyncio.run(main(sys.argv[1], request["token"], request["messages"]))))
+"""
 
 
 # --------------------------------------------------------------------------
@@ -515,27 +462,16 @@ logger:
         return self.ws_many([{"type": msg_type, **kwargs}])[0]
 
     def ws_many(self, messages: list[dict]) -> list:
-        s = WebSocket("127.0.0.1", self.port, "/api/websocket")
-        try:
-            hello = s.recv_json()
-            assert hello["type"] == "auth_required", hello
-            s.send_text(json.dumps({"type": "auth", "access_token": self.token}))
-            ok = s.recv_json()
-            if ok["type"] != "auth_ok":
-                raise RuntimeError(f"websocket auth failed: {ok}")
-            results = []
-            for i, m in enumerate(messages, start=1):
-                s.send_text(json.dumps({"id": i, **m}))
-                while True:
-                    r = s.recv_json()
-                    if r.get("id") == i and r.get("type") == "result":
-                        break
-                if not r.get("success"):
-                    raise RuntimeError(f"websocket {m['type']} failed: {r.get('error')}")
-                results.append(r.get("result"))
-            return results
-        finally:
-            s.close()
+        """Websocket commands in order, with the venv's aiohttp; their results."""
+        python = os.path.join(self.venv, "bin", "python")
+        url = f"ws://127.0.0.1:{self.port}/api/websocket"
+        done = subprocess.run(
+            [python, "-c", WS_CLIENT, url],
+            input=json.dumps({"token": self.token, "messages": messages}),
+            capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"websocket {[m['type'] for m in messages]}: {done.stderr.strip()}")
+        return json.loads(done.stdout)
 
     def device_registry(self) -> list[dict]:
         return self.ws("config/device_registry/list")

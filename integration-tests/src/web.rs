@@ -1,7 +1,6 @@
-//! Clients of the web manager: a plain HTTP GET, the page's WebSocket, and a headless Chromium
+//! Clients of the web manager: HTTP (ureq), the page's WebSocket, and a headless Chromium
 //! driven over the DevTools protocol.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,19 +10,18 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-/// `GET path` over HTTP/1.1: the status code and the body (read to its `Content-Length`, or
-/// to the end of the connection).
+/// `GET path`: the status code and the body.
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let answer = http_get_as(addr, path, &addr.to_string());
     (answer.status, answer.body)
 }
 
-/// An HTTP answer: its status, its head (status line and headers) and its body.
+/// An HTTP answer: its status, its headers and its body.
 pub struct HttpAnswer {
-    /// The status code (0 when none could be read).
+    /// The status code.
     pub status: u16,
-    /// The status line and the headers, as received.
-    pub head: String,
+    /// The headers, names in lower case, in order.
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: String,
 }
@@ -31,63 +29,59 @@ pub struct HttpAnswer {
 impl HttpAnswer {
     /// The value of header `name` (case-insensitive), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-        })
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn of(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> HttpAnswer {
+        let mut response = response.expect("the web manager answers");
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        HttpAnswer {
+            status: response.status().as_u16(),
+            headers,
+            body: response.body_mut().read_to_string().unwrap_or_default(),
+        }
     }
 }
 
-/// `GET path` over HTTP/1.1 to `addr`, saying `Host: host`.
+/// A client that shows every answer as it is: no redirect followed, no status an error.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// `GET path` to `addr`, saying `Host: host`.
 pub fn http_get_as(addr: SocketAddr, path: &str, host: &str) -> HttpAnswer {
-    let mut stream = TcpStream::connect(addr).expect("something listens");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    HttpAnswer::of(
+        agent()
+            .get(format!("http://{addr}{path}"))
+            .header("host", host)
+            .call(),
     )
-    .unwrap();
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let complete = split_response(&response).is_some_and(|(head, body)| {
-            content_length(head).is_some_and(|length| body.len() >= length)
-        });
-        if complete {
-            break;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(read) => response.extend_from_slice(&chunk[..read]),
-        }
-    }
-    let (head, body) = split_response(&response).unwrap_or((&response, &[]));
-    let head = String::from_utf8_lossy(head).into_owned();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    HttpAnswer {
-        status,
-        head,
-        body: String::from_utf8_lossy(body).into_owned(),
-    }
 }
 
-fn split_response(response: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    Some((&response[..at], &response[at + 4..]))
-}
-
-fn content_length(head: &[u8]) -> Option<usize> {
-    String::from_utf8_lossy(head).lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
-    })
+/// `POST path` of an HTML form's `fields` to `addr`.
+pub fn http_post_form(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> HttpAnswer {
+    HttpAnswer::of(
+        agent()
+            .post(format!("http://{addr}{path}"))
+            .send_form(fields.iter().copied()),
+    )
 }
 
 /// Waits until something listens on `addr`.

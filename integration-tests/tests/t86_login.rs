@@ -4,15 +4,17 @@
 //! login, made after it as an operator, refused to a viewer. And a web manager open to the
 //! network without users does not start. Chromium is required with `JANITOO_TEST_BROWSER`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::network::copy_example;
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
-use janitoo_integration_tests::web::{chromium, http_get_as, wait_for_listener, Browser};
+use janitoo_integration_tests::web::{
+    chromium, http_get_as, http_post_form, wait_for_listener, Browser, HttpAnswer,
+};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 
@@ -35,31 +37,8 @@ fn user_line(name: &str, role: &str, password: &str) -> String {
 }
 
 /// `POST /login` with a form: the status and the head.
-fn post_login(web: SocketAddr, name: &str, password: &str) -> (u16, String) {
-    let body = format!("name={name}&password={password}");
-    let mut stream = TcpStream::connect(web).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST /login HTTP/1.1\r\nHost: {web}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let head = response
-        .split("\r\n\r\n")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head)
+fn post_login(web: SocketAddr, name: &str, password: &str) -> HttpAnswer {
+    http_post_form(web, "/login", &[("name", name), ("password", password)])
 }
 
 struct Manager {
@@ -112,19 +91,15 @@ fn without_a_session_there_is_only_the_login() {
     assert!(login.status == 200 && login.body.contains("name=\"password\""));
 
     // A wrong password: 401, and the next attempt from here waits.
-    let (status, _) = post_login(*web, "alice", "wrong");
-    assert_eq!(status, 401);
+    assert_eq!(post_login(*web, "alice", "wrong").status, 401);
     let started = Instant::now();
-    let (status, head) = post_login(*web, "alice", "alice-password");
+    let login = post_login(*web, "alice", "alice-password");
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "not slowed after a failure"
     );
-    assert_eq!(status, 303, "{head}");
-    let cookie = head
-        .lines()
-        .find(|line| line.to_ascii_lowercase().starts_with("set-cookie:"))
-        .expect("no session cookie");
+    assert_eq!(login.status, 303, "{:?}", login.headers);
+    let cookie = login.header("set-cookie").expect("no session cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"

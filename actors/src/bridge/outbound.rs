@@ -272,13 +272,17 @@ mod tests {
 
     #[test]
     fn the_protocols_lane_is_congested_past_half_full() {
-        let (lanes, _queues, _) = lanes(4);
-        for at in 0..2 {
+        let (lanes, _queues, _) = lanes(8);
+        for at in 0..4 {
+            lanes.enqueue(outbound(true, at)).unwrap();
             lanes.enqueue(outbound(false, at)).unwrap();
-            assert!(!lanes.congested(), "{} of 4", at + 1);
+            assert!(!lanes.congested(), "{} of 8", at + 1);
         }
-        lanes.enqueue(outbound(false, 2)).unwrap();
-        assert!(lanes.congested(), "3 of 4");
+        lanes.enqueue(outbound(false, 4)).unwrap();
+        assert!(
+            lanes.congested(),
+            "5 of 8; the retained lane does not count"
+        );
     }
 
     #[test]
@@ -309,6 +313,21 @@ mod tests {
         assert_eq!(metrics.oversize.get(), 1);
         assert_eq!(queues.waiting(), 1);
         assert_eq!(queues.protocol.try_recv().unwrap().payload, b"ONLINE");
+        // A payload of exactly the limit is sent.
+        let exactly = Message::Value(janitoo_protocol::ValuePublication::Single(Box::new(
+            janitoo_protocol::ValueDescriptor {
+                uuid: "text".into(),
+                ..Default::default()
+            },
+        )));
+        let size = exactly.encode(Codec::Json).len();
+        let (lanes, mut queues, _) = {
+            let metrics = Arc::new(Metrics::default());
+            let (lanes, queues) = Lanes::new(4, Codec::Json, size, None, metrics.clone());
+            (lanes, queues, metrics)
+        };
+        assert_eq!(lanes.send(&value, &exactly, 0), Ok(()));
+        assert_eq!(queues.protocol.try_recv().unwrap().payload.len(), size);
     }
 
     #[tokio::test]

@@ -133,6 +133,11 @@ fn histogram_buckets_are_cumulative_and_end_with_the_count() {
     assert_eq!(buckets[0], 1.0, "3 µs is within the first bucket (5 µs)");
     assert_eq!(buckets.last(), Some(&5.0));
     assert!(text.contains("janitoo_actor_handler_seconds_sum{actor=\"bridge\"} 1.000983\n"));
+    assert!(
+        text.contains("janitoo_actor_handler_seconds_bucket{le=\"0.000005\",actor=\"bridge\"} 1\n"),
+        "bounds in seconds: {text}"
+    );
+    assert!(text.contains("janitoo_actor_handler_seconds_bucket{le=\"0.25\",actor=\"bridge\"} 4\n"));
 }
 
 #[test]

@@ -73,14 +73,20 @@ fn ignored(verdict: Verdict) -> Ignored {
 
 /// The answer of a verdict: why, where, its status and error.
 fn answer(verdict: Verdict) -> (Ignored, Topic, Status, String, Option<String>) {
+    let reply = answered(verdict);
+    (
+        reply.0,
+        reply.1,
+        reply.2.status(),
+        reply.2.error.clone().unwrap_or_default(),
+        reply.2.request_id,
+    )
+}
+
+/// The answer of a verdict: why, where, and the reply itself.
+fn answered(verdict: Verdict) -> (Ignored, Topic, janitoo_protocol::ValueReply) {
     match verdict {
-        Verdict::Answer { why, topic, reply } => (
-            why,
-            topic,
-            reply.status(),
-            reply.error.unwrap_or_default(),
-            reply.request_id,
-        ),
+        Verdict::Answer { why, topic, reply } => (why, topic, reply),
         other => panic!("expected an answer, got {other:?}"),
     }
 }
@@ -104,6 +110,28 @@ fn a_raw_observers_topics_go_to_it_retained_or_not_unless_oversize() {
         classify(&mut inbound, "ha/state", &exactly),
         Verdict::Raw(at) if at == [status]
     ));
+}
+
+#[test]
+fn a_request_of_exactly_the_limit_is_served() {
+    let mut inbound = inbound();
+    let mut request = Request::set(
+        Hadd::new(BUS, 1),
+        "name",
+        Genre::Config,
+        CommandClass::CONFIGURATION,
+        "".into(),
+    );
+    request.reply_hadd = Some(ASKER);
+    let base = Message::Request(request.clone()).encode(Codec::Json).len();
+    request.data = "x".repeat(LIMIT - base).into();
+    let payload = Message::Request(request).encode(Codec::Json);
+    assert_eq!(payload.len(), LIMIT);
+    let verdict = classify(&mut inbound, "/nodes/0220/0001/request", &payload);
+    assert!(
+        matches!(verdict, Verdict::Serve { ref requests, .. } if requests.len() == 1),
+        "{verdict:?}"
+    );
 }
 
 #[test]
@@ -300,6 +328,17 @@ fn a_request_beyond_the_limit_is_answered_503_or_dropped() {
         )
     );
     assert!(error.contains("1 requests in flight"), "{error}");
+    let again = classify(&mut inbound, topic, &get(node, Some(Hadd::new(9999, 1))));
+    let Verdict::Serve { then, .. } = again else {
+        panic!("{again:?}");
+    };
+    let (_, _, reply) = answered(*then.unwrap());
+    let echoed = &reply.value;
+    assert_eq!(
+        (echoed.uuid.as_str(), echoed.hadd, echoed.reply_hadd),
+        ("name", Some(node), Some(Hadd::new(9999, 1))),
+        "the 503 says which request it refuses"
+    );
     let nowhere = classify(&mut inbound, topic, &get(node, None));
     let Verdict::Serve { then, .. } = nowhere else {
         panic!("{nowhere:?}");
