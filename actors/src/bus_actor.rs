@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use actix::prelude::*;
 use janitoo_protocol::{
     DiscoveryData, DiscoveryReply, Hadd, InfoKind, Message as Wire, Operation, Request, Status,
-    Topic, ValueDescriptor, ValuePublication, ValueReply,
+    Topic, ValueDescriptor,
 };
 use tracing::{debug, Instrument as _};
 
@@ -140,54 +140,16 @@ impl BusActor {
     }
 
     fn answer(&self, target: Hadd, request: Request, answer: Result<ValueDescriptor, Failure>) {
-        let metrics = &self.links.metrics;
-        let reply = match answer {
-            Ok(mut value) => {
-                value.reply_hadd = request.reply_hadd;
-                let topic = Topic::Value {
-                    genre: value.genre,
-                    hadd: target,
-                    uuid: value.uuid.clone(),
-                };
-                self.publish(
-                    topic,
-                    Wire::Value(ValuePublication::Single(Box::new(value.clone()))),
-                );
-                ValueReply {
-                    value,
-                    status: Some(Status::OK),
-                    error: None,
-                    request_id: request.request_id.clone(),
-                }
-            }
+        match &answer {
+            Ok(_) => debug!(status = Status::OK.0, "answered"),
             Err(failure) => {
-                metrics.refused.increment();
-                echo_refusal(target, &request, failure)
+                self.links.metrics.refused.increment();
+                debug!(status = failure.status.0, error = failure.error, "answered");
             }
-        };
-        debug!(status = reply.status().0, error = reply.error, "answered");
-        if let Some(reply_hadd) = request.reply_hadd {
-            self.publish(Topic::NodeReply(reply_hadd), Wire::ValueReply(reply));
         }
-    }
-}
-
-/// The answer to a refused request: the request echoed, with the status and the reason.
-fn echo_refusal(target: Hadd, request: &Request, failure: Failure) -> ValueReply {
-    ValueReply {
-        value: ValueDescriptor {
-            uuid: request.uuid.clone(),
-            hadd: Some(target),
-            index: request.instance(),
-            genre: request.genre,
-            cmd_class: request.cmd_class,
-            reply_hadd: request.reply_hadd,
-            data: request.data.clone(),
-            ..ValueDescriptor::default()
-        },
-        status: Some(failure.status),
-        error: Some(failure.error),
-        request_id: request.request_id.clone(),
+        for (topic, message) in crate::answer::publications(target, &request, answer) {
+            self.publish(topic, message);
+        }
     }
 }
 

@@ -51,6 +51,7 @@
 
 mod admission;
 mod aggregate;
+mod answer;
 pub mod bridge;
 mod bus_actor;
 mod component;
@@ -63,6 +64,7 @@ mod process_metrics;
 mod runtime;
 mod supervisor;
 mod value_actor;
+mod value_cache;
 
 pub use bridge::connection::MqttSettings;
 pub use bridge::{BridgeConfig, MqttBridge};
@@ -80,3 +82,4 @@ pub use supervisor::{
     GetSupervisorView, NetworkSupervisor, SupervisorLinks, SupervisorSetup, SupervisorView,
 };
 pub use value_actor::{ValueActor, ValueLinks};
+pub use value_cache::ValueCache;

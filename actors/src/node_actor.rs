@@ -23,6 +23,7 @@ use crate::messages::{
 };
 use crate::metrics::{ActorKind, Metrics};
 use crate::value_actor::{ValueActor, ValueLinks};
+use crate::value_cache::ValueCache;
 
 /// Everything a node is made of, from the configuration.
 #[derive(Clone)]
@@ -67,6 +68,8 @@ pub struct NodeLinks {
     pub max_string: usize,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
+    /// The process's stored values, which the bridge answers gets from.
+    pub values: ValueCache,
 }
 
 /// One node.
@@ -187,6 +190,7 @@ impl NodeActor {
                 .clone()
                 .map(|writer| (writer, self.setup.key.clone())),
             max_string: self.links.max_string,
+            cache: self.links.values.clone(),
         };
         let specs = self.specs();
         for (spec, owner) in specs {

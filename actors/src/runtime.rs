@@ -24,6 +24,7 @@ use crate::metrics::{ActorKind, Metrics};
 use crate::node_actor::{NodeLinks, NodeSetup};
 use crate::process_metrics::{Composite, ProcessMetrics};
 use crate::supervisor::{NetworkSupervisor, SupervisorLinks, SupervisorSetup};
+use crate::value_cache::ValueCache;
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn stop_signal() -> std::io::Result<()> {
@@ -255,6 +256,7 @@ impl Controller {
         } else {
             None
         };
+        let values = ValueCache::default();
         let bridge = MqttBridge::new(
             BridgeConfig {
                 mqtt: MqttSettings::of(&config.broker, options.broker.clone())?,
@@ -264,6 +266,7 @@ impl Controller {
                 max_payload: config.limits.max_payload,
                 max_in_flight: config.limits.max_in_flight,
                 control: control_plane(config)?,
+                values: values.clone(),
             },
             metrics.clone(),
         )
@@ -273,6 +276,7 @@ impl Controller {
             persist,
             max_string: config.limits.max_string,
             metrics: metrics.clone(),
+            values,
         };
         if let Some((hadd, rank)) = controller {
             let setup = SupervisorSetup {

@@ -23,6 +23,7 @@ use crate::messages::{
     ValueChanged,
 };
 use crate::metrics::{ActorKind, Metrics};
+use crate::value_cache::ValueCache;
 
 /// Where a value actor sends what it produces.
 #[derive(Clone)]
@@ -41,6 +42,8 @@ pub struct ValueLinks {
     pub persist: Option<(SettingsWriter, NodeKey)>,
     /// The longest string a value may be set to, unless its spec says otherwise.
     pub max_string: usize,
+    /// Where a stored value keeps the answer to a get of it, for the bridge.
+    pub cache: ValueCache,
 }
 
 /// One value of a node.
@@ -139,6 +142,17 @@ impl ValueActor {
             topic,
             message: Wire::Value(publication),
         });
+    }
+
+    /// Keeps what a get of each instance answers in the value cache, when the bridge may
+    /// answer it from there: a readable value not read from a component.
+    fn cache_answers(&self) {
+        if self.reads_component() || !self.spec.readable {
+            return;
+        }
+        for index in self.instances.keys() {
+            self.links.cache.keep(self.hadd, self.descriptor(*index));
+        }
     }
 
     fn reads_component(&self) -> bool {
@@ -357,6 +371,7 @@ impl ValueActor {
 
     fn store(&mut self, index: u32, data: Data) -> ValueDescriptor {
         self.instances.insert(index, data.clone());
+        self.cache_answers();
         self.links.metrics.sent(ActorKind::Node);
         self.links.changes.do_send(ValueChanged {
             uuid: self.spec.uuid.clone(),
@@ -411,6 +426,7 @@ impl Actor for ValueActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.cache_answers();
         self.schedule_polling(ctx);
         if self.reads_component() && self.spec.readable {
             let indexes: Vec<u32> = self.instances.keys().copied().collect();
@@ -530,6 +546,7 @@ impl Handler<SetPollDelay> for ValueActor {
     fn handle(&mut self, msg: SetPollDelay, ctx: &mut Context<Self>) {
         let _handling = self.links.metrics.handling(ActorKind::Value);
         self.poll_delay = msg.0.max(0.0);
+        self.cache_answers();
         self.schedule_polling(ctx);
     }
 }

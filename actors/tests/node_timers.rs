@@ -184,3 +184,36 @@ async fn a_failed_first_read_is_tried_again_every_few_seconds_not_a_period_later
     );
     assert_eq!(sensor.reads.load(Ordering::SeqCst), 4);
 }
+
+#[actix::test]
+async fn a_nodes_stored_values_are_kept_as_a_get_answers_them() {
+    tokio::time::pause();
+    let (wire, _) = Wire::start();
+    let links = links(&wire);
+    let cache = links.values.clone();
+    let node = NodeActor::new(node_setup(NODE, 300.0, Some(Sensor::new(0))), links).start();
+    run_for(1.0).await;
+    let name = cache.get(NODE, "name", 0).expect("a stored value is kept");
+    assert_eq!(name.data, Data::from("Test node"));
+    assert_eq!(cache.get(NODE, "reading", 0), None, "a sensor's get reads it");
+    let answered = node
+        .send(ApplyRequest::new(Request::get(
+            NODE,
+            "location",
+            Genre::Config,
+            CommandClass::CONFIGURATION,
+        )))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cache.get(NODE, "location", 0), Some(answered), "what the actor answers");
+    node.send(set("location", Genre::Config, "Cellar")).await.unwrap().unwrap();
+    assert_eq!(cache.get(NODE, "location", 0).unwrap().data, Data::from("Cellar"));
+    node.send(set("reading_poll", Genre::Config, 10)).await.unwrap().unwrap();
+    run_for(1.0).await;
+    assert_eq!(
+        cache.get(NODE, "reading_poll", 0).unwrap().data,
+        Data::from(10),
+        "the poll period's value follows its set"
+    );
+}

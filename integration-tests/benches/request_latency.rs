@@ -111,12 +111,13 @@ async fn main() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("minimal.toml");
         std::fs::copy(example, &config).unwrap();
-        let _controller = ControllerProcess::start(Path::new(JANITOO), &config, &broker.address());
         let _echo = Echo::start(&broker.address());
         let mut client = Client::connect(broker.port).await;
         client.subscribe("/nodes/9999/9990/reply").await;
         client.subscribe("/echo/reply").await;
+        // Subscribed before the controller starts: its first heartbeat comes when it is up.
         client.subscribe("/dhcp/heartbeat/0300/0001").await;
+        let _controller = ControllerProcess::start(Path::new(JANITOO), &config, &broker.address());
         assert!(client
             .next_on("/dhcp/heartbeat/0300/0001", Duration::from_secs(10))
             .await

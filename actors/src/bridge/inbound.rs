@@ -13,7 +13,8 @@
 //!    stale or replayed);
 //! 5. a request: for a bus of this process, read (400 when it cannot be, to whoever it names)
 //!    and admitted (503 when too many are in flight; dropped when the outbound queue is
-//!    congested), then served; a broadcast, by every bus;
+//!    congested), then served: a get of a stored value at once from the value cache, the rest
+//!    by its bus; a broadcast, by every bus;
 //! 6. anything else: decoded, for the observers (the network supervisor).
 
 use std::collections::BTreeSet;
@@ -22,12 +23,14 @@ use janitoo_protocol::control_plane::{ControlPlane, Refusal as ControlRefusal};
 use janitoo_protocol::request::{refusal_of_oversize, refusal_of_unreadable};
 use janitoo_protocol::topic::filter_matches;
 use janitoo_protocol::{
-    Codec, Data, Hadd, Message, ProtocolError, Request, Status, Topic, ValueDescriptor, ValueReply,
+    Codec, Data, Hadd, Message, Operation, ProtocolError, Request, Status, Topic, ValueDescriptor,
+    ValueReply,
 };
 use tokio::time::Instant;
 
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::messages::Via;
+use crate::value_cache::ValueCache;
 
 /// A publication as the broker delivered it.
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +98,15 @@ pub enum Verdict {
         /// What became of the rest.
         then: Option<Box<Verdict>>,
     },
+    /// A get of a stored value, answered at once from the value cache: reply with `value`.
+    Answered {
+        /// The node.
+        target: Hadd,
+        /// The get.
+        request: Request,
+        /// The value, as its actor would answer.
+        value: ValueDescriptor,
+    },
     /// Tell the observers.
     Observe {
         /// The topic.
@@ -116,17 +128,19 @@ pub struct Inbound {
     buses: BTreeSet<u16>,
     raw: Vec<Vec<String>>,
     observed: bool,
+    values: ValueCache,
 }
 
 impl Inbound {
     /// A classifier: payloads in `codec` (or the original's JSON) up to `max_payload` bytes,
     /// control messages checked against `control` on a keyed network, requests admitted by
-    /// `admission`.
+    /// `admission`, gets of the stored values of `values` answered from there.
     pub fn new(
         codec: Codec,
         max_payload: usize,
         control: Option<ControlPlane>,
         admission: Admission,
+        values: ValueCache,
     ) -> Self {
         Inbound {
             codec,
@@ -136,6 +150,7 @@ impl Inbound {
             buses: BTreeSet::new(),
             raw: Vec::new(),
             observed: false,
+            values,
         }
     }
 
@@ -201,13 +216,15 @@ impl Inbound {
                 Verdict::Ignore(Ignored::Unrouted)
             }
             Topic::NodeRequest(hadd) => match self.read_request(&topic, payload) {
-                Ok(request) => self.admit(
-                    &topic,
-                    vec![(hadd.ctrl, Via::Node(hadd))],
-                    request,
-                    now,
-                    congested,
-                ),
+                Ok(request) => match self.cached(hadd, &request) {
+                    Some((target, value)) => {
+                        self.answer(&topic, target, request, value, now, congested)
+                    }
+                    None => {
+                        let bus = vec![(hadd.ctrl, Via::Node(hadd))];
+                        self.admit(&topic, bus, request, now, congested)
+                    }
+                },
                 Err(refusal) => *refusal,
             },
             Topic::BroadcastRequest => match self.read_request(&topic, payload) {
@@ -286,6 +303,38 @@ impl Inbound {
             },
             None => Verdict::Ignore(Ignored::Unreadable),
         }))
+    }
+
+    /// The answer to `request` on `/nodes/<hadd>/request` from the value cache, if it is a
+    /// get of a value kept there for a node of that bus: the node and the value.
+    fn cached(&self, hadd: Hadd, request: &Request) -> Option<(Hadd, ValueDescriptor)> {
+        let target = request.hadd.unwrap_or(hadd);
+        if request.op != Operation::Get || target.ctrl != hadd.ctrl {
+            return None;
+        }
+        let value = self.values.get(target, &request.uuid, request.instance())?;
+        Some((target, value))
+    }
+
+    /// A get answered from the value cache, as far as it is admitted (it counts against the
+    /// limits as any request; its ticket ends with the verdict).
+    fn answer(
+        &self,
+        topic: &Topic,
+        target: Hadd,
+        request: Request,
+        value: ValueDescriptor,
+        now: Instant,
+        congested: bool,
+    ) -> Verdict {
+        match self.admission.admit(request.reply_hadd, congested, now) {
+            Ok(_ticket) => Verdict::Answered {
+                target,
+                request,
+                value,
+            },
+            Err(refusal) => self.turned_away(topic, &request, refusal),
+        }
     }
 
     /// Admits `request` for each of `buses` in turn; the first refusal ends it: 503 when it

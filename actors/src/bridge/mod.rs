@@ -30,7 +30,7 @@ use janitoo_config::clock::wall_clock_ms;
 use janitoo_config::BrokerAddress;
 use janitoo_protocol::control_plane::ControlPlane;
 use janitoo_protocol::limits::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PAYLOAD};
-use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Topic};
+use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Status, Topic};
 use rumqttc::{AsyncClient, EventLoop, LastWill, QoS, SubscribeFilter};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -42,6 +42,7 @@ use crate::messages::{
     PublishRetained, RawObserved, RegisterBus, Resubscribe, Shutdown, Via,
 };
 use crate::metrics::{ActorKind, Metrics};
+use crate::value_cache::ValueCache;
 use connection::{ConnectionEvent, Listener, MqttSettings, Received, ReceivedInOrder};
 use inbound::{Ignored, Inbound, Publication, Verdict};
 use outbound::{Lanes, NotSent, Outbound, OutboundQueues};
@@ -63,6 +64,8 @@ pub struct BridgeConfig {
     pub max_in_flight: usize,
     /// The signed control plane, on a network with a key.
     pub control: Option<ControlPlane>,
+    /// The process's stored values, which gets of them are answered from.
+    pub values: ValueCache,
 }
 
 impl BridgeConfig {
@@ -78,6 +81,7 @@ impl BridgeConfig {
             max_payload: DEFAULT_MAX_PAYLOAD,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             control: None,
+            values: ValueCache::default(),
         }
     }
 }
@@ -150,7 +154,13 @@ impl MqttBridge {
             event_loop: Some(event_loop),
             lanes: Some(lanes),
             queues: Some(queues),
-            inbound: Inbound::new(config.codec, config.max_payload, config.control, admission),
+            inbound: Inbound::new(
+                config.codec,
+                config.max_payload,
+                config.control,
+                admission,
+                config.values,
+            ),
             buses: HashMap::new(),
             announcers: Vec::new(),
             observers: Vec::new(),
@@ -252,7 +262,7 @@ impl MqttBridge {
                     let Some(bus) = self.buses.get(&to_bus.ctrl) else {
                         continue;
                     };
-                    let span = request_span(&to_bus);
+                    let span = request_span(to_bus.via, &to_bus.request);
                     debug!(parent: &span, "admitted");
                     self.metrics.sent(ActorKind::Bus);
                     bus.do_send(HandleRequest {
@@ -264,6 +274,18 @@ impl MqttBridge {
                 }
                 if let Some(then) = then {
                     self.carry_out(*then, received, wait, deliveries);
+                }
+            }
+            Verdict::Answered {
+                target,
+                request,
+                value,
+            } => {
+                self.metrics.requests.increment();
+                let span = request_span(Via::Node(target), &request);
+                debug!(parent: &span, status = Status::OK.0, "answered from the value cache");
+                for (topic, message) in crate::answer::publications(target, &request, Ok(value)) {
+                    self.send(&topic, &message);
                 }
             }
             Verdict::Observe { topic, message } => {
@@ -303,9 +325,8 @@ impl MqttBridge {
 }
 
 /// The span that follows a request from its admission to its answer.
-fn request_span(to_bus: &inbound::ToBus) -> tracing::Span {
-    let request = &to_bus.request;
-    let hadd = match to_bus.via {
+fn request_span(via: Via, request: &janitoo_protocol::Request) -> tracing::Span {
+    let hadd = match via {
         Via::Node(hadd) => request.hadd.unwrap_or(hadd).to_string(),
         Via::Broadcast => "broadcast".to_owned(),
     };

@@ -177,6 +177,7 @@ pub fn links(wire: &Addr<Wire>) -> NodeLinks {
         persist: None,
         max_string: 4096,
         metrics: Arc::new(Metrics::default()),
+        values: Default::default(),
     }
 }
 

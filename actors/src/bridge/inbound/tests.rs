@@ -12,6 +12,7 @@ use super::{Ignored, Inbound, Publication, Verdict};
 use crate::admission::Admission;
 use crate::messages::Via;
 use crate::metrics::Metrics;
+use crate::value_cache::ValueCache;
 
 const BUS: u16 = 220;
 const ASKER: Hadd = Hadd::new(9999, 9990);
@@ -20,7 +21,13 @@ const NOW_MS: u64 = 1_800_000_000_000;
 
 fn inbound_with(max_in_flight: usize, control: Option<ControlPlane>) -> Inbound {
     let admission = Admission::new(Arc::new(Metrics::default()), max_in_flight);
-    let mut inbound = Inbound::new(Codec::Json, LIMIT, control, admission);
+    let mut inbound = Inbound::new(
+        Codec::Json,
+        LIMIT,
+        control,
+        admission,
+        ValueCache::default(),
+    );
     inbound.serve(BUS);
     inbound
 }
@@ -411,7 +418,7 @@ fn a_broadcast_is_served_by_every_bus_as_far_as_admitted() {
 #[test]
 fn a_broadcast_with_no_bus_here_is_served_by_none() {
     let admission = Admission::new(Arc::new(Metrics::default()), 4);
-    let mut inbound = Inbound::new(Codec::Json, LIMIT, None, admission);
+    let mut inbound = Inbound::new(Codec::Json, LIMIT, None, admission, ValueCache::default());
     let payload = get(Hadd::new(0, 0), Some(ASKER));
     let verdict = classify(&mut inbound, "/broadcast/request", &payload);
     assert!(
@@ -444,7 +451,13 @@ fn the_rest_goes_decoded_to_the_observers_if_any() {
 #[test]
 fn with_messagepack_the_originals_json_is_still_read() {
     let admission = Admission::new(Arc::new(Metrics::default()), 4);
-    let mut inbound = Inbound::new(Codec::MessagePack, LIMIT, None, admission);
+    let mut inbound = Inbound::new(
+        Codec::MessagePack,
+        LIMIT,
+        None,
+        admission,
+        ValueCache::default(),
+    );
     inbound.serve(BUS);
     inbound.observe();
     let json = get(Hadd::new(BUS, 1), Some(ASKER));
@@ -456,4 +469,119 @@ fn with_messagepack_the_originals_json_is_still_read() {
     let json = resolv_heartbeat().encode(Codec::Json);
     let verdict = classify(&mut inbound, "/dhcp/resolv/heartbeat", &json);
     assert!(matches!(verdict, Verdict::Observe { .. }), "{verdict:?}");
+}
+
+/// A classifier whose cache holds `name` of node 0220/0001, and that cache.
+fn with_a_cached_name(max_in_flight: usize) -> (Inbound, ValueCache) {
+    let values = ValueCache::default();
+    let name = janitoo_protocol::ValueDescriptor {
+        uuid: "name".into(),
+        genre: Genre::Config,
+        data: "Ambiance".into(),
+        ..Default::default()
+    };
+    values.keep(Hadd::new(BUS, 1), name);
+    let admission = Admission::new(Arc::new(Metrics::default()), max_in_flight);
+    let mut inbound = Inbound::new(Codec::Json, LIMIT, None, admission, values.clone());
+    inbound.serve(BUS);
+    (inbound, values)
+}
+
+#[test]
+fn a_get_of_a_cached_value_is_answered_at_once_and_leaves_nothing_in_flight() {
+    let (mut inbound, _) = with_a_cached_name(16);
+    let verdict = classify(
+        &mut inbound,
+        "/nodes/0220/0001/request",
+        &get(Hadd::new(BUS, 1), Some(ASKER)),
+    );
+    let Verdict::Answered {
+        target,
+        request,
+        value,
+    } = verdict
+    else {
+        panic!("{verdict:?}");
+    };
+    assert_eq!(target, Hadd::new(BUS, 1));
+    assert_eq!(request.request_id.as_deref(), Some("r-1"));
+    assert_eq!(value.data, janitoo_protocol::Data::from("Ambiance"));
+    assert_eq!(inbound.admission.in_flight(), 0);
+}
+
+#[test]
+fn what_the_cache_cannot_answer_goes_to_the_bus() {
+    let (mut inbound, _) = with_a_cached_name(16);
+    let topic = "/nodes/0220/0001/request";
+    let served = |verdict: Verdict| matches!(verdict, Verdict::Serve { ref requests, .. } if requests.len() == 1);
+    let mut set = Request::set(
+        Hadd::new(BUS, 1),
+        "name",
+        Genre::Config,
+        CommandClass::CONFIGURATION,
+        "x".into(),
+    );
+    set.reply_hadd = Some(ASKER);
+    assert!(
+        served(classify(
+            &mut inbound,
+            topic,
+            &Message::Request(set).encode(Codec::Json)
+        )),
+        "a set"
+    );
+    assert!(
+        served(classify(
+            &mut inbound,
+            "/nodes/0220/0002/request",
+            &get(Hadd::new(BUS, 2), Some(ASKER))
+        )),
+        "another node"
+    );
+    let mut second = Request::get(
+        Hadd::new(BUS, 1),
+        "name",
+        Genre::Config,
+        CommandClass::CONFIGURATION,
+    );
+    second.index = Some(1);
+    assert!(
+        served(classify(
+            &mut inbound,
+            topic,
+            &Message::Request(second).encode(Codec::Json)
+        )),
+        "another instance"
+    );
+    // A node of another bus named in the request: its own bus would say 404, not the cache.
+    inbound.serve(221);
+    let elsewhere = get(Hadd::new(BUS, 1), Some(ASKER));
+    assert!(served(classify(
+        &mut inbound,
+        "/nodes/0221/0001/request",
+        &elsewhere
+    )));
+}
+
+#[test]
+fn a_get_of_a_cached_value_counts_against_the_limit() {
+    let (mut inbound, _) = with_a_cached_name(1);
+    let topic = "/nodes/0220/0001/request";
+    let held = classify(
+        &mut inbound,
+        "/nodes/0220/0002/request",
+        &get(Hadd::new(BUS, 2), Some(ASKER)),
+    );
+    assert!(matches!(held, Verdict::Serve { ref requests, .. } if requests.len() == 1));
+    let (why, _, status, ..) = answer(classify(
+        &mut inbound,
+        topic,
+        &get(Hadd::new(BUS, 1), Some(ASKER)),
+    ));
+    assert_eq!((why, status), (Ignored::Shed, Status::SERVICE_UNAVAILABLE));
+    drop(held);
+    assert!(matches!(
+        classify(&mut inbound, topic, &get(Hadd::new(BUS, 1), Some(ASKER))),
+        Verdict::Answered { .. }
+    ));
 }
