@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use janitoo_actors::bridge::outbound::{drain, Lanes, NotSent, Outbound, Publisher};
+use janitoo_actors::bridge::outbound::{drain, Encoding, Lanes, NotSent, Outbound, Publisher};
 use janitoo_actors::Metrics;
 use janitoo_protocol::{Codec, Hadd, Heartbeat, Message, NodeState, Topic};
 use tokio::time::Instant;
@@ -25,21 +25,31 @@ impl Publisher for SlowBroker {
         self.got.lock().unwrap().push((at, outbound.topic));
         Ok(())
     }
+
+    /// Busy with the flood: never room at once.
+    fn try_publish(&self, outbound: Outbound) -> Result<(), Outbound> {
+        Err(outbound)
+    }
 }
 
 #[actix::test]
 async fn a_flood_of_retained_publications_delays_no_heartbeat_and_still_flows() {
     tokio::time::pause();
     let metrics = Arc::new(Metrics::default());
-    let (lanes, queues) = Lanes::new(4096, Codec::Json, 256 << 10, None, metrics.clone());
     let got = Arc::new(Mutex::new(Vec::new()));
     let origin = Instant::now();
-    let broker = SlowBroker {
+    let broker = || SlowBroker {
         pace: Duration::from_millis(1),
         origin,
         got: got.clone(),
     };
-    actix::spawn(drain(broker, queues, metrics.clone()));
+    let encoding = Encoding {
+        codec: Codec::Json,
+        max_payload: 256 << 10,
+        control: None,
+    };
+    let (lanes, queues) = Lanes::new(4096, encoding, broker(), metrics.clone());
+    actix::spawn(drain(broker(), queues, metrics.clone()));
 
     let mut full = 0;
     for at in 0..10_000 {

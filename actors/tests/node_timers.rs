@@ -195,7 +195,11 @@ async fn a_nodes_stored_values_are_kept_as_a_get_answers_them() {
     run_for(1.0).await;
     let name = cache.get(NODE, "name", 0).expect("a stored value is kept");
     assert_eq!(name.data, Data::from("Test node"));
-    assert_eq!(cache.get(NODE, "reading", 0), None, "a sensor's get reads it");
+    assert_eq!(
+        cache.get(NODE, "reading", 0),
+        None,
+        "a sensor's get reads it"
+    );
     let answered = node
         .send(ApplyRequest::new(Request::get(
             NODE,
@@ -206,10 +210,23 @@ async fn a_nodes_stored_values_are_kept_as_a_get_answers_them() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cache.get(NODE, "location", 0), Some(answered), "what the actor answers");
-    node.send(set("location", Genre::Config, "Cellar")).await.unwrap().unwrap();
-    assert_eq!(cache.get(NODE, "location", 0).unwrap().data, Data::from("Cellar"));
-    node.send(set("reading_poll", Genre::Config, 10)).await.unwrap().unwrap();
+    assert_eq!(
+        cache.get(NODE, "location", 0),
+        Some(answered),
+        "what the actor answers"
+    );
+    node.send(set("location", Genre::Config, "Cellar"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cache.get(NODE, "location", 0).unwrap().data,
+        Data::from("Cellar")
+    );
+    node.send(set("reading_poll", Genre::Config, 10))
+        .await
+        .unwrap()
+        .unwrap();
     run_for(1.0).await;
     assert_eq!(
         cache.get(NODE, "reading_poll", 0).unwrap().data,

@@ -3,6 +3,10 @@
 //!
 //! Run: `cargo bench -p janitoo-integration-tests --bench request_latency`
 //!
+//! With `JANITOO_BASELINE=/path/to/janitoo` (another build, say of an earlier commit), that
+//! controller serves a copy of the file at 0301/0001 beside this one, and its gets are
+//! interleaved too: before and after in one run.
+//!
 //! A `janitoo run` process (release build) serves `deploy/examples/minimal.toml`, and
 //! `mqtt-echo` (a rumqttc client in its own process) republishes what it hears on
 //! `/echo/request` to `/echo/reply`. A client sends 2,000 gets of the config value `name`,
@@ -17,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::process::{brokers_under_test, BrokerProcess, ControllerProcess};
-use janitoo_protocol::{Codec, CommandClass, Data, Genre, Hadd, Message, Request, Status};
+use janitoo_protocol::{Codec, CommandClass, Data, Genre, Hadd, Message, Request, Status, Topic};
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const ECHO: &str = env!("CARGO_BIN_EXE_mqtt-echo");
@@ -27,9 +31,9 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1)]
 }
 
-fn get_name() -> Request {
+fn get_name(ctrl: u16) -> Request {
     Request::get(
-        Hadd::new(300, 1),
+        Hadd::new(ctrl, 1),
         "name",
         Genre::Config,
         CommandClass::CONFIGURATION,
@@ -75,11 +79,36 @@ async fn echo(client: &mut Client, payload: &[u8]) -> Duration {
     start.elapsed()
 }
 
-/// One request, timed.
-async fn ask(client: &mut Client, request: Request) -> Duration {
+/// One request, timed from its publication to its answer's arrival (found by its request id,
+/// as the echo is by its topic); read and checked after the clock stops.
+async fn ask(client: &mut Client, mut request: Request) -> Duration {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = format!(
+        "lat-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    request.request_id = Some(id.clone());
+    request.reply_hadd = Some(janitoo_integration_tests::client::CLIENT_HADD);
+    let topic = Topic::NodeRequest(request.hadd.unwrap()).to_string();
+    let quoted = format!("\"{id}\"");
     let start = Instant::now();
-    let reply = client.ask(request).await;
+    client
+        .publish(&topic, Message::Request(request).encode(Codec::Json))
+        .await;
+    let answer = client
+        .next_matching(Duration::from_secs(5), |received| {
+            received.topic == "/nodes/9999/9990/reply"
+                && received
+                    .payload
+                    .windows(quoted.len())
+                    .any(|window| window == quoted.as_bytes())
+        })
+        .await
+        .expect("an answer");
     let took = start.elapsed();
+    let Message::ValueReply(reply) = answer.message() else {
+        panic!("not a value reply: {}", answer.topic);
+    };
     assert_eq!(reply.status(), Status::OK);
     took
 }
@@ -115,27 +144,47 @@ async fn main() {
         let mut client = Client::connect(broker.port).await;
         client.subscribe("/nodes/9999/9990/reply").await;
         client.subscribe("/echo/reply").await;
-        // Subscribed before the controller starts: its first heartbeat comes when it is up.
-        client.subscribe("/dhcp/heartbeat/0300/0001").await;
+        // Subscribed before the controllers start: their first heartbeats come when they are up.
+        client.subscribe("/dhcp/heartbeat/+/0001").await;
         let _controller = ControllerProcess::start(Path::new(JANITOO), &config, &broker.address());
-        assert!(client
-            .next_on("/dhcp/heartbeat/0300/0001", Duration::from_secs(10))
-            .await
-            .is_some());
+        let baseline = std::env::var_os("JANITOO_BASELINE").map(|binary| {
+            let config = dir.path().join("baseline.toml");
+            let text = std::fs::read_to_string(example)
+                .unwrap()
+                .replace("\"0300/", "\"0301/");
+            std::fs::write(&config, text).unwrap();
+            ControllerProcess::start(Path::new(&binary), &config, &broker.address())
+        });
+        for ctrl in [300].into_iter().chain(baseline.as_ref().map(|_| 301)) {
+            let beat = format!("/dhcp/heartbeat/{ctrl:04}/0001");
+            assert!(
+                client
+                    .next_on(&beat, Duration::from_secs(10))
+                    .await
+                    .is_some(),
+                "{beat}"
+            );
+        }
         // The echo carries as many bytes as a get.
-        let mut request = get_name();
+        let mut request = get_name(300);
         request.reply_hadd = Some(janitoo_integration_tests::client::CLIENT_HADD);
         request.request_id = Some("r-0000".into());
         let payload = Message::Request(request).encode(Codec::Json);
-        // Warm both paths up.
+        // Warm every path up.
         for _ in 0..100 {
-            ask(&mut client, get_name()).await;
+            ask(&mut client, get_name(300)).await;
             echo(&mut client, &payload).await;
+            if baseline.is_some() {
+                ask(&mut client, get_name(301)).await;
+            }
         }
-        let (mut gets, mut echoes) = (Vec::new(), Vec::new());
+        let (mut gets, mut echoes, mut before) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..REQUESTS {
-            gets.push(ask(&mut client, get_name()).await);
+            gets.push(ask(&mut client, get_name(300)).await);
             echoes.push(echo(&mut client, &payload).await);
+            if baseline.is_some() {
+                before.push(ask(&mut client, get_name(301)).await);
+            }
         }
         let mut sets = Vec::new();
         for round in 0..REQUESTS {
@@ -150,9 +199,17 @@ async fn main() {
         }
         let get = summary(&mut gets);
         let raw = summary(&mut echoes);
-        for (what, (p50, p99, max)) in
-            [("raw echo", raw), ("get", get), ("set", summary(&mut sets))]
-        {
+        let mut rows = vec![("raw echo", raw), ("get", get), ("set", summary(&mut sets))];
+        if !before.is_empty() {
+            let baseline = summary(&mut before);
+            rows.push(("baseline get", baseline));
+            println!(
+                "{kind:?}: baseline get p50 / echo p50 = {:.2}; p99 / echo p99 = {:.2}",
+                baseline.0.as_secs_f64() / raw.0.as_secs_f64(),
+                baseline.1.as_secs_f64() / raw.1.as_secs_f64(),
+            );
+        }
+        for (what, (p50, p99, max)) in rows {
             println!(
                 "{kind:?}: {REQUESTS} {what}s, request to answer: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
                 ms(p50),

@@ -45,7 +45,7 @@ use crate::metrics::{ActorKind, Metrics};
 use crate::value_cache::ValueCache;
 use connection::{ConnectionEvent, Listener, MqttSettings, Received, ReceivedInOrder};
 use inbound::{Ignored, Inbound, Publication, Verdict};
-use outbound::{Lanes, NotSent, Outbound, OutboundQueues};
+use outbound::{Encoding, Lanes, NotSent, Outbound, OutboundQueues};
 
 /// How to reach the broker, and what the bridge lets through.
 #[derive(Clone)]
@@ -108,7 +108,7 @@ pub struct MqttBridge {
     client: AsyncClient,
     event_loop: Option<EventLoop>,
     /// The outbound lanes; gone once stopping, so that the drain ends when they are empty.
-    lanes: Option<Lanes>,
+    lanes: Option<Lanes<AsyncClient>>,
     /// Their receiving side, until the drain task takes it.
     queues: Option<OutboundQueues>,
     inbound: Inbound,
@@ -141,11 +141,15 @@ impl MqttBridge {
             options.set_last_will(LastWill::new(topic, payload, QoS::AtMostOnce, false));
         }
         let (client, event_loop) = MqttSettings::client(options, 1024);
+        let encoding = Encoding {
+            codec: config.codec,
+            max_payload: config.max_payload,
+            control: config.control.clone(),
+        };
         let (lanes, queues) = Lanes::new(
             config.queue_capacity,
-            config.codec,
-            config.max_payload,
-            config.control.clone(),
+            encoding,
+            client.clone(),
             metrics.clone(),
         );
         let admission = Admission::new(metrics.clone(), config.max_in_flight);

@@ -11,6 +11,7 @@
 //!   sent when over the payload limit.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use janitoo_protocol::control_plane::ControlPlane;
@@ -48,9 +49,13 @@ pub enum NotSent {
 }
 
 /// The sending side of both lanes, with what encodes for them.
-pub struct Lanes {
+pub struct Lanes<P> {
     protocol: mpsc::Sender<Outbound>,
     retained: mpsc::Sender<Outbound>,
+    /// When both lanes are empty and the drain holds nothing, a message goes to it at once.
+    publisher: P,
+    /// Whether the drain holds a message it has taken and not handed on yet.
+    holding: Arc<AtomicBool>,
     capacity: usize,
     codec: Codec,
     max_payload: usize,
@@ -60,27 +65,42 @@ pub struct Lanes {
     metrics: Arc<Metrics>,
 }
 
-impl Lanes {
-    /// Two lanes of `capacity` messages each, and their receiving side for the drain.
+/// What encodes the protocol's messages for the lanes.
+pub struct Encoding {
+    /// The process's codec.
+    pub codec: Codec,
+    /// The largest payload sent, bytes.
+    pub max_payload: usize,
+    /// Signs control messages on a keyed network (a copy of the control plane: signing needs
+    /// only the key).
+    pub control: Option<ControlPlane>,
+}
+
+impl<P: Publisher> Lanes<P> {
+    /// Two lanes of `capacity` messages each in front of `publisher`, and their receiving side
+    /// for the drain (which hands them to the same publisher).
     pub fn new(
         capacity: usize,
-        codec: Codec,
-        max_payload: usize,
-        control: Option<ControlPlane>,
+        encoding: Encoding,
+        publisher: P,
         metrics: Arc<Metrics>,
-    ) -> (Lanes, OutboundQueues) {
+    ) -> (Lanes<P>, OutboundQueues) {
         let (protocol, protocol_queue) = mpsc::channel(capacity);
         let (retained, retained_queue) = mpsc::channel(capacity);
+        let holding = Arc::new(AtomicBool::new(false));
         let lanes = Lanes {
             protocol,
             retained,
+            publisher,
+            holding: holding.clone(),
             capacity,
-            codec,
-            max_payload,
-            control,
+            codec: encoding.codec,
+            max_payload: encoding.max_payload,
+            control: encoding.control,
             metrics,
         };
-        (lanes, OutboundQueues::new(protocol_queue, retained_queue))
+        let queues = OutboundQueues::new(protocol_queue, retained_queue, holding);
+        (lanes, queues)
     }
 
     /// Encodes `message` (signed when it must be, at `wall_ms`) and queues it in the
@@ -104,8 +124,20 @@ impl Lanes {
     }
 
     /// Queues `outbound` in its lane (retained publications in theirs); a full lane drops it
-    /// (counted).
+    /// (counted). With nothing waiting ahead of it, it goes to the publisher at once: the
+    /// order is kept, and an answer does not wait for the drain's turn.
     pub fn enqueue(&self, outbound: Outbound) -> Result<(), NotSent> {
+        let outbound = if self.depth() == 0 && !self.holding.load(Ordering::Acquire) {
+            match self.publisher.try_publish(outbound) {
+                Ok(()) => {
+                    self.metrics.published.increment();
+                    return Ok(());
+                }
+                Err(back) => back,
+            }
+        } else {
+            outbound
+        };
         let lane = if outbound.retain {
             &self.retained
         } else {
@@ -137,14 +169,21 @@ pub struct OutboundQueues {
     retained: mpsc::Receiver<Outbound>,
     /// The protocol's messages taken in a row.
     streak: u32,
+    /// Set while a message taken is not handed on yet (see [`Lanes::enqueue`]).
+    holding: Arc<AtomicBool>,
 }
 
 impl OutboundQueues {
-    fn new(protocol: mpsc::Receiver<Outbound>, retained: mpsc::Receiver<Outbound>) -> Self {
+    fn new(
+        protocol: mpsc::Receiver<Outbound>,
+        retained: mpsc::Receiver<Outbound>,
+        holding: Arc<AtomicBool>,
+    ) -> Self {
         OutboundQueues {
             protocol,
             retained,
             streak: 0,
+            holding,
         }
     }
 
@@ -176,23 +215,49 @@ impl OutboundQueues {
     }
 }
 
-/// What the drain hands messages to: the MQTT client (or, in tests, a stand-in).
+/// What the lanes hand messages to: the MQTT client (or, in tests, a stand-in).
 pub trait Publisher {
-    /// Hands `outbound` on; an error means it never will again (the drain ends).
+    /// Hands `outbound` on, waiting for room; an error means it never will again (the drain
+    /// ends).
     fn publish(&self, outbound: Outbound) -> impl Future<Output = Result<(), ()>>;
+
+    /// Hands `outbound` on if there is room now; else gives it back.
+    fn try_publish(&self, outbound: Outbound) -> Result<(), Outbound>;
+}
+
+/// The QoS of a message: retained publications (Home Assistant's) are QoS 1, states kept, not
+/// news; the protocol's are QoS 0, as the original's.
+fn qos_of(outbound: &Outbound) -> QoS {
+    if outbound.retain {
+        QoS::AtLeastOnce
+    } else {
+        QoS::AtMostOnce
+    }
 }
 
 impl Publisher for AsyncClient {
     async fn publish(&self, outbound: Outbound) -> Result<(), ()> {
-        // Retained publications (Home Assistant's) are QoS 1: they are states kept, not news.
-        let qos = if outbound.retain {
-            QoS::AtLeastOnce
-        } else {
-            QoS::AtMostOnce
-        };
+        let qos = qos_of(&outbound);
         AsyncClient::publish(self, outbound.topic, qos, outbound.retain, outbound.payload)
             .await
             .map_err(|_| ())
+    }
+
+    fn try_publish(&self, outbound: Outbound) -> Result<(), Outbound> {
+        let qos = qos_of(&outbound);
+        let Outbound {
+            topic,
+            payload,
+            retain,
+        } = outbound;
+        // The payload is kept to be given back: only a full client queue refuses it.
+        AsyncClient::try_publish(self, topic.clone(), qos, retain, payload.clone()).map_err(|_| {
+            Outbound {
+                topic,
+                payload,
+                retain,
+            }
+        })
     }
 }
 
@@ -200,7 +265,10 @@ impl Publisher for AsyncClient {
 /// gives them; ends when the lanes close (and are empty) or the publisher fails.
 pub async fn drain(publisher: impl Publisher, mut queues: OutboundQueues, metrics: Arc<Metrics>) {
     while let Some(outbound) = queues.next().await {
-        if publisher.publish(outbound).await.is_err() {
+        queues.holding.store(true, Ordering::Release);
+        let handed = publisher.publish(outbound).await;
+        queues.holding.store(false, Ordering::Release);
+        if handed.is_err() {
             break;
         }
         metrics.published.increment();
@@ -220,9 +288,30 @@ mod tests {
         }
     }
 
-    fn lanes(capacity: usize) -> (Lanes, OutboundQueues, Arc<Metrics>) {
+    /// A publisher that never has room at once: everything goes through the lanes.
+    struct Busy;
+
+    impl Publisher for Busy {
+        async fn publish(&self, _outbound: Outbound) -> Result<(), ()> {
+            Ok(())
+        }
+
+        fn try_publish(&self, outbound: Outbound) -> Result<(), Outbound> {
+            Err(outbound)
+        }
+    }
+
+    fn encoding(max_payload: usize) -> Encoding {
+        Encoding {
+            codec: Codec::Json,
+            max_payload,
+            control: None,
+        }
+    }
+
+    fn lanes(capacity: usize) -> (Lanes<Busy>, OutboundQueues, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::default());
-        let (lanes, queues) = Lanes::new(capacity, Codec::Json, 64, None, metrics.clone());
+        let (lanes, queues) = Lanes::new(capacity, encoding(64), Busy, metrics.clone());
         (lanes, queues, metrics)
     }
 
@@ -321,13 +410,69 @@ mod tests {
             },
         )));
         let size = exactly.encode(Codec::Json).len();
-        let (lanes, mut queues, _) = {
-            let metrics = Arc::new(Metrics::default());
-            let (lanes, queues) = Lanes::new(4, Codec::Json, size, None, metrics.clone());
-            (lanes, queues, metrics)
-        };
+        let (lanes, mut queues) = Lanes::new(4, encoding(size), Busy, Arc::new(Metrics::default()));
         assert_eq!(lanes.send(&value, &exactly, 0), Ok(()));
         assert_eq!(queues.protocol.try_recv().unwrap().payload.len(), size);
+    }
+
+    /// A publisher with room at once, keeping what it is handed.
+    #[derive(Clone, Default)]
+    struct Ready(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Publisher for Ready {
+        async fn publish(&self, outbound: Outbound) -> Result<(), ()> {
+            self.0.lock().unwrap().push(outbound.topic);
+            Ok(())
+        }
+
+        fn try_publish(&self, outbound: Outbound) -> Result<(), Outbound> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("at once {}", outbound.topic));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn with_nothing_ahead_a_message_goes_at_once_else_behind_the_rest() {
+        let metrics = Arc::new(Metrics::default());
+        let ready = Ready::default();
+        let (lanes, queues) = Lanes::new(8, encoding(64), ready.clone(), metrics.clone());
+        lanes.enqueue(outbound(false, 0)).unwrap();
+        assert_eq!(queues.waiting(), 0, "handed on at once");
+        assert_eq!(metrics.published.get(), 1);
+        // The drain holds one: what comes meanwhile waits behind it, in order.
+        lanes
+            .enqueue(Outbound {
+                ..outbound(true, 0)
+            })
+            .unwrap_or(());
+        assert_eq!(queues.waiting(), 0);
+        queues.holding.store(true, Ordering::Release);
+        lanes.enqueue(outbound(false, 1)).unwrap();
+        lanes.enqueue(outbound(false, 2)).unwrap();
+        assert_eq!(queues.waiting(), 2);
+        queues.holding.store(false, Ordering::Release);
+        lanes.enqueue(outbound(false, 3)).unwrap();
+        assert_eq!(
+            queues.waiting(),
+            3,
+            "a lane is not empty: it waits its turn"
+        );
+        drop(lanes);
+        drain(ready.clone(), queues, metrics.clone()).await;
+        assert_eq!(
+            *ready.0.lock().unwrap(),
+            [
+                "at once protocol/0",
+                "at once retained/0",
+                "protocol/1",
+                "protocol/2",
+                "protocol/3"
+            ]
+        );
+        assert_eq!(metrics.published.get(), 5);
     }
 
     #[tokio::test]
