@@ -26,8 +26,19 @@ use crate::process_metrics::{Composite, ProcessMetrics};
 use crate::supervisor::{NetworkSupervisor, SupervisorLinks, SupervisorSetup};
 use crate::value_cache::ValueCache;
 
-/// Waits for Ctrl-C or SIGTERM.
+/// Waits for Ctrl-C or SIGTERM. The wait is a task of its own: the future a runtime blocks
+/// on is polled again whenever any of its tasks wakes, and polling the signals every time cost
+/// a few percent of a busy controller's CPU.
 pub async fn stop_signal() -> std::io::Result<()> {
+    let (stopped, stop) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_local(async move {
+        let _ = stopped.send(signals().await);
+    });
+    stop.await
+        .unwrap_or_else(|_| Err(std::io::Error::other("the signal handler stopped")))
+}
+
+async fn signals() -> std::io::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = tokio::signal::ctrl_c() => result,

@@ -25,7 +25,13 @@ use janitoo_protocol::{Codec, CommandClass, Data, Genre, Hadd, Message, Request,
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const ECHO: &str = env!("CARGO_BIN_EXE_mqtt-echo");
-const REQUESTS: usize = 2_000;
+/// Gets and sets per broker (`JANITOO_LATENCY_REQUESTS` for more: a profile of the gets).
+fn requests() -> usize {
+    std::env::var("JANITOO_LATENCY_REQUESTS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(2_000)
+}
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1)]
@@ -179,7 +185,7 @@ async fn main() {
             }
         }
         let (mut gets, mut echoes, mut before) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..REQUESTS {
+        for _ in 0..requests() {
             gets.push(ask(&mut client, get_name(300)).await);
             echoes.push(echo(&mut client, &payload).await);
             if baseline.is_some() {
@@ -187,7 +193,7 @@ async fn main() {
             }
         }
         let mut sets = Vec::new();
-        for round in 0..REQUESTS {
+        for round in 0..requests() {
             let set = Request::set(
                 Hadd::new(300, 1),
                 "location",
@@ -211,7 +217,8 @@ async fn main() {
         }
         for (what, (p50, p99, max)) in rows {
             println!(
-                "{kind:?}: {REQUESTS} {what}s, request to answer: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                "{kind:?}: {} {what}s, request to answer: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                requests(),
                 ms(p50),
                 ms(p99),
                 ms(max),
