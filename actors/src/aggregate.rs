@@ -8,10 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use janitoo_config::AggregateFunction;
 use janitoo_protocol::{data_as_f64, Data, Hadd, ValueType};
+use tokio::time::Instant;
 
 use crate::component::{Component, ComponentError, ComponentInfo, ValueSpec};
 
@@ -207,14 +208,14 @@ mod tests {
         assert_eq!(combine(AggregateFunction::Average, &[]), None);
     }
 
-    #[test]
-    fn a_failed_or_non_numeric_read_leaves_the_average() {
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_or_non_numeric_read_leaves_the_average() {
         let readings = BusReadings::watching(["temperature".to_owned(), "humidity".to_owned()]);
         readings.record("temperature", hadd(1), 0, &Data::from(20.0));
         readings.record("temperature", hadd(2), 0, &Data::from(30.0));
         readings.forget("temperature", hadd(2), 0);
         assert_eq!(readings.of("temperature"), vec![20.0]);
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::advance(Duration::from_millis(20)).await;
         assert!(
             readings
                 .of_within("temperature", Duration::from_millis(10))

@@ -10,6 +10,10 @@
 //! - [`outbound`]: two bounded lanes (the protocol's, then the retained publications'), with
 //!   encoding, signing and the size limit; a full lane drops and counts, never waits.
 //!
+//! The actor itself: its state and the handlers of the connection's events, publications and
+//! the clean stop here; what it does with a publication received in `routing`, who registers
+//! with it (buses, observers) in `registrations`.
+//!
 //! On every ConnAck the bridge subscribes again and, once subscribed, asks every bus to
 //! announce itself (heartbeats, values). The Last Will is `OFFLINE` on
 //! `/dhcp/heartbeat/<controller>`; a clean stop publishes `OFFLINE` for every node first, since
@@ -19,6 +23,8 @@ mod backoff;
 pub mod connection;
 pub mod inbound;
 pub mod outbound;
+mod registrations;
+mod routing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,21 +36,20 @@ use janitoo_config::clock::wall_clock_ms;
 use janitoo_config::BrokerAddress;
 use janitoo_protocol::control_plane::ControlPlane;
 use janitoo_protocol::limits::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PAYLOAD};
-use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Status, Topic};
-use rumqttc::{AsyncClient, EventLoop, LastWill, QoS, SubscribeFilter};
+use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Topic};
+use rumqttc::{AsyncClient, EventLoop, LastWill, QoS};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::admission::Admission;
 use crate::messages::{
-    Announce, ConnectionChanged, HandleRequest, Observe, ObserveRaw, Observed, Publish,
-    PublishRetained, RawObserved, RegisterBus, Resubscribe, Shutdown, Via,
+    Announce, ConnectionChanged, HandleRequest, Observed, Publish, PublishRetained, RawObserved,
+    Shutdown,
 };
 use crate::metrics::{ActorKind, Metrics};
 use crate::value_cache::ValueCache;
-use connection::{ConnectionEvent, Listener, MqttSettings, Received, ReceivedInOrder};
-use inbound::{Ignored, Inbound, Publication, Verdict};
+use connection::{ConnectionEvent, Listener, MqttSettings};
+use inbound::Inbound;
 use outbound::{Encoding, Lanes, NotSent, Outbound, OutboundQueues};
 
 /// How to reach the broker, and what the bridge lets through.
@@ -180,27 +185,6 @@ impl MqttBridge {
         }
     }
 
-    /// Subscribes to `filters` in one SUBSCRIBE; the buses announce themselves once it is
-    /// acknowledged, so that nobody sees a heartbeat before requests can be served.
-    fn subscribe(&mut self, filters: Vec<String>) {
-        self.link.announce_on_suback = true;
-        self.send_subscribe(filters);
-    }
-
-    /// One SUBSCRIBE for `filters`.
-    fn send_subscribe(&self, filters: Vec<String>) {
-        let client = self.client.clone();
-        let filters: Vec<SubscribeFilter> = filters
-            .into_iter()
-            .map(|filter| SubscribeFilter::new(filter, QoS::AtMostOnce))
-            .collect();
-        actix::spawn(async move {
-            if let Err(err) = client.subscribe_many(filters).await {
-                warn!(%err, "subscriptions not sent");
-            }
-        });
-    }
-
     /// Encodes `message` and queues it in the protocol's lane.
     fn send(&self, topic: &Topic, message: &Wire) {
         let Some(lanes) = &self.lanes else {
@@ -215,110 +199,6 @@ impl MqttBridge {
         }
     }
 
-    /// Counts a publication not acted on, under `why`.
-    fn count(&self, why: Ignored, topic: &str) {
-        let counter = match why {
-            Ignored::Retained => &self.metrics.retained,
-            Ignored::OffProtocol | Ignored::Unreadable => &self.metrics.decode_errors,
-            Ignored::Oversize => &self.metrics.oversize,
-            Ignored::NotBelieved(_) => &self.metrics.control_refused,
-            Ignored::Unrouted => &self.metrics.unrouted,
-            Ignored::Shed => &self.metrics.shed,
-            Ignored::Unobserved => return,
-        };
-        counter.increment();
-        debug!(topic, ?why, "received message not acted on");
-    }
-
-    /// Classifies a received publication and carries the verdict out; with `wait`, the
-    /// deliveries to the observers, to await.
-    fn route(&mut self, received: Received, wait: bool) -> Vec<RequestToObserver> {
-        self.metrics.received.increment();
-        let congested = self.lanes.as_ref().is_some_and(Lanes::congested);
-        let publication = Publication {
-            topic: &received.topic,
-            payload: &received.payload,
-            retain: received.retain,
-        };
-        let verdict =
-            self.inbound
-                .classify(publication, Instant::now(), wall_clock_ms(), congested);
-        let mut deliveries = Vec::new();
-        self.carry_out(verdict, &received, wait, &mut deliveries);
-        deliveries
-    }
-
-    fn carry_out(
-        &self,
-        verdict: Verdict,
-        received: &Received,
-        wait: bool,
-        deliveries: &mut Vec<RequestToObserver>,
-    ) {
-        match verdict {
-            Verdict::Ignore(why) => self.count(why, &received.topic),
-            Verdict::Answer { why, topic, reply } => {
-                self.count(why, &received.topic);
-                self.send(&topic, &Wire::ValueReply(reply));
-            }
-            Verdict::Serve { requests, then } => {
-                for to_bus in requests {
-                    let Some(bus) = self.buses.get(&to_bus.ctrl) else {
-                        continue;
-                    };
-                    let span = request_span(to_bus.via, &to_bus.request);
-                    debug!(parent: &span, "admitted");
-                    self.metrics.sent(ActorKind::Bus);
-                    bus.do_send(HandleRequest {
-                        via: to_bus.via,
-                        request: to_bus.request,
-                        ticket: to_bus.ticket,
-                        span,
-                    });
-                }
-                if let Some(then) = then {
-                    self.carry_out(*then, received, wait, deliveries);
-                }
-            }
-            Verdict::Answered {
-                target,
-                request,
-                value,
-            } => {
-                self.metrics.requests.increment();
-                let span = request_span(Via::Node(target), &request);
-                debug!(parent: &span, status = Status::OK.0, "answered from the value cache");
-                for (topic, message) in crate::answer::publications(target, &request, Ok(value)) {
-                    self.send(&topic, &message);
-                }
-            }
-            Verdict::Observe { topic, message } => {
-                for observer in &self.observers {
-                    self.metrics.sent(observer.kind);
-                    let observed = Observed {
-                        topic: topic.clone(),
-                        message: message.clone(),
-                    };
-                    if wait {
-                        deliveries.push(observer.messages.send(observed));
-                    } else {
-                        observer.messages.do_send(observed);
-                    }
-                }
-            }
-            Verdict::Raw(observers) => {
-                for at in observers {
-                    self.metrics.sent(ActorKind::Supervisor);
-                    self.raw_observers[at].do_send(RawObserved {
-                        topic: received.topic.clone(),
-                        payload: received.payload.clone(),
-                        unsent: false,
-                    });
-                }
-            }
-        }
-    }
-
     /// Tells every observer that the connection is up or down.
     fn tell_connection(&self, connected: bool) {
         for observer in &self.observers {
@@ -327,24 +207,6 @@ impl MqttBridge {
         }
     }
 }
-
-/// The span that follows a request from its admission to its answer.
-fn request_span(via: Via, request: &janitoo_protocol::Request) -> tracing::Span {
-    let hadd = match via {
-        Via::Node(hadd) => request.hadd.unwrap_or(hadd).to_string(),
-        Via::Broadcast => "broadcast".to_owned(),
-    };
-    tracing::info_span!(
-        "request",
-        %hadd,
-        uuid = %request.uuid,
-        request_id = request.request_id.as_deref().unwrap_or_default(),
-        op = %request.op,
-    )
-}
-
-/// A delivery to an observer, awaited by an in-order publication.
-type RequestToObserver = actix::dev::RecipientRequest<Observed>;
 
 impl Actor for MqttBridge {
     type Context = Context<Self>;
@@ -420,20 +282,6 @@ impl Handler<ConnectionEvent> for MqttBridge {
     }
 }
 
-impl Handler<ReceivedInOrder> for MqttBridge {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, msg: ReceivedInOrder, _ctx: &mut Context<Self>) -> Self::Result {
-        let _handling = self.metrics.handling(ActorKind::Bridge);
-        let deliveries = self.route(msg.0, true);
-        Box::pin(async move {
-            for delivery in deliveries {
-                let _ = delivery.await;
-            }
-        })
-    }
-}
-
 impl Handler<Publish> for MqttBridge {
     type Result = ();
 
@@ -468,71 +316,6 @@ impl Handler<PublishRetained> for MqttBridge {
                 });
             }
         }
-    }
-}
-
-impl Handler<Resubscribe> for MqttBridge {
-    type Result = ();
-
-    fn handle(&mut self, msg: Resubscribe, _ctx: &mut Context<Self>) {
-        let _handling = self.metrics.handling(ActorKind::Bridge);
-        if self.link.connected {
-            self.send_subscribe(msg.filters);
-        }
-    }
-}
-
-impl Handler<ObserveRaw> for MqttBridge {
-    type Result = ();
-
-    fn handle(&mut self, msg: ObserveRaw, _ctx: &mut Context<Self>) {
-        let _handling = self.metrics.handling(ActorKind::Bridge);
-        self.filters.extend(msg.filters.iter().cloned());
-        if self.link.connected {
-            self.subscribe(msg.filters.clone());
-        }
-        self.inbound.observe_raw(msg.filters);
-        self.raw_observers.push(msg.observer);
-    }
-}
-
-impl Handler<RegisterBus> for MqttBridge {
-    type Result = ();
-
-    fn handle(&mut self, msg: RegisterBus, _ctx: &mut Context<Self>) {
-        let _handling = self.metrics.handling(ActorKind::Bridge);
-        let filter = janitoo_protocol::topic::filters::nodes_of(msg.ctrl);
-        self.buses.insert(msg.ctrl, msg.requests);
-        self.inbound.serve(msg.ctrl);
-        self.announcers.push(msg.announce);
-        self.hadds.extend(msg.hadds);
-        self.filters.push(filter.clone());
-        if self.link.connected {
-            self.subscribe(vec![filter]);
-        }
-    }
-}
-
-impl Handler<Observe> for MqttBridge {
-    type Result = ();
-
-    fn handle(&mut self, msg: Observe, _ctx: &mut Context<Self>) {
-        let _handling = self.metrics.handling(ActorKind::Bridge);
-        self.filters.extend(msg.filters.iter().cloned());
-        if self.link.connected {
-            // A late observer: its filters now, and the news that the connection is up (so
-            // that it asks what it missed).
-            self.subscribe(msg.filters);
-            self.metrics.sent(msg.kind);
-            msg.connection
-                .do_send(ConnectionChanged { connected: true });
-        }
-        self.inbound.observe();
-        self.observers.push(Observer {
-            messages: msg.observer,
-            connection: msg.connection,
-            kind: msg.kind,
-        });
     }
 }
 

@@ -2,7 +2,7 @@
 //! keeps the [`WebModel`], pushes its events to open pages, and sends the sets they make.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use janitoo_actors::messages::{ConnectionChanged, Observe, Observed, Publish};
@@ -10,6 +10,7 @@ use janitoo_actors::{ActorKind, Metrics};
 use janitoo_protocol::topic::filters;
 use janitoo_protocol::{Data, Genre, Hadd, InfoKind, Message as Wire, Request, Topic};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 use tracing::debug;
 
 use crate::model::WebModel;
