@@ -152,6 +152,8 @@ macro_rules! declare_metrics {
         $field:ident: $kind:ident = $name:literal, $help:literal $(, system($uuid:literal, $label:literal))?;
     )*) => {
         /// The process's metrics, each declared once (see the module's doc).
+        // The helps name configuration keys (`[limits] max_payload`), not links.
+        #[allow(rustdoc::broken_intra_doc_links)]
         #[derive(Debug)]
         pub struct Metrics {
             $(
