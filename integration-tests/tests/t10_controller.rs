@@ -346,9 +346,10 @@ async fn without_a_broker_address_the_process_embeds_one() {
     assert_eq!(reply.value.data, Data::from("Ambiance"));
 }
 
-/// With `--log-format json` and the actors' debug logs, a get is followed in the logs by its
-/// `request` span, from its admission by the bridge to its answer by the bus: each event
-/// carries the node, the value and the request's id.
+/// With `--log-format json` and the actors' debug logs, a request is followed in the logs by its
+/// `request` span: a get of a sensor from its admission by the bridge to its answer by the bus,
+/// a get of a stored value to its answer from the value cache; each event carries the node,
+/// the value and the request's id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_followed_in_the_logs_by_its_span() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
@@ -367,37 +368,56 @@ async fn a_request_is_followed_in_the_logs_by_its_span() {
     let lines = janitoo_integration_tests::process::Lines::read(controller.stderr.take().unwrap());
     let mut client = Client::connect(broker.port).await;
     client.subscribe("/nodes/9999/9990/reply").await;
-    let get = || config_request(None, AMBIANCE, "name", Genre::Config);
-    let reply = client
-        .ask_until_answered(get, Duration::from_secs(10))
+    let sensor = || {
+        Request::get(
+            AMBIANCE,
+            "temperature",
+            Genre::User,
+            CommandClass::SENSOR_MULTILEVEL,
+        )
+    };
+    let read = client
+        .ask_until_answered(sensor, Duration::from_secs(10))
         .await;
-    let id = reply.request_id.clone().unwrap();
-    // Its events were written before the answer was published: they are all in the pipe.
+    let stored = client
+        .ask(config_request(None, AMBIANCE, "name", Genre::Config))
+        .await;
+    // Their events were written before the answers were published: they are all in the pipe.
     let _ = controller.kill();
     let _ = controller.wait();
     let events: Vec<serde_json::Value> = lines
         .finish()
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
-        .filter(|event: &serde_json::Value| event["span"]["request_id"] == id.as_str())
         .collect();
-    let said: Vec<&str> = events
-        .iter()
-        .map(|event| event["fields"]["message"].as_str().unwrap_or_default())
-        .collect();
-    assert_eq!(said, ["admitted", "answered"], "{events:?}");
-    for event in &events {
-        let span = &event["span"];
-        assert_eq!(
-            (&span["name"], &span["hadd"], &span["uuid"], &span["op"]),
-            (
-                &serde_json::json!("request"),
-                &serde_json::json!("0220/0001"),
-                &serde_json::json!("name"),
-                &serde_json::json!("get")
-            ),
-            "{event}"
-        );
+    for (reply, uuid, said) in [
+        (&read, "temperature", &["admitted", "answered"][..]),
+        (&stored, "name", &["answered from the value cache"][..]),
+    ] {
+        let id = reply.request_id.clone().unwrap();
+        let of_it: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|event| event["span"]["request_id"] == id.as_str())
+            .collect();
+        let messages: Vec<&str> = of_it
+            .iter()
+            .map(|event| event["fields"]["message"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(messages, said, "{of_it:?}");
+        for event in &of_it {
+            let span = &event["span"];
+            assert_eq!(
+                (&span["name"], &span["hadd"], &span["uuid"], &span["op"]),
+                (
+                    &serde_json::json!("request"),
+                    &serde_json::json!("0220/0001"),
+                    &serde_json::json!(uuid),
+                    &serde_json::json!("get")
+                ),
+                "{event}"
+            );
+        }
+        let answered = of_it.last().unwrap();
+        assert_eq!(answered["fields"]["status"], 200, "{answered}");
     }
-    assert_eq!(events[1]["fields"]["status"], 200, "{}", events[1]);
 }
