@@ -238,16 +238,19 @@ impl Client {
     }
 
     /// A counter of a controller's process metrics (system values of the node `controller`,
-    /// its network controller's or first bus's): its value now. Panics when not answered 200.
+    /// its network controller's or first bus's): its value now, asked again until answered
+    /// within 20 s (a get may be lost in a broker's backlog after a flood). Panics when not
+    /// answered 200.
     pub async fn metric(&mut self, controller: Hadd, uuid: &str) -> f64 {
-        let reply = self
-            .ask(Request::get(
+        let read = || {
+            Request::get(
                 controller,
                 uuid,
                 janitoo_protocol::Genre::System,
                 janitoo_protocol::CommandClass::CONFIGURATION,
-            ))
-            .await;
+            )
+        };
+        let reply = self.ask_until_answered(read, Duration::from_secs(20)).await;
         assert_eq!(reply.status(), Status::OK, "{uuid}: {:?}", reply.error);
         janitoo_protocol::value::data_as_f64(&reply.value.data)
             .unwrap_or_else(|| panic!("{uuid}: {reply:?}"))
