@@ -104,6 +104,34 @@ mod tests {
 
     #[test]
     fn a_refusal_echoes_the_request_to_whoever_asked_and_publishes_nothing() {
+        let mut set = Request::set(
+            NODE,
+            "pin",
+            Genre::Config,
+            CommandClass::CONFIGURATION,
+            Data::from(99),
+        );
+        set.index = Some(2);
+        set.reply_hadd = Some(ASKER);
+        let out = publications(
+            NODE,
+            &set,
+            Err(Failure::new(Status::BAD_REQUEST, "out of range")),
+        );
+        let Message::ValueReply(reply) = &out[0].1 else {
+            panic!("{:?}", out[0]);
+        };
+        let echoed = &reply.value;
+        assert_eq!(
+            (
+                echoed.index,
+                echoed.cmd_class,
+                echoed.reply_hadd,
+                &echoed.data
+            ),
+            (2, CommandClass::CONFIGURATION, Some(ASKER), &Data::from(99)),
+            "the request, echoed"
+        );
         let failure = Failure::new(Status::NOT_FOUND, "no such value");
         let out = publications(NODE, &get(Some(ASKER)), Err(failure.clone()));
         assert_eq!(out.len(), 1);

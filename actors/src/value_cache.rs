@@ -30,14 +30,4 @@ impl ValueCache {
             .get(&(hadd, uuid.to_owned(), index))
             .map(|value| value.clone())
     }
-
-    /// How many instances are kept.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
