@@ -294,7 +294,7 @@ async fn a_clean_stop_announces_every_node_offline() {
 }
 
 /// Writing `heartbeat` over the network writes it back into the file (the new period applying
-/// at once is tested on paused time: `actors/tests/node_timers.rs`).
+/// at once is tested on paused time: `actors/tests/paused_time/node_timers.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_heartbeat_period_is_written_back() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);

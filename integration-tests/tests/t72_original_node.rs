@@ -162,7 +162,7 @@ const ORIGINAL_RESOLV_HEARTBEAT: &str =
     r#"{"add_ctrl": "0001", "add_node": "0000", "state": "ONLINE"}"#;
 
 /// Its `resolv_timeout` is 15 s in the original's sample configuration: the 45 s that takes
-/// is tested on paused time (`actors/tests/supervisor.rs`); here, processes with a 3 s cadence.
+/// is tested on paused time (`actors/tests/paused_time/supervisor.rs`); here, processes with a 3 s cadence.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_secondaries_follow_an_original_primary_and_take_over_after_three_of_its_periods() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);

@@ -2,12 +2,10 @@
 //! silence limit and beats every interval; a node gone silent is told PENDING after three of
 //! its periods and FAILED after six; a node that says its period is longer is not.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{run_for, Observers, Published, Wire};
 use actix::prelude::*;
-use common::{run_for, Observers, Published, Wire};
 use janitoo_actors::{Metrics, NetworkSupervisor, SupervisorLinks, SupervisorSetup};
 use janitoo_protocol::election::{ElectionConfig, Rank, Role};
 use janitoo_protocol::liveness::LivenessConfig;

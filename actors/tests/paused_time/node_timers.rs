@@ -2,13 +2,11 @@
 //! its health told at once when a reading fails or comes back; a value polled every period,
 //! a new poll period applied at once, a failed first read tried again soon.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
+use crate::common::{links, node_setup, run_for, Wire};
 use actix::prelude::*;
-use common::{links, node_setup, run_for, Wire};
 use janitoo_actors::messages::ApplyRequest;
 use janitoo_actors::{Component, ComponentError, ComponentInfo, NodeActor, ValueSpec};
 use janitoo_protocol::{
@@ -61,7 +59,7 @@ impl Component for Sensor {
     }
 }
 
-fn heartbeats(published: &common::Published) -> Vec<(u64, NodeState)> {
+fn heartbeats(published: &crate::common::Published) -> Vec<(u64, NodeState)> {
     published
         .on(&Topic::Heartbeat(NODE))
         .into_iter()

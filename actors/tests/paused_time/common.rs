@@ -1,8 +1,6 @@
 //! What the actor tests share: a stand-in for the bridge that keeps what it is given, stamped
 //! with tokio's (paused) clock, and a node set up with a component of the test's.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,11 +33,6 @@ impl Published {
     /// The times of the publications on `topic`, in whole seconds since the start.
     pub fn seconds_on(&self, topic: &Topic) -> Vec<u64> {
         self.on(topic).iter().map(|(at, _)| at.as_secs()).collect()
-    }
-
-    /// Everything, in order.
-    pub fn all(&self) -> Vec<(Duration, Topic, Message)> {
-        self.0.lock().unwrap().clone()
     }
 }
 
