@@ -10,7 +10,8 @@ use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::network::{self, FailoverNetwork};
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess};
 use janitoo_integration_tests::watch::Watcher;
-use janitoo_protocol::{Hadd, NodeState};
+use janitoo_protocol::election::ElectionConfig;
+use janitoo_protocol::{Hadd, Message, NodeState, Topic};
 use tokio::time::Instant;
 
 const FILTERS: [&str; 3] = [
@@ -249,5 +250,133 @@ async fn phantom_nodes_are_bounded() {
     assert!(
         asked as f64 <= allowed,
         "{asked} discovery requests in {elapsed:?} (at most {allowed})"
+    );
+}
+
+/// The primary's OFFLINE (its Last Will) heard since `since`.
+fn will_heard(watcher: &Watcher, hadd: Hadd, since: Instant) -> Option<Instant> {
+    watcher.since(since).into_iter().find_map(|heard| {
+        let offline =
+            matches!(&heard.message, Message::Heartbeat(beat) if beat.state == NodeState::Offline);
+        (heard.topic == Topic::Heartbeat(hadd) && offline).then_some(heard.at)
+    })
+}
+
+/// Issue 21's finding 5: on a keyed network a controller's Will was believed once per process.
+/// After one lost connection (its Will published and believed), the same process's real crash
+/// later was refused as a replay, and the takeover waited for the silence (2.35 s instead of
+/// 0.09 s). The Will now carries the connection's number: each connection's counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_controllers_will_counts_again_after_an_earlier_lost_connection() {
+    // Mosquitto when there is one: it drops a client whose keep-alive lapsed, and sends its Will.
+    let kind = *janitoo_integration_tests::process::brokers_under_test()
+        .last()
+        .unwrap();
+    let broker = BrokerProcess::start(kind, janitoo(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("network.key");
+    std::fs::write(&key_file, "a shared secret only the controllers know\n").unwrap();
+    let network = format!(
+        "[network]\nkey_file = {:?}\n",
+        key_file.display().to_string()
+    );
+    // A 5 s keep-alive: the broker drops a frozen controller (and sends its Will) in 7.5 s.
+    let mut net = FailoverNetwork::start_editing(
+        janitoo(),
+        &broker.address(),
+        |text| {
+            text.replacen("[network]\n", &network, 1).replacen(
+                "address = \"127.0.0.1:1883\"",
+                "address = \"127.0.0.1:1883\"\nkeepalive = 5",
+                1,
+            )
+        },
+        |text| text,
+    );
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let first = Hadd::new(1, 0);
+    let (primary, _) = network::network_up(&watcher, Instant::now(), Duration::from_secs(20))
+        .await
+        .expect("the keyed network did not come up");
+    assert_eq!(primary, first);
+
+    // The primary frozen until the broker drops it: its first connection's Will, believed.
+    net.controller(first).signal("STOP");
+    let frozen = Instant::now();
+    watcher
+        .wait_for(Duration::from_secs(20), || {
+            will_heard(&watcher, first, frozen)
+        })
+        .await
+        .expect("the broker did not drop the frozen primary");
+    let (_, second, _) = watcher
+        .wait_for(Duration::from_secs(10), || {
+            watcher
+                .primaries(frozen)
+                .into_iter()
+                .find(|(_, hadd, _)| *hadd != first)
+        })
+        .await
+        .expect("nobody took over from the frozen primary");
+    // Back, on a new connection, it announces itself again, and listens for the rejoin delay
+    // (a protocol constant) before it may claim.
+    net.controller(first).signal("CONT");
+    let resumed = Instant::now();
+    let (announced, _) = watcher
+        .wait_for(Duration::from_secs(15), || {
+            watcher
+                .candidacies(resumed)
+                .into_iter()
+                .find(|(_, candidacy)| candidacy.hadd == first)
+        })
+        .await
+        .expect("the resumed controller did not announce itself");
+    tokio::time::sleep_until(announced + ElectionConfig::default().rejoin + Duration::from_secs(1))
+        .await;
+    // The one that took over, killed: the primary-ranked controller is primary again.
+    let killed = Instant::now();
+    net.controllers
+        .iter_mut()
+        .find(|(hadd, _)| *hadd == second)
+        .unwrap()
+        .1
+        .kill();
+    let (_, again, _) = watcher
+        .wait_for(Duration::from_secs(15), || {
+            watcher
+                .primaries(killed)
+                .into_iter()
+                .find(|(_, hadd, _)| *hadd != second)
+        })
+        .await
+        .expect("nobody took over from the killed primary");
+    assert_eq!(
+        again, first,
+        "the primary-ranked controller is primary again"
+    );
+
+    // Its real crash now: the Will of its second connection is believed, the takeover at once.
+    let killed = Instant::now();
+    net.controllers
+        .iter_mut()
+        .find(|(hadd, _)| *hadd == first)
+        .unwrap()
+        .1
+        .kill();
+    let (at, next, _) = watcher
+        .wait_for(Duration::from_secs(15), || {
+            watcher
+                .primaries(killed)
+                .into_iter()
+                .find(|(_, hadd, _)| *hadd != first)
+        })
+        .await
+        .expect("no takeover after the crash");
+    eprintln!("{next} took over {:?} after the crash", at - killed);
+    // Its Will was believed: a takeover by silence waits for three missed 1 s intervals.
+    assert!(
+        at - killed < Duration::from_millis(1_500),
+        "the takeover took {:?}: the crashed controller's Will was not believed",
+        at - killed
     );
 }

@@ -30,12 +30,12 @@ fn control_plane(c: &mut Criterion) {
         c.bench_function(&format!("control_plane/sign/{codec}"), |b| {
             b.iter(|| {
                 stamp += 1;
-                black_box(primary.seal(&topic, &beat, codec, stamp))
+                black_box(primary.seal(&topic, &beat, codec, stamp, 1))
             })
         });
         // Distinct signed beats (a replay would be refused early), received in turn.
         let payloads: Vec<Vec<u8>> = (0..10_000u64)
-            .map(|at| primary.seal(&topic, &beat, codec, NOW + at))
+            .map(|at| primary.seal(&topic, &beat, codec, NOW + at, 1))
             .collect();
         let mut receiver = plane(Hadd::new(2, 0));
         let mut next = 0;

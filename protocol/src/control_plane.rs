@@ -11,14 +11,19 @@
 //! A signed payload carries two more fields: `ts`, its time (ms since the Unix epoch), and
 //! `sig`, the HMAC-SHA256 of the canonical payload without `sig` (keys sorted at every level,
 //! compact JSON, whatever the codec on the wire), in hex. Candidacies also carry `since`, the
-//! time the controller's process connected: its Last Will, registered then and published
-//! whenever the process dies, is stamped with it, and is believed once, only from the process
-//! that announced it. Anything else older or newer than the window (30 s: keep the clocks in
-//! NTP time) is stale, and a signature seen before is a replay.
+//! time the controller's process connected, and `conn`, the number of its current connection
+//! to the broker (1 for the first). Its Last Will, registered at each connection and published
+//! when that connection is lost, carries both, is stamped with `since`, and is believed once
+//! per connection, only from the process that announced it, and never for a connection older
+//! than the last announced. Anything else older or newer than the window (30 s: keep the
+//! clocks in NTP time) is stale, and a signature seen before is a replay.
+//!
+//! A signature is 64 lower-case hex digits, and is remembered as the 32 bytes they stand for:
+//! any other spelling of the same bytes is refused, so a replay cannot pass for new.
 //!
 //! Sans-IO: times are given, nothing is read or sent here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -37,6 +42,8 @@ pub const SIGNATURE: &str = "sig";
 pub const STAMP: &str = "ts";
 /// The field of a candidacy holding when its process connected (its Last Will's stamp).
 pub const SINCE: &str = "since";
+/// The field of a candidacy and of a Last Will holding the number of the process's connection.
+pub const CONNECTION: &str = "conn";
 /// The uuid of a candidacy value.
 const CANDIDACY: &str = "network_controller";
 /// How far a stamp may be from the receiver's clock, by default (ms).
@@ -53,6 +60,8 @@ pub enum Refusal {
     Unsigned,
     /// The signature does not match (another key, or the payload was changed).
     BadSignature,
+    /// The signature is not written as 64 lower-case hex digits.
+    Malformed,
     /// Its stamp is further from now than the window.
     Stale {
         /// How far, ms.
@@ -67,10 +76,23 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Unsigned => f.write_str("unsigned control message"),
             Refusal::BadSignature => f.write_str("bad signature"),
+            Refusal::Malformed => f.write_str("signature not written as 64 lower-case hex digits"),
             Refusal::Stale { off_ms } => write!(f, "stamp {off_ms} ms away from now"),
             Refusal::Replayed => f.write_str("replayed"),
         }
     }
+}
+
+/// A signature's bytes (HMAC-SHA256).
+pub type Signature = [u8; 32];
+
+/// What a valid signature vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The time of signing, ms since the Unix epoch.
+    pub stamp_ms: u64,
+    /// The signature, decoded.
+    pub signature: Signature,
 }
 
 /// The shared secret of a network's controllers.
@@ -119,8 +141,8 @@ impl ControlKey {
         }
     }
 
-    /// The stamp of a tree signed with this key.
-    pub fn verify(&self, tree: &Data) -> Result<u64, Refusal> {
+    /// The stamp and signature of a tree signed with this key.
+    pub fn verify(&self, tree: &Data) -> Result<Verified, Refusal> {
         let Data::Object(fields) = tree else {
             return Err(Refusal::Unsigned);
         };
@@ -134,10 +156,13 @@ impl ControlKey {
         canonical(tree, true, &mut bytes);
         let mut mac = self.mac.clone();
         mac.update(&bytes);
-        let expected = unhex(signature).ok_or(Refusal::BadSignature)?;
-        mac.verify_slice(&expected)
+        let signature = unhex(signature).ok_or(Refusal::Malformed)?;
+        mac.verify_slice(&signature)
             .map_err(|_| Refusal::BadSignature)?;
-        Ok(stamp)
+        Ok(Verified {
+            stamp_ms: stamp,
+            signature,
+        })
     }
 }
 
@@ -153,8 +178,17 @@ pub fn is_control(topic: &Topic) -> bool {
     }
 }
 
+/// What a keyed controller's latest candidacy said of its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Announced {
+    /// When its process connected first: its Last Will's stamp.
+    since: u64,
+    /// The number of its connection then.
+    connection: u64,
+}
+
 /// One controller's side of the signed control plane: its key, what it has seen, and which
-/// controllers have announced themselves (with the stamp their Last Will carries).
+/// controllers have announced themselves (with what their Last Will carries).
 #[derive(Debug, Clone)]
 pub struct ControlPlane {
     key: ControlKey,
@@ -162,13 +196,14 @@ pub struct ControlPlane {
     me: Hadd,
     since_ms: u64,
     /// Signatures believed within the window, with their stamps.
-    seen: HashMap<String, u64>,
+    seen: HashMap<Signature, u64>,
     /// The size of `seen` at which stale signatures are next forgotten.
     clean_at: usize,
-    /// Keyed controllers, by the `since` of their latest candidacy.
-    controllers: HashMap<Hadd, u64>,
-    /// Last Wills believed, as (controller, since): each is believed once.
-    wills: HashSet<(Hadd, u64)>,
+    /// Keyed controllers, by their latest candidacy.
+    controllers: HashMap<Hadd, Announced>,
+    /// The latest Last Will believed of each controller, as (since, connection): one is
+    /// believed per connection, in order.
+    wills: HashMap<Hadd, (u64, u64)>,
 }
 
 impl ControlPlane {
@@ -182,7 +217,7 @@ impl ControlPlane {
             seen: HashMap::new(),
             clean_at: CLEAN_AT,
             controllers: HashMap::new(),
-            wills: HashSet::new(),
+            wills: HashMap::new(),
         }
     }
 
@@ -192,8 +227,16 @@ impl ControlPlane {
         is_control(topic) || *topic == Topic::Heartbeat(self.me)
     }
 
-    /// The payload of `message` for `topic`, signed when [`ControlPlane::signs`] says so.
-    pub fn seal(&self, topic: &Topic, message: &Message, codec: Codec, now_ms: u64) -> Vec<u8> {
+    /// The payload of `message` for `topic`, signed when [`ControlPlane::signs`] says so;
+    /// `connection` is the number of the process's current connection (candidacies carry it).
+    pub fn seal(
+        &self,
+        topic: &Topic,
+        message: &Message,
+        codec: Codec,
+        now_ms: u64,
+        connection: u64,
+    ) -> Vec<u8> {
         if !self.signs(topic) {
             return message.encode(codec);
         }
@@ -204,15 +247,19 @@ impl ControlPlane {
         };
         if let (Topic::Value { .. }, Data::Object(fields)) = (topic, &mut tree) {
             fields.insert(SINCE.into(), Data::from(self.since_ms));
+            fields.insert(CONNECTION.into(), Data::from(connection));
         }
         self.key.sign(&mut tree, now_ms);
         codec.encode_tree(&tree)
     }
 
-    /// The Last Will to register at connection: this controller OFFLINE, stamped with the
-    /// time its process connected.
-    pub fn will(&self, codec: Codec) -> Vec<u8> {
+    /// The Last Will to register at connection number `connection`: this controller OFFLINE,
+    /// with that number, stamped with the time its process connected.
+    pub fn will(&self, codec: Codec, connection: u64) -> Vec<u8> {
         let mut tree = Heartbeat::own(self.me, NodeState::Offline).to_tree();
+        if let Data::Object(fields) = &mut tree {
+            fields.insert(CONNECTION.into(), Data::from(connection));
+        }
         self.key.sign(&mut tree, self.since_ms);
         codec.encode_tree(&tree)
     }
@@ -239,24 +286,19 @@ impl ControlPlane {
             return Ok(());
         }
         let tree = tree.ok_or(Refusal::Unsigned)?;
-        let stamp = self.key.verify(tree)?;
-        let signature = tree
-            .get(SIGNATURE)
-            .and_then(Data::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let Verified {
+            stamp_ms: stamp,
+            signature,
+        } = self.key.verify(tree)?;
         let off_ms = stamp.abs_diff(now_ms);
         if let Topic::Heartbeat(hadd) = topic {
             let offline = tree.get("state").and_then(Data::as_str) == Some("OFFLINE");
-            if offline && self.controllers.get(hadd) == Some(&stamp) {
-                // Its Last Will: believed once, whatever its age.
-                let first = self.wills.insert((*hadd, stamp));
+            let announced = self.controllers.get(hadd).copied();
+            if let Some(announced) = announced.filter(|it| offline && it.since == stamp) {
+                // Its Last Will: believed once per connection, whatever its age.
                 self.seen.insert(signature, stamp);
-                return if first {
-                    Ok(())
-                } else {
-                    Err(Refusal::Replayed)
-                };
+                let connection = tree.get(CONNECTION).and_then(Data::as_u64).unwrap_or(0);
+                return self.believe_will(*hadd, announced, connection);
             }
         }
         if off_ms > self.window_ms {
@@ -268,9 +310,31 @@ impl ControlPlane {
         }
         if let Topic::Value { hadd, .. } = topic {
             if let Some(since) = tree.get(SINCE).and_then(Data::as_u64) {
-                self.controllers.insert(*hadd, since);
+                let connection = tree.get(CONNECTION).and_then(Data::as_u64).unwrap_or(0);
+                self.controllers
+                    .insert(*hadd, Announced { since, connection });
             }
         }
+        Ok(())
+    }
+
+    /// Believes the Last Will of `hadd`'s connection number `connection`, unless its process
+    /// has announced a later connection since or that Will (or a later one) was believed.
+    fn believe_will(
+        &mut self,
+        hadd: Hadd,
+        announced: Announced,
+        connection: u64,
+    ) -> Result<(), Refusal> {
+        if connection < announced.connection {
+            return Err(Refusal::Replayed);
+        }
+        let believed = self.wills.get(&hadd).copied();
+        if believed.is_some_and(|(since, latest)| since == announced.since && connection <= latest)
+        {
+            return Err(Refusal::Replayed);
+        }
+        self.wills.insert(hadd, (announced.since, connection));
         Ok(())
     }
 
@@ -339,15 +403,23 @@ fn hex(bytes: &[u8]) -> String {
     text
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+/// The bytes of a signature written as 64 lower-case hex digits (the one spelling [`hex`]
+/// writes); `None` for anything else.
+fn unhex(text: &str) -> Option<Signature> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let text = text.as_bytes();
     if text.len() != 64 {
         return None;
     }
-    let digit = |c: u8| (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    let mut bytes = [0u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(bytes)
 }
 
 #[cfg(test)]

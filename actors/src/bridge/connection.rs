@@ -2,13 +2,15 @@
 //! tools share), and the task that drives rumqttc's event loop, reconnects with jittered
 //! backoff and forwards what it hears to the bridge.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_config::{BrokerAddress, BrokerConfig, ConfigError};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
+use janitoo_protocol::control_plane::ControlPlane;
+use janitoo_protocol::{Codec, Hadd, NodeState, Topic};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::oneshot;
 
@@ -20,6 +22,54 @@ use crate::metrics::{ActorKind, Metrics};
 /// rumqttc's limit fails the whole connection, and a retained one would fail every
 /// reconnection); payloads over the payload limit are refused after they are read.
 pub const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
+
+/// The number of the bridge's current connection to the broker, 1 for the first: counted by
+/// the event loop's task, carried by a keyed controller's candidacies and Last Will (so that
+/// its Will is believed once per connection).
+#[derive(Debug, Clone)]
+pub struct ConnectionNumber(Arc<AtomicU64>);
+
+impl Default for ConnectionNumber {
+    fn default() -> Self {
+        ConnectionNumber(Arc::new(AtomicU64::new(1)))
+    }
+}
+
+impl ConnectionNumber {
+    /// The current connection's number.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Counts a new connection (attempt), and returns its number.
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// The Last Will of the process's network controller: its OFFLINE, signed on a keyed network,
+/// with the number of the connection it is registered with.
+#[derive(Debug, Clone)]
+pub struct ControllerWill {
+    /// The controller.
+    pub hadd: Hadd,
+    /// The codec of the process.
+    pub codec: Codec,
+    /// Signs it on a keyed network.
+    pub control: Option<ControlPlane>,
+}
+
+impl ControllerWill {
+    /// The Will to register with connection number `connection`.
+    pub fn for_connection(&self, connection: u64) -> LastWill {
+        let topic = Topic::Heartbeat(self.hadd).to_string();
+        let payload = match &self.control {
+            Some(control) => control.will(self.codec, connection),
+            None => NodeState::Offline.as_str().as_bytes().to_vec(),
+        };
+        LastWill::new(topic, payload, QoS::AtMostOnce, false)
+    }
+}
 
 /// How to reach a broker: its address, keep-alive, account and TLS. One setup for the bridge
 /// and for the operator tools.
@@ -140,6 +190,10 @@ pub struct Listener {
     pub ended: oneshot::Sender<()>,
     /// Counts the messages it sends to the bridge.
     pub metrics: Arc<Metrics>,
+    /// Counted at each reconnection.
+    pub connection: ConnectionNumber,
+    /// Registered anew, with the new number, at each reconnection.
+    pub will: Option<ControllerWill>,
 }
 
 /// Drives the rumqttc event loop: forwards events, reconnects with backoff. It waits only for
@@ -151,6 +205,8 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
         stopping,
         ended,
         metrics,
+        connection,
+        will,
     } = listener;
     let tell = |event: ConnectionEvent| {
         metrics.sent(ActorKind::Bridge);
@@ -189,6 +245,12 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
                     break;
                 }
                 tell(ConnectionEvent::Down(err.to_string()));
+                let next = connection.next();
+                if let Some(will) = &will {
+                    event_loop
+                        .mqtt_options
+                        .set_last_will(will.for_connection(next));
+                }
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }

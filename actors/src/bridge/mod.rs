@@ -37,7 +37,7 @@ use janitoo_config::BrokerAddress;
 use janitoo_protocol::control_plane::ControlPlane;
 use janitoo_protocol::limits::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PAYLOAD};
 use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Topic};
-use rumqttc::{AsyncClient, EventLoop, LastWill, QoS};
+use rumqttc::{AsyncClient, EventLoop};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
@@ -48,7 +48,7 @@ use crate::messages::{
 };
 use crate::metrics::{ActorKind, Metrics};
 use crate::value_cache::ValueCache;
-use connection::{ConnectionEvent, Listener, MqttSettings};
+use connection::{ConnectionEvent, ConnectionNumber, ControllerWill, Listener, MqttSettings};
 use inbound::Inbound;
 use outbound::{Encoding, Lanes, NotSent, Outbound, OutboundQueues};
 
@@ -124,6 +124,9 @@ pub struct MqttBridge {
     /// Every node of the process, and the controller carrying the Will: OFFLINE at a clean stop.
     hadds: Vec<Hadd>,
     will: Option<Hadd>,
+    /// The number of the current connection, and the Will registered with each.
+    connection: ConnectionNumber,
+    controller_will: Option<ControllerWill>,
     filters: Vec<String>,
     link: Link,
     stopping: Arc<AtomicBool>,
@@ -137,19 +140,21 @@ impl MqttBridge {
     pub fn new(config: BridgeConfig, metrics: Arc<Metrics>) -> Self {
         let client_id = format!("janitoo-{}", uuid::Uuid::new_v4().simple());
         let mut options = config.mqtt.options(client_id);
-        if let Some(will) = config.will {
-            let topic = Topic::Heartbeat(will).to_string();
-            let payload = match &config.control {
-                Some(control) => control.will(config.codec),
-                None => NodeState::Offline.as_str().as_bytes().to_vec(),
-            };
-            options.set_last_will(LastWill::new(topic, payload, QoS::AtMostOnce, false));
+        let connection = ConnectionNumber::default();
+        let controller_will = config.will.map(|hadd| ControllerWill {
+            hadd,
+            codec: config.codec,
+            control: config.control.clone(),
+        });
+        if let Some(will) = &controller_will {
+            options.set_last_will(will.for_connection(connection.current()));
         }
         let (client, event_loop) = MqttSettings::client(options, 1024);
         let encoding = Encoding {
             codec: config.codec,
             max_payload: config.max_payload,
             control: config.control.clone(),
+            connection: connection.clone(),
         };
         let (lanes, queues) = Lanes::new(
             config.queue_capacity,
@@ -176,6 +181,8 @@ impl MqttBridge {
             raw_observers: Vec::new(),
             hadds: Vec::new(),
             will: config.will,
+            connection,
+            controller_will,
             filters: vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()],
             link: Link::default(),
             stopping: Arc::new(AtomicBool::new(false)),
@@ -221,6 +228,8 @@ impl Actor for MqttBridge {
                 stopping: self.stopping.clone(),
                 ended,
                 metrics: self.metrics.clone(),
+                connection: self.connection.clone(),
+                will: self.controller_will.clone(),
             };
             actix::spawn(connection::drive(event_loop, listener));
         }

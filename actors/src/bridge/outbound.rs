@@ -19,6 +19,7 @@ use janitoo_protocol::{Codec, Message, Topic};
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 
+use super::connection::ConnectionNumber;
 use crate::metrics::Metrics;
 
 /// How many of the protocol's messages in a row pass a waiting retained publication: under
@@ -62,6 +63,7 @@ pub struct Lanes<P> {
     /// Signs control messages on a keyed network (a copy of the control plane: signing needs
     /// only the key).
     control: Option<ControlPlane>,
+    connection: ConnectionNumber,
     metrics: Arc<Metrics>,
 }
 
@@ -74,6 +76,8 @@ pub struct Encoding {
     /// Signs control messages on a keyed network (a copy of the control plane: signing needs
     /// only the key).
     pub control: Option<ControlPlane>,
+    /// The number of the current connection (signed candidacies carry it).
+    pub connection: ConnectionNumber,
 }
 
 impl<P: Publisher> Lanes<P> {
@@ -97,6 +101,7 @@ impl<P: Publisher> Lanes<P> {
             codec: encoding.codec,
             max_payload: encoding.max_payload,
             control: encoding.control,
+            connection: encoding.connection,
             metrics,
         };
         let queues = OutboundQueues::new(protocol_queue, retained_queue, holding);
@@ -107,7 +112,10 @@ impl<P: Publisher> Lanes<P> {
     /// protocol's lane; a payload over the limit is not sent.
     pub fn send(&self, topic: &Topic, message: &Message, wall_ms: u64) -> Result<(), NotSent> {
         let payload = match &self.control {
-            Some(control) => control.seal(topic, message, self.codec, wall_ms),
+            Some(control) => {
+                let connection = self.connection.current();
+                control.seal(topic, message, self.codec, wall_ms, connection)
+            }
             None => message.encode(self.codec),
         };
         if payload.len() > self.max_payload {
@@ -306,6 +314,7 @@ mod tests {
             codec: Codec::Json,
             max_payload,
             control: None,
+            connection: ConnectionNumber::default(),
         }
     }
 

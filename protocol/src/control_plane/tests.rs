@@ -46,7 +46,7 @@ fn what_a_controller_signs_another_believes_in_either_codec() {
     let sender = plane(PRIMARY, NOW - 5_000);
     for codec in [Codec::Json, Codec::MessagePack] {
         let mut receiver = plane(SECONDARY, NOW);
-        let payload = sender.seal(&Topic::ResolvHeartbeat, &primary_beat(), codec, NOW);
+        let payload = sender.seal(&Topic::ResolvHeartbeat, &primary_beat(), codec, NOW, 1);
         let tree = tree_of(&payload, codec);
         assert_eq!(
             receiver.admit(&Topic::ResolvHeartbeat, Some(&tree), NOW + 1_000),
@@ -70,7 +70,7 @@ fn unsigned_tampered_stale_and_replayed_control_messages_are_refused() {
     );
     assert_eq!(receiver.admit(&topic, None, NOW), Err(Refusal::Unsigned));
 
-    let payload = sender.seal(&topic, &primary_beat(), Codec::Json, NOW);
+    let payload = sender.seal(&topic, &primary_beat(), Codec::Json, NOW, 1);
     let mut tampered = tree_of(&payload, Codec::Json);
     tampered["epoch"] = Data::from(0x90001);
     assert_eq!(
@@ -83,7 +83,7 @@ fn unsigned_tampered_stale_and_replayed_control_messages_are_refused() {
         NOW,
         DEFAULT_WINDOW_MS,
     );
-    let foreign = other.seal(&topic, &primary_beat(), Codec::Json, NOW);
+    let foreign = other.seal(&topic, &primary_beat(), Codec::Json, NOW, 1);
     assert_eq!(
         receiver.admit(&topic, Some(&tree_of(&foreign, Codec::Json)), NOW),
         Err(Refusal::BadSignature)
@@ -129,7 +129,7 @@ fn the_signed_form_is_canonical() {
     let key = ControlKey::from_secret(SECRET).unwrap();
     let mut signed = tree.clone();
     key.sign(&mut signed, NOW);
-    assert_eq!(key.verify(&signed), Ok(NOW));
+    assert_eq!(key.verify(&signed).map(|it| it.stamp_ms), Ok(NOW));
     assert_eq!(signed[STAMP], Data::from(NOW));
     assert_eq!(signed[SIGNATURE].as_str().map(str::len), Some(64));
 }
@@ -168,6 +168,7 @@ fn a_keyed_controllers_offline_must_be_its_own_and_its_will_counts_once() {
         &Message::Value(crate::value::ValuePublication::Single(Box::default())),
         Codec::Json,
         NOW,
+        1,
     );
     let announce = tree_of(&announce, Codec::Json);
     assert_eq!(announce[SINCE], Data::from(since));
@@ -185,7 +186,7 @@ fn a_keyed_controllers_offline_must_be_its_own_and_its_will_counts_once() {
     assert_eq!(receiver.admit(&topic, None, NOW), Err(Refusal::Unsigned));
 
     // Its Will, an hour old: believed once.
-    let will = tree_of(&primary.will(Codec::Json), Codec::Json);
+    let will = tree_of(&primary.will(Codec::Json, 1), Codec::Json);
     assert_eq!(will[STAMP], Data::from(since));
     assert_eq!(receiver.admit(&topic, Some(&will), NOW), Ok(()));
     assert_eq!(
@@ -200,6 +201,7 @@ fn a_keyed_controllers_offline_must_be_its_own_and_its_will_counts_once() {
         &Message::Value(crate::value::ValuePublication::Single(Box::default())),
         Codec::Json,
         NOW + 10_000,
+        1,
     );
     receiver
         .admit(
@@ -208,12 +210,12 @@ fn a_keyed_controllers_offline_must_be_its_own_and_its_will_counts_once() {
             NOW + 10_000,
         )
         .unwrap();
-    let old_will = tree_of(&primary.will(Codec::Json), Codec::Json);
+    let old_will = tree_of(&primary.will(Codec::Json, 1), Codec::Json);
     assert!(matches!(
         receiver.admit(&topic, Some(&old_will), NOW + 3_600_000),
         Err(Refusal::Stale { .. })
     ));
-    let new_will = tree_of(&restarted.will(Codec::Json), Codec::Json);
+    let new_will = tree_of(&restarted.will(Codec::Json, 1), Codec::Json);
     assert_eq!(
         receiver.admit(&topic, Some(&new_will), NOW + 3_600_000),
         Ok(())
@@ -230,6 +232,7 @@ fn a_replay_of_a_believed_will_within_the_window_is_refused() {
         &Message::Value(crate::value::ValuePublication::Single(Box::default())),
         Codec::Json,
         NOW,
+        1,
     );
     receiver
         .admit(
@@ -238,7 +241,7 @@ fn a_replay_of_a_believed_will_within_the_window_is_refused() {
             NOW,
         )
         .unwrap();
-    let will = tree_of(&primary.will(Codec::Json), Codec::Json);
+    let will = tree_of(&primary.will(Codec::Json, 1), Codec::Json);
     assert_eq!(
         receiver.admit(&Topic::Heartbeat(PRIMARY), Some(&will), NOW),
         Ok(())
@@ -250,6 +253,7 @@ fn a_replay_of_a_believed_will_within_the_window_is_refused() {
         &Message::Value(crate::value::ValuePublication::Single(Box::default())),
         Codec::Json,
         NOW + 2_000,
+        1,
     );
     receiver
         .admit(
@@ -270,7 +274,13 @@ fn what_is_remembered_is_bounded_by_the_window() {
     let mut receiver = plane(SECONDARY, NOW);
     for at in 0..5_000u64 {
         let now = NOW + at * 100;
-        let payload = sender.seal(&Topic::ResolvHeartbeat, &primary_beat(), Codec::Json, now);
+        let payload = sender.seal(
+            &Topic::ResolvHeartbeat,
+            &primary_beat(),
+            Codec::Json,
+            now,
+            1,
+        );
         receiver
             .admit(
                 &Topic::ResolvHeartbeat,
@@ -296,17 +306,17 @@ fn only_what_only_controllers_say_is_signed() {
         uuid: "temperature".into(),
     };
     assert_eq!(
-        primary.seal(&user_value, &value, Codec::Json, NOW),
+        primary.seal(&user_value, &value, Codec::Json, NOW, 1),
         value.encode(Codec::Json)
     );
     let other = Message::Heartbeat(Heartbeat::own(SECONDARY, NodeState::Online));
     assert_eq!(
-        primary.seal(&Topic::Heartbeat(SECONDARY), &other, Codec::Json, NOW),
+        primary.seal(&Topic::Heartbeat(SECONDARY), &other, Codec::Json, NOW, 1),
         b"ONLINE".to_vec(),
         "another node's heartbeat stays the bare word"
     );
     let own = Message::Heartbeat(Heartbeat::own(PRIMARY, NodeState::Online));
-    let sealed = primary.seal(&Topic::Heartbeat(PRIMARY), &own, Codec::Json, NOW);
+    let sealed = primary.seal(&Topic::Heartbeat(PRIMARY), &own, Codec::Json, NOW, 1);
     let tree = tree_of(&sealed, Codec::Json);
     assert!(tree.get(SIGNATURE).is_some(), "its own heartbeat is signed");
     assert_eq!(
@@ -324,10 +334,118 @@ fn refusals_say_what_was_wrong() {
         "stamp 31000 ms away from now"
     );
     assert_eq!(Refusal::Replayed.to_string(), "replayed");
+    assert_eq!(
+        Refusal::Malformed.to_string(),
+        "signature not written as 64 lower-case hex digits"
+    );
     let key = ControlKey::from_secret(SECRET).unwrap();
     assert_eq!(
         format!("{key:?}"),
         "ControlKey(..)",
         "the secret is never printed"
+    );
+}
+
+/// Issue 21's finding 4: a dispatch believed once came back 7.5 s later with its `sig` in upper
+/// case and was believed again (the replay memory held the text, the decoder took any case).
+#[test]
+fn a_signature_spelled_another_way_is_refused_not_taken_for_new() {
+    let sender = plane(PRIMARY, NOW);
+    let mut receiver = plane(SECONDARY, NOW);
+    let topic = Topic::ResolvHeartbeat;
+    let genuine = tree_of(
+        &sender.seal(&topic, &primary_beat(), Codec::Json, NOW, 1),
+        Codec::Json,
+    );
+    assert_eq!(receiver.admit(&topic, Some(&genuine), NOW), Ok(()));
+    let signature = genuine[SIGNATURE].as_str().unwrap().to_owned();
+    // (A signature without a letter is one in 2^64.)
+    let letter = signature.find(|c: char| c.is_ascii_lowercase()).unwrap();
+    let mut one_letter_upper = signature.clone();
+    one_letter_upper[letter..=letter].make_ascii_uppercase();
+    let spellings = [
+        signature.to_uppercase(),
+        one_letter_upper,
+        format!(" {signature}"),
+        format!("{signature}0"),
+        signature[..62].to_owned(),
+    ];
+    for spelling in spellings {
+        let mut replay = genuine.clone();
+        replay[SIGNATURE] = Data::from(spelling.clone());
+        assert_eq!(
+            receiver.admit(&topic, Some(&replay), NOW + 7_500),
+            Err(Refusal::Malformed),
+            "{spelling}"
+        );
+    }
+    assert_eq!(
+        receiver.admit(&topic, Some(&genuine), NOW + 7_500),
+        Err(Refusal::Replayed)
+    );
+}
+
+/// Has `receiver` hear `primary`'s candidacy, sent at `now` during its connection `connection`.
+fn hear_candidacy(receiver: &mut ControlPlane, primary: &ControlPlane, connection: u64, now: u64) {
+    let value = Message::Value(crate::value::ValuePublication::Single(Box::default()));
+    let payload = primary.seal(
+        &candidacy_topic(PRIMARY),
+        &value,
+        Codec::Json,
+        now,
+        connection,
+    );
+    let tree = tree_of(&payload, Codec::Json);
+    assert_eq!(tree[CONNECTION], Data::from(connection));
+    receiver
+        .admit(&candidacy_topic(PRIMARY), Some(&tree), now)
+        .unwrap();
+}
+
+/// Issue 21's finding 5: after one lost connection (its Will believed), the same process's
+/// real crash later was refused as a replay, and the takeover waited for the silence.
+#[test]
+fn a_will_is_believed_once_per_connection() {
+    let since = NOW - 60_000;
+    let primary = plane(PRIMARY, since);
+    let mut receiver = plane(SECONDARY, NOW);
+    hear_candidacy(&mut receiver, &primary, 1, NOW);
+    let topic = Topic::Heartbeat(PRIMARY);
+    let will = |connection| tree_of(&primary.will(Codec::Json, connection), Codec::Json);
+    assert_eq!(will(1)[CONNECTION], Data::from(1));
+
+    assert_eq!(receiver.admit(&topic, Some(&will(1)), NOW), Ok(()));
+    assert_eq!(
+        receiver.admit(&topic, Some(&will(1)), NOW + 1),
+        Err(Refusal::Replayed)
+    );
+    // Reconnected, and lost again before announcing the new connection: believed.
+    assert_eq!(receiver.admit(&topic, Some(&will(2)), NOW + 5_000), Ok(()));
+    // Back, it announces its fourth connection; the crash of that one is believed, once.
+    hear_candidacy(&mut receiver, &primary, 4, NOW + 90_000);
+    assert_eq!(
+        receiver.admit(&topic, Some(&will(3)), NOW + 95_000),
+        Err(Refusal::Replayed),
+        "a connection older than the announced one"
+    );
+    assert_eq!(receiver.admit(&topic, Some(&will(4)), NOW + 95_000), Ok(()));
+    assert_eq!(
+        receiver.admit(&topic, Some(&will(4)), NOW + 95_001),
+        Err(Refusal::Replayed)
+    );
+}
+
+/// A controller that started after a Will was published has never seen it: replayed to it,
+/// the Will of a connection older than the announced one is refused all the same.
+#[test]
+fn an_old_connections_will_is_refused_by_a_receiver_that_never_heard_it() {
+    let since = NOW - 3_600_000;
+    let primary = plane(PRIMARY, since);
+    let mut newcomer = plane(SECONDARY, NOW);
+    hear_candidacy(&mut newcomer, &primary, 2, NOW);
+    let old_will = tree_of(&primary.will(Codec::Json, 1), Codec::Json);
+    assert_eq!(
+        newcomer.admit(&Topic::Heartbeat(PRIMARY), Some(&old_will), NOW + 10),
+        Err(Refusal::Replayed)
     );
 }

@@ -230,7 +230,7 @@ fn on_a_keyed_network_a_control_message_is_believed_only_signed_and_once() {
         Ignored::NotBelieved(ControlRefusal::Unsigned)
     );
     let primary = ControlPlane::new(key(), Hadd::new(2, 0), NOW_MS, 10_000);
-    let signed = primary.seal(&topic, &resolv_heartbeat(), Codec::Json, NOW_MS);
+    let signed = primary.seal(&topic, &resolv_heartbeat(), Codec::Json, NOW_MS, 1);
     let verdict = classify(&mut inbound, "/dhcp/resolv/heartbeat", &signed);
     assert!(
         matches!(&verdict, Verdict::Observe { topic: Topic::ResolvHeartbeat, message } if *message == resolv_heartbeat()),
