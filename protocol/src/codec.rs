@@ -11,6 +11,8 @@ use serde::Deserialize;
 use crate::error::{ProtocolError, Result};
 use crate::fields::Data;
 
+mod lenient;
+
 /// Deepest nesting accepted in a payload (serde_json's own limit is 128 too).
 const MAX_DEPTH: usize = 128;
 
@@ -46,8 +48,13 @@ impl Codec {
             Codec::MessagePack => {
                 let mut decoder = rmp_serde::Deserializer::new(Cursor::new(payload));
                 decoder.set_max_depth(MAX_DEPTH);
-                let tree =
-                    Data::deserialize(&mut decoder).map_err(|err| malformed(err.to_string()))?;
+                let tree = Data::deserialize(&mut decoder).map_err(|err| {
+                    // What did not fit our data model, named, when that is what failed.
+                    match lenient::read(payload, MAX_DEPTH).and_then(|lenient| lenient.unfit) {
+                        Some(unfit) => malformed(unfit),
+                        None => malformed(err.to_string()),
+                    }
+                })?;
                 let used = decoder.get_ref().position();
                 if used != payload.len() as u64 {
                     return Err(malformed(format!(
@@ -57,6 +64,20 @@ impl Codec {
                 }
                 Ok(tree)
             }
+        }
+    }
+
+    /// Parses a payload into a tree as far as it goes: MessagePack's `bin` and `ext` read as
+    /// null, and map keys that are not text as their text (to find where to answer a request
+    /// that [`Codec::decode_tree`] refuses). JSON is read as by [`Codec::decode_tree`].
+    pub fn decode_tree_leniently(self, payload: &[u8]) -> Result<Data> {
+        match self {
+            Codec::Json => self.decode_tree(payload),
+            Codec::MessagePack => self.decode_tree(payload).or_else(|err| {
+                lenient::read(payload, MAX_DEPTH)
+                    .map(|lenient| lenient.tree)
+                    .ok_or(err)
+            }),
         }
     }
 

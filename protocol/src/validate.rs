@@ -39,7 +39,7 @@ fn integer(data: &Data) -> Option<i64> {
                 .map(|f| f as i64)
         }),
         Data::String(text) => text.trim().parse::<i64>().ok(),
-        Data::Bool(flag) => Some(i64::from(*flag)),
+        // `true` is no number (a heartbeat of `true` is not one of 1 s).
         _ => None,
     }
 }
@@ -205,6 +205,8 @@ mod tests {
             (ValueType::Int, json!("abc")),
             (ValueType::Int, json!(1.5)),
             (ValueType::Byte, json!(256)),
+            (ValueType::Int, json!(true)),
+            (ValueType::Short, json!(false)),
             (ValueType::Bool, json!("maybe")),
             (ValueType::Ip, json!("300.1.1.1")),
             (ValueType::Rgb, json!("red")),
@@ -226,6 +228,8 @@ mod tests {
             .unwrap_err()
             .0
             .contains("minimum"));
+        let refused = check(heartbeat, &json!(true)).unwrap_err();
+        assert!(refused.0.contains("expected an integer"), "{refused}");
         assert!(check(heartbeat, &json!(3001))
             .unwrap_err()
             .0

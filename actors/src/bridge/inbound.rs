@@ -292,7 +292,12 @@ impl Inbound {
             Ok(_) => return Err(Box::new(Verdict::Ignore(Ignored::Unreadable))),
             Err(why) => why,
         };
-        let refusal = decode_tree(self.codec, payload)
+        // Read as far as it goes, to find where to answer (MessagePack's bin, say, does not
+        // fit our data model, and is named in the answer).
+        let refusal = self
+            .codec
+            .decode_tree_leniently(payload)
+            .or_else(|_| Codec::Json.decode_tree(payload))
             .ok()
             .and_then(|tree| refusal_of_unreadable(&tree, &why));
         Err(Box::new(match refusal {
@@ -397,11 +402,18 @@ impl Inbound {
         }
     }
 
-    /// Decodes with our codec, falling back to JSON (the original's clients).
+    /// Decodes with our codec, falling back to JSON (the original's clients); when both fail,
+    /// the error is our codec's unless the payload looks like JSON.
     fn decode(&self, topic: &Topic, payload: &[u8]) -> Result<Message, ProtocolError> {
         Message::decode(topic, payload, self.codec).or_else(|err| match self.codec {
             Codec::Json => Err(err),
-            _ => Message::decode(topic, payload, Codec::Json),
+            _ => Message::decode(topic, payload, Codec::Json).map_err(|json_err| {
+                if looks_like_json(payload) {
+                    json_err
+                } else {
+                    err
+                }
+            }),
         })
     }
 }
@@ -411,6 +423,11 @@ fn decode_tree(codec: Codec, payload: &[u8]) -> Result<Data, ProtocolError> {
     codec
         .decode_tree(payload)
         .or_else(|_| Codec::Json.decode_tree(payload))
+}
+
+/// Whether `payload` starts as a JSON object does.
+fn looks_like_json(payload: &[u8]) -> bool {
+    payload.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// Where a request on `topic` is answered.

@@ -585,3 +585,73 @@ fn a_get_of_a_cached_value_counts_against_the_limit() {
         Verdict::Answered { .. }
     ));
 }
+
+/// MessagePack text of `text` (shorter than 32 bytes).
+fn packed_text(text: &str) -> Vec<u8> {
+    let mut bytes = vec![0xa0 | text.len() as u8];
+    bytes.extend_from_slice(text.as_bytes());
+    bytes
+}
+
+/// A MessagePack set request of `name`, to be answered to `ASKER`, with `data` as given.
+fn packed_set(data: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0x85];
+    for (key, value) in [
+        ("uuid", "name"),
+        ("op", "set"),
+        ("reply_hadd", "9999/9990"),
+        ("request_id", "packed-1"),
+    ] {
+        payload.extend(packed_text(key));
+        payload.extend(packed_text(value));
+    }
+    payload.extend(packed_text("data"));
+    payload.extend_from_slice(data);
+    payload
+}
+
+/// Issue 21's finding 7: MessagePack requests whose `data` is bin, ext or a map with integer
+/// keys got no answer at all; they are answered 400, naming the field.
+#[test]
+fn a_messagepack_request_whose_data_does_not_fit_is_answered_400_naming_it() {
+    let admission = Admission::new(Arc::new(Metrics::default()), 4);
+    let mut inbound = Inbound::new(
+        Codec::MessagePack,
+        LIMIT,
+        None,
+        admission,
+        ValueCache::default(),
+    );
+    inbound.serve(BUS);
+    let cases: [(&[u8], &str); 4] = [
+        (
+            &[0xc4, 0x02, 0x01, 0x02],
+            "field data: binary data (MessagePack bin)",
+        ),
+        (&[0xd4, 0x01, 0x00], "field data: a MessagePack ext type"),
+        (
+            &[0x81, 0x01, 0xa1, b'x'],
+            "field data: a map key that is not text (1)",
+        ),
+        (
+            &[0x91, 0x81, 0xa1, b'v', 0xc4, 0x00],
+            "field data[0].v: binary data",
+        ),
+    ];
+    for (data, named) in cases {
+        let payload = packed_set(data);
+        let (why, topic, status, error, request_id) =
+            answer(classify(&mut inbound, "/nodes/0220/0001/request", &payload));
+        assert_eq!(
+            (why, topic, status, request_id.as_deref()),
+            (
+                Ignored::Unreadable,
+                Topic::NodeReply(ASKER),
+                Status::BAD_REQUEST,
+                Some("packed-1")
+            ),
+            "{named}"
+        );
+        assert!(error.contains(named), "{error} does not name {named}");
+    }
+}
