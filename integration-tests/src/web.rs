@@ -110,6 +110,31 @@ impl PageSocket {
         PageSocket { socket }
     }
 
+    /// Opens `ws://addr/ws` with the session cookie `cookie` (`name=value`).
+    pub async fn open_with_cookie(addr: SocketAddr, cookie: &str) -> PageSocket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the page's socket opens");
+        PageSocket { socket }
+    }
+
+    /// Whether the server closes the socket within `wait` (a close frame, or the end).
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// Sends a JSON message.
     pub async fn send(&mut self, message: Value) {
         self.socket
@@ -301,4 +326,32 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends the HTTP/1.1 request `head` (without its blank line) and `body` to `addr` from the
+/// local address `source` (any of 127.0.0.0/8 on loopback): the status and the whole answer.
+pub async fn http_from(
+    source: std::net::Ipv4Addr,
+    addr: SocketAddr,
+    head: &str,
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
 }

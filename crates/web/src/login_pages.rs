@@ -6,7 +6,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::login::{Logins, COOKIE};
+use crate::login::{Logins, Refused, COOKIE};
 
 /// The web manager's users, when a login is required: what these pages need of its state.
 #[derive(Clone)]
@@ -44,8 +44,10 @@ pub struct Credentials {
     password: String,
 }
 
-/// `POST /login`: a session cookie and back to the page, or the form again (401), after a
-/// delay that grows with the client's recent failures.
+/// `POST /login`: a session cookie and back to the page; or the form again: 401 for a wrong
+/// user or password, 429 while another login from the same address is checked or when too
+/// many have failed lately, 503 when every password check is busy. A login from an address
+/// with recent failures is checked after a delay.
 pub async fn log_in(
     request: HttpRequest,
     gate: web::Data<Gate>,
@@ -57,25 +59,40 @@ pub async fn log_in(
     let client = request
         .peer_addr()
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |addr| addr.ip());
-    actix_web::rt::time::sleep(logins.delay_for(client)).await;
     let Credentials { name, password } = credentials.into_inner();
-    // Argon2 takes tens of milliseconds: off the server's thread.
-    let checked = {
-        let logins = logins.clone();
-        actix_web::rt::task::spawn_blocking(move || logins.log_in(client, &name, &password)).await
-    };
-    match checked {
-        Ok(Some(token)) => HttpResponse::SeeOther()
-            .insert_header(("location", "/"))
-            .cookie(session_cookie(token))
-            .finish(),
-        _ => {
-            tracing::warn!(%client, "failed web login");
-            HttpResponse::Unauthorized()
-                .content_type("text/html; charset=utf-8")
-                .body(login_page("Wrong user or password."))
+    let refused = match logins.log_in(client, &name, password).await {
+        Ok(token) => {
+            return HttpResponse::SeeOther()
+                .insert_header(("location", "/"))
+                .cookie(session_cookie(token))
+                .finish()
         }
-    }
+        Err(refused) => refused,
+    };
+    let mut response = match refused {
+        Refused::Wrong => {
+            tracing::warn!(%client, "failed web login");
+            return HttpResponse::Unauthorized()
+                .content_type("text/html; charset=utf-8")
+                .body(login_page("Wrong user or password."));
+        }
+        Refused::Busy => HttpResponse::TooManyRequests(),
+        Refused::Spent { retry_after } => {
+            tracing::warn!(%client, "web login refused: too many failed logins lately");
+            let mut response = HttpResponse::TooManyRequests();
+            response.insert_header(("retry-after", retry_after.as_secs().max(1).to_string()));
+            response
+        }
+        Refused::Saturated => HttpResponse::ServiceUnavailable(),
+    };
+    let message = match refused {
+        Refused::Busy => "Another login from here is being checked: try again.",
+        Refused::Spent { .. } => "Too many failed logins lately: try again later.",
+        _ => "Busy: try again in a moment.",
+    };
+    response
+        .content_type("text/html; charset=utf-8")
+        .body(login_page(message))
 }
 
 /// `POST /logout`.

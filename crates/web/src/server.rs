@@ -196,17 +196,24 @@ async fn socket(
     let stream = stream
         .aggregate_continuations()
         .max_continuation_size(64 * 1024);
-    // With users, only an operator sets values; a viewer browses.
+    // With users, only an operator sets values; a viewer browses; the socket closes with
+    // the session.
+    let token = login_pages::session_token(&request);
     let may_set = state.logins.as_ref().is_none_or(|logins| {
         logins
-            .session(login_pages::session_token(&request).as_deref())
+            .session(token.as_deref())
             .is_some_and(|(_, role)| role == Role::Operator)
     });
+    let open = state
+        .logins
+        .as_ref()
+        .and_then(|logins| logins.watch(token.as_deref()));
     actix_web::rt::spawn(serve_page(
         state.get_ref().clone(),
         session,
         stream,
         may_set,
+        open.map(|open| (open, token)),
     ));
     Ok(response)
 }
@@ -280,13 +287,24 @@ fn same_origin(request: &HttpRequest) -> bool {
     }
 }
 
-/// One open page: the snapshot, then every event, and the sets it makes.
+/// One open page: the snapshot, then every event, and the sets it makes; until the page goes,
+/// or its login session ends (`open`, when there are users).
 async fn serve_page(
     state: State,
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
     may_set: bool,
+    open: Option<(tokio::sync::watch::Receiver<()>, Option<String>)>,
 ) {
+    let logged_in = open.is_some();
+    let (mut open, token) = open.unwrap_or_else(|| (tokio::sync::watch::channel(()).1, None));
+    // A session also ends by expiring, seen at the next ping.
+    let expired = |state: &State| {
+        state
+            .logins
+            .as_ref()
+            .is_some_and(|logins| logins.session(token.as_deref()).is_none())
+    };
     // Subscribe before the snapshot: an event in between is sent twice, never lost.
     let mut updates = state.updates.subscribe();
     let Ok(snapshot) = {
@@ -306,8 +324,13 @@ async fn serve_page(
     let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            ended = open.changed(), if logged_in => {
+                if ended.is_err() {
+                    break;
+                }
+            }
             _ = ping.tick() => {
-                if heard.elapsed() > PAGE_SILENCE || session.ping(b"").await.is_err() {
+                if heard.elapsed() > PAGE_SILENCE || expired(&state) || session.ping(b"").await.is_err() {
                     break;
                 }
             }
