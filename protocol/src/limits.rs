@@ -15,3 +15,11 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Nodes a network controller watches at most (`[network] max_nodes`).
 pub const DEFAULT_MAX_NODES: usize = 10_000;
+
+/// Discovery requests (`/broadcast/request`) and resolv requests (`/dhcp/resolv/request/`) a
+/// controller reads in a burst; beyond, [`DISCOVERY_RATE`] a second. They ask for whole maps and
+/// every bus's nodes: what is beyond is dropped unread, and counted.
+pub const DISCOVERY_BURST: f64 = 50.0;
+
+/// Discovery and resolv requests read a second after the burst.
+pub const DISCOVERY_RATE: f64 = 20.0;

@@ -15,6 +15,7 @@ use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::oneshot;
 
 use super::backoff::Backoff;
+use super::budget::InboundBudget;
 use crate::metrics::{ActorKind, Metrics};
 
 /// The largest packet MQTT allows (a 256 MiB body and its header). Clients accept any packet
@@ -213,6 +214,7 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
         events.do_send(event);
     };
     let mut received: u64 = 0;
+    let mut budget = InboundBudget::new(tokio::time::Instant::now());
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
     loop {
         match event_loop.poll().await {
@@ -222,6 +224,12 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => tell(ConnectionEvent::Subscribed),
             Ok(Event::Incoming(Packet::Publish(publish))) => {
+                // Beyond its kind's budget, dropped before anything is queued for the actors:
+                // the control plane is never behind a flood.
+                if !budget.admits(&publish.topic, tokio::time::Instant::now()) {
+                    metrics.discovery_over_budget.increment();
+                    continue;
+                }
                 received += 1;
                 let publication = Received {
                     topic: publish.topic,

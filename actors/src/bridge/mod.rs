@@ -20,6 +20,7 @@
 //! a Will is not sent on a clean disconnect.
 
 mod backoff;
+mod budget;
 pub mod connection;
 pub mod inbound;
 pub mod outbound;

@@ -220,6 +220,9 @@ declare_metrics! {
     oversize: Counter = "janitoo_mqtt_oversize",
         "Messages over [limits] max_payload, received (ignored or answered 400) or not sent",
         system("mqtt_oversize", "oversize messages");
+    discovery_over_budget: Counter = "janitoo_mqtt_discovery_over_budget",
+        "Discovery and resolv requests dropped unread beyond their budget (50, then 20 a second)",
+        system("mqtt_discovery_over_budget", "discovery requests over budget");
     unrouted: Counter = "janitoo_mqtt_unrouted",
         "Requests for a node this process does not serve";
     published: Counter = "janitoo_bridge_published", "Messages handed to the MQTT client";
