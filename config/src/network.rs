@@ -8,6 +8,7 @@
 //! interval = 1.0             # the primary's heartbeat, seconds, 0.05 to 60
 //! key_file = "network.key"   # signs the control plane
 //! max_nodes = 10000          # nodes watched at most
+//! max_values_per_node = 256  # values kept of each node (what it described)
 //! original_primary = false   # the original's janitoo_dhcp may run here
 //! original_interval = 15     # its resolv_timeout, seconds, until learned
 //! ```
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use janitoo_protocol::election::{ElectionConfig, Rank, Role, ORIGINAL_RESOLV_INTERVAL};
-use janitoo_protocol::limits::DEFAULT_MAX_NODES;
+use janitoo_protocol::limits::{DEFAULT_MAX_NODES, DEFAULT_MAX_VALUES_PER_NODE};
 use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::Hadd;
 use serde::Deserialize;
@@ -69,6 +70,9 @@ pub struct NetworkConfig {
     /// Nodes a network controller watches at most (default 10,000): beyond it, a node heard
     /// is refused and counted.
     pub max_nodes: usize,
+    /// Values (instances) kept of each node (default 256): what the node described; a value
+    /// only published, or beyond the number, is dropped and counted.
+    pub max_values_per_node: usize,
     /// Whether the original's primary (`janitoo_dhcp`) may run on this network: a starting
     /// controller listens for one of its heartbeat periods before it may claim.
     pub original_primary: bool,
@@ -86,6 +90,7 @@ impl Default for NetworkConfig {
             interval: ElectionConfig::default().interval.as_secs_f64(),
             key_file: None,
             max_nodes: DEFAULT_MAX_NODES,
+            max_values_per_node: DEFAULT_MAX_VALUES_PER_NODE,
             original_primary: false,
             original_interval: ORIGINAL_RESOLV_INTERVAL.as_secs_f64(),
         }
@@ -117,6 +122,7 @@ impl NetworkConfig {
     pub fn liveness(&self) -> LivenessConfig {
         LivenessConfig {
             max_nodes: self.max_nodes,
+            max_values_per_node: self.max_values_per_node,
             ..LivenessConfig::default()
         }
     }
@@ -133,6 +139,7 @@ pub(crate) struct RawNetwork {
     interval: Option<f64>,
     key_file: Option<PathBuf>,
     max_nodes: Option<i64>,
+    max_values_per_node: Option<i64>,
     #[serde(default)]
     original_primary: bool,
     original_interval: Option<f64>,
@@ -171,6 +178,13 @@ impl Checker<'_> {
                 defaults.max_nodes,
                 1..=1_000_000,
                 "a number of nodes, 1 to 1000000",
+            )?,
+            max_values_per_node: self.count(
+                "network.max_values_per_node",
+                raw.max_values_per_node,
+                defaults.max_values_per_node,
+                1..=100_000,
+                "a number of values, 1 to 100000",
             )?,
             original_primary: raw.original_primary,
             original_interval: self.seconds_within(

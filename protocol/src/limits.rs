@@ -23,3 +23,8 @@ pub const DISCOVERY_BURST: f64 = 50.0;
 
 /// Discovery and resolv requests read a second after the burst.
 pub const DISCOVERY_RATE: f64 = 20.0;
+
+/// Values (instances) a network controller keeps of one node (`[network] max_values_per_node`):
+/// what the node described, in discovery and its own answers. A value only published on
+/// `/values/...`, for a uuid the node never described, is dropped and counted.
+pub const DEFAULT_MAX_VALUES_PER_NODE: usize = 256;

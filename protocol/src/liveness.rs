@@ -35,6 +35,9 @@ pub struct LivenessConfig {
     /// Nodes watched at most: a node heard beyond it is refused (and counted), so that
     /// heartbeats of made-up addresses cannot grow the map without end.
     pub max_nodes: usize,
+    /// Values (instances) kept of each node: what it described, up to this number
+    /// ([`crate::network_map::NetworkMap::with_max_values_per_node`]).
+    pub max_values_per_node: usize,
 }
 
 impl Default for LivenessConfig {
@@ -45,6 +48,7 @@ impl Default for LivenessConfig {
             default_period: Duration::from_secs(30),
             tolerance: 1.1,
             max_nodes: crate::limits::DEFAULT_MAX_NODES,
+            max_values_per_node: crate::limits::DEFAULT_MAX_VALUES_PER_NODE,
         }
     }
 }

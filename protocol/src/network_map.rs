@@ -1,6 +1,10 @@
 //! The network map a network controller keeps: every node and its values by genre, uuid and
 //! instance, merged from node info, value publications, discovery and resolv replies.
 //!
+//! A node's values are what the node described (discovery and resolv replies, its own
+//! answers), up to a number per node: a publication on `/values/...` updates a described value
+//! and adds none, so that made-up values published by the thousand cost nothing but a lookup.
+//!
 //! Fixes of the original (§9 items 7 and 8): values are merged whatever the caller's state (the
 //! original dropped them during failover), a single-instance publication updates its instance
 //! without dropping the others, and removing a node or clearing the map clears every genre.
@@ -24,6 +28,9 @@ pub const RESOLV_CHUNK: usize = 10;
 pub enum MapChange {
     /// A node's info.
     Node(Hadd),
+    /// A value was not kept: published but never described by its node, or beyond the
+    /// node's number of values.
+    Dropped(Hadd),
     /// One instance of a value.
     Value {
         /// The node.
@@ -41,16 +48,55 @@ pub enum MapChange {
 pub type NodeValues = BTreeMap<Genre, BTreeMap<String, ValueInstances>>;
 
 /// The map.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetworkMap {
     nodes: BTreeMap<Hadd, NodeInfo>,
     values: BTreeMap<Hadd, NodeValues>,
+    max_values_per_node: usize,
+}
+
+impl Default for NetworkMap {
+    fn default() -> Self {
+        NetworkMap {
+            nodes: BTreeMap::new(),
+            values: BTreeMap::new(),
+            max_values_per_node: crate::limits::DEFAULT_MAX_VALUES_PER_NODE,
+        }
+    }
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Described: a discovery or resolv reply, an answer.
+    Described,
+    /// Published on `/values/...`: only updates what was described.
+    Published,
 }
 
 impl NetworkMap {
     /// An empty map.
     pub fn new() -> Self {
         NetworkMap::default()
+    }
+
+    /// An empty map keeping at most `max` values (instances) per node.
+    pub fn with_max_values_per_node(max: usize) -> Self {
+        NetworkMap {
+            max_values_per_node: max,
+            ..NetworkMap::default()
+        }
+    }
+
+    /// The values (instances) kept of `hadd`.
+    pub fn value_count(&self, hadd: Hadd) -> usize {
+        self.values.get(&hadd).map_or(0, |genres| {
+            genres
+                .values()
+                .flat_map(BTreeMap::values)
+                .map(BTreeMap::len)
+                .sum()
+        })
     }
 
     /// Adds or replaces a node's info; true when the map changed.
@@ -60,9 +106,43 @@ impl NetworkMap {
         changed
     }
 
-    /// Adds or updates one instance of a value; true when the map changed. A terse
-    /// publication (no label: the data only) updates the data and keeps what discovery said.
+    /// Adds or updates one instance of a value, as described by its node; true when the map
+    /// changed. A terse publication (no label: the data only) updates the data and keeps what
+    /// discovery said.
     pub fn merge_value(&mut self, hadd: Hadd, genre: Genre, value: ValueDescriptor) -> bool {
+        self.merge_from(hadd, genre, value, Source::Described) == Some(true)
+    }
+
+    /// Whether `hadd` has described this value (some instance of it).
+    fn described(&self, hadd: Hadd, genre: Genre, uuid: &str) -> bool {
+        self.values
+            .get(&hadd)
+            .and_then(|genres| genres.get(&genre))
+            .is_some_and(|uuids| uuids.contains_key(uuid))
+    }
+
+    /// Merges one instance from `source`: whether the map changed, `None` when it was dropped
+    /// (a value its node never described, or one beyond its number of values).
+    fn merge_from(
+        &mut self,
+        hadd: Hadd,
+        genre: Genre,
+        value: ValueDescriptor,
+        source: Source,
+    ) -> Option<bool> {
+        self.sync_period(hadd, genre, &value);
+        if source == Source::Published && !self.described(hadd, genre, &value.uuid) {
+            return None;
+        }
+        let new_instance = self
+            .values
+            .get(&hadd)
+            .and_then(|genres| genres.get(&genre))
+            .and_then(|uuids| uuids.get(&value.uuid))
+            .is_none_or(|instances| !instances.contains_key(&value.index));
+        if new_instance && self.value_count(hadd) >= self.max_values_per_node {
+            return None;
+        }
         let instances = self
             .values
             .entry(hadd)
@@ -79,16 +159,19 @@ impl NetworkMap {
             _ => value,
         };
         let changed = instances.get(&merged.index) != Some(&merged);
-        if let (Genre::System, builtin::HEARTBEAT, 0) = (genre, merged.uuid.as_str(), merged.index)
-        {
-            // The node info tells the same period: keep them one.
-            let seconds = data_as_f64(&merged.data).filter(|s| s.is_finite() && *s > 0.0);
+        instances.insert(merged.index, merged);
+        Some(changed)
+    }
+
+    /// A node's period told by its built-in `heartbeat` value, described or not: its node info
+    /// tells the same period, keep them one.
+    fn sync_period(&mut self, hadd: Hadd, genre: Genre, value: &ValueDescriptor) {
+        if let (Genre::System, builtin::HEARTBEAT, 0) = (genre, value.uuid.as_str(), value.index) {
+            let seconds = data_as_f64(&value.data).filter(|s| s.is_finite() && *s > 0.0);
             if let (Some(node), Some(seconds)) = (self.nodes.get_mut(&hadd), seconds) {
                 node.heartbeat = seconds;
             }
         }
-        instances.insert(merged.index, merged);
-        changed
     }
 
     /// Merges a discovery (or resolv) reply; what changed.
@@ -106,7 +189,13 @@ impl NetworkMap {
                 let genre = reply.kind.genre().unwrap_or_default();
                 for (hadd, by_uuid) in values {
                     for instance in by_uuid.values().flat_map(BTreeMap::values) {
-                        self.merge_one(*hadd, genre, instance.clone(), &mut changes);
+                        self.merge_one(
+                            *hadd,
+                            genre,
+                            instance.clone(),
+                            Source::Described,
+                            &mut changes,
+                        );
                     }
                 }
             }
@@ -119,16 +208,19 @@ impl NetworkMap {
         hadd: Hadd,
         genre: Genre,
         value: ValueDescriptor,
+        source: Source,
         changes: &mut Vec<MapChange>,
     ) {
         let (uuid, index) = (value.uuid.clone(), value.index);
-        if self.merge_value(hadd, genre, value) {
-            changes.push(MapChange::Value {
+        match self.merge_from(hadd, genre, value, source) {
+            Some(true) => changes.push(MapChange::Value {
                 hadd,
                 genre,
                 uuid,
                 index,
-            });
+            }),
+            Some(false) => {}
+            None => changes.push(MapChange::Dropped(hadd)),
         }
     }
 
@@ -139,13 +231,20 @@ impl NetworkMap {
         match (topic, message) {
             (Topic::Value { genre, hadd, .. }, Message::Value(publication)) => {
                 for value in publication.instances() {
-                    self.merge_one(*hadd, *genre, value.clone(), &mut changes);
+                    self.merge_one(
+                        *hadd,
+                        *genre,
+                        value.clone(),
+                        Source::Published,
+                        &mut changes,
+                    );
                 }
             }
             (_, Message::DiscoveryReply(reply)) => changes = self.merge_discovery(reply),
             (_, Message::ValueReply(reply)) if reply.status().is_success() => {
                 if let Some(hadd) = reply.value.hadd {
-                    self.merge_one(hadd, reply.value.genre, reply.value.clone(), &mut changes);
+                    let value = reply.value.clone();
+                    self.merge_one(hadd, value.genre, value, Source::Described, &mut changes);
                 }
             }
             _ => {}
@@ -301,6 +400,9 @@ mod tests {
             hadd,
             uuid: "load".into(),
         };
+        for i in 0..3 {
+            assert!(map.merge_value(hadd, Genre::Basic, value(hadd, "load", i, 0.1)));
+        }
         let all =
             ValuePublication::Instances((0..3).map(|i| (i, value(hadd, "load", i, 0.5))).collect());
         assert_eq!(map.apply(&topic, &Message::Value(all)).len(), 3);
@@ -401,5 +503,65 @@ mod tests {
         assert!(Genre::ALL
             .iter()
             .all(|genre| map.values(hadd, *genre).is_none()));
+    }
+
+    /// Issue 21's finding 3: 20,000 made-up values published on `/values/user/...` stalled the
+    /// primary and grew its memory by 100 MiB. A value the node never described is dropped.
+    #[test]
+    fn values_a_node_never_described_are_dropped_not_kept() {
+        let hadd = Hadd::new(220, 1);
+        let mut map = NetworkMap::new();
+        assert!(map.merge_value(hadd, Genre::User, value(hadd, "temperature", 0, 20.0)));
+        for i in 0..20_000 {
+            let uuid = format!("fake{i}");
+            let topic = Topic::Value {
+                genre: Genre::User,
+                hadd,
+                uuid: uuid.clone(),
+            };
+            let made_up = ValuePublication::Single(Box::new(value(hadd, &uuid, 0, 1.0)));
+            assert_eq!(
+                map.apply(&topic, &Message::Value(made_up)),
+                [MapChange::Dropped(hadd)]
+            );
+        }
+        assert_eq!(map.value_count(hadd), 1);
+        // A new instance of a described value is kept.
+        let topic = Topic::Value {
+            genre: Genre::User,
+            hadd,
+            uuid: "temperature".into(),
+        };
+        let second = ValuePublication::Single(Box::new(value(hadd, "temperature", 1, 21.0)));
+        assert_eq!(map.apply(&topic, &Message::Value(second)).len(), 1);
+        assert_eq!(map.value_count(hadd), 2);
+        // And a node's period told by its heartbeat value reaches its info, described or not.
+        map.merge_node(NodeInfo::new(hadd, "sensor"));
+        let beat = Topic::Value {
+            genre: Genre::System,
+            hadd,
+            uuid: builtin::HEARTBEAT.into(),
+        };
+        let mut period = value(hadd, builtin::HEARTBEAT, 0, 45.0);
+        period.genre = Genre::System;
+        map.apply(
+            &beat,
+            &Message::Value(ValuePublication::Single(Box::new(period))),
+        );
+        assert_eq!(map.node(hadd).map(|node| node.heartbeat), Some(45.0));
+    }
+
+    #[test]
+    fn a_node_describes_at_most_its_number_of_values() {
+        let hadd = Hadd::new(220, 1);
+        let mut map = NetworkMap::with_max_values_per_node(256);
+        let kept = (0..300)
+            .filter(|i| map.merge_value(hadd, Genre::User, value(hadd, &format!("v{i}"), 0, 1.0)))
+            .count();
+        assert_eq!((kept, map.value_count(hadd)), (256, 256));
+        // What is kept still updates; another node has its own number.
+        assert!(map.merge_value(hadd, Genre::User, value(hadd, "v0", 0, 2.0)));
+        let other = Hadd::new(220, 2);
+        assert!(map.merge_value(other, Genre::User, value(other, "v0", 0, 1.0)));
     }
 }

@@ -106,6 +106,12 @@ impl NetworkView {
         self
     }
 
+    /// Keeps at most `max` values (instances) per node ([`NetworkMap::with_max_values_per_node`]).
+    pub fn keeping_values(mut self, max: usize) -> Self {
+        self.map = NetworkMap::with_max_values_per_node(max);
+        self
+    }
+
     /// Forgets what the network was told of `hadd` (a node no controller ever described).
     pub fn forget(&mut self, hadd: Hadd) {
         self.nodes.remove(&hadd);

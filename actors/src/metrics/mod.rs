@@ -258,6 +258,9 @@ declare_metrics! {
     nodes_refused: Counter = "janitoo_supervisor_nodes_refused",
         "Nodes heard beyond the cap on watched nodes ([network] max_nodes), refused",
         system("supervisor_nodes_refused", "nodes refused");
+    values_dropped: Counter = "janitoo_supervisor_values_dropped",
+        "Values published that their node never described, or beyond [network] max_values_per_node, not kept",
+        system("supervisor_values_dropped", "values dropped");
     epoch: Gauge = "janitoo_supervisor_epoch",
         "The election epoch this process holds or follows (0: not a network controller)",
         system("supervisor_epoch", "election epoch");

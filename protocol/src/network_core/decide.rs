@@ -70,6 +70,9 @@ impl NetworkCore {
             match change {
                 Change::Refused(Refusal::Forged(_)) => out.push(Command::Count(Counter::Forged)),
                 Change::Refused(_) => out.push(Command::Count(Counter::Fenced)),
+                Change::Value(MapChange::Dropped(_)) => {
+                    out.push(Command::Count(Counter::ValueDropped))
+                }
                 Change::Node(hadd)
                 | Change::Value(MapChange::Node(hadd) | MapChange::Value { hadd, .. }) => {
                     if let Some(announcer) = &mut self.announcer {

@@ -88,6 +88,8 @@ pub enum Counter {
     Answered,
     /// An answer addressed to this controller refused the request (a 4xx or 5xx status).
     AnswerRefused,
+    /// A value was not kept: never described by its node, or beyond its number of values.
+    ValueDropped,
 }
 
 /// Something worth a line in the log.
@@ -191,7 +193,8 @@ impl NetworkCore {
             election: Election::new(setup.hadd, setup.rank, setup.election, now),
             liveness: Liveness::new(setup.liveness),
             view: NetworkView::new(setup.election.interval / 2)
-                .beside_original(setup.election.original_primary),
+                .beside_original(setup.election.original_primary)
+                .keeping_values(setup.liveness.max_values_per_node),
             setup,
             asked: BTreeSet::new(),
             map_asked_of: None,

@@ -190,11 +190,32 @@ fn candidacies_are_controllers_and_values_land_in_the_map() {
     );
     assert_eq!(changes[0], Change::Controller(Hadd::new(2, 0)));
     assert_eq!(view.controllers()[&Hadd::new(2, 0)].candidacy.epoch, 65_537);
+    // A value the node never described is not kept; described (here in its answer to a
+    // get), its publications land in the map.
+    let publication =
+        r#"{"uuid":"temperature","index":0,"genre":2,"data":21.5,"hadd":"0220/0001"}"#;
     let changes = feed(
         &mut view,
         "/values/user/0220/0001/temperature",
-        r#"{"uuid":"temperature","index":0,"genre":2,"data":21.5,"hadd":"0220/0001"}"#,
+        publication,
         10,
+    );
+    assert_eq!(
+        changes,
+        [Change::Value(MapChange::Dropped(Hadd::new(220, 1)))]
+    );
+    feed(
+        &mut view,
+        "/nodes/0220/0001/reply",
+        r#"{"uuid":"temperature","index":0,"genre":2,"data":20.0,"hadd":"0220/0001",
+            "label":"Temperature","status":200}"#,
+        15,
+    );
+    let changes = feed(
+        &mut view,
+        "/values/user/0220/0001/temperature",
+        publication,
+        20,
     );
     assert_eq!(changes.len(), 1);
     assert_eq!(
