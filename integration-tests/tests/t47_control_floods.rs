@@ -27,9 +27,9 @@ fn janitoo() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_janitoo-it"))
 }
 
-/// `FLOODERS` clients publish `payload(n)` on `topic` as fast as they can for `FLOOD`: how
-/// many they sent.
-async fn flood(port: u16, topic: &'static str, payload: fn(u64) -> String) -> u64 {
+/// `FLOODERS` clients publish `message(n)` (a topic and a payload) as fast as they can for
+/// `FLOOD`: how many they sent.
+async fn flood(port: u16, message: fn(u64) -> (String, String)) -> u64 {
     let until = Instant::now() + FLOOD;
     let mut flooders = Vec::new();
     for flooder in 0..FLOODERS as u64 {
@@ -38,8 +38,8 @@ async fn flood(port: u16, topic: &'static str, payload: fn(u64) -> String) -> u6
             let mut sent = 0u64;
             while Instant::now() < until {
                 for _ in 0..100 {
-                    let n = flooder << 32 | sent;
-                    client.publish(topic, payload(n)).await;
+                    let (topic, payload) = message(flooder << 32 | sent);
+                    client.publish(&topic, payload).await;
                     sent += 1;
                 }
                 tokio::task::yield_now().await;
@@ -62,84 +62,171 @@ fn made_up(n: u64) -> Hadd {
     )
 }
 
-/// Runs the failover example, floods it with `payload` on `topic`, and checks the primary
-/// held: it beat throughout (gaps within the silence limit), nobody else claimed, and no
-/// node was told anything but ONLINE. The largest beat gap, for the benchmark.
-async fn the_primary_holds_under(topic: &'static str, payload: fn(u64) -> String) {
-    let kind = *brokers_under_test().last().unwrap();
-    let broker = BrokerProcess::start(kind, janitoo(), None);
-    let _net = FailoverNetwork::start(janitoo(), &broker.address());
-    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
-    let (primary, _) = network::network_up(&watcher, Instant::now(), Duration::from_secs(20))
-        .await
-        .expect("the network did not come up");
-    let start = Instant::now();
-    let sent = flood(broker.port, topic, payload).await;
-    // Three more beats, for anything the flood set off to show.
-    let flood_end = Instant::now();
-    watcher
-        .wait_for(Duration::from_secs(15), || {
-            let beats = watcher.primaries(flood_end);
-            (beats.iter().filter(|(_, hadd, _)| *hadd == primary).count() >= 3).then_some(())
-        })
-        .await
-        .expect("the primary stopped beating after the flood");
-    let beats = watcher.primaries(start);
-    let claimants: Vec<Hadd> = beats
-        .iter()
-        .map(|(_, hadd, _)| *hadd)
-        .filter(|hadd| *hadd != primary)
-        .collect();
-    let own: Vec<Instant> = beats
-        .iter()
-        .filter(|(_, hadd, _)| *hadd == primary)
-        .map(|(at, _, _)| *at)
-        .collect();
-    let longest_gap = own
-        .windows(2)
-        .map(|pair| pair[1] - pair[0])
-        .max()
-        .unwrap_or_default();
-    let false_states: Vec<_> = watcher
-        .dispatches(start)
-        .into_iter()
-        .filter(|dispatch| dispatch.state != NodeState::Online)
-        .collect();
-    eprintln!(
-        "{topic}: {sent} in {FLOOD:?} ({:.0}/s); the primary's longest beat gap {longest_gap:?}; \
-         claims by {claimants:?}; {} false states",
-        sent as f64 / FLOOD.as_secs_f64(),
-        false_states.len()
-    );
-    assert!(claimants.is_empty(), "controllers claimed: {claimants:?}");
-    assert!(
-        false_states.is_empty(),
-        "false states told: {false_states:?}"
-    );
-    assert!(
-        longest_gap < Duration::from_secs(3),
-        "the primary's beats were {longest_gap:?} apart"
-    );
+/// The failover example and the tutorial, up, on Mosquitto when there is one.
+struct Rig {
+    broker: BrokerProcess,
+    net: FailoverNetwork,
+    watcher: Watcher,
+    primary: Hadd,
+}
+
+impl Rig {
+    /// Starts it, each controller's file edited by `controller`.
+    async fn start(controller: fn(String) -> String) -> Rig {
+        let kind = *brokers_under_test().last().unwrap();
+        let broker = BrokerProcess::start(kind, janitoo(), None);
+        let net = FailoverNetwork::start_editing(janitoo(), &broker.address(), controller, |t| t);
+        let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+        let (primary, _) = network::network_up(&watcher, Instant::now(), Duration::from_secs(20))
+            .await
+            .expect("the network did not come up");
+        Rig {
+            broker,
+            net,
+            watcher,
+            primary,
+        }
+    }
+
+    /// Floods it with `message`, and checks the primary held: it beat throughout (gaps within
+    /// the silence limit), nobody else claimed, no node was told anything but ONLINE.
+    async fn flood_and_check(&self, what: &str, message: fn(u64) -> (String, String)) {
+        let (watcher, primary) = (&self.watcher, self.primary);
+        let start = Instant::now();
+        let sent = flood(self.broker.port, message).await;
+        // Three more beats, for anything the flood set off to show.
+        let flood_end = Instant::now();
+        watcher
+            .wait_for(Duration::from_secs(15), || {
+                let beats = watcher.primaries(flood_end);
+                (beats.iter().filter(|(_, hadd, _)| *hadd == primary).count() >= 3).then_some(())
+            })
+            .await
+            .expect("the primary stopped beating after the flood");
+        let beats = watcher.primaries(start);
+        let claimants: Vec<Hadd> = beats
+            .iter()
+            .map(|(_, hadd, _)| *hadd)
+            .filter(|hadd| *hadd != primary)
+            .collect();
+        let own: Vec<Instant> = beats
+            .iter()
+            .filter(|(_, hadd, _)| *hadd == primary)
+            .map(|(at, _, _)| *at)
+            .collect();
+        let longest_gap = own
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .max()
+            .unwrap_or_default();
+        let false_states: Vec<_> = watcher
+            .dispatches(start)
+            .into_iter()
+            .filter(|dispatch| dispatch.state != NodeState::Online)
+            .collect();
+        eprintln!(
+            "{what}: {sent} in {FLOOD:?} ({:.0}/s); the primary's longest beat gap \
+             {longest_gap:?}; claims by {claimants:?}; {} false states",
+            sent as f64 / FLOOD.as_secs_f64(),
+            false_states.len()
+        );
+        assert!(claimants.is_empty(), "controllers claimed: {claimants:?}");
+        assert!(
+            false_states.is_empty(),
+            "false states told: {false_states:?}"
+        );
+        assert!(
+            longest_gap < Duration::from_secs(3),
+            "the primary's beats were {longest_gap:?} apart"
+        );
+    }
+}
+
+fn info_request(n: u64) -> String {
+    format!(
+        r#"{{"cmd_class":20480,"genre":4,"op":"info","reply_hadd":"{}","uuid":"request_info_nodes"}}"#,
+        made_up(n)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_resolv_requests_moves_nothing() {
-    the_primary_holds_under("/dhcp/resolv/request/", |n| {
-        format!(
-            r#"{{"cmd_class":20480,"genre":4,"op":"info","reply_hadd":"{}","uuid":"request_info_nodes"}}"#,
-            made_up(n)
-        )
+    let rig = Rig::start(|text| text).await;
+    rig.flood_and_check("resolv requests", |n| {
+        ("/dhcp/resolv/request/".into(), info_request(n))
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_broadcast_requests_moves_nothing() {
-    the_primary_holds_under("/broadcast/request", |n| {
-        format!(
-            r#"{{"cmd_class":20480,"genre":4,"op":"info","reply_hadd":"{}","uuid":"request_info_nodes"}}"#,
-            made_up(n)
+    let rig = Rig::start(|text| text).await;
+    rig.flood_and_check("broadcast requests", |n| {
+        ("/broadcast/request".into(), info_request(n))
+    })
+    .await;
+}
+
+/// The resident memory of process `pid`, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Issue 21's finding 3: 20,000 made-up values on `/values/user/0220/0001/fake<i>` stalled the
+/// primary 7 to 19 s (it lost the role), grew it by 100 MiB and retained thousands of Home
+/// Assistant entity configs for values that do not exist. A node's values are what it
+/// described: the made-up ones are dropped, and no entity is made of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_values_cost_no_stall_no_memory_and_no_entity() {
+    let rig = Rig::start(|text| text + "\n[homeassistant]\n").await;
+    let mut home_assistant = Client::connect(rig.broker.port).await;
+    home_assistant.subscribe("homeassistant/#").await;
+    let tutorial_entity = home_assistant
+        .next_matching(Duration::from_secs(20), |heard| {
+            heard.topic.ends_with("/config")
+        })
+        .await;
+    assert!(
+        tutorial_entity.is_some(),
+        "no discovery of the tutorial's values"
+    );
+    let pid = rig.net.controller(rig.primary).pid();
+    let before = rss_kib(pid);
+    rig.flood_and_check("made-up values", |n| {
+        let uuid = format!("fake{}", n % 100_000);
+        (
+            format!("/values/user/0220/0001/{uuid}"),
+            format!(r#"{{"uuid":"{uuid}","genre":2,"index":0,"data":{n},"hadd":"0220/0001"}}"#),
         )
     })
     .await;
+    let after = rss_kib(pid);
+    let fakes: Vec<String> = home_assistant
+        .drain()
+        .into_iter()
+        .map(|heard| heard.topic)
+        .filter(|topic| topic.contains("fake"))
+        .collect();
+    eprintln!(
+        "the primary's RSS {} MiB before, {} MiB after; {} entity configs of made-up values",
+        before / 1024,
+        after / 1024,
+        fakes.len()
+    );
+    assert!(
+        fakes.is_empty(),
+        "entities of made-up values: {:?}",
+        &fakes[..fakes.len().min(5)]
+    );
+    assert!(
+        after < before + 10 * 1024,
+        "the primary grew from {} to {} MiB",
+        before / 1024,
+        after / 1024
+    );
 }
