@@ -53,6 +53,8 @@ pub enum Refusal {
     Unconfirmed,
     /// An epoch its sender could not have claimed.
     Forged(Forgery),
+    /// A dispatch in this controller's own name that it did not send.
+    NotMine,
 }
 
 /// What a message changed in the view.
@@ -87,6 +89,8 @@ pub struct NetworkView {
     map: NetworkMap,
     controllers: BTreeMap<Hadd, ControllerStatus>,
     nodes: BTreeMap<Hadd, NodeStatus>,
+    /// The network controller keeping this view, if it is one's.
+    me: Option<Hadd>,
 }
 
 impl NetworkView {
@@ -97,7 +101,15 @@ impl NetworkView {
             map: NetworkMap::new(),
             controllers: BTreeMap::new(),
             nodes: BTreeMap::new(),
+            me: None,
         }
+    }
+
+    /// The view of network controller `me`: a dispatch in its name that it did not send (what
+    /// it sends, it records first) is refused, keyed network or not.
+    pub fn kept_by(mut self, me: Hadd) -> Self {
+        self.me = Some(me);
+        self
     }
 
     /// Whether the original's primary may run on this network ([`EpochFence::beside_original`]).
@@ -287,6 +299,20 @@ impl NetworkView {
     }
 
     fn on_behalf(&mut self, beat: &Heartbeat) -> Vec<Change> {
+        if self.me.is_some() && beat.observer == self.me {
+            // Its own dispatch heard back tells nothing new; anything else in its name is not
+            // its own.
+            let echo = self.targets(beat.target).into_iter().all(|hadd| {
+                self.nodes.get(&hadd).is_some_and(|status| {
+                    status.state == Some(beat.state) && status.told_by == self.me
+                })
+            });
+            return if echo {
+                Vec::new()
+            } else {
+                vec![Change::Refused(Refusal::NotMine)]
+            };
+        }
         match self.fence.judge_dispatch(beat) {
             DispatchVerdict::Accepted => {
                 let observer = beat.observer.or(self.primary().map(|(hadd, _)| hadd));

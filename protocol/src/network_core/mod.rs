@@ -194,7 +194,8 @@ impl NetworkCore {
             liveness: Liveness::new(setup.liveness),
             view: NetworkView::new(setup.election.interval / 2)
                 .beside_original(setup.election.original_primary)
-                .keeping_values(setup.liveness.max_values_per_node),
+                .keeping_values(setup.liveness.max_values_per_node)
+                .kept_by(setup.hadd),
             setup,
             asked: BTreeSet::new(),
             map_asked_of: None,

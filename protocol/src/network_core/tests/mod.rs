@@ -259,6 +259,31 @@ fn a_strangers_dispatch_is_fenced_and_counted() {
     assert_eq!(core.view().state(NODE), NodeState::Online);
 }
 
+/// Issue 21's finding 6: unkeyed, the primary believed a dispatch forged in its own name (its
+/// hadd as `observer`, its epoch): FAILED showed on the page and in Home Assistant, DEAD cleared
+/// the node's entities. What it sends, it records first; anything else in its name is refused.
+#[test]
+fn a_dispatch_in_the_primarys_own_name_that_it_did_not_send_is_refused() {
+    let (mut core, epoch) = primary_with_node(5_000);
+    for state in ["FAILED", "DEAD", "PENDING"] {
+        let forged = format!(
+            r#"{{"add_ctrl":222,"add_node":1,"state":"{state}","epoch":{epoch},"observer":"{ME}"}}"#
+        );
+        let commands = hear(&mut core, "/dhcp/heartbeat/", &forged, 5_100);
+        assert_eq!(counted(&commands, Counter::Fenced), 1, "{state}");
+        assert_eq!(core.view().state(NODE), NodeState::Online, "{state}");
+    }
+    // Its own dispatch, heard back, changes nothing and is not counted.
+    let told = dispatches(&run(&mut core, 5_200, 9_000));
+    assert_eq!(told, [(NODE, NodeState::Pending, epoch)]);
+    let echo = format!(
+        r#"{{"add_ctrl":222,"add_node":1,"state":"PENDING","epoch":{epoch},"observer":"{ME}"}}"#
+    );
+    let commands = hear(&mut core, "/dhcp/heartbeat/", &echo, 9_010);
+    assert_eq!(counted(&commands, Counter::Fenced), 0);
+    assert_eq!(core.view().state(NODE), NodeState::Pending);
+}
+
 /// A secondary that heard the old primary dispatch PENDING for `NODE`, then its Last Will.
 fn secondary_after_the_primarys_will() -> (NetworkCore, Vec<Command>) {
     let mut core = core(OTHER, Role::Secondary);
