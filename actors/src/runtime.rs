@@ -218,8 +218,15 @@ fn config_writer(config: &Config, metrics: Arc<Metrics>) -> Result<SettingsWrite
 
 /// The signed control plane of a network controller whose configuration names a key file.
 fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
-    let (Some((me, _)), Some(file)) = (config.network.controller(), &config.network.key_file)
-    else {
+    let Some((me, _)) = config.network.controller() else {
+        return Ok(None);
+    };
+    let Some(file) = &config.network.key_file else {
+        tracing::warn!(
+            "this network controller has no key ([network] key_file): anyone who can publish on \
+             the broker can take the primary and tell false node states. `janitoo network-key \
+             FILE` makes one; give every controller the same (README, \"A signed control plane\")"
+        );
         return Ok(None);
     };
     let key = janitoo_config::secrets::control_key(file)?;

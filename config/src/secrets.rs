@@ -43,7 +43,60 @@ pub fn control_key(file: &Path) -> Result<ControlKey, ConfigError> {
     let secret = std::fs::read(file).map_err(|err| refuse(format!("cannot read it: {err}")))?;
     ControlKey::from_secret(&secret).ok_or_else(|| {
         refuse(format!(
-            "a key of at least {MIN_SECRET} bytes is expected (`head -c 32 /dev/urandom | base64 > FILE` makes one)"
+            "a key of at least {MIN_SECRET} bytes is expected (`janitoo network-key FILE` makes one)"
         ))
     })
+}
+
+/// Writes a new network key into `file`, which must not exist: 32 random bytes as 64 hex
+/// digits, readable by its owner only (give the service's group read access where it runs as
+/// another user).
+pub fn write_new_key(file: &Path) -> Result<(), ConfigError> {
+    use std::io::Write as _;
+    let refuse = |reason: String| ConfigError::ControlKey {
+        file: file.display().to_string(),
+        reason,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(file).map_err(|err| match err.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            refuse("it exists already: a network keeps its key (remove the file to make a new one, then copy it to every controller)".into())
+        }
+        _ => refuse(format!("cannot create it: {err}")),
+    })?;
+    let bytes: [u8; 32] = rand::random();
+    let text: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    out.write_all(format!("{text}\n").as_bytes())
+        .and_then(|()| out.sync_all())
+        .map_err(|err| refuse(format!("cannot write it: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_key_is_usable_private_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("network.key");
+        write_new_key(&file).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.trim().len(), 64);
+        assert!(control_key(&file).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = write_new_key(&file).unwrap_err().to_string();
+        assert!(again.contains("exists already"), "{again}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        let other = dir.path().join("other.key");
+        write_new_key(&other).unwrap();
+        assert_ne!(std::fs::read_to_string(&other).unwrap(), text);
+    }
 }

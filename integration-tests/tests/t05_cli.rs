@@ -177,3 +177,32 @@ fn a_bad_network_key_file_is_named() {
         "{stderr}"
     );
 }
+
+/// `janitoo network-key FILE` writes a key a controller accepts, readable by its owner only,
+/// and never overwrites one.
+#[test]
+fn network_key_writes_a_new_key_and_never_overwrites_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("network.key");
+    let output = Command::new(JANITOO)
+        .arg("network-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(text.trim().len(), 64, "{text}");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = Command::new(JANITOO)
+        .arg("network-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+}

@@ -21,6 +21,9 @@ fn the_demo_shows_the_network_and_stops_everything_it_started() {
         String::from_utf8_lossy(&output.stderr)
     );
     let last = text.rsplit("janitoo demo: broker").next().unwrap();
+    // The demo's network is keyed, and its view checks signatures: the primary it shows
+    // signed its heartbeats.
+    assert!(last.contains("a keyed network"), "{last}");
     assert!(last.contains("primary: 0001/0000"), "{last}");
     // The web manager is on by default, at 8080 or a free port, and the demo says where.
     assert!(last.contains("Web manager: http://127.0.0.1:"), "{last}");

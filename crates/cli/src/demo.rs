@@ -167,10 +167,15 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         .then_some(args.web)
         .map(web_address)
         .transpose()?;
+    // A keyed network, as every network should be: the controllers share a new key.
+    let key_file = logs.join("network.key");
+    janitoo_config::secrets::write_new_key(&key_file)?;
+    let key = janitoo_config::secrets::control_key(&key_file)?;
     let files = CONTROLLERS.iter().copied().chain([("tutorial", TUTORIAL)]);
     for (name, text) in files {
         let config = logs.join(format!("{name}.toml"));
-        std::fs::write(&config, text)?;
+        let keyed = text.replace("# key_file = \"network.key\"", "key_file = \"network.key\"");
+        std::fs::write(&config, keyed)?;
         let mut arguments: Vec<String> = vec![
             "run".into(),
             "--config".into(),
@@ -202,6 +207,7 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         &mut processes,
         &args,
         &web_note,
+        key,
     ));
     for process in processes.iter_mut().rev() {
         process.stop();
@@ -220,13 +226,14 @@ async fn show(
     processes: &mut [Process],
     args: &DemoArgs,
     web_note: &str,
+    key: janitoo_protocol::control_plane::ControlKey,
 ) -> anyhow::Result<()> {
     let local = crate::connect::BrokerSettings::plain(janitoo_config::BrokerAddress::new(
         "127.0.0.1",
         port,
     ));
     let (client, mut event_loop) = watch(&local).await?;
-    let mut view = NetworkView::default();
+    let mut view = NetworkView::keyed(key);
     let started = Instant::now();
     let mut last_ask = None::<Instant>;
     let mut next_chaos = args
@@ -273,7 +280,7 @@ async fn show(
         }
         print!("\x1b[H\x1b[2J");
         println!(
-            "janitoo demo: broker {address}, 5 processes, logs in {}. Ctrl-C stops everything.{web_note}",
+            "janitoo demo: broker {address}, 5 processes, a keyed network (network.key), logs in {}. Ctrl-C stops everything.{web_note}",
             logs.display()
         );
         if !chaos_note.is_empty() {

@@ -79,6 +79,28 @@ enum Command {
     WebUser(WebUserArgs),
     /// Print every message of the network, decoded, one line each (Ctrl-C stops).
     Spy(tools::spy::SpyArgs),
+    /// Write a new network key (`[network] key_file`): the same file on every network
+    /// controller signs the control plane. It never overwrites a key.
+    NetworkKey(NetworkKeyArgs),
+}
+
+/// The arguments of `janitoo network-key`.
+#[derive(clap::Args)]
+struct NetworkKeyArgs {
+    /// Where to write it (it must not exist), e.g. /etc/janitoo/network.key.
+    file: std::path::PathBuf,
+}
+
+/// `janitoo network-key FILE`.
+fn network_key(args: NetworkKeyArgs) -> Result<(), run::Failure> {
+    janitoo_config::secrets::write_new_key(&args.file)
+        .map_err(|err| run::Failure::Usage(err.into()))?;
+    println!(
+        "janitoo: a new network key in {} (readable by you only). Copy it to every network \
+         controller and name it in their [network] key_file.",
+        args.file.display()
+    );
+    Ok(())
 }
 
 /// What a web user may do.
@@ -156,6 +178,7 @@ pub fn main() -> ExitCode {
         Command::Top(args) => top::top(args),
         Command::WebUser(args) => web_user(args),
         Command::Spy(args) => tools::spy::spy(args),
+        Command::NetworkKey(args) => network_key(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
