@@ -115,6 +115,9 @@ impl NetworkSupervisor {
                 Command::Count(Counter::Forged) => self.metrics.forged.increment(),
                 Command::Count(Counter::Crowded) => self.metrics.nodes_refused.increment(),
                 Command::Count(Counter::ValueDropped) => self.metrics.values_dropped.increment(),
+                Command::Count(Counter::ResolvCoalesced) => {
+                    self.metrics.resolv_coalesced.increment()
+                }
                 Command::Count(Counter::Answered) => self.metrics.answered.increment(),
                 Command::Count(Counter::AnswerRefused) => self.metrics.answers_refused.increment(),
                 Command::Note(note) => self.log(note),

@@ -261,6 +261,8 @@ declare_metrics! {
     values_dropped: Counter = "janitoo_supervisor_values_dropped",
         "Values published that their node never described, or beyond [network] max_values_per_node, not kept",
         system("supervisor_values_dropped", "values dropped");
+    resolv_coalesced: Counter = "janitoo_supervisor_resolv_coalesced",
+        "Resolv requests answered together with others of the same question, on the broadcast topic";
     epoch: Gauge = "janitoo_supervisor_epoch",
         "The election epoch this process holds or follows (0: not a network controller)",
         system("supervisor_epoch", "election epoch");

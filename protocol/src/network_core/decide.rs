@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::resolv::Resolv;
 use super::rules::{steps, told_periods};
 use super::{Command, Counter, NetworkCore, Note, Out};
 use crate::candidacy::Candidacy;
@@ -324,13 +325,38 @@ impl NetworkCore {
     /// judgement not yet dispatched (in the catch-up window, say) is not passed on as told:
     /// a follower that takes over would believe the network knows it, and never tell it.
     fn answer_resolv(&mut self, request: &Request, now: Duration, out: &mut Out) {
-        let (Some(kind), Some(epoch)) = (request.info_kind(), self.acting_epoch(now)) else {
+        let (Some(kind), Some(_)) = (request.info_kind(), self.acting_epoch(now)) else {
             return;
         };
-        let topic = request
-            .reply_hadd
-            .map_or(Topic::ResolvBroadcast, Topic::ResolvReply);
-        for mut reply in self.view.map().discovery_replies(kind, request.reply_hadd) {
+        match self.resolv.on_request(kind, request.reply_hadd, now) {
+            Resolv::Answer(topic) => self.send_map(kind, request.reply_hadd, topic, now, out),
+            Resolv::Coalesced => out.push(Command::Count(Counter::ResolvCoalesced)),
+        }
+    }
+
+    /// Answers the resolv requests the window held, once each kind, on the broadcast topic.
+    pub(super) fn answer_waiting_resolv(&mut self, now: Duration, out: &mut Out) {
+        if self.acting_epoch(now).is_none() {
+            return;
+        }
+        for kind in self.resolv.due(now) {
+            self.send_map(kind, None, Topic::ResolvBroadcast, now, out);
+        }
+    }
+
+    /// The map of `kind`, as the answer to `reply_hadd` on `topic`.
+    fn send_map(
+        &mut self,
+        kind: InfoKind,
+        reply_hadd: Option<Hadd>,
+        topic: Topic,
+        now: Duration,
+        out: &mut Out,
+    ) {
+        let Some(epoch) = self.acting_epoch(now) else {
+            return;
+        };
+        for mut reply in self.view.map().discovery_replies(kind, reply_hadd) {
             if let DiscoveryData::Nodes(nodes) = &mut reply.data {
                 for (hadd, info) in nodes.iter_mut() {
                     let state = match self.view.state(*hadd) {

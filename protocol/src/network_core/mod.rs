@@ -24,6 +24,7 @@
 //!   primary catches up on what its predecessor did not say, and never repeats what it did.
 
 mod decide;
+mod resolv;
 mod rules;
 
 use std::collections::BTreeSet;
@@ -38,6 +39,8 @@ use crate::model::NodeState;
 use crate::rate::TokenBucket;
 use crate::topic::{filters, Topic};
 use crate::view::NetworkView;
+use resolv::ResolvWindows;
+pub use resolv::RESOLV_WINDOW;
 
 /// What a network controller is.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +93,8 @@ pub enum Counter {
     AnswerRefused,
     /// A value was not kept: never described by its node, or beyond its number of values.
     ValueDropped,
+    /// A resolv request was answered with others of the same question, on the broadcast.
+    ResolvCoalesced,
 }
 
 /// Something worth a line in the log.
@@ -172,6 +177,8 @@ pub struct NetworkCore {
     announcer: Option<Announcer>,
     /// Publications for Home Assistant that may be sent now, and when that was counted.
     announce_budget: TokenBucket,
+    /// The resolv questions answered lately, and those waiting for the broadcast.
+    resolv: ResolvWindows,
 }
 
 /// Retained publications for Home Assistant at once, at most: a thousand nodes are announced
@@ -209,6 +216,7 @@ impl NetworkCore {
             discovery_budget: TokenBucket::full(DISCOVERY_BURST, DISCOVERY_RATE, now),
             announcer: None,
             announce_budget: TokenBucket::full(ANNOUNCE_BURST, ANNOUNCE_RATE, now),
+            resolv: ResolvWindows::default(),
         }
     }
 
@@ -337,6 +345,7 @@ impl NetworkCore {
                 self.reconcile(transition.hadd, now, &mut out);
             }
         }
+        self.answer_waiting_resolv(now, &mut out);
         self.announce(now, &mut out);
         self.report(now, &mut out);
         out.0

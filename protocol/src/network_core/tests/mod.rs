@@ -329,6 +329,50 @@ fn losing_the_primary_is_told_and_the_new_primary_repeats_nothing_it_said() {
     );
 }
 
+/// Issue 21's finding 2: a flood of resolv requests, a new `reply_hadd` each, moved the
+/// primary. A question is answered once at once, and once more on the broadcast at the end of
+/// its window, however many ask; the rest is counted.
+#[test]
+fn resolv_requests_of_one_question_are_answered_once_per_window() {
+    let (mut core, _) = primary_with_node(5_000);
+    let maps = |commands: &[Command]| -> Vec<Topic> {
+        commands
+            .iter()
+            .filter_map(|command| match command {
+                Command::Publish {
+                    topic,
+                    message: Message::DiscoveryReply(_),
+                } => Some(topic.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut answered = Vec::new();
+    let mut coalesced = 0;
+    for n in 0..1_000u16 {
+        let request = format!(
+            r#"{{"uuid":"request_info_nodes","cmd_class":20480,"genre":4,"reply_hadd":"{}"}}"#,
+            Hadd::new(1_000 + n, 0)
+        );
+        let commands = hear(
+            &mut core,
+            "/dhcp/resolv/request/",
+            &request,
+            5_000 + u64::from(n / 10),
+        );
+        answered.extend(maps(&commands));
+        coalesced += counted(&commands, Counter::ResolvCoalesced);
+    }
+    assert_eq!(answered, [Topic::ResolvReply(Hadd::new(1_000, 0))]);
+    assert_eq!(coalesced, 999);
+    let later = maps(&run(&mut core, 5_100, 7_000));
+    assert_eq!(
+        later,
+        [Topic::ResolvBroadcast],
+        "one broadcast for the 999 others"
+    );
+}
+
 #[test]
 fn the_resolv_answer_carries_each_nodes_state_and_the_epoch() {
     let (mut core, epoch) = primary_with_node(5_000);
