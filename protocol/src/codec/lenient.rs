@@ -258,6 +258,23 @@ mod tests {
         }
     }
 
+    /// What fits is read as it is beside what does not (a request's `reply_hadd` and
+    /// `request_id` are found that way).
+    #[test]
+    fn beside_what_does_not_fit_the_rest_is_read_whole() {
+        // {"s": "0002/0000", "t": true, "i": -5, "f": 1.5, "n": nil, "x": bin}
+        let mut payload = vec![0x86, 0xa1, b's', 0xa9];
+        payload.extend_from_slice(b"0002/0000");
+        payload.extend_from_slice(&[0xa1, b't', 0xc3, 0xa1, b'i', 0xfb, 0xa1, b'f', 0xcb]);
+        payload.extend_from_slice(&1.5f64.to_be_bytes());
+        payload.extend_from_slice(&[0xa1, b'n', 0xc0, 0xa1, b'x', 0xc4, 0x01, 0x00]);
+        assert!(Codec::MessagePack.decode_tree(&payload).is_err());
+        assert_eq!(
+            Codec::MessagePack.decode_tree_leniently(&payload).unwrap(),
+            json!({"s": "0002/0000", "t": true, "i": -5, "f": 1.5, "n": null, "x": null})
+        );
+    }
+
     #[test]
     fn what_fits_is_read_the_same_and_garbage_stays_refused() {
         let payload = packed(&[0x93, 0xc0, 0xc3, 0xa1, b'x']);

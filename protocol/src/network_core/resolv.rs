@@ -111,6 +111,11 @@ mod tests {
         );
         assert_eq!(windows.due(at(1_999)), []);
         assert_eq!(windows.due(at(2_000)), [NODES]);
+        // A window is answered anew from its very end.
+        assert_eq!(
+            windows.on_request(InfoKind::Users, None, at(1_020)),
+            Resolv::Answer(Topic::ResolvBroadcast)
+        );
         // Quiet for a window: answered at once again.
         assert_eq!(
             windows.on_request(NODES, Some(first), at(3_100)),
