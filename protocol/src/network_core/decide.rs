@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::resolv::Resolv;
+use super::resolv::{answer_topic, Resolv};
 use super::rules::{steps, told_periods};
 use super::{Command, Counter, NetworkCore, Note, Out};
 use crate::candidacy::Candidacy;
@@ -334,13 +334,16 @@ impl NetworkCore {
         }
     }
 
-    /// Answers the resolv requests the window held, once each kind, on the broadcast topic.
+    /// Answers the resolv requests the windows held: each asker on its own topic, or all of
+    /// them on the broadcast topic when too many asked.
     pub(super) fn answer_waiting_resolv(&mut self, now: Duration, out: &mut Out) {
         if self.acting_epoch(now).is_none() {
             return;
         }
-        for kind in self.resolv.due(now) {
-            self.send_map(kind, None, Topic::ResolvBroadcast, now, out);
+        for (kind, askers) in self.resolv.due(now) {
+            for reply_hadd in askers {
+                self.send_map(kind, reply_hadd, answer_topic(reply_hadd), now, out);
+            }
         }
     }
 
