@@ -422,5 +422,7 @@ fn unhex(text: &str) -> Option<Signature> {
     Some(bytes)
 }
 
+pub mod requests;
+
 #[cfg(test)]
 mod tests;

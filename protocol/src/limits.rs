@@ -28,3 +28,17 @@ pub const DISCOVERY_RATE: f64 = 20.0;
 /// what the node described, in discovery and its own answers. A value only published on
 /// `/values/...`, for a uuid the node never described, is dropped and counted.
 pub const DEFAULT_MAX_VALUES_PER_NODE: usize = 256;
+
+/// Requests to nodes (`/nodes/<hadd>/request`) a process reads a second
+/// (`[limits] max_requests_per_second`), after a burst of a fifth of it. Anyone can send them
+/// with a new `reply_hadd` each, which no share by requester can tell apart: what is beyond is
+/// dropped unread, and counted. An operator's requests signed with the network's key are read
+/// from a budget of their own first.
+pub const DEFAULT_MAX_REQUESTS_PER_SECOND: usize = 5_000;
+
+/// Requests signed with the network's key a process reads in a burst, before and beside the
+/// others; beyond, [`SIGNED_REQUEST_RATE`] a second. Past this share they count as unsigned.
+pub const SIGNED_REQUEST_BURST: f64 = 200.0;
+
+/// Signed requests read a second after their burst.
+pub const SIGNED_REQUEST_RATE: f64 = 200.0;

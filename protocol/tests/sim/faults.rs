@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use janitoo_protocol::network_core::{Connection, NetworkCore};
 use janitoo_protocol::{
-    CommandClass, Data, Genre, Hadd, HaddTarget, Heartbeat, Message, NodeState, Request,
-    ResolvHeartbeat, Topic,
+    CommandClass, Data, Genre, Hadd, HaddTarget, Heartbeat, InfoKind, Message, NodeState, Request,
+    ResolvHeartbeat, Topic, ValueDescriptor, ValuePublication,
 };
 
 use super::schedule::{Action, Forgery, Target};
@@ -327,6 +327,10 @@ impl World {
                 self.publish_retained(self.outsider, &made_up, br#"{"name":"fake"}"#.to_vec());
                 return;
             }
+            Forgery::Flood => {
+                self.flood();
+                return;
+            }
             Forgery::Replay => {
                 let stale = self
                     .replayable
@@ -341,6 +345,32 @@ impl World {
             }
         };
         self.publish(self.outsider, topic, message, false);
+    }
+
+    /// A stranger's flood, all at once: `FLOOD` resolv requests and as many discovery
+    /// broadcasts, each with a new `reply_hadd`, and as many values of a real node that it never
+    /// described (uuids starting with `flood`).
+    fn flood(&mut self) {
+        const FLOOD: u16 = 100;
+        self.oracle.floods += 1;
+        let node = self.nodes.first().map_or(Hadd::new(500, 1), |n| n.hadds[1]);
+        for n in 0..FLOOD {
+            let asker = Hadd::new(2_000 + n, 1);
+            let ask = Message::Request(Request::info(InfoKind::Nodes, asker));
+            self.publish(self.outsider, Topic::ResolvRequest, ask.clone(), false);
+            self.publish(self.outsider, Topic::BroadcastRequest, ask, false);
+            let uuid = format!("flood{n}");
+            let mut value = ValueDescriptor::new(&uuid, Genre::User, CommandClass(0x31));
+            value.hadd = Some(node);
+            value.data = Data::from(u64::from(n));
+            let topic = Topic::Value {
+                genre: Genre::User,
+                hadd: node,
+                uuid,
+            };
+            let value = Message::Value(ValuePublication::Single(Box::new(value)));
+            self.publish(self.outsider, topic, value, false);
+        }
     }
 
     pub(super) fn calm_hang(&mut self) {

@@ -144,6 +144,8 @@ pub struct Outcome {
     pub overlap: Duration,
     pub dispatches: usize,
     pub forged_refused: u64,
+    /// A stranger's floods, each of 300 messages at one instant.
+    pub floods: u64,
     pub faults: usize,
     pub checked_hang: bool,
     /// Nodes (two per process) of processes crashed for good whose state at the end was checked.
@@ -576,6 +578,24 @@ impl World {
                     "{now:?} a stranger's {} {:?} changed what {hadd} knows",
                     packet.text, packet.message
                 ));
+            }
+            if let Topic::Value {
+                genre,
+                hadd: node,
+                uuid,
+            } = &packet.topic
+            {
+                let kept = self.controllers[at].core.as_ref().is_some_and(|core| {
+                    core.view()
+                        .map()
+                        .values(*node, *genre)
+                        .is_some_and(|values| values.contains_key(uuid))
+                });
+                if uuid.starts_with("flood") && kept {
+                    self.oracle.violations.push(format!(
+                        "{now:?} {hadd} kept a value {node} never described: {uuid}"
+                    ));
+                }
             }
         }
     }

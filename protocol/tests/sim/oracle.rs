@@ -34,6 +34,8 @@ pub struct Oracle {
     /// (time, the controllers acting as primary), each time that set changed.
     pub acting: Vec<(Duration, Vec<Hadd>)>,
     pub forged_refused: u64,
+    /// A stranger's floods published.
+    pub floods: u64,
     /// Controller -> when it last handled the original primary's heartbeat (this life).
     pub original_heard: BTreeMap<Hadd, Duration>,
 }

@@ -71,6 +71,9 @@ pub enum Forgery {
     /// Retained Home Assistant topics: a node's availability `offline`, and the config of a
     /// node that does not exist.
     Discovery,
+    /// A flood at one instant: resolv requests and discovery broadcasts with a new `reply_hadd`
+    /// each, and values a real node never described.
+    Flood,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -315,6 +318,7 @@ impl Schedule {
                     Forgery::Replay,
                     Forgery::OriginalPrimary,
                     Forgery::Discovery,
+                    Forgery::Flood,
                 ]);
                 self.push(at, Action::Forge(forgery));
             }
