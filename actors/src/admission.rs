@@ -8,6 +8,11 @@
 //! answers would wait, or be dropped), a requester is admitted only with nothing in flight and
 //! nothing admitted in the last [`CONGESTED_SPACING`]: an operator's lone get still goes
 //! through a flood from elsewhere.
+//!
+//! A flood with a new `reply_hadd` each time is many requesters: against it, an eighth of the
+//! slots is kept for requests signed with the network's key (an operator's tools), which the
+//! others cannot take, and a signed request is not turned away for the number of requesters
+//! remembered.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +47,8 @@ type Shares = Arc<DashMap<Option<Hadd>, Share>>;
 pub struct Admission {
     metrics: Arc<Metrics>,
     limit: u64,
+    /// The slots unsigned requests may take: the limit less those kept for signed ones.
+    unsigned_limit: u64,
     per_requester: u32,
     requesters: Shares,
 }
@@ -66,12 +73,15 @@ pub struct Ticket {
 
 impl Admission {
     /// At most `limit` requests in flight (at least one), a quarter of them (at least one)
-    /// from any one requester.
+    /// from any one requester; an eighth of them (when there are 8 or more) kept for signed
+    /// requests.
     pub fn new(metrics: Arc<Metrics>, limit: usize) -> Self {
         let limit = limit.max(1);
+        let as_count = |count: usize| u64::try_from(count).unwrap_or(u64::MAX);
         Admission {
             metrics,
-            limit: u64::try_from(limit).unwrap_or(u64::MAX),
+            limit: as_count(limit),
+            unsigned_limit: as_count(limit - limit / 8),
             per_requester: u32::try_from((limit / 4).max(1)).unwrap_or(u32::MAX),
             requesters: Arc::new(DashMap::new()),
         }
@@ -83,10 +93,12 @@ impl Admission {
     }
 
     /// A ticket for a request from `requester`, or why not (the caller counts it as shed).
-    /// `congested`: whether the outbound queue is past its high-water mark.
+    /// `signed`: signed with the network's key; `congested`: whether the outbound queue is
+    /// past its high-water mark.
     pub fn admit(
         &self,
         requester: Option<Hadd>,
+        signed: bool,
         congested: bool,
         now: Instant,
     ) -> Result<Ticket, Refusal> {
@@ -112,12 +124,17 @@ impl Admission {
             let recent = share.is_some_and(|share| {
                 now.saturating_duration_since(share.admitted_at) < CONGESTED_SPACING
             });
-            let crowded = share.is_none() && full;
+            let crowded = share.is_none() && full && !signed;
             if holding > 0 || recent || crowded {
                 return Err(Refusal::Congested);
             }
         }
-        if holding >= self.per_requester || !self.metrics.in_flight.increment_below(self.limit) {
+        let limit = if signed {
+            self.limit
+        } else {
+            self.unsigned_limit
+        };
+        if holding >= self.per_requester || !self.metrics.in_flight.increment_below(limit) {
             return Err(if congested {
                 Refusal::Congested
             } else {
@@ -165,13 +182,14 @@ mod tests {
         let gate = Admission::new(metrics.clone(), 2);
         let now = Instant::now();
         let first = gate
-            .admit(Some(Hadd::new(1, 1)), false, now)
+            .admit(Some(Hadd::new(1, 1)), false, false, now)
             .expect("first");
         let second = gate
-            .admit(Some(Hadd::new(1, 2)), false, now)
+            .admit(Some(Hadd::new(1, 2)), false, false, now)
             .expect("second");
         assert_eq!(
-            gate.admit(Some(Hadd::new(1, 3)), false, now).unwrap_err(),
+            gate.admit(Some(Hadd::new(1, 3)), false, false, now)
+                .unwrap_err(),
             Refusal::Busy
         );
         assert_eq!(metrics.in_flight.get(), 2);
@@ -179,7 +197,7 @@ mod tests {
         assert_eq!(metrics.in_flight.get(), 1);
         assert_eq!(holding(&gate, Some(Hadd::new(1, 1))), 0);
         let third = gate
-            .admit(Some(Hadd::new(1, 3)), false, now)
+            .admit(Some(Hadd::new(1, 3)), false, false, now)
             .expect("room again");
         drop((second, third));
         assert_eq!(metrics.in_flight.get(), 0);
@@ -191,10 +209,15 @@ mod tests {
         let gate = Admission::new(metrics.clone(), 8);
         let now = Instant::now();
         let held: Vec<Ticket> = (0..2)
-            .map(|_| gate.admit(FLOODER, false, now).unwrap())
+            .map(|_| gate.admit(FLOODER, false, false, now).unwrap())
             .collect();
-        assert_eq!(gate.admit(FLOODER, false, now).unwrap_err(), Refusal::Busy);
-        let operator = gate.admit(OPERATOR, false, now).expect("another requester");
+        assert_eq!(
+            gate.admit(FLOODER, false, false, now).unwrap_err(),
+            Refusal::Busy
+        );
+        let operator = gate
+            .admit(OPERATOR, false, false, now)
+            .expect("another requester");
         assert_eq!(metrics.in_flight.get(), 3);
         drop((held, operator));
         assert_eq!(metrics.in_flight.get(), 0);
@@ -206,28 +229,28 @@ mod tests {
         let gate = Admission::new(metrics.clone(), 8);
         let start = Instant::now();
         let flood = gate
-            .admit(FLOODER, true, start)
+            .admit(FLOODER, false, true, start)
             .expect("its first is admitted");
         assert_eq!(
-            gate.admit(FLOODER, true, start).unwrap_err(),
+            gate.admit(FLOODER, false, true, start).unwrap_err(),
             Refusal::Congested,
             "one in flight already"
         );
         drop(flood);
         let soon = start + CONGESTED_SPACING / 2;
         assert_eq!(
-            gate.admit(FLOODER, true, soon).unwrap_err(),
+            gate.admit(FLOODER, false, true, soon).unwrap_err(),
             Refusal::Congested,
             "answered, but admitted too recently"
         );
         let operator = gate
-            .admit(OPERATOR, true, soon)
+            .admit(OPERATOR, false, true, soon)
             .expect("the operator's get");
         drop(operator);
         let later = start + CONGESTED_SPACING;
-        assert!(gate.admit(FLOODER, true, later).is_ok());
+        assert!(gate.admit(FLOODER, false, true, later).is_ok());
         assert!(
-            gate.admit(FLOODER, false, later).is_ok(),
+            gate.admit(FLOODER, false, false, later).is_ok(),
             "not congested: no spacing"
         );
     }
@@ -237,14 +260,14 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let gate = Admission::new(metrics.clone(), 8);
         let start = Instant::now();
-        let slow = gate.admit(FLOODER, true, start).unwrap();
+        let slow = gate.admit(FLOODER, false, true, start).unwrap();
         let long_after = start + 10 * CONGESTED_SPACING;
         assert_eq!(
-            gate.admit(FLOODER, true, long_after).unwrap_err(),
+            gate.admit(FLOODER, false, true, long_after).unwrap_err(),
             Refusal::Congested
         );
         drop(slow);
-        assert!(gate.admit(FLOODER, true, long_after).is_ok());
+        assert!(gate.admit(FLOODER, false, true, long_after).is_ok());
     }
 
     #[test]
@@ -253,27 +276,39 @@ mod tests {
         let gate = Admission::new(metrics.clone(), 8);
         let remembered = |gate: &Admission| gate.requesters.len();
         let start = Instant::now();
-        let old_but_in_flight = gate.admit(OPERATOR, false, start).unwrap();
+        let old_but_in_flight = gate.admit(OPERATOR, false, false, start).unwrap();
         let bound = 2 * REMEMBERED;
         for node in 0..(bound - 2) as u16 {
-            drop(gate.admit(Some(Hadd::new(1, node)), false, start).unwrap());
+            drop(
+                gate.admit(Some(Hadd::new(1, node)), false, false, start)
+                    .unwrap(),
+            );
         }
         assert_eq!(remembered(&gate), bound - 1);
         let later = start + CONGESTED_SPACING;
         // Congested, one short of the bound: a newcomer gets in.
-        let newcomer = gate.admit(Some(Hadd::new(2, 0)), true, later).unwrap();
+        let newcomer = gate
+            .admit(Some(Hadd::new(2, 0)), false, true, later)
+            .unwrap();
         assert_eq!(remembered(&gate), bound);
         // At the bound, congested: a newcomer is turned away, nothing forgotten yet.
         assert_eq!(
-            gate.admit(Some(Hadd::new(2, 1)), true, later).unwrap_err(),
+            gate.admit(Some(Hadd::new(2, 1)), false, true, later)
+                .unwrap_err(),
             Refusal::Congested
         );
         // Not congested: admitted, one past the bound...
-        drop(gate.admit(Some(Hadd::new(2, 1)), false, later).unwrap());
+        drop(
+            gate.admit(Some(Hadd::new(2, 1)), false, false, later)
+                .unwrap(),
+        );
         assert_eq!(remembered(&gate), bound + 1);
         // ...and the next admission forgets the idle ones admitted a spacing ago or more, but
         // neither those in flight nor the recent.
-        drop(gate.admit(Some(Hadd::new(2, 2)), false, later).unwrap());
+        drop(
+            gate.admit(Some(Hadd::new(2, 2)), false, false, later)
+                .unwrap(),
+        );
         let mut kept: Vec<Option<Hadd>> =
             gate.requesters.iter().map(|share| *share.key()).collect();
         kept.sort();
@@ -287,5 +322,63 @@ mod tests {
             ]
         );
         drop((old_but_in_flight, newcomer));
+    }
+
+    #[test]
+    fn an_eighth_of_the_slots_is_kept_for_signed_requests() {
+        let metrics = Arc::new(Metrics::default());
+        let gate = Admission::new(metrics.clone(), 16);
+        let now = Instant::now();
+        let flood: Vec<Ticket> = (0..14)
+            .map(|node| {
+                gate.admit(Some(Hadd::new(3, node)), false, false, now)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            gate.admit(Some(Hadd::new(3, 99)), false, false, now)
+                .unwrap_err(),
+            Refusal::Busy,
+            "a new reply_hadd each time takes no more than the unsigned slots"
+        );
+        let signed: Vec<Ticket> = (0..2)
+            .map(|_| {
+                gate.admit(OPERATOR, true, false, now)
+                    .expect("a signed request")
+            })
+            .collect();
+        assert_eq!(
+            gate.admit(OPERATOR, true, false, now).unwrap_err(),
+            Refusal::Busy,
+            "the limit holds for signed requests too"
+        );
+        assert_eq!(metrics.in_flight.get(), 16);
+        drop((flood, signed));
+    }
+
+    #[test]
+    fn while_congested_a_signed_newcomer_is_not_turned_away_for_the_crowd() {
+        let metrics = Arc::new(Metrics::default());
+        let gate = Admission::new(metrics.clone(), 8);
+        let start = Instant::now();
+        for node in 0..(2 * REMEMBERED) as u16 {
+            drop(
+                gate.admit(Some(Hadd::new(1, node)), false, false, start)
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            gate.admit(FLOODER, false, true, start).unwrap_err(),
+            Refusal::Congested
+        );
+        let operator = gate
+            .admit(OPERATOR, true, true, start)
+            .expect("signed: admitted");
+        assert_eq!(
+            gate.admit(OPERATOR, true, true, start).unwrap_err(),
+            Refusal::Congested,
+            "but one at a time, as anyone while congested"
+        );
+        drop(operator);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use janitoo_config::clock::wall_clock_ms;
 use janitoo_config::{BrokerAddress, BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
-use janitoo_protocol::control_plane::{ControlPlane, DEFAULT_WINDOW_MS};
+use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
 use janitoo_protocol::node::defaults;
 use janitoo_protocol::Codec;
 use janitoo_protocol::Hadd;
@@ -216,26 +216,31 @@ fn config_writer(config: &Config, metrics: Arc<Metrics>) -> Result<SettingsWrite
     Ok(SettingsWriter::start(file, metrics))
 }
 
-/// The signed control plane of a network controller whose configuration names a key file.
-fn control_plane(config: &Config) -> Result<Option<ControlPlane>, ActorError> {
-    let Some((me, _)) = config.network.controller() else {
+/// The network's key, when the configuration names a key file.
+fn network_key(config: &Config) -> Result<Option<ControlKey>, ActorError> {
+    let Some(file) = &config.network.key_file else {
         return Ok(None);
     };
-    let Some(file) = &config.network.key_file else {
+    Ok(Some(janitoo_config::secrets::control_key(file)?))
+}
+
+/// The signed control plane of a network controller with the network's key.
+fn control_plane(config: &Config, key: Option<ControlKey>) -> Option<ControlPlane> {
+    let (me, _) = config.network.controller()?;
+    let Some(key) = key else {
         tracing::warn!(
             "this network controller has no key ([network] key_file): anyone who can publish on \
              the broker can take the primary and tell false node states. `janitoo network-key \
              FILE` makes one; give every controller the same (README, \"A signed control plane\")"
         );
-        return Ok(None);
+        return None;
     };
-    let key = janitoo_config::secrets::control_key(file)?;
-    Ok(Some(ControlPlane::new(
+    Some(ControlPlane::new(
         key,
         me,
         wall_clock_ms(),
         DEFAULT_WINDOW_MS,
-    )))
+    ))
 }
 
 impl Controller {
@@ -275,6 +280,7 @@ impl Controller {
             None
         };
         let values = ValueCache::default();
+        let network_key = network_key(config)?;
         let bridge = MqttBridge::new(
             BridgeConfig {
                 mqtt: MqttSettings::of(&config.broker, options.broker.clone())?,
@@ -283,7 +289,9 @@ impl Controller {
                 queue_capacity: OUTBOUND_QUEUE,
                 max_payload: config.limits.max_payload,
                 max_in_flight: config.limits.max_in_flight,
-                control: control_plane(config)?,
+                max_requests_per_second: config.limits.max_requests_per_second,
+                control: control_plane(config, network_key.clone()),
+                request_key: network_key,
                 values: values.clone(),
             },
             metrics.clone(),

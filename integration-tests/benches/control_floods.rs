@@ -5,12 +5,14 @@
 //! For each flood (resolv requests, discovery broadcasts, gets to a node, each with a new
 //! `reply_hadd` every time; made-up values of a real node) at 10,000 messages/s and at the
 //! highest rate four clients reach here: a fresh broker (Mosquitto), the three controllers of
-//! `deploy/examples/failover/` and the tutorial server (release builds), 10 s of flood. Measured:
-//! the primary's largest gap between two of its heartbeats (its interval is 1 s) from the
-//! flood's start to 5 s after its end, claims by any other controller, states told of nodes
-//! other than ONLINE (nothing died: each is false), the primary's RSS before and at most
-//! (sampled every 100 ms), a probe's get of the tutorial's name every 250 ms (median answer time
-//! and how many were answered), and the time from the flood's end until a probe is answered.
+//! `deploy/examples/failover/` and the tutorial server (release builds), all with the network's
+//! key, 10 s of flood. Measured: the primary's largest gap between two of its heartbeats (its
+//! interval is 1 s) from the flood's start to 5 s after its end, claims by any other
+//! controller, states told of nodes other than ONLINE (nothing died: each is false), the
+//! primary's RSS before and at most (sampled every 100 ms), a probe's get of the tutorial's
+//! name every 250 ms, unsigned and signed with the key in turn (median answer time and how many
+//! were answered, of each), and the time from the flood's end until an unsigned probe is
+//! answered.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use janitoo_integration_tests::network::{self, FailoverNetwork};
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess};
 use janitoo_integration_tests::procfs::rss_mib;
 use janitoo_integration_tests::watch::Watcher;
+use janitoo_protocol::control_plane::ControlKey;
 use janitoo_protocol::{CommandClass, Genre, Hadd, NodeState, Request, Status};
 use rumqttc::{AsyncClient, Event, MqttOptions, QoS};
 
@@ -27,6 +30,8 @@ const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 const FLOODERS: u64 = 4;
 const FLOOD: Duration = Duration::from_secs(10);
 const NODE: Hadd = Hadd::new(220, 1);
+/// The network's key, which the probe's signed gets are signed with.
+const SECRET: &str = "a shared secret the operator's tools have too";
 const FILTERS: [&str; 3] = [
     "/dhcp/heartbeat/#",
     "/dhcp/resolv/heartbeat",
@@ -130,22 +135,41 @@ async fn flooder(
     sent
 }
 
-/// A get of the tutorial's name every 250 ms until `until`: answer times (`None`: unanswered
-/// within 2 s).
-async fn probe(client: &mut Client, until: Instant) -> Vec<Option<Duration>> {
-    let mut times = Vec::new();
+/// Answer times (`None`: unanswered within 2 s).
+type Probes = Vec<Option<Duration>>;
+
+/// A get of the tutorial's name every 250 ms until `until`, unsigned and signed with `key` in
+/// turn: the answer times of each.
+async fn probe(client: &mut Client, key: &ControlKey, until: Instant) -> (Probes, Probes) {
+    let (mut unsigned, mut signed) = (Vec::new(), Vec::new());
     while Instant::now() < until {
         let start = Instant::now();
         let request = Request::get(NODE, "name", Genre::Config, CommandClass::CONFIGURATION);
-        let reply = client.try_ask(request, Duration::from_secs(2)).await;
-        times.push(
-            reply
-                .filter(|reply| reply.status() == Status::OK)
-                .map(|_| start.elapsed()),
-        );
+        let signing = (unsigned.len() > signed.len()).then_some(key);
+        let reply = client
+            .try_ask_signed(request, signing, Duration::from_secs(2))
+            .await;
+        let time = reply
+            .filter(|reply| reply.status() == Status::OK)
+            .map(|_| start.elapsed());
+        match signing {
+            Some(_) => signed.push(time),
+            None => unsigned.push(time),
+        }
         tokio::time::sleep_until((start + Duration::from_millis(250)).into()).await;
     }
-    times
+    (unsigned, signed)
+}
+
+/// The median of the answered probes, and how many were: "p50 ms (answered/asked)".
+fn summary(probes: &Probes) -> String {
+    let answered: Vec<Duration> = probes.iter().flatten().copied().collect();
+    format!(
+        "{:.1} ms ({}/{})",
+        median(answered.clone()).as_secs_f64() * 1e3,
+        answered.len(),
+        probes.len()
+    )
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -155,7 +179,16 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 async fn run(name: &str, rate: Option<u64>, message: fn(u64) -> (String, String)) {
     let broker = BrokerProcess::start(BrokerKind::Mosquitto, Path::new(JANITOO), None);
-    let net = FailoverNetwork::start(Path::new(JANITOO), &broker.address());
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("network.key");
+    std::fs::write(&key_file, SECRET).unwrap();
+    let key = ControlKey::from_secret(SECRET.as_bytes()).unwrap();
+    let net = FailoverNetwork::start_editing(
+        Path::new(JANITOO),
+        &broker.address(),
+        |text| network::with_key_file(text, &key_file),
+        |text| network::with_key_file(text, &key_file),
+    );
     let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
     let (primary, _) = network::network_up(
         &watcher,
@@ -202,7 +235,7 @@ async fn run(name: &str, rate: Option<u64>, message: fn(u64) -> (String, String)
             peak
         })
     };
-    let during = probe(&mut prober, start + FLOOD).await;
+    let (unsigned, signed) = probe(&mut prober, &key, start + FLOOD).await;
     let mut sent = 0;
     for flooder in flooders {
         sent += flooder.await.unwrap();
@@ -236,15 +269,13 @@ async fn run(name: &str, rate: Option<u64>, message: fn(u64) -> (String, String)
         .iter()
         .filter(|dispatch| dispatch.state != NodeState::Online)
         .count();
-    let answered: Vec<Duration> = during.iter().flatten().copied().collect();
     let rate_text = rate.map_or("max".to_owned(), |rate| format!("{}k", rate / 1000));
     println!(
-        "| {name} | {rate_text} | {:.0} | {:.2} s | {claims} | {false_states} | {rss_before:.1} MiB | {peak:.1} MiB | {:.1} ms ({}/{}) | {:.2} s |",
+        "| {name} | {rate_text} | {:.0} | {:.2} s | {claims} | {false_states} | {rss_before:.1} MiB | {peak:.1} MiB | {} | {} | {:.2} s |",
         sent as f64 / FLOOD.as_secs_f64(),
         gap.as_secs_f64(),
-        median(answered.clone()).as_secs_f64() * 1e3,
-        answered.len(),
-        during.len(),
+        summary(&unsigned),
+        summary(&signed),
         back.as_secs_f64(),
     );
 }
@@ -255,8 +286,8 @@ async fn main() {
         println!("SKIPPED: control_floods needs Mosquitto");
         return;
     }
-    println!("| flood | target/s | sent/s | largest beat gap | claims | false states | primary RSS before | RSS peak | probe get p50 (answered) | back to normal |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| flood | target/s | sent/s | largest beat gap | claims | false states | primary RSS before | RSS peak | probe get p50 (answered) | signed probe p50 (answered) | back to normal |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, message) in FLOODS {
         for rate in [Some(10_000), None] {
             run(name, rate, message).await;

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use janitoo_config::clock::wall_clock_ms;
+use janitoo_protocol::control_plane::requests::sign_request;
+use janitoo_protocol::control_plane::ControlKey;
 use janitoo_protocol::{
     Codec, CommandClass, Genre, Hadd, Message, Request, Status, Topic, ValueReply,
 };
@@ -215,15 +218,28 @@ impl Client {
     }
 
     /// As [`Client::ask`], but `None` when no answer comes within `wait`.
-    pub async fn try_ask(&mut self, mut request: Request, wait: Duration) -> Option<ValueReply> {
+    pub async fn try_ask(&mut self, request: Request, wait: Duration) -> Option<ValueReply> {
+        self.try_ask_signed(request, None, wait).await
+    }
+
+    /// As [`Client::try_ask`], the request signed with `key` when there is one (an
+    /// operator's tool given the network's key).
+    pub async fn try_ask_signed(
+        &mut self,
+        mut request: Request,
+        key: Option<&ControlKey>,
+        wait: Duration,
+    ) -> Option<ValueReply> {
         self.next_id += 1;
         let id = format!("it-{}", self.next_id);
         request.request_id = Some(id.clone());
         request.reply_hadd = Some(CLIENT_HADD);
-        let hadd = request.hadd.expect("a request names its node");
-        let payload = Message::Request(request).encode(Codec::Json);
-        self.publish(&Topic::NodeRequest(hadd).to_string(), payload)
-            .await;
+        let topic = Topic::NodeRequest(request.hadd.expect("a request names its node"));
+        let payload = match key {
+            Some(key) => sign_request(key, &topic, request, Codec::Json, wall_clock_ms()),
+            None => Message::Request(request).encode(Codec::Json),
+        };
+        self.publish(&topic.to_string(), payload).await;
         let reply_topic = Topic::NodeReply(CLIENT_HADD).to_string();
         let answer = self
             .next_matching(wait, |received| {

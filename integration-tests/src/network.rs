@@ -29,6 +29,19 @@ pub fn copy_example(name: &str, dir: &Path, edit: impl FnOnce(String) -> String)
     copy
 }
 
+/// A configuration's `text` with the network's key in `key_file`: in its `[network]` table, or
+/// in one of its own.
+pub fn with_key_file(text: String, key_file: &Path) -> String {
+    let line = format!("key_file = {:?}\n", key_file.display().to_string());
+    match text.find("[network]\n") {
+        Some(at) => {
+            let after = at + "[network]\n".len();
+            format!("{}{line}{}", &text[..after], &text[after..])
+        }
+        None => format!("{text}\n[network]\n{line}"),
+    }
+}
+
 /// Network controllers and the tutorial server, killed when dropped.
 pub struct FailoverNetwork {
     /// Each controller, by address.

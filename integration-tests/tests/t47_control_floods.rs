@@ -1,16 +1,19 @@
 //! Floods of what any client may send, on the failover example and the tutorial: discovery
 //! and resolv requests, each with a new `reply_hadd`. Whatever the rate, the primary keeps
 //! beating, nobody else claims, and no node is told a state but the truth (issue 21: a flood
-//! of resolv requests moved the primary and made false states, keyed or not).
+//! of resolv requests moved the primary and made false states, keyed or not). Made-up values
+//! cost no memory and no entity; gets from new requesters leave an operator's signed gets
+//! served.
 
 use std::path::Path;
 use std::time::Duration;
 
-use janitoo_integration_tests::client::Client;
+use janitoo_integration_tests::client::{Client, CLIENT_HADD};
 use janitoo_integration_tests::network::{self, FailoverNetwork};
 use janitoo_integration_tests::process::{brokers_under_test, BrokerProcess};
 use janitoo_integration_tests::watch::Watcher;
-use janitoo_protocol::{Hadd, NodeState};
+use janitoo_protocol::control_plane::ControlKey;
+use janitoo_protocol::{CommandClass, Genre, Hadd, NodeState, Request, Status, Topic};
 use tokio::time::Instant;
 
 const FILTERS: [&str; 3] = [
@@ -228,5 +231,88 @@ async fn made_up_values_cost_no_stall_no_memory_and_no_entity() {
         "the primary grew from {} to {} MiB",
         before / 1024,
         after / 1024
+    );
+}
+
+/// A key for the network of the next test.
+const SECRET: &str = "a shared secret the operator's tools have too";
+
+/// Issue 21's finding 7: a flood of gets with a new `reply_hadd` each defeats any share by
+/// requester; an operator's probe gets were lost for the whole 10 s. On a keyed network a
+/// request signed with the key is read from a share of its own, which the flood cannot spend:
+/// every signed probe is answered during the flood, and the unsigned flood is bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_operator_is_served_through_a_flood_of_gets_from_new_requesters() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("network.key");
+    std::fs::write(&key_file, SECRET).unwrap();
+    let kind = *brokers_under_test().last().unwrap();
+    let broker = BrokerProcess::start(kind, janitoo(), None);
+    let _net = FailoverNetwork::start_editing(
+        janitoo(),
+        &broker.address(),
+        |text| network::with_key_file(text, &key_file),
+        |text| network::with_key_file(text, &key_file),
+    );
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    network::network_up(&watcher, Instant::now(), Duration::from_secs(20))
+        .await
+        .expect("the keyed network did not come up");
+    let key = ControlKey::from_secret(SECRET.as_bytes()).unwrap();
+    let node = Hadd::new(220, 1);
+    let get = || Request::get(node, "name", Genre::Config, CommandClass::CONFIGURATION);
+    let mut operator = Client::connect(broker.port).await;
+    operator
+        .subscribe(&Topic::NodeReply(CLIENT_HADD).to_string())
+        .await;
+    operator
+        .ask_until_answered(get, Duration::from_secs(20))
+        .await;
+    let flooding = tokio::spawn(flood(broker.port, move |n| {
+        (
+            "/nodes/0220/0001/request".into(),
+            format!(
+                r#"{{"op":"get","uuid":"name","genre":3,"cmd_class":112,"hadd":"0220/0001","reply_hadd":"{}"}}"#,
+                made_up(n)
+            ),
+        )
+    }));
+    let until = Instant::now() + FLOOD - Duration::from_secs(1);
+    let mut probes = Vec::new();
+    while Instant::now() < until {
+        let asked = Instant::now();
+        let answer = operator
+            .try_ask_signed(get(), Some(&key), Duration::from_secs(2))
+            .await;
+        probes.push(answer.map(|reply| (reply.status(), asked.elapsed())));
+        tokio::time::sleep_until(asked + Duration::from_millis(250)).await;
+    }
+    let sent = flooding.await.unwrap();
+    let answered = probes.iter().flatten().count();
+    eprintln!(
+        "gets from new requesters: {sent} in {FLOOD:?} ({:.0}/s); signed probes answered \
+         {answered} of {}: {probes:?}",
+        sent as f64 / FLOOD.as_secs_f64(),
+        probes.len()
+    );
+    assert!(
+        probes
+            .iter()
+            .all(|probe| matches!(probe, Some((Status::OK, _)))),
+        "a signed probe was not answered 200: {probes:?}"
+    );
+    let over_budget = operator
+        .metric(Hadd::new(222, 0), "mqtt_requests_over_budget")
+        .await;
+    assert!(
+        over_budget > 0.0,
+        "the flood was not bounded by the requests' budget"
+    );
+    let signed = operator
+        .metric(Hadd::new(222, 0), "mqtt_signed_requests")
+        .await;
+    assert!(
+        signed >= probes.len() as f64,
+        "{signed} signed requests read"
     );
 }

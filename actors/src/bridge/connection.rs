@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use janitoo_config::clock::wall_clock_ms;
 use janitoo_config::{BrokerAddress, BrokerConfig, ConfigError};
+use janitoo_protocol::control_plane::requests::SignedRequests;
 use janitoo_protocol::control_plane::ControlPlane;
 use janitoo_protocol::{Codec, Hadd, NodeState, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
@@ -15,7 +17,7 @@ use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::oneshot;
 
 use super::backoff::Backoff;
-use super::budget::InboundBudget;
+use super::budget::{InboundBudget, Kind, Reading};
 use crate::metrics::{ActorKind, Metrics};
 
 /// The largest packet MQTT allows (a 256 MiB body and its header). Clients accept any packet
@@ -164,6 +166,8 @@ pub struct Received {
     pub payload: Vec<u8>,
     /// Whether the broker held it.
     pub retain: bool,
+    /// A request signed with the network's key, fresh and new, read from the signed share.
+    pub signed: bool,
 }
 
 /// A received message the event loop waits on: when it is handled, by the bridge and by every
@@ -195,6 +199,10 @@ pub struct Listener {
     pub connection: ConnectionNumber,
     /// Registered anew, with the new number, at each reconnection.
     pub will: Option<ControllerWill>,
+    /// Requests to nodes read a second (`[limits] max_requests_per_second`).
+    pub requests_per_second: usize,
+    /// The check of requests signed with the network's key, on a keyed network.
+    pub signatures: Option<SignedRequests>,
 }
 
 /// Drives the rumqttc event loop: forwards events, reconnects with backoff. It waits only for
@@ -208,13 +216,16 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
         metrics,
         connection,
         will,
+        requests_per_second,
+        signatures,
     } = listener;
     let tell = |event: ConnectionEvent| {
         metrics.sent(ActorKind::Bridge);
         events.do_send(event);
     };
     let mut received: u64 = 0;
-    let mut budget = InboundBudget::new(tokio::time::Instant::now());
+    let mut budget =
+        InboundBudget::new(tokio::time::Instant::now(), requests_per_second, signatures);
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
     loop {
         match event_loop.poll().await {
@@ -226,15 +237,29 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 // Beyond its kind's budget, dropped before anything is queued for the actors:
                 // the control plane is never behind a flood.
-                if !budget.admits(&publish.topic, tokio::time::Instant::now()) {
-                    metrics.discovery_over_budget.increment();
-                    continue;
+                let now = tokio::time::Instant::now();
+                let signed =
+                    match budget.reads(&publish.topic, &publish.payload, now, wall_clock_ms()) {
+                        Reading::Read { signed } => signed,
+                        Reading::OverBudget(kind) => {
+                            match kind {
+                                Kind::Request => metrics.requests_over_budget.increment(),
+                                Kind::Discovery | Kind::Unbudgeted => {
+                                    metrics.discovery_over_budget.increment()
+                                }
+                            }
+                            continue;
+                        }
+                    };
+                if signed {
+                    metrics.signed_requests.increment();
                 }
                 received += 1;
                 let publication = Received {
                     topic: publish.topic,
                     payload: publish.payload.to_vec(),
                     retain: publish.retain,
+                    signed,
                 };
                 if received % IN_ORDER_EVERY == 0 {
                     metrics.sent(ActorKind::Bridge);

@@ -41,7 +41,14 @@ pub struct Publication<'a> {
     pub payload: &'a [u8],
     /// Whether the broker held it (retained).
     pub retain: bool,
+    /// A request signed with the network's key (checked on the way in): admitted within the
+    /// in-flight slots kept for operators.
+    pub signed: bool,
 }
+
+/// When and how a request is admitted: now, whether it is signed, whether the outbound queue
+/// is congested.
+type Moment = (Instant, bool, bool);
 
 /// Why a publication (or the rest of it) is not acted on: each has its counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +190,7 @@ impl Inbound {
             topic,
             payload,
             retain,
+            signed,
         } = publication;
         let raw: Vec<usize> = (0..self.raw.len())
             .filter(|at| {
@@ -218,11 +226,11 @@ impl Inbound {
             Topic::NodeRequest(hadd) => match self.read_request(&topic, payload) {
                 Ok(request) => match self.cached(hadd, &request) {
                     Some((target, value)) => {
-                        self.answer(&topic, target, request, value, now, congested)
+                        self.answer(&topic, target, request, value, (now, signed, congested))
                     }
                     None => {
                         let bus = vec![(hadd.ctrl, Via::Node(hadd))];
-                        self.admit(&topic, bus, request, now, congested)
+                        self.admit(&topic, bus, request, (now, signed, congested))
                     }
                 },
                 Err(refusal) => *refusal,
@@ -234,7 +242,7 @@ impl Inbound {
                         .iter()
                         .map(|ctrl| (*ctrl, Via::Broadcast))
                         .collect();
-                    self.admit(&topic, buses, request, now, congested)
+                    self.admit(&topic, buses, request, (now, signed, congested))
                 }
                 Err(refusal) => *refusal,
             },
@@ -329,10 +337,12 @@ impl Inbound {
         target: Hadd,
         request: Request,
         value: ValueDescriptor,
-        now: Instant,
-        congested: bool,
+        (now, signed, congested): Moment,
     ) -> Verdict {
-        match self.admission.admit(request.reply_hadd, congested, now) {
+        match self
+            .admission
+            .admit(request.reply_hadd, signed, congested, now)
+        {
             Ok(_ticket) => Verdict::Answered {
                 target,
                 request,
@@ -349,12 +359,14 @@ impl Inbound {
         topic: &Topic,
         buses: Vec<(u16, Via)>,
         request: Request,
-        now: Instant,
-        congested: bool,
+        (now, signed, congested): Moment,
     ) -> Verdict {
         let mut requests = Vec::with_capacity(buses.len());
         for (ctrl, via) in buses {
-            match self.admission.admit(request.reply_hadd, congested, now) {
+            match self
+                .admission
+                .admit(request.reply_hadd, signed, congested, now)
+            {
                 Ok(ticket) => requests.push(ToBus {
                     ctrl,
                     via,

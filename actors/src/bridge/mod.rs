@@ -35,8 +35,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use janitoo_config::clock::wall_clock_ms;
 use janitoo_config::BrokerAddress;
-use janitoo_protocol::control_plane::ControlPlane;
-use janitoo_protocol::limits::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PAYLOAD};
+use janitoo_protocol::control_plane::requests::SignedRequests;
+use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
+use janitoo_protocol::limits::{
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_REQUESTS_PER_SECOND,
+};
 use janitoo_protocol::{Codec, Hadd, Heartbeat, Message as Wire, NodeState, Topic};
 use rumqttc::{AsyncClient, EventLoop};
 use tokio::sync::oneshot;
@@ -68,8 +71,14 @@ pub struct BridgeConfig {
     pub max_payload: usize,
     /// Requests in flight at most; more are refused at once (503).
     pub max_in_flight: usize,
-    /// The signed control plane, on a network with a key.
+    /// Requests to nodes read a second (beyond, dropped unread).
+    pub max_requests_per_second: usize,
+    /// The signed control plane, on a network with a key, when this process is a network
+    /// controller.
     pub control: Option<ControlPlane>,
+    /// The network's key, on a network with one: requests signed with it are read from a
+    /// share of their own.
+    pub request_key: Option<ControlKey>,
     /// The process's stored values, which gets of them are answered from.
     pub values: ValueCache,
 }
@@ -86,7 +95,9 @@ impl BridgeConfig {
             queue_capacity,
             max_payload: DEFAULT_MAX_PAYLOAD,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_requests_per_second: DEFAULT_MAX_REQUESTS_PER_SECOND,
             control: None,
+            request_key: None,
             values: ValueCache::default(),
         }
     }
@@ -128,6 +139,8 @@ pub struct MqttBridge {
     /// The number of the current connection, and the Will registered with each.
     connection: ConnectionNumber,
     controller_will: Option<ControllerWill>,
+    request_key: Option<ControlKey>,
+    requests_per_second: usize,
     filters: Vec<String>,
     link: Link,
     stopping: Arc<AtomicBool>,
@@ -155,6 +168,7 @@ impl MqttBridge {
             codec: config.codec,
             max_payload: config.max_payload,
             control: config.control.clone(),
+            request_key: config.request_key.clone(),
             connection: connection.clone(),
         };
         let (lanes, queues) = Lanes::new(
@@ -184,6 +198,8 @@ impl MqttBridge {
             will: config.will,
             connection,
             controller_will,
+            request_key: config.request_key,
+            requests_per_second: config.max_requests_per_second,
             filters: vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()],
             link: Link::default(),
             stopping: Arc::new(AtomicBool::new(false)),
@@ -231,6 +247,11 @@ impl Actor for MqttBridge {
                 metrics: self.metrics.clone(),
                 connection: self.connection.clone(),
                 will: self.controller_will.clone(),
+                requests_per_second: self.requests_per_second,
+                signatures: self
+                    .request_key
+                    .clone()
+                    .map(|key| SignedRequests::new(key, DEFAULT_WINDOW_MS)),
             };
             actix::spawn(connection::drive(event_loop, listener));
         }

@@ -14,7 +14,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use janitoo_protocol::control_plane::ControlPlane;
+use janitoo_protocol::control_plane::requests::sign_request;
+use janitoo_protocol::control_plane::{ControlKey, ControlPlane};
 use janitoo_protocol::{Codec, Message, Topic};
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
@@ -63,6 +64,8 @@ pub struct Lanes<P> {
     /// Signs control messages on a keyed network (a copy of the control plane: signing needs
     /// only the key).
     control: Option<ControlPlane>,
+    /// Signs requests to nodes on a keyed network (the web manager's sets, say).
+    request_key: Option<ControlKey>,
     connection: ConnectionNumber,
     metrics: Arc<Metrics>,
 }
@@ -76,6 +79,9 @@ pub struct Encoding {
     /// Signs control messages on a keyed network (a copy of the control plane: signing needs
     /// only the key).
     pub control: Option<ControlPlane>,
+    /// Signs requests to nodes on a keyed network: a keyed controller reads them from the
+    /// operators' share.
+    pub request_key: Option<ControlKey>,
     /// The number of the current connection (signed candidacies carry it).
     pub connection: ConnectionNumber,
 }
@@ -101,6 +107,7 @@ impl<P: Publisher> Lanes<P> {
             codec: encoding.codec,
             max_payload: encoding.max_payload,
             control: encoding.control,
+            request_key: encoding.request_key,
             connection: encoding.connection,
             metrics,
         };
@@ -111,12 +118,15 @@ impl<P: Publisher> Lanes<P> {
     /// Encodes `message` (signed when it must be, at `wall_ms`) and queues it in the
     /// protocol's lane; a payload over the limit is not sent.
     pub fn send(&self, topic: &Topic, message: &Message, wall_ms: u64) -> Result<(), NotSent> {
-        let payload = match &self.control {
-            Some(control) => {
+        let payload = match (&self.control, &self.request_key, message, topic) {
+            (_, Some(key), Message::Request(request), Topic::NodeRequest(_)) => {
+                sign_request(key, topic, request.clone(), self.codec, wall_ms)
+            }
+            (Some(control), _, _, _) => {
                 let connection = self.connection.current();
                 control.seal(topic, message, self.codec, wall_ms, connection)
             }
-            None => message.encode(self.codec),
+            (None, _, _, _) => message.encode(self.codec),
         };
         if payload.len() > self.max_payload {
             self.metrics.oversize.increment();
@@ -286,6 +296,8 @@ pub async fn drain(publisher: impl Publisher, mut queues: OutboundQueues, metric
 
 #[cfg(test)]
 mod tests {
+    use janitoo_protocol::control_plane::requests::SignedRequests;
+
     use super::*;
 
     fn outbound(retain: bool, at: usize) -> Outbound {
@@ -314,6 +326,7 @@ mod tests {
             codec: Codec::Json,
             max_payload,
             control: None,
+            request_key: None,
             connection: ConnectionNumber::default(),
         }
     }
@@ -381,6 +394,39 @@ mod tests {
             lanes.congested(),
             "5 of 8; the retained lane does not count"
         );
+    }
+
+    #[test]
+    fn a_request_to_a_node_is_signed_with_the_networks_key() {
+        let key = ControlKey::from_secret(b"the network's secret").unwrap();
+        let keyed = Encoding {
+            request_key: Some(key.clone()),
+            ..encoding(4 << 10)
+        };
+        let (lanes, mut queues) = Lanes::new(4, keyed, Busy, Arc::new(Metrics::default()));
+        let node = janitoo_protocol::Hadd::new(220, 1);
+        let set = janitoo_protocol::Request::set(
+            node,
+            "name",
+            janitoo_protocol::Genre::Config,
+            janitoo_protocol::CommandClass::CONFIGURATION,
+            "Pond".into(),
+        );
+        let topic = Topic::NodeRequest(node);
+        const WALL_MS: u64 = 1_764_900_000_000;
+        lanes
+            .send(&topic, &Message::Request(set.clone()), WALL_MS)
+            .unwrap();
+        let sent = queues.protocol.try_recv().unwrap();
+        let checker = SignedRequests::new(key, 30_000);
+        let verified = checker.check(&sent.topic, &sent.payload, WALL_MS);
+        assert_eq!(verified.map(|verified| verified.stamp_ms), Ok(WALL_MS));
+        // Unkeyed, the same request goes as it is.
+        let (plain, mut queues) =
+            Lanes::new(4, encoding(4 << 10), Busy, Arc::new(Metrics::default()));
+        plain.send(&topic, &Message::Request(set), WALL_MS).unwrap();
+        let sent = queues.protocol.try_recv().unwrap();
+        assert!(!String::from_utf8(sent.payload).unwrap().contains("signed"));
     }
 
     #[test]

@@ -38,6 +38,7 @@ impl MqttBridge {
             topic: &received.topic,
             payload: &received.payload,
             retain: received.retain,
+            signed: received.signed,
         };
         let verdict =
             self.inbound

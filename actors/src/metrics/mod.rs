@@ -223,6 +223,12 @@ declare_metrics! {
     discovery_over_budget: Counter = "janitoo_mqtt_discovery_over_budget",
         "Discovery and resolv requests dropped unread beyond their budget (50, then 20 a second)",
         system("mqtt_discovery_over_budget", "discovery requests over budget");
+    requests_over_budget: Counter = "janitoo_mqtt_requests_over_budget",
+        "Requests to nodes dropped unread beyond [limits] max_requests_per_second",
+        system("mqtt_requests_over_budget", "requests over budget");
+    signed_requests: Counter = "janitoo_mqtt_signed_requests",
+        "Requests signed with the network's key, read from their own share",
+        system("mqtt_signed_requests", "signed requests read");
     unrouted: Counter = "janitoo_mqtt_unrouted",
         "Requests for a node this process does not serve";
     published: Counter = "janitoo_bridge_published", "Messages handed to the MQTT client";

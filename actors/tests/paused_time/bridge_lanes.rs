@@ -47,6 +47,7 @@ async fn a_flood_of_retained_publications_delays_no_heartbeat_and_still_flows() 
         codec: Codec::Json,
         max_payload: 256 << 10,
         control: None,
+        request_key: None,
         connection: Default::default(),
     };
     let (lanes, queues) = Lanes::new(4096, encoding, broker(), metrics.clone());

@@ -17,7 +17,8 @@ pub struct BrokerArg {
     /// The MQTT broker (default: the --config file's, else 127.0.0.1:1883).
     #[arg(short, long, value_name = "HOST:PORT")]
     pub broker: Option<BrokerAddress>,
-    /// Take the broker's address, TLS and account from this controller configuration file.
+    /// Take the broker's address, TLS, account and network key from this controller
+    /// configuration file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// TLS to the broker.
@@ -35,8 +36,9 @@ pub struct BrokerArg {
     /// The name the broker's certificate must carry, when not the --broker host.
     #[arg(long, value_name = "NAME", requires = "tls")]
     pub server_name: Option<String>,
-    /// The network's key file (as `[network] key_file`): `status` then believes only signed
-    /// control messages.
+    /// The network's key file (as `[network] key_file`; else the --config file's): `status`
+    /// then believes only signed control messages, and requests to nodes are signed (a keyed
+    /// controller reads them from the operators' share, during a flood too).
     #[arg(long, value_name = "FILE")]
     pub network_key: Option<PathBuf>,
     /// User name on the broker.

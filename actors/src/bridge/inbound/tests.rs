@@ -51,6 +51,7 @@ fn classify_as(
         topic,
         payload,
         retain,
+        signed: false,
     };
     inbound.classify(publication, Instant::now(), NOW_MS, congested)
 }
@@ -352,6 +353,36 @@ fn a_request_beyond_the_limit_is_answered_503_or_dropped() {
     };
     assert_eq!(ignored(*then.unwrap()), Ignored::Shed);
     drop(first);
+}
+
+#[test]
+fn a_signed_request_is_served_in_the_slots_a_flood_of_new_requesters_cannot_take() {
+    let mut inbound = inbound_with(8, None);
+    let node = Hadd::new(BUS, 1);
+    let topic = "/nodes/0220/0001/request";
+    let flood: Vec<Verdict> = (0..7)
+        .map(|n| classify(&mut inbound, topic, &get(node, Some(Hadd::new(9000, n)))))
+        .collect();
+    assert!(flood
+        .iter()
+        .all(|verdict| matches!(verdict, Verdict::Serve { requests, .. } if requests.len() == 1)));
+    let unsigned = classify(&mut inbound, topic, &get(node, Some(Hadd::new(9000, 99))));
+    assert!(
+        matches!(unsigned, Verdict::Serve { ref requests, then: Some(_) } if requests.is_empty()),
+        "{unsigned:?}"
+    );
+    let publication = Publication {
+        topic,
+        payload: &get(node, Some(ASKER)),
+        retain: false,
+        signed: true,
+    };
+    let signed = inbound.classify(publication, Instant::now(), NOW_MS, false);
+    assert!(
+        matches!(signed, Verdict::Serve { ref requests, then: None } if requests.len() == 1),
+        "{signed:?}"
+    );
+    drop(flood);
 }
 
 #[test]

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use janitoo_config::clock::wall_clock_ms;
 use janitoo_config::BrokerAddress;
+use janitoo_protocol::control_plane::requests::sign_request;
+use janitoo_protocol::control_plane::ControlKey;
 use janitoo_protocol::{
     Codec, Data, DiscoveryData, DiscoveryReply, Genre, Hadd, InfoKind, Message, NodeInfo, Request,
     Topic, ValueDescriptor, ValueReply,
@@ -21,6 +24,9 @@ pub struct ToolClient {
     /// The address replies come to.
     pub hadd: Hadd,
     broker: BrokerAddress,
+    /// The network's key, when given: requests to a node are signed with it, and read from
+    /// the operators' share of a keyed controller (served during a flood).
+    signing: Option<ControlKey>,
 }
 
 /// Parses a HADD argument.
@@ -92,18 +98,21 @@ impl ToolClient {
             events,
             hadd,
             broker: broker.clone(),
+            signing: settings.control_key.clone(),
         })
     }
 
-    /// Publishes `message` on `topic` (JSON, as every Janitoo client understands).
+    /// Publishes `message` on `topic` (JSON, as every Janitoo client understands); a request
+    /// to a node signed with the network's key, when the tool has it.
     pub async fn send(&self, topic: &Topic, message: Message) -> Result<(), Failure> {
+        let payload = match (message, &self.signing, topic) {
+            (Message::Request(request), Some(key), Topic::NodeRequest(_)) => {
+                sign_request(key, topic, request, Codec::Json, wall_clock_ms())
+            }
+            (message, _, _) => message.encode(Codec::Json),
+        };
         self.client
-            .publish(
-                topic.to_string(),
-                QoS::AtMostOnce,
-                false,
-                message.encode(Codec::Json),
-            )
+            .publish(topic.to_string(), QoS::AtMostOnce, false, payload)
             .await
             .map_err(|err| Failure::Other(err.into()))
     }
