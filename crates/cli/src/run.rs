@@ -195,6 +195,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
                     &config.web.hosts,
                     logins,
                     hadd,
+                    config.network.key_file.is_some(),
                     controller.bridge(),
                     controller.metrics(),
                 )

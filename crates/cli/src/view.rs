@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::tools::show_data;
-use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
+use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS, SIGNATURE};
 use janitoo_protocol::topic::filters;
 use janitoo_protocol::view::{epoch_of, primary_for, Change};
 use janitoo_protocol::{Codec, Genre, Hadd, InfoKind, Message, NodeState, Request, Topic};
@@ -30,6 +30,8 @@ pub struct NetworkView {
     /// On a keyed network: what only controllers may say is believed signed only.
     control: Option<ControlPlane>,
     refused: u64,
+    /// Whether the primary's last heartbeat was signed (a keyed network), as far as seen.
+    primary_signed: Option<bool>,
 }
 
 impl Default for NetworkView {
@@ -43,6 +45,7 @@ impl Default for NetworkView {
             takeovers: Vec::new(),
             control: None,
             refused: 0,
+            primary_signed: None,
         }
     }
 }
@@ -110,6 +113,10 @@ impl NetworkView {
                 if self.primary().is_some_and(|(hadd, _)| hadd == beat.hadd) =>
             {
                 self.primary_heard = Some(now);
+                self.primary_signed = Some(match &checked {
+                    Some(_) => true,
+                    None => is_signed(payload),
+                });
             }
             (
                 Topic::Value {
@@ -161,6 +168,18 @@ impl NetworkView {
         };
         let at = |heard: Option<Duration>| heard.map(|heard| self.origin + heard);
         let mut out = String::new();
+        match (self.primary_signed, &self.control) {
+            (Some(false), _) => out.push_str(
+                "warning: the primary's heartbeats are unsigned: this network has no key, and \
+                 anyone who can publish on the broker can take the primary or tell false node \
+                 states (`janitoo network-key FILE`; README, \"A signed control plane\")\n",
+            ),
+            (Some(true), None) => out.push_str(
+                "the network is keyed: give its key (--network-key FILE, or --config) to check \
+                 the signatures\n",
+            ),
+            _ => {}
+        }
         if self.refused > 0 {
             let _ = writeln!(
                 out,
@@ -322,9 +341,49 @@ pub async fn feed(view: &mut NetworkView, event_loop: &mut EventLoop, duration: 
     connected
 }
 
+/// Whether a control message's payload carries a signature (`sig`), in either codec.
+fn is_signed(payload: &[u8]) -> bool {
+    let tree = Codec::Json
+        .decode_tree(payload)
+        .or_else(|_| Codec::MessagePack.decode_tree(payload));
+    matches!(tree, Ok(janitoo_protocol::Data::Object(fields)) if fields.contains_key(SIGNATURE))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `janitoo status` says when the network has no key, and when it has one the tool was not
+    /// given.
+    #[test]
+    fn status_warns_of_an_unkeyed_network_and_names_the_key_it_lacks() {
+        let beat = br#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#;
+        let mut unkeyed = NetworkView::default();
+        assert!(!unkeyed.render().contains("key"), "nothing heard yet");
+        unkeyed.absorb("/dhcp/resolv/heartbeat", beat);
+        let text = unkeyed.render();
+        assert!(
+            text.starts_with("warning: the primary's heartbeats are unsigned"),
+            "{text}"
+        );
+        let key = ControlKey::from_secret(b"the network's shared secret").unwrap();
+        let primary = ControlPlane::new(key.clone(), Hadd::new(1, 0), 0, DEFAULT_WINDOW_MS);
+        let topic = Topic::ResolvHeartbeat;
+        let message = Message::decode(&topic, beat, Codec::Json).unwrap();
+        let wall = janitoo_config::clock::wall_clock_ms();
+        let signed = primary.seal(&topic, &message, Codec::Json, wall, 1);
+        let mut without_key = NetworkView::default();
+        without_key.absorb("/dhcp/resolv/heartbeat", &signed);
+        let text = without_key.render();
+        assert!(
+            text.starts_with("the network is keyed: give its key"),
+            "{text}"
+        );
+        let mut with_key = NetworkView::keyed(key);
+        with_key.absorb("/dhcp/resolv/heartbeat", &signed);
+        let text = with_key.render();
+        assert!(text.starts_with("primary: 0001/0000"), "{text}");
+    }
 
     /// The issue's forged message must not show healthy nodes FAILED in `janitoo status`.
     #[test]

@@ -51,16 +51,17 @@ pub struct WebHub {
 
 impl WebHub {
     /// A hub answering to `hadd`, observing through `observe`, publishing through `publisher`,
-    /// pushing events to `updates`.
+    /// pushing events to `updates`; `keyed`: whether the process has the network's key.
     pub fn new(
         hadd: Hadd,
+        keyed: bool,
         publisher: Recipient<Publish>,
         observe: Recipient<Observe>,
         updates: broadcast::Sender<Arc<str>>,
         metrics: Arc<Metrics>,
     ) -> Self {
         WebHub {
-            model: WebModel::default(),
+            model: WebModel::new(keyed),
             hadd,
             publisher,
             observe,

@@ -28,6 +28,9 @@ pub struct WebModel {
     /// id and data. The original's nodes answer config and system sets on the value's topic
     /// only, without the request id.
     pending: BTreeMap<(Hadd, String, u32), (String, Data)>,
+    /// Whether this process has the network's key: without it, the page warns that anyone
+    /// on the broker can take the primary.
+    keyed: bool,
 }
 
 /// Sets awaiting their answer, at most (the oldest is forgotten first).
@@ -39,6 +42,17 @@ impl Default for WebModel {
         WebModel {
             view: NetworkView::new(Duration::from_millis(500)),
             pending: BTreeMap::new(),
+            keyed: false,
+        }
+    }
+}
+
+impl WebModel {
+    /// The model of a process with the network's key (`keyed`) or without.
+    pub fn new(keyed: bool) -> Self {
+        WebModel {
+            keyed,
+            ..WebModel::default()
         }
     }
 }
@@ -135,6 +149,7 @@ impl WebModel {
         nodes.dedup();
         json!({
             "type": "snapshot",
+            "keyed": self.keyed,
             "primary": self.primary_json(),
             "controllers": self.view.controllers().keys().filter_map(|h| self.controller_json(*h)).collect::<Vec<_>>(),
             "nodes": nodes.into_iter().map(|h| self.node_json(h)).collect::<Vec<_>>(),

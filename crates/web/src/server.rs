@@ -71,18 +71,21 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
 /// Starts the web manager on `listen`, inside the running actix System: it observes the
 /// network through `bridge`, answers to `hadd`, and shows `metrics` on `/metrics`. It serves
 /// requests for IP addresses, `localhost` and the names in `hosts` only; with `logins`, only
-/// to users logged in (`/login` excepted), and sets only from operators.
+/// to users logged in (`/login` excepted), and sets only from operators. `keyed`: whether the
+/// process has the network's key (the page warns when it has not).
 pub fn start(
     listen: SocketAddr,
     hosts: &[String],
     logins: Option<Arc<Logins>>,
     hadd: Hadd,
+    keyed: bool,
     bridge: Addr<MqttBridge>,
     metrics: Arc<Metrics>,
 ) -> Result<WebServer, WebError> {
     let (updates, _) = broadcast::channel(PAGE_BUFFER);
     let hub = WebHub::new(
         hadd,
+        keyed,
         bridge.clone().recipient(),
         bridge.recipient(),
         updates.clone(),

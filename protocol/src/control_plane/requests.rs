@@ -334,17 +334,22 @@ mod tests {
             NOW_MS,
         );
         assert_eq!(checker.check(&here, &large, NOW_MS), Err(Refusal::Unsigned));
-        let mut fits = get();
-        fits.data = Data::from("x".repeat(SIGNED_MAX_PAYLOAD - 400));
-        let fits = sign_request(
-            &key("the network's secret"),
-            &topic(),
-            fits,
-            Codec::Json,
-            NOW_MS,
-        );
-        assert!(fits.len() <= SIGNED_MAX_PAYLOAD);
-        assert!(checker.check(&here, &fits, NOW_MS).is_ok());
+        // A payload of exactly the limit is checked.
+        let of_length = |characters: usize| {
+            let mut request = get();
+            request.data = Data::from("x".repeat(characters));
+            sign_request(
+                &key("the network's secret"),
+                &topic(),
+                request,
+                Codec::Json,
+                NOW_MS,
+            )
+        };
+        let shorter = SIGNED_MAX_PAYLOAD - 400;
+        let exactly = of_length(shorter + SIGNED_MAX_PAYLOAD - of_length(shorter).len());
+        assert_eq!(exactly.len(), SIGNED_MAX_PAYLOAD);
+        assert!(checker.check(&here, &exactly, NOW_MS).is_ok());
         let stamp_not_digits =
             format!(r#"{{"signed":"17649000000x0.{}"}}"#, "0".repeat(MAC_DIGITS));
         let no_dot = format!(r#"{{"signed":"1764900000000-{}"}}"#, "0".repeat(MAC_DIGITS));
@@ -379,12 +384,15 @@ mod tests {
             read(CLEAN_AT, NOW_MS + WINDOW_MS, NOW_MS + WINDOW_MS),
             CLEAN_AT + 1
         );
-        // The next clean-up at twice what was kept.
-        for id in CLEAN_AT + 1..2 * CLEAN_AT {
-            read(id, NOW_MS + WINDOW_MS, NOW_MS + WINDOW_MS);
-        }
-        // Past the window of the first ones: only the later ones are kept.
+        // The next clean-up at twice what was kept: the first ones, past their window now,
+        // are still remembered until then (the clean-up's cost is spread).
         let later = NOW_MS + WINDOW_MS + 1;
+        assert_eq!(read(CLEAN_AT + 1, later, later), CLEAN_AT + 2);
+        assert_eq!(read(CLEAN_AT + 2, later, later), CLEAN_AT + 3);
+        for id in CLEAN_AT + 3..2 * CLEAN_AT {
+            read(id, later, later);
+        }
+        // There: only the later ones are kept.
         assert_eq!(read(2 * CLEAN_AT, later, later), CLEAN_AT + 1);
     }
 }

@@ -214,3 +214,10 @@ fn a_set_answered_only_on_the_values_topic_is_replied_to_the_page() {
     );
     assert!(replies(again).is_empty(), "answered once");
 }
+
+#[test]
+fn the_snapshot_says_whether_this_process_has_the_networks_key() {
+    assert_eq!(WebModel::new(true).snapshot()["keyed"], Data::Bool(true));
+    assert_eq!(WebModel::new(false).snapshot()["keyed"], Data::Bool(false));
+    assert_eq!(WebModel::default().snapshot()["keyed"], Data::Bool(false));
+}
