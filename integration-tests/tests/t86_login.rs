@@ -285,6 +285,10 @@ async fn a_flood_of_logins_keeps_memory_bounded_and_tells_no_names() {
         "the timing tells names: {known:?} for a user, {unknown:?} for no user"
     );
 
+    // Alice logs in from her own PC before the flood: that address is trusted from now on.
+    let (status, _) = login_from(source(9_999), *web, "alice", "alice-password").await;
+    assert_eq!(status, 303);
+
     // 400 wrong logins, 100 at a time, each from its own address.
     let pid = controller.pid();
     let before = proc_status_kib(pid, "VmRSS");
@@ -320,6 +324,15 @@ async fn a_flood_of_logins_keeps_memory_bounded_and_tells_no_names() {
     // Still serving; the refusals counted (the metrics need a session: alice's, once the
     // failure budget allows a login again).
     assert_eq!(http_get_as(*web, "/login", &web.to_string()).status, 200);
+    // The failure budget is spent: a login from an address nobody logged in from waits...
+    let (status, _) = login_from(source(5_000), *web, "alice", "alice-password").await;
+    assert_eq!(status, 429, "a new address while the budget is spent");
+    // ...but the house's own PC, which alice logged in from before the flood, is let in.
+    let (status, _) = login_from(source(9_999), *web, "alice", "alice-password").await;
+    assert_eq!(
+        status, 303,
+        "alice, from the address she logged in from before"
+    );
 }
 
 /// Issue 21's finding 7: a page's WebSocket kept setting values after its session logged out.

@@ -40,6 +40,12 @@ impl TokenBucket {
         taken
     }
 
+    /// Gives back one token taken for work that did not happen (up to the burst).
+    pub fn give_back(&mut self, now: Duration) {
+        self.available(now);
+        self.tokens = (self.tokens + 1.0).min(self.burst);
+    }
+
     /// Spends `count` tokens at `now`, even more than there are: work that goes together (a
     /// node's publications) may overdraw it, and waits longer for the next.
     pub fn spend(&mut self, count: usize, now: Duration) {
@@ -85,5 +91,19 @@ mod tests {
         assert!(!bucket.take_one(2 * SECOND), "an earlier now earns nothing");
         assert!(!bucket.take_one(5 * SECOND + SECOND / 2));
         assert!(bucket.take_one(6 * SECOND));
+    }
+
+    #[test]
+    fn a_token_given_back_is_there_again_but_never_past_the_burst() {
+        let mut bucket = TokenBucket::full(2.0, 1.0, Duration::ZERO);
+        assert!(bucket.take_one(Duration::ZERO));
+        assert!(bucket.take_one(Duration::ZERO));
+        assert!(!bucket.take_one(Duration::ZERO));
+        bucket.give_back(Duration::ZERO);
+        assert!(bucket.take_one(Duration::ZERO));
+        bucket.give_back(Duration::ZERO);
+        bucket.give_back(Duration::ZERO);
+        bucket.give_back(Duration::ZERO);
+        assert_eq!(bucket.available(Duration::ZERO), 2.0);
     }
 }

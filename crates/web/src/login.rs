@@ -25,7 +25,7 @@ use crate::WebError;
 pub mod throttle;
 pub mod verifier;
 
-use throttle::{Throttle, Turn};
+use throttle::{Ended, Throttle, Turn};
 use verifier::{Saturated, Verifier};
 
 /// The session cookie's name.
@@ -192,7 +192,7 @@ impl Logins {
         let mut attempt = Attempt {
             logins: self,
             client,
-            failed: false,
+            ended: Ended::GaveUp,
         };
         tokio::time::sleep(after).await;
         let user = self.users.0.get(name).cloned();
@@ -202,10 +202,13 @@ impl Logins {
             .await;
         match (matched, user) {
             (Err(Saturated), _) => Err(self.refuse(Refused::Saturated)),
-            (Ok(true), Some((role, _))) => Ok(self.open_session(name, role)),
+            (Ok(true), Some((role, _))) => {
+                attempt.ended = Ended::LoggedIn;
+                Ok(self.open_session(name, role))
+            }
             (Ok(_), _) => {
                 self.failures.inc();
-                attempt.failed = true;
+                attempt.ended = Ended::Failed;
                 Err(Refused::Wrong)
             }
         }
@@ -278,14 +281,14 @@ impl Logins {
 struct Attempt<'a> {
     logins: &'a Logins,
     client: IpAddr,
-    failed: bool,
+    ended: Ended,
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         self.logins
             .throttle()
-            .end(self.client, self.failed, Instant::now());
+            .end(self.client, self.ended, Instant::now());
     }
 }
 
