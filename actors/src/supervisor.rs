@@ -171,6 +171,13 @@ impl NetworkSupervisor {
             ElectionAction::Forged { from, epoch, why } => {
                 warn!(%hadd, %from, epoch, %why, "refused a primary heartbeat with a forged epoch")
             }
+            ElectionAction::Unannounced { from, epoch } => warn!(
+                %hadd,
+                %from,
+                epoch,
+                "refused a claim from a controller that never announced its candidacy, while the \
+                 primary is alive"
+            ),
             other => debug!(%hadd, ?other, "election"),
         }
     }

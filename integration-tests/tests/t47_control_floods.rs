@@ -316,3 +316,67 @@ async fn a_signed_operator_is_served_through_a_flood_of_gets_from_new_requesters
         "{signed} signed requests read"
     );
 }
+
+/// Issue 21's finding 6, unkeyed: a stranger beating a plausible claim once a second stayed the
+/// only primary for as long as it beat. A claim from a controller that never announced its
+/// candidacy is refused while the primary lives: the primary keeps its epoch, nobody steps
+/// down, and the refusals are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unannounced_claim_moves_no_primary_on_an_unkeyed_network() {
+    let rig = Rig::start(|text| text).await;
+    let since = Instant::now()
+        .checked_sub(Duration::from_secs(60))
+        .unwrap_or_else(Instant::now);
+    let beats = rig.watcher.primaries(since);
+    let (_, _, epoch) = *beats
+        .iter()
+        .rev()
+        .find(|(_, hadd, _)| *hadd == rig.primary)
+        .expect("the primary's beats");
+    let stranger = Client::connect(rig.broker.port).await;
+    let pretender = Hadd::new(9, 0);
+    let claim = ((janitoo_protocol::fence::round_of(epoch) + 1) << 16) | u64::from(pretender.ctrl);
+    let attack = Instant::now();
+    for _ in 0..5 {
+        stranger
+            .publish(
+                "/dhcp/resolv/heartbeat",
+                format!(r#"{{"add_ctrl":9,"add_node":0,"state":"ONLINE","epoch":{claim}}}"#),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // Three more beats of the real primary, with its epoch.
+    let watcher = &rig.watcher;
+    let after = Instant::now();
+    watcher
+        .wait_for(Duration::from_secs(10), || {
+            let beats = watcher.primaries(after);
+            (beats
+                .iter()
+                .filter(|(_, hadd, e)| *hadd == rig.primary && *e == epoch)
+                .count()
+                >= 3)
+                .then_some(())
+        })
+        .await
+        .expect("the primary stopped beating with its epoch after the claims");
+    let others: Vec<(Hadd, u64)> = watcher
+        .primaries(attack)
+        .into_iter()
+        .filter(|(_, hadd, _)| *hadd != rig.primary && *hadd != pretender)
+        .map(|(_, hadd, epoch)| (hadd, epoch))
+        .collect();
+    assert!(others.is_empty(), "controllers claimed: {others:?}");
+    let mut operator = Client::connect(rig.broker.port).await;
+    operator
+        .subscribe(&Topic::NodeReply(CLIENT_HADD).to_string())
+        .await;
+    for controller in [Hadd::new(1, 0), Hadd::new(2, 0), Hadd::new(3, 0)] {
+        let refused = operator.metric(controller, "supervisor_forged").await;
+        assert!(
+            refused >= 5.0,
+            "{controller} refused {refused} of the 5 claims"
+        );
+    }
+}

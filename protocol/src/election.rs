@@ -238,6 +238,14 @@ pub enum ElectionAction {
         /// Its epoch.
         epoch: u64,
     },
+    /// A claim from a controller that never announced its candidacy, while the primary is
+    /// alive, was refused.
+    Unannounced {
+        /// Its sender.
+        from: Hadd,
+        /// Its epoch.
+        epoch: u64,
+    },
     /// A primary heartbeat with an epoch its sender could not have claimed was refused.
     Forged {
         /// Its sender.
@@ -398,6 +406,7 @@ impl Election {
     pub fn on_candidate(&mut self, hadd: Hadd, rank: Rank, now: Duration) {
         if hadd != self.me {
             self.peers.insert(hadd, (rank, now));
+            self.fence.announced(hadd, now);
         }
     }
 
@@ -442,6 +451,7 @@ impl Election {
             Verdict::Forged(why) => vec![ElectionAction::Forged { from, epoch, why }],
             Verdict::Stale => vec![ElectionAction::Fenced { from, epoch }],
             Verdict::Unconfirmed => vec![ElectionAction::Unconfirmed { from, epoch }],
+            Verdict::Unannounced => vec![ElectionAction::Unannounced { from, epoch }],
             Verdict::Current => {
                 self.primary_seen = Some(now);
                 self.lost_since = None;
@@ -516,6 +526,7 @@ impl Election {
         if let (Some(until), Standing::Primary { epoch }) = (self.held_until, self.standing) {
             if now >= until && self.connected {
                 self.held_until = None;
+                self.fence.claimed(self.me, epoch);
                 actions.push(ElectionAction::Resume { epoch });
             }
         }

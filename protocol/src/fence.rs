@@ -23,9 +23,18 @@
 //!   ignores it as stale, so that on a network of ours a stranger cannot pose as one. Following
 //!   it leaves the highest epoch as it was: the next claim still takes the round after the
 //!   highest ever seen.
+//! - **A claim from a controller never announced** (no candidacy heard from it) counts for less:
+//!   while the primary followed is alive (heard within three intervals, or this listener
+//!   itself), it is refused, however often it is repeated. Every controller of ours announces
+//!   its candidacy each interval, so a real claimant is known well before it claims; a stranger
+//!   beating a plausible claim is not, and moves nothing. Once the primary is silent, an
+//!   unannounced claim is believed as any other (a candidacy may have been lost). On an
+//!   unkeyed network a stranger who also publishes a candidacy is believed: only a key stops
+//!   that.
 //! - **A heartbeat on behalf** is believed only from the primary of the highest epoch, carrying
 //!   that epoch (the original's primary carries none: epoch 0, no observer).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::hadd::Hadd;
@@ -33,6 +42,13 @@ use crate::heartbeat::Heartbeat;
 
 /// The highest round ever adopted or claimed: epochs stay below 2^52.
 pub const MAX_ROUND: u64 = (1 << 36) - 1;
+
+/// Controllers whose candidacy is remembered at most (the least recently heard goes).
+pub const MAX_ANNOUNCED: usize = 256;
+
+/// A primary is alive while heard within this many `confirm_after` (half intervals): three
+/// intervals, the election's silence limit by default.
+const ALIVE_HALF_INTERVALS: u32 = 6;
 
 /// The round of an epoch.
 pub fn round_of(epoch: u64) -> u64 {
@@ -100,6 +116,8 @@ pub enum Verdict {
     Stale,
     /// A jump of several rounds not confirmed yet: ignored for now.
     Unconfirmed,
+    /// A claim from a controller never announced, while the primary is alive: refused.
+    Unannounced,
     /// Impossible: refused.
     Forged(Forgery),
 }
@@ -131,6 +149,12 @@ struct Jump {
 pub struct EpochFence {
     highest: u64,
     primary: Option<(Hadd, u64)>,
+    /// When the primary was last heard (or claimed by this listener).
+    primary_heard: Option<Duration>,
+    /// Whether the primary is this listener.
+    mine: bool,
+    /// Controllers that announced their candidacy, and when last.
+    announced: BTreeMap<Hadd, Duration>,
     jump: Option<Jump>,
     settled: bool,
     confirm_after: Duration,
@@ -144,6 +168,9 @@ impl EpochFence {
         EpochFence {
             highest: 0,
             primary: None,
+            primary_heard: None,
+            mine: false,
+            announced: BTreeMap::new(),
             jump: None,
             settled: false,
             confirm_after,
@@ -172,6 +199,7 @@ impl EpochFence {
     pub fn claimed(&mut self, me: Hadd, epoch: u64) {
         self.highest = self.highest.max(epoch);
         self.primary = Some((me, epoch));
+        self.mine = true;
         self.jump = None;
         self.settled = true;
     }
@@ -179,13 +207,42 @@ impl EpochFence {
     /// The primary is gone (its Last Will): the epoch stays, nobody is primary.
     pub fn primary_gone(&mut self) {
         self.primary = None;
+        self.mine = false;
+    }
+
+    /// Controller `hadd` announced its candidacy at `now`.
+    pub fn announced(&mut self, hadd: Hadd, now: Duration) {
+        if !self.announced.contains_key(&hadd) && self.announced.len() >= MAX_ANNOUNCED {
+            let oldest = self
+                .announced
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(hadd, _)| *hadd);
+            if let Some(oldest) = oldest {
+                self.announced.remove(&oldest);
+            }
+        }
+        self.announced.insert(hadd, now);
+    }
+
+    /// Whether the primary followed is alive at `now`: this listener, or heard lately.
+    pub fn primary_alive(&self, now: Duration) -> bool {
+        self.primary.is_some()
+            && (self.mine
+                || self.primary_heard.is_some_and(|heard| {
+                    now.saturating_sub(heard) <= self.confirm_after * ALIVE_HALF_INTERVALS
+                }))
     }
 
     /// This listener was away (disconnected, frozen): any plausible epoch may be believed at
     /// once, as if new, since the network may have moved on without it.
+    /// What it knew of the primary's life is stale too: until the primary is heard again (or
+    /// this listener resumes as primary), a claim is not refused as unannounced.
     pub fn rejoined(&mut self) {
         self.settled = false;
         self.jump = None;
+        self.mine = false;
+        self.primary_heard = None;
     }
 
     /// Judges a primary heartbeat from `from` with `epoch` at `now`, and adopts it if believed.
@@ -201,10 +258,14 @@ impl EpochFence {
         }
         if epoch == self.highest && self.primary.is_some() {
             return if self.primary.map(|(hadd, _)| hadd) == Some(from) {
+                self.primary_heard = Some(now);
                 Verdict::Current
             } else {
                 Verdict::Stale
             };
+        }
+        if !self.announced.contains_key(&from) && self.primary_alive(now) {
+            return Verdict::Unannounced;
         }
         let leap = round_of(epoch).saturating_sub(round_of(self.highest));
         if self.settled && leap > 1 && !self.confirms(from, epoch, now) {
@@ -212,6 +273,8 @@ impl EpochFence {
         }
         self.highest = epoch;
         self.primary = Some((from, epoch));
+        self.primary_heard = Some(now);
+        self.mine = false;
         self.jump = None;
         self.settled = true;
         Verdict::Newer
@@ -220,6 +283,7 @@ impl EpochFence {
     /// A primary heartbeat without epoch: the original's primary, believed while it beats.
     fn on_original_heartbeat(&mut self, from: Hadd, now: Duration) -> Verdict {
         if self.primary == Some((from, 0)) {
+            self.primary_heard = Some(now);
             return Verdict::Current;
         }
         // Nobody followed and no epoch ever seen: a network of the original, or a cold start.
@@ -233,6 +297,8 @@ impl EpochFence {
             }
         }
         self.primary = Some((from, 0));
+        self.primary_heard = Some(now);
+        self.mine = false;
         self.jump = None;
         self.settled = true;
         Verdict::Newer

@@ -51,6 +51,8 @@ pub enum Refusal {
     Fenced,
     /// A jump of several rounds, not confirmed yet.
     Unconfirmed,
+    /// A claim from a controller never announced, while the primary is alive.
+    Unannounced,
     /// An epoch its sender could not have claimed.
     Forged(Forgery),
     /// A dispatch in this controller's own name that it did not send.
@@ -232,12 +234,14 @@ impl NetworkView {
             Verdict::Newer => vec![Change::Primary { hadd: from, epoch }],
             Verdict::Stale => vec![Change::Refused(Refusal::Fenced)],
             Verdict::Unconfirmed => vec![Change::Refused(Refusal::Unconfirmed)],
+            Verdict::Unannounced => vec![Change::Refused(Refusal::Unannounced)],
             Verdict::Forged(why) => vec![Change::Refused(Refusal::Forged(why))],
         }
     }
 
     fn on_candidacy(&mut self, candidacy: Candidacy, now: Duration) -> Change {
         let hadd = candidacy.hadd;
+        self.fence.announced(hadd, now);
         self.controllers.insert(
             hadd,
             ControllerStatus {

@@ -133,6 +133,7 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let faults: usize = outcomes.iter().map(|o| o.faults).sum();
     let forged: u64 = outcomes.iter().map(|o| o.forged_refused).sum();
     let floods: u64 = outcomes.iter().map(|o| o.floods).sum();
+    let pretended: u64 = outcomes.iter().map(|o| o.pretended).sum();
     let overlap = outcomes.iter().map(|o| o.overlap).max().unwrap_or_default();
     let home_assistant = outcomes
         .iter()
@@ -141,7 +142,8 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let topics: usize = outcomes.iter().map(|o| o.home_assistant_topics).sum();
     eprintln!(
         "{count} schedules in {elapsed:.1?} ({:.0}/s): {faults} scheduled actions, {takeovers} with a takeover, \
-         {hangs} calm hangs checked, {crashes} nodes of processes crashed for good checked, {forged} forged epochs refused, {floods} floods of 300 withstood, Home Assistant's topics checked in \
+         {hangs} calm hangs checked, {crashes} nodes of processes crashed for good checked, {forged} forged epochs refused, {floods} floods of 300 withstood, \
+         {pretended} claims of a controller never announced withstood, Home Assistant's topics checked in \
          {home_assistant} ({topics} topics); single primary after the faults: \
          median {:?}, p99 {:?}, max {:?}; longest overlap of two primaries after the faults {overlap:?}",
         count as f64 / elapsed.as_secs_f64(),

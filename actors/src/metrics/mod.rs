@@ -279,8 +279,8 @@ declare_metrics! {
         "Messages of an older epoch, or not from the primary, ignored",
         system("supervisor_fenced", "fenced messages");
     forged: Counter = "janitoo_supervisor_forged",
-        "Messages with an epoch their sender could not have claimed, refused",
-        system("supervisor_forged", "forged epochs refused");
+        "Messages with an epoch their sender could not have claimed, and claims from controllers never announced while the primary lives, refused",
+        system("supervisor_forged", "forged epochs and unannounced claims refused");
     dispatched: Counter = "janitoo_supervisor_dispatched",
         "Heartbeats published on behalf of silent nodes";
     announced: Counter = "janitoo_supervisor_home_assistant_publications",

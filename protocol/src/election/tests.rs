@@ -176,6 +176,7 @@ fn a_last_will_starts_the_takeover_at_once() {
 fn a_primary_that_hears_a_higher_epoch_steps_down_and_lower_epochs_are_fenced() {
     let (mut old, epoch) = lone_primary();
     let newer = epoch_of(round_of(epoch) + 1, B);
+    old.on_candidate(B, rank(Role::Secondary, 0), ms(3_900));
     assert_eq!(
         old.on_primary_heartbeat(B, Some(newer), ms(4_000)),
         [

@@ -13,8 +13,19 @@ fn epoch(round: u64, hadd: Hadd) -> u64 {
     (round << 16) | u64::from(hadd.ctrl)
 }
 
-fn settled_on(round: u64) -> EpochFence {
+const C: Hadd = Hadd::new(3, 0);
+
+/// A fence that heard the candidacies of A, B and C (controllers of ours, announcing).
+fn announced() -> EpochFence {
     let mut fence = EpochFence::new(ms(500));
+    for hadd in [A, B, C] {
+        fence.announced(hadd, ms(0));
+    }
+    fence
+}
+
+fn settled_on(round: u64) -> EpochFence {
+    let mut fence = announced();
     assert_eq!(
         fence.on_primary_heartbeat(A, epoch(round, A), ms(0)),
         Verdict::Newer
@@ -115,13 +126,13 @@ fn a_jump_of_several_rounds_needs_a_repeat_from_the_same_sender() {
 #[test]
 fn a_jump_is_confirmed_only_by_the_same_sender_and_epoch() {
     let mut fence = settled_on(3);
-    let (b_far, c_far) = (epoch(9, B), epoch(9, Hadd::new(3, 0)));
+    let (b_far, c_far) = (epoch(9, B), epoch(9, C));
     assert_eq!(
         fence.on_primary_heartbeat(B, b_far, ms(100)),
         Verdict::Unconfirmed
     );
     assert_eq!(
-        fence.on_primary_heartbeat(Hadd::new(3, 0), c_far, ms(700)),
+        fence.on_primary_heartbeat(C, c_far, ms(700)),
         Verdict::Unconfirmed,
         "another sender does not confirm B's jump"
     );
@@ -141,7 +152,7 @@ fn a_jump_is_confirmed_only_by_the_same_sender_and_epoch() {
 
 #[test]
 fn a_claim_of_ones_own_is_the_highest() {
-    let mut fence = EpochFence::new(ms(500));
+    let mut fence = announced();
     fence.claimed(B, epoch(1, B));
     assert_eq!(fence.highest(), epoch(1, B));
     assert_eq!(fence.primary(), Some((B, epoch(1, B))));
@@ -165,6 +176,94 @@ fn a_new_or_rejoining_listener_believes_any_plausible_epoch_at_once() {
         back.on_primary_heartbeat(B, epoch(9, B), ms(0)),
         Verdict::Newer
     );
+}
+
+/// Issue 21: a stranger beating a plausible claim once a second stayed the only primary for
+/// as long as it beat. A claim from a controller never announced is refused while the primary
+/// is alive, however often repeated.
+#[test]
+fn an_unannounced_claim_moves_nothing_while_the_primary_lives() {
+    let stranger = Hadd::new(9, 0);
+    let mut fence = settled_on(3);
+    for second in 1..=10 {
+        let at = ms(second * 1_000);
+        assert_eq!(
+            fence.on_primary_heartbeat(A, epoch(3, A), at),
+            Verdict::Current
+        );
+        assert_eq!(
+            fence.on_primary_heartbeat(stranger, epoch(4, stranger), at + ms(10)),
+            Verdict::Unannounced,
+            "second {second}"
+        );
+    }
+    assert_eq!(fence.primary(), Some((A, epoch(3, A))));
+    assert_eq!(fence.highest(), epoch(3, A));
+    // A controller that announced itself is believed at once.
+    fence.announced(stranger, ms(10_500));
+    assert_eq!(
+        fence.on_primary_heartbeat(stranger, epoch(4, stranger), ms(10_600)),
+        Verdict::Newer
+    );
+}
+
+#[test]
+fn once_the_primary_is_silent_an_unannounced_claim_is_believed() {
+    let stranger = Hadd::new(9, 0);
+    let mut fence = settled_on(3);
+    // Alive up to three intervals (six of confirm_after) after its last heartbeat...
+    assert_eq!(
+        fence.on_primary_heartbeat(stranger, epoch(4, stranger), ms(3_000)),
+        Verdict::Unannounced
+    );
+    // ...silent past them: a candidacy may have been lost; the claim is believed.
+    assert_eq!(
+        fence.on_primary_heartbeat(stranger, epoch(4, stranger), ms(3_001)),
+        Verdict::Newer
+    );
+    // Gone by its Last Will: at once.
+    let mut fence = settled_on(3);
+    fence.primary_gone();
+    assert_eq!(
+        fence.on_primary_heartbeat(stranger, epoch(4, stranger), ms(10)),
+        Verdict::Newer
+    );
+}
+
+#[test]
+fn a_primary_refuses_unannounced_claims_whatever_the_time() {
+    let stranger = Hadd::new(9, 0);
+    let mut fence = announced();
+    fence.claimed(A, epoch(1, A));
+    assert_eq!(
+        fence.on_primary_heartbeat(stranger, epoch(2, stranger), ms(3_600_000)),
+        Verdict::Unannounced
+    );
+    assert_eq!(
+        fence.on_primary_heartbeat(B, epoch(2, B), ms(3_600_000)),
+        Verdict::Newer,
+        "an announced controller's claim is believed"
+    );
+    // Followed a newer primary: this listener's own claim is over.
+    assert_eq!(
+        fence.on_primary_heartbeat(stranger, epoch(3, stranger), ms(3_600_000 + 3_001)),
+        Verdict::Newer
+    );
+}
+
+#[test]
+fn the_memory_of_candidacies_is_bounded_and_forgets_the_least_recent() {
+    let mut fence = EpochFence::new(ms(500));
+    for n in 0..MAX_ANNOUNCED as u16 + 10 {
+        fence.announced(Hadd::new(100 + n, 0), ms(u64::from(n)));
+    }
+    assert_eq!(fence.announced.len(), MAX_ANNOUNCED);
+    assert!(!fence.announced.contains_key(&Hadd::new(100, 0)));
+    assert!(!fence.announced.contains_key(&Hadd::new(109, 0)));
+    assert!(fence.announced.contains_key(&Hadd::new(110, 0)));
+    // Heard again: kept, nothing else forgotten.
+    fence.announced(Hadd::new(110, 0), ms(100_000));
+    assert_eq!(fence.announced.len(), MAX_ANNOUNCED);
 }
 
 fn dispatch(epoch: Option<u64>, observer: Option<Hadd>) -> Heartbeat {
@@ -306,4 +405,24 @@ fn the_originals_primary_is_believed_while_it_beats_and_the_epoch_stays() {
         Verdict::Newer
     );
     assert!(!fence.accepts_map_answer(None));
+}
+
+#[test]
+fn back_from_away_an_unannounced_claim_is_believed_until_the_primary_is_heard_again() {
+    let stranger = Hadd::new(9, 0);
+    let mut fence = settled_on(3);
+    fence.rejoined();
+    // The network may have moved on to a controller that started while this one was away.
+    assert_eq!(
+        fence.on_primary_heartbeat(stranger, epoch(4, stranger), ms(1_000)),
+        Verdict::Newer
+    );
+    assert!(fence.primary_alive(ms(1_000)));
+    // A primary back from away is alive again once it resumes (claims) its epoch.
+    let mut fence = announced();
+    fence.claimed(A, epoch(1, A));
+    fence.rejoined();
+    assert!(!fence.primary_alive(ms(0)));
+    fence.claimed(A, epoch(1, A));
+    assert!(fence.primary_alive(ms(3_600_000)));
 }

@@ -493,7 +493,9 @@ impl NetworkCore {
                 ElectionAction::Fenced { .. } | ElectionAction::Unconfirmed { .. } => {
                     out.push(Command::Count(Counter::Fenced))
                 }
-                ElectionAction::Forged { .. } => out.push(Command::Count(Counter::Forged)),
+                ElectionAction::Forged { .. } | ElectionAction::Unannounced { .. } => {
+                    out.push(Command::Count(Counter::Forged))
+                }
                 ElectionAction::StepDown { .. }
                 | ElectionAction::Following { .. }
                 | ElectionAction::PrimaryLost { .. }

@@ -301,6 +301,12 @@ impl NetworkCore {
         self.election.epoch()
     }
 
+    /// Whether the primary it follows is alive at `now` (itself, or heard lately): a claim
+    /// from a controller never announced is refused meanwhile.
+    pub fn primary_alive(&self, now: Duration) -> bool {
+        self.election.fence().primary_alive(now)
+    }
+
     /// The network as it knows it.
     pub fn view(&self) -> &NetworkView {
         &self.view

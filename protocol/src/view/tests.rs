@@ -73,7 +73,15 @@ fn the_primarys_dispatch_is_believed_until_it_is_replaced() {
         (status.state, status.told_by),
         (Some(NodeState::Pending), Some(Hadd::new(1, 0)))
     );
-    // 0002 takes over; the old primary's late dispatch is fenced.
+    // 0002, a secondary that announced itself, takes over; the old primary's late dispatch
+    // is fenced.
+    feed(
+        &mut view,
+        "/values/system/0002/0000/network_controller",
+        r#"{"uuid":"network_controller","genre":4,"cmd_class":4177,"data":"secondary",
+            "hadd":"0002/0000","role":"secondary","priority":5,"epoch":65537}"#,
+        25,
+    );
     let changes = feed(
         &mut view,
         "/dhcp/resolv/heartbeat",

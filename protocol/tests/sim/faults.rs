@@ -8,7 +8,7 @@ use janitoo_protocol::{
     ResolvHeartbeat, Topic, ValueDescriptor, ValuePublication,
 };
 
-use super::schedule::{Action, Forgery, Target};
+use super::schedule::{Action, Forgery, Target, PRETENDER};
 use super::*;
 
 impl World {
@@ -331,6 +331,24 @@ impl World {
                 self.flood();
                 return;
             }
+            // Believed, by design, by a controller whose primary is silent (a candidacy may
+            // have been lost): forged only while every running controller follows a live one.
+            Forgery::PlausibleClaim if !self.every_primary_alive() => return,
+            Forgery::PlausibleClaim => {
+                let Some(epoch) = janitoo_protocol::fence::next_epoch(highest, PRETENDER.ctrl)
+                else {
+                    return;
+                };
+                self.oracle.pretended += 1;
+                (
+                    Topic::ResolvHeartbeat,
+                    Message::ResolvHeartbeat(ResolvHeartbeat {
+                        hadd: PRETENDER,
+                        state: NodeState::Online,
+                        epoch: Some(epoch),
+                    }),
+                )
+            }
             Forgery::Replay => {
                 let stale = self
                     .replayable
@@ -345,6 +363,15 @@ impl World {
             }
         };
         self.publish(self.outsider, topic, message, false);
+    }
+
+    /// Whether every running controller follows a primary it heard lately (or is it).
+    fn every_primary_alive(&self) -> bool {
+        let now = self.now;
+        self.controllers
+            .iter()
+            .filter_map(|c| c.core.as_ref())
+            .all(|core| core.primary_alive(now))
     }
 
     /// A stranger's flood, all at once: `FLOOD` resolv requests and as many discovery

@@ -146,6 +146,8 @@ pub struct Outcome {
     pub forged_refused: u64,
     /// A stranger's floods, each of 300 messages at one instant.
     pub floods: u64,
+    /// A stranger's plausible claims from a controller never announced.
+    pub pretended: u64,
     pub faults: usize,
     pub checked_hang: bool,
     /// Nodes (two per process) of processes crashed for good whose state at the end was checked.
@@ -567,7 +569,14 @@ impl World {
             }
         }
         let from_outsider = packet.from == self.outsider;
-        let before = from_outsider.then(|| self.snapshot(at));
+        // The pretender's claim is believed, by design, by a controller whose primary is
+        // silent (a candidacy may have been lost).
+        let by_design = matches!(&packet.message, Message::ResolvHeartbeat(beat) if beat.hadd == schedule::PRETENDER)
+            && !self.controllers[at]
+                .core
+                .as_ref()
+                .is_some_and(|core| core.primary_alive(self.now));
+        let before = (from_outsider && !by_design).then(|| self.snapshot(at));
         let now = self.now;
         self.step(at, |core| {
             core.on_message(&packet.topic, &packet.message, now)

@@ -36,6 +36,8 @@ pub struct Oracle {
     pub forged_refused: u64,
     /// A stranger's floods published.
     pub floods: u64,
+    /// A stranger's plausible claims published while every primary was alive.
+    pub pretended: u64,
     /// Controller -> when it last handled the original primary's heartbeat (this life).
     pub original_heard: BTreeMap<Hadd, Duration>,
 }

@@ -43,6 +43,9 @@ pub struct OriginalSpec {
 /// Its address (janitoo_dhcp's is 0001/0000, which our first controller has here).
 pub const ORIGINAL: Hadd = Hadd::new(100, 0);
 
+/// The stranger's pretend controller, which never announces itself.
+pub const PRETENDER: Hadd = Hadd::new(8, 0);
+
 /// The period our controllers assume of an original primary until they learn it.
 pub const ORIGINAL_ASSUMED: Duration = Duration::from_secs(15);
 
@@ -71,6 +74,9 @@ pub enum Forgery {
     /// Retained Home Assistant topics: a node's availability `offline`, and the config of a
     /// node that does not exist.
     Discovery,
+    /// A primary heartbeat with the next round's epoch from a controller that never announced
+    /// itself (0008/0000), while every controller follows a live primary.
+    PlausibleClaim,
     /// A flood at one instant: resolv requests and discovery broadcasts with a new `reply_hadd`
     /// each, and values a real node never described.
     Flood,
@@ -319,6 +325,7 @@ impl Schedule {
                     Forgery::OriginalPrimary,
                     Forgery::Discovery,
                     Forgery::Flood,
+                    Forgery::PlausibleClaim,
                 ]);
                 self.push(at, Action::Forge(forgery));
             }
