@@ -118,6 +118,9 @@ impl NetworkSupervisor {
                 Command::Count(Counter::ResolvCoalesced) => {
                     self.metrics.resolv_coalesced.increment()
                 }
+                Command::Count(Counter::OfflineRefuted) => {
+                    self.metrics.offlines_refuted.increment()
+                }
                 Command::Count(Counter::Answered) => self.metrics.answered.increment(),
                 Command::Count(Counter::AnswerRefused) => self.metrics.answers_refused.increment(),
                 Command::Note(note) => self.log(note),
@@ -168,6 +171,17 @@ impl NetworkSupervisor {
             ElectionAction::Resume { epoch } => {
                 info!(%hadd, epoch, "nobody replaced this primary: acting again")
             }
+            ElectionAction::OfflineDoubted { primary } => info!(
+                %hadd,
+                %primary,
+                "the primary was said OFFLINE: believed unless it beats within 3/10 of an interval"
+            ),
+            ElectionAction::OfflineRefuted { primary } => warn!(
+                %hadd,
+                %primary,
+                "the primary beat after an OFFLINE in its name: not believed (forged, or its \
+                 connection was lost and back at once)"
+            ),
             ElectionAction::Forged { from, epoch, why } => {
                 warn!(%hadd, %from, epoch, %why, "refused a primary heartbeat with a forged epoch")
             }

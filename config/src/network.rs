@@ -114,6 +114,8 @@ impl NetworkConfig {
             interval: Duration::from_secs_f64(self.interval),
             original_primary: self.original_primary,
             original_interval: Duration::from_secs_f64(self.original_interval),
+            // Keyed, the control plane believes only a controller's signed OFFLINE.
+            offline_signed: self.key_file.is_some(),
             ..ElectionConfig::default()
         }
     }

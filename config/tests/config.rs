@@ -138,6 +138,19 @@ fn a_network_beside_the_originals_primary_says_so_and_its_period() {
 }
 
 #[test]
+fn a_keyed_network_believes_a_controllers_offline_at_once_an_unkeyed_one_doubts_it() {
+    let unkeyed = parse(GOOD).unwrap().network.election();
+    assert!(!unkeyed.offline_signed);
+    assert_eq!(unkeyed.offline_doubt(), unkeyed.interval * 3 / 10);
+    let keyed = parse(&GOOD.replace("priority = 5", "priority = 5\nkey_file = \"network.key\""))
+        .unwrap()
+        .network
+        .election();
+    assert!(keyed.offline_signed);
+    assert!(keyed.offline_doubt().is_zero());
+}
+
+#[test]
 fn bus_aggregates_name_a_value_and_a_function() {
     let text = GOOD.replace(
         "heartbeat = 30",

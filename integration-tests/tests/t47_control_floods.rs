@@ -380,3 +380,66 @@ async fn an_unannounced_claim_moves_no_primary_on_an_unkeyed_network() {
         );
     }
 }
+
+/// Issue 21: unkeyed, one forged OFFLINE moved the primary for good. The followers doubt an
+/// OFFLINE of their primary for 3/10 of an interval, and the live primary refutes it at once
+/// (the count of refutations shows the doubt; the simulation shows what it prevents).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_offline_moves_no_primary_on_an_unkeyed_network() {
+    let rig = Rig::start(|text| text).await;
+    let since = Instant::now()
+        .checked_sub(Duration::from_secs(60))
+        .unwrap_or_else(Instant::now);
+    let beats = rig.watcher.primaries(since);
+    let (_, _, epoch) = *beats
+        .iter()
+        .rev()
+        .find(|(_, hadd, _)| *hadd == rig.primary)
+        .expect("the primary's beats");
+    let stranger = Client::connect(rig.broker.port).await;
+    let attack = Instant::now();
+    for _ in 0..5 {
+        stranger
+            .publish(&format!("/dhcp/heartbeat/{}", rig.primary), "OFFLINE")
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // Three more beats of the real primary, with its epoch.
+    let watcher = &rig.watcher;
+    let after = Instant::now();
+    watcher
+        .wait_for(Duration::from_secs(10), || {
+            let beats = watcher.primaries(after);
+            (beats
+                .iter()
+                .filter(|(_, hadd, e)| *hadd == rig.primary && *e == epoch)
+                .count()
+                >= 3)
+                .then_some(())
+        })
+        .await
+        .expect("the primary stopped beating with its epoch after the OFFLINEs");
+    let others: Vec<(Hadd, u64)> = watcher
+        .primaries(attack)
+        .into_iter()
+        .filter(|(_, hadd, _)| *hadd != rig.primary)
+        .map(|(_, hadd, epoch)| (hadd, epoch))
+        .collect();
+    assert!(others.is_empty(), "controllers claimed: {others:?}");
+    let mut operator = Client::connect(rig.broker.port).await;
+    operator
+        .subscribe(&Topic::NodeReply(CLIENT_HADD).to_string())
+        .await;
+    for controller in [Hadd::new(1, 0), Hadd::new(2, 0), Hadd::new(3, 0)] {
+        if controller == rig.primary {
+            continue;
+        }
+        let refuted = operator
+            .metric(controller, "supervisor_offlines_refuted")
+            .await;
+        assert!(
+            refuted >= 5.0,
+            "{controller} saw {refuted} of the 5 OFFLINEs refuted"
+        );
+    }
+}

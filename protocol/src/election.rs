@@ -95,6 +95,10 @@ pub struct ElectionConfig {
     /// may claim, and an original primary heard (twice) is followed even after epochs were
     /// seen (default false: a stranger could pose as one).
     pub original_primary: bool,
+    /// Whether a controller's OFFLINE reaching the election was signed and checked (a keyed
+    /// network: believed at once). Unkeyed (default false), anyone can publish one: the
+    /// primary's OFFLINE is doubted for 3/10 of an interval, in which a live primary refutes it.
+    pub offline_signed: bool,
 }
 
 /// The resolv heartbeat period of the original's primary in its sample configuration.
@@ -111,11 +115,23 @@ impl Default for ElectionConfig {
             rejoin: Duration::from_secs(10),
             original_interval: ORIGINAL_RESOLV_INTERVAL,
             original_primary: false,
+            offline_signed: false,
         }
     }
 }
 
 impl ElectionConfig {
+    /// How long a follower doubts its primary's OFFLINE before it believes it: nothing when
+    /// OFFLINEs are signed, 3/10 of an interval otherwise (300 ms by default: a takeover after
+    /// a crash stays under half a second, and the primary refutes twice within it).
+    pub fn offline_doubt(&self) -> Duration {
+        if self.offline_signed {
+            Duration::ZERO
+        } else {
+            self.interval * 3 / 10
+        }
+    }
+
     /// How long the primary may be silent before it is lost.
     pub fn silence_limit(&self) -> Duration {
         self.interval * self.missed_limit.max(1)
@@ -224,6 +240,17 @@ pub enum ElectionAction {
     },
     /// Publish this controller's candidacy (its rank), so that the others can rank it.
     Announce,
+    /// An OFFLINE of the followed primary is doubted: believed only if the primary does not
+    /// refute it (beat) within [`ElectionConfig::offline_doubt`].
+    OfflineDoubted {
+        /// The primary.
+        primary: Hadd,
+    },
+    /// The followed primary beat after an OFFLINE in its name: it was not believed.
+    OfflineRefuted {
+        /// The primary.
+        primary: Hadd,
+    },
     /// A primary heartbeat of an older epoch was ignored.
     Fenced {
         /// Its sender.
@@ -289,6 +316,13 @@ pub struct Election {
     joined: bool,
     last_sent: Option<Duration>,
     original: OriginalCadence,
+    /// The followed primary's OFFLINE heard, not yet believed: since when.
+    doubted: Option<(Hadd, Duration)>,
+    /// When this primary last refuted an OFFLINE in its name.
+    refuted_at: Option<Duration>,
+    /// When it refutes again: an OFFLINE may reach a follower after the first refutation,
+    /// since the two come from different senders.
+    refute_again_at: Option<Duration>,
 }
 
 impl Election {
@@ -310,6 +344,9 @@ impl Election {
             joined: false,
             last_sent: None,
             original: OriginalCadence::default(),
+            doubted: None,
+            refuted_at: None,
+            refute_again_at: None,
         }
     }
 
@@ -347,6 +384,7 @@ impl Election {
     fn listen(&mut self, now: Duration, duration: Duration) -> Vec<ElectionAction> {
         self.listening_until = self.listening_until.max(now + duration);
         self.lost_since = None;
+        self.doubted = None;
         self.primary_seen = self.primary_seen.map(|_| now);
         for (_, seen) in self.peers.values_mut() {
             *seen = now;
@@ -413,6 +451,53 @@ impl Election {
     /// A candidate is gone (its Last Will, or a clean stop); losing the followed primary starts
     /// the takeover at once.
     pub fn on_candidate_lost(&mut self, hadd: Hadd, now: Duration) -> Vec<ElectionAction> {
+        if hadd == self.me {
+            return self.refute_offline(now);
+        }
+        if self.offline_doubt_applies(hadd) {
+            if self.doubted.is_none() {
+                self.doubted = Some((hadd, now));
+                return vec![ElectionAction::OfflineDoubted { primary: hadd }];
+            }
+            return Vec::new();
+        }
+        self.believe_lost(hadd, now)
+    }
+
+    /// Whether an OFFLINE of `hadd` is doubted: unsigned, of the primary followed.
+    fn offline_doubt_applies(&self, hadd: Hadd) -> bool {
+        !self.config.offline_doubt().is_zero()
+            && matches!(self.standing, Standing::Follower { primary: Some((primary, _)) } if primary == hadd)
+    }
+
+    /// An OFFLINE in this controller's name: a primary acting refutes it with a heartbeat at
+    /// once and again a tenth of an interval later (a follower may hear the OFFLINE after the
+    /// first: they come from different senders), at most once per tenth however many come.
+    fn refute_offline(&mut self, now: Duration) -> Vec<ElectionAction> {
+        let Some(epoch) = self.acting_epoch(now) else {
+            return Vec::new();
+        };
+        let quiet = self.config.interval / 10;
+        if let Some(at) = self.refuted_at.filter(|at| now.saturating_sub(*at) < quiet) {
+            self.refute_again_at.get_or_insert(at + quiet);
+            return Vec::new();
+        }
+        self.refuted_at = Some(now);
+        self.refute_again_at = Some(now + quiet);
+        vec![ElectionAction::SendPrimaryHeartbeat { epoch }]
+    }
+
+    /// The second refutation, when due.
+    fn refute_again(&mut self, now: Duration) -> Option<ElectionAction> {
+        let due = self.refute_again_at.filter(|at| now >= *at)?;
+        self.refute_again_at = None;
+        let epoch = self.acting_epoch(now)?;
+        self.refuted_at = Some(now.max(due));
+        Some(ElectionAction::SendPrimaryHeartbeat { epoch })
+    }
+
+    /// `hadd` is gone: forgotten as a peer, and lost if it was the primary followed.
+    fn believe_lost(&mut self, hadd: Hadd, now: Duration) -> Vec<ElectionAction> {
         self.peers.remove(&hadd);
         if self.original.last.is_some_and(|(sender, _)| sender == hadd) {
             // The original's primary said it stops: no need to wait for its silence.
@@ -455,7 +540,15 @@ impl Election {
             Verdict::Current => {
                 self.primary_seen = Some(now);
                 self.lost_since = None;
-                Vec::new()
+                match self.doubted.take() {
+                    Some((primary, _)) if primary == from => {
+                        vec![ElectionAction::OfflineRefuted { primary }]
+                    }
+                    other => {
+                        self.doubted = other;
+                        Vec::new()
+                    }
+                }
             }
             Verdict::Newer => {
                 let mut actions = Vec::new();
@@ -475,6 +568,7 @@ impl Election {
                 self.held_until = None;
                 self.primary_seen = Some(now);
                 self.lost_since = None;
+                self.doubted = None;
                 actions
             }
         }
@@ -522,7 +616,13 @@ impl Election {
     /// Time passes: primary heartbeats and announcements fall due, a held primary resumes, a
     /// silent primary is declared lost, and this controller claims when its turn comes.
     pub fn on_tick(&mut self, now: Duration) -> Vec<ElectionAction> {
-        let mut actions = Vec::new();
+        let mut actions: Vec<ElectionAction> = self.refute_again(now).into_iter().collect();
+        if let Some((primary, since)) = self.doubted {
+            if now.saturating_sub(since) >= self.config.offline_doubt() {
+                self.doubted = None;
+                actions.extend(self.believe_lost(primary, now));
+            }
+        }
         if let (Some(until), Standing::Primary { epoch }) = (self.held_until, self.standing) {
             if now >= until && self.connected {
                 self.held_until = None;

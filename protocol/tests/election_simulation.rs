@@ -134,6 +134,7 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let forged: u64 = outcomes.iter().map(|o| o.forged_refused).sum();
     let floods: u64 = outcomes.iter().map(|o| o.floods).sum();
     let pretended: u64 = outcomes.iter().map(|o| o.pretended).sum();
+    let offlines: u64 = outcomes.iter().map(|o| o.offlines_forged).sum();
     let overlap = outcomes.iter().map(|o| o.overlap).max().unwrap_or_default();
     let home_assistant = outcomes
         .iter()
@@ -143,7 +144,8 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     eprintln!(
         "{count} schedules in {elapsed:.1?} ({:.0}/s): {faults} scheduled actions, {takeovers} with a takeover, \
          {hangs} calm hangs checked, {crashes} nodes of processes crashed for good checked, {forged} forged epochs refused, {floods} floods of 300 withstood, \
-         {pretended} claims of a controller never announced withstood, Home Assistant's topics checked in \
+         {pretended} claims of a controller never announced withstood, \
+         {offlines} OFFLINEs of the live primary withstood, Home Assistant's topics checked in \
          {home_assistant} ({topics} topics); single primary after the faults: \
          median {:?}, p99 {:?}, max {:?}; longest overlap of two primaries after the faults {overlap:?}",
         count as f64 / elapsed.as_secs_f64(),

@@ -281,6 +281,9 @@ declare_metrics! {
     forged: Counter = "janitoo_supervisor_forged",
         "Messages with an epoch their sender could not have claimed, and claims from controllers never announced while the primary lives, refused",
         system("supervisor_forged", "forged epochs and unannounced claims refused");
+    offlines_refuted: Counter = "janitoo_supervisor_offlines_refuted",
+        "OFFLINEs of the primary followed that the primary refuted with a heartbeat (unkeyed: forged, or a connection lost and back at once)",
+        system("supervisor_offlines_refuted", "OFFLINEs of the primary refuted");
     dispatched: Counter = "janitoo_supervisor_dispatched",
         "Heartbeats published on behalf of silent nodes";
     announced: Counter = "janitoo_supervisor_home_assistant_publications",

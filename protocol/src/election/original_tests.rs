@@ -247,11 +247,10 @@ fn beside_an_original_no_claim_while_it_beats_even_unconfirmed_and_at_once_after
     let mut ours = our_controller(B, beside_original(), secs(0));
     ours.on_primary_heartbeat(ORIGINAL, None, secs(1));
     ours.on_primary_heartbeat(ORIGINAL, None, secs(16));
+    // Unkeyed, doubted for half an interval (the original never refutes).
     assert_eq!(
         ours.on_candidate_lost(ORIGINAL, secs(20)),
-        [ElectionAction::PrimaryLost {
-            primary: Some(ORIGINAL)
-        }]
+        [ElectionAction::OfflineDoubted { primary: ORIGINAL }]
     );
     let claim = run(&mut ours, secs(20), secs(60), secs(15), secs(0)..secs(0)).unwrap();
     assert!(claim <= secs(21), "{claim:?}");

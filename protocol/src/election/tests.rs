@@ -23,6 +23,18 @@ fn election(me: Hadd, rank: Rank, at: u64) -> Election {
     election
 }
 
+/// A controller of a keyed network (an OFFLINE reaching it was signed), started and connected
+/// at `at`.
+fn keyed(me: Hadd, rank: Rank, at: u64) -> Election {
+    let config = ElectionConfig {
+        offline_signed: true,
+        ..ElectionConfig::default()
+    };
+    let mut election = Election::new(me, rank, config, ms(at));
+    election.on_connected(ms(at));
+    election
+}
+
 fn became_primary(actions: &[ElectionAction]) -> Option<u64> {
     actions.iter().find_map(|action| match action {
         ElectionAction::BecomePrimary { epoch } => Some(*epoch),
@@ -133,7 +145,7 @@ fn a_primary_silent_for_just_the_limit_is_not_lost_yet() {
 
 #[test]
 fn a_stale_candidate_ranked_above_does_not_delay_the_takeover() {
-    let mut secondary = election(C, rank(Role::Secondary, 0), 0);
+    let mut secondary = keyed(C, rank(Role::Secondary, 0), 0);
     // B outranks C but stopped announcing long ago.
     secondary.on_candidate(B, rank(Role::Primary, 9), ms(100));
     secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(3_000));
@@ -150,7 +162,7 @@ fn a_stale_candidate_ranked_above_does_not_delay_the_takeover() {
 
 #[test]
 fn a_live_candidate_ranked_above_goes_first() {
-    let mut secondary = election(C, rank(Role::Secondary, 0), 0);
+    let mut secondary = keyed(C, rank(Role::Secondary, 0), 0);
     secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(3_000));
     secondary.on_candidate(B, rank(Role::Primary, 9), ms(4_900));
     secondary.on_candidate_lost(A, ms(5_000));
@@ -160,8 +172,8 @@ fn a_live_candidate_ranked_above_goes_first() {
 }
 
 #[test]
-fn a_last_will_starts_the_takeover_at_once() {
-    let mut secondary = election(B, rank(Role::Secondary, 0), 0);
+fn a_signed_last_will_starts_the_takeover_at_once() {
+    let mut secondary = keyed(B, rank(Role::Secondary, 0), 0);
     secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(3_500));
     secondary.on_tick(ms(3_600));
     assert!(
@@ -170,6 +182,85 @@ fn a_last_will_starts_the_takeover_at_once() {
     );
     secondary.on_candidate_lost(A, ms(3_700));
     assert!(became_primary(&secondary.on_tick(ms(3_700))).is_some());
+}
+
+/// Issue 21: unkeyed, one forged OFFLINE moved the primary for good.
+#[test]
+fn unkeyed_the_primarys_offline_is_believed_only_if_it_does_not_beat_within_half_an_interval() {
+    // A real crash: nobody refutes, the takeover starts 3/10 of an interval later.
+    let mut secondary = election(B, rank(Role::Secondary, 0), 0);
+    secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(3_500));
+    secondary.on_tick(ms(3_600));
+    assert_eq!(
+        secondary.on_candidate_lost(A, ms(3_700)),
+        [ElectionAction::OfflineDoubted { primary: A }]
+    );
+    assert_eq!(became_primary(&secondary.on_tick(ms(3_999))), None);
+    let actions = secondary.on_tick(ms(4_000));
+    assert_eq!(actions[0], ElectionAction::PrimaryLost { primary: Some(A) });
+    assert!(became_primary(&actions).is_some());
+
+    // Forged: the live primary beats within the half interval, and stays primary.
+    let mut secondary = election(B, rank(Role::Secondary, 0), 0);
+    secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(3_500));
+    secondary.on_candidate_lost(A, ms(3_700));
+    assert!(
+        secondary.on_candidate_lost(A, ms(3_750)).is_empty(),
+        "doubted once"
+    );
+    assert_eq!(
+        secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(3_720)),
+        [ElectionAction::OfflineRefuted { primary: A }]
+    );
+    for at in (3_800..=6_000).step_by(100) {
+        let actions = secondary.on_tick(ms(at));
+        assert!(
+            !actions.contains(&ElectionAction::PrimaryLost { primary: Some(A) })
+                && became_primary(&actions).is_none(),
+            "at {at} ms: {actions:?}"
+        );
+        if at % 1_000 == 0 {
+            secondary.on_primary_heartbeat(A, Some(epoch_of(1, A)), ms(at));
+        }
+    }
+    assert_eq!(
+        secondary.standing(),
+        Standing::Follower {
+            primary: Some((A, epoch_of(1, A)))
+        }
+    );
+    // An OFFLINE of a controller that is not the primary is not doubted: a peer gone.
+    assert!(secondary.on_candidate_lost(C, ms(6_050)).is_empty());
+}
+
+#[test]
+fn a_primary_refutes_an_offline_in_its_name_at_once_and_again_at_most_every_tenth_interval() {
+    let (mut primary, epoch) = lone_primary();
+    let beat = [ElectionAction::SendPrimaryHeartbeat { epoch }];
+    assert_eq!(primary.on_candidate_lost(A, ms(3_100)), beat);
+    for at in [3_101, 3_150, 3_199] {
+        assert!(primary.on_candidate_lost(A, ms(at)).is_empty(), "{at}");
+    }
+    // Again a tenth of an interval later, for a follower that heard the OFFLINE after the
+    // first.
+    assert!(primary.on_tick(ms(3_199)).is_empty());
+    assert_eq!(primary.on_tick(ms(3_200)), beat);
+    assert!(primary.on_tick(ms(3_300)).is_empty());
+    // A flood of OFFLINEs costs a heartbeat per tenth of an interval.
+    let mut beats = 0;
+    for at in (3_300..4_000).step_by(10) {
+        beats += primary.on_candidate_lost(A, ms(at)).len();
+        beats += primary.on_tick(ms(at)).len();
+    }
+    assert_eq!(beats, 7, "3_300, 3_400, ..., 3_900");
+    assert!(primary.is_primary());
+    // Held after an absence, it says nothing.
+    primary.on_resumed(ms(34_000), ms(30_000));
+    assert!(primary.on_candidate_lost(A, ms(34_000)).is_empty());
+    // Nor does a follower.
+    let mut follower = election(B, rank(Role::Secondary, 0), 0);
+    follower.on_primary_heartbeat(A, Some(epoch), ms(500));
+    assert!(follower.on_candidate_lost(B, ms(600)).is_empty());
 }
 
 #[test]

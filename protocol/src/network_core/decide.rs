@@ -106,6 +106,11 @@ impl NetworkCore {
         }
         self.see(topic, message, now, out);
         if hadd == self.setup.hadd {
+            if beat.state == NodeState::Offline {
+                // Not this process's: a live primary refutes it at once.
+                let actions = self.election.on_candidate_lost(hadd, now);
+                self.carry_out(actions, now, out);
+            }
             return;
         }
         let state = beat.state;
@@ -496,9 +501,13 @@ impl NetworkCore {
                 ElectionAction::Forged { .. } | ElectionAction::Unannounced { .. } => {
                     out.push(Command::Count(Counter::Forged))
                 }
+                ElectionAction::OfflineRefuted { .. } => {
+                    out.push(Command::Count(Counter::OfflineRefuted))
+                }
                 ElectionAction::StepDown { .. }
                 | ElectionAction::Following { .. }
                 | ElectionAction::PrimaryLost { .. }
+                | ElectionAction::OfflineDoubted { .. }
                 | ElectionAction::Hold { .. } => {}
             }
             let noted = !matches!(

@@ -95,6 +95,8 @@ pub enum Counter {
     ValueDropped,
     /// A resolv request was answered with others of the same question, on the broadcast.
     ResolvCoalesced,
+    /// An OFFLINE of the primary followed was refuted by the primary's heartbeat.
+    OfflineRefuted,
 }
 
 /// Something worth a line in the log.

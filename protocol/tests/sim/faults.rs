@@ -25,6 +25,9 @@ impl World {
 
     pub(super) fn act(&mut self, action: Action) {
         self.log.push(format!("{:?} fault: {action:?}", self.now));
+        if !matches!(action, Action::Forge(_)) {
+            self.last_act = self.now;
+        }
         match action {
             Action::Crash { target, .. } => {
                 let client = self.client_of(target);
@@ -349,6 +352,17 @@ impl World {
                     }),
                 )
             }
+            Forgery::OfflineOfPrimary => {
+                let Some(primary) = self.calm_primary() else {
+                    return;
+                };
+                self.offline_forged = Some((self.now, primary));
+                self.oracle.offlines_forged += 1;
+                (
+                    Topic::Heartbeat(primary),
+                    Message::Heartbeat(Heartbeat::own(primary, NodeState::Offline)),
+                )
+            }
             Forgery::Replay => {
                 let stale = self
                     .replayable
@@ -363,6 +377,52 @@ impl World {
             }
         };
         self.publish(self.outsider, topic, message, false);
+    }
+
+    /// The primary, when everything is calm: no action for three intervals, every controller
+    /// running, connected and reachable (the stranger too), one acting primary that every
+    /// other follows, alive, and no original.
+    fn calm_primary(&self) -> Option<Hadd> {
+        let now = self.now;
+        if self.original.is_some() || now.saturating_sub(self.last_act) < INTERVAL * 3 {
+            return None;
+        }
+        let clients: Vec<usize> = self.controllers.iter().map(|c| c.process.client).collect();
+        let reachable = clients.iter().all(|&a| {
+            self.broker.is_up(a)
+                && self.broker.reaches(self.outsider, a)
+                && clients.iter().all(|&b| self.broker.reaches(a, b))
+        });
+        let calm = self.controllers.iter().all(|c| {
+            c.process.running && c.process.link_ok && !c.process.frozen && c.core.is_some()
+        });
+        if !reachable || !calm {
+            return None;
+        }
+        let cores = || self.controllers.iter().filter_map(|c| c.core.as_ref());
+        let acting: Vec<Hadd> = self
+            .controllers
+            .iter()
+            .filter(|c| {
+                c.core
+                    .as_ref()
+                    .is_some_and(|core| core.acting_epoch(now).is_some())
+            })
+            .map(|c| c.hadd)
+            .collect();
+        let [primary] = acting[..] else {
+            return None;
+        };
+        let follow = cores().all(|core| {
+            core.primary_alive(now)
+                && match core.standing() {
+                    Standing::Primary { .. } => true,
+                    Standing::Follower { primary: followed } => {
+                        followed.map(|(hadd, _)| hadd) == Some(primary)
+                    }
+                }
+        });
+        follow.then_some(primary)
     }
 
     /// Whether every running controller follows a primary it heard lately (or is it).

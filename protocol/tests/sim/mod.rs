@@ -148,6 +148,8 @@ pub struct Outcome {
     pub floods: u64,
     /// A stranger's plausible claims from a controller never announced.
     pub pretended: u64,
+    /// A stranger's OFFLINEs of the live primary.
+    pub offlines_forged: u64,
     pub faults: usize,
     pub checked_hang: bool,
     /// Nodes (two per process) of processes crashed for good whose state at the end was checked.
@@ -169,6 +171,11 @@ pub struct World {
     outsider: usize,
     oracle: Oracle,
     calm_from: Duration,
+    /// When the last scheduled action (not a forgery) was carried out.
+    last_act: Duration,
+    /// A stranger's OFFLINE of the acting primary, published when everything was calm: when,
+    /// and of whom.
+    offline_forged: Option<(Duration, Hadd)>,
     calm_hang: Option<(usize, Duration)>,
     end: Duration,
     replayable: Vec<(Topic, Message, u64)>,
@@ -282,6 +289,8 @@ impl World {
             outsider,
             oracle: Oracle::default(),
             calm_from: schedule.calm_from,
+            last_act: Duration::ZERO,
+            offline_forged: None,
             calm_hang: None,
             end: schedule.calm_from + BOUND,
             replayable: Vec::new(),
@@ -502,6 +511,12 @@ impl World {
                     }
                 }
                 Command::Note(note) => {
+                    if let Note::Election(ElectionAction::PrimaryLost {
+                        primary: Some(lost),
+                    }) = note
+                    {
+                        self.check_forged_offline(hadd, lost);
+                    }
                     if matches!(note, Note::Reconnected | Note::Paused { .. }) {
                         self.controllers[at].disrupted = self.now;
                     }
@@ -576,13 +591,27 @@ impl World {
                 .core
                 .as_ref()
                 .is_some_and(|core| core.primary_alive(self.now));
+        // A node's own heartbeat is unsigned: a stranger's OFFLINE of a controller is told of
+        // it (until it beats again), but must move no primary.
+        let own_offline = matches!(&packet.message, Message::Heartbeat(beat) if beat.state == NodeState::Offline && !beat.is_on_behalf());
         let before = (from_outsider && !by_design).then(|| self.snapshot(at));
         let now = self.now;
         self.step(at, |core| {
             core.on_message(&packet.topic, &packet.message, now)
         });
         if let Some(before) = before {
-            if self.snapshot(at) != before {
+            let after = self.snapshot(at);
+            let changed = if own_offline {
+                before
+                    .as_ref()
+                    .map(|(standing, epoch, _)| (*standing, *epoch))
+                    != after
+                        .as_ref()
+                        .map(|(standing, epoch, _)| (*standing, *epoch))
+            } else {
+                after != before
+            };
+            if changed {
                 self.oracle.violations.push(format!(
                     "{now:?} a stranger's {} {:?} changed what {hadd} knows",
                     packet.text, packet.message
@@ -610,6 +639,20 @@ impl World {
     }
 
     /// What a stranger must not change: standing, epoch, and every node's told state.
+    /// A controller lost `lost`, the primary: not because of a stranger's OFFLINE while the
+    /// primary lived and nothing else happened.
+    fn check_forged_offline(&mut self, hadd: Hadd, lost: Hadd) {
+        let Some((at, forged)) = self.offline_forged else {
+            return;
+        };
+        if lost == forged && self.last_act < at && self.now.saturating_sub(at) <= INTERVAL * 2 {
+            self.oracle.violations.push(format!(
+                "{:?} {hadd} lost the live primary {lost} on a stranger's OFFLINE at {at:?}",
+                self.now
+            ));
+        }
+    }
+
     fn snapshot(&self, at: usize) -> Option<Snapshot> {
         let core = self.controllers[at].core.as_ref()?;
         let told = core

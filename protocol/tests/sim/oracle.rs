@@ -38,6 +38,8 @@ pub struct Oracle {
     pub floods: u64,
     /// A stranger's plausible claims published while every primary was alive.
     pub pretended: u64,
+    /// A stranger's OFFLINEs of the live primary, published when everything was calm.
+    pub offlines_forged: u64,
     /// Controller -> when it last handled the original primary's heartbeat (this life).
     pub original_heard: BTreeMap<Hadd, Duration>,
 }

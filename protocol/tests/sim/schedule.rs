@@ -77,6 +77,8 @@ pub enum Forgery {
     /// A primary heartbeat with the next round's epoch from a controller that never announced
     /// itself (0008/0000), while every controller follows a live primary.
     PlausibleClaim,
+    /// An OFFLINE of the primary, while everything is calm and it acts.
+    OfflineOfPrimary,
     /// A flood at one instant: resolv requests and discovery broadcasts with a new `reply_hadd`
     /// each, and values a real node never described.
     Flood,
@@ -326,6 +328,7 @@ impl Schedule {
                     Forgery::Discovery,
                     Forgery::Flood,
                     Forgery::PlausibleClaim,
+                    Forgery::OfflineOfPrimary,
                 ]);
                 self.push(at, Action::Forge(forgery));
             }

@@ -318,9 +318,12 @@ fn secondary_after_the_primarys_will() -> (NetworkCore, Vec<Command>) {
 fn losing_the_primary_is_told_and_the_new_primary_repeats_nothing_it_said() {
     let (mut core, commands) = secondary_after_the_primarys_will();
     assert!(commands.contains(&Command::Note(Note::Election(
-        ElectionAction::PrimaryLost { primary: Some(ME) }
+        ElectionAction::OfflineDoubted { primary: ME }
     ))));
     let commands = run(&mut core, 4_700, 40_000);
+    assert!(commands.contains(&Command::Note(Note::Election(
+        ElectionAction::PrimaryLost { primary: Some(ME) }
+    ))));
     let epoch = core.acting_epoch(ms(40_000)).expect("takes over");
     assert_eq!(
         dispatches(&commands),
@@ -575,4 +578,52 @@ fn a_new_primary_answers_the_map_with_what_was_told_not_what_it_has_yet_to_tell(
     let told = dispatches(&run(&mut core, claimed + 100, claimed + 1_500));
     assert_eq!(told[0], (NODE, NodeState::Pending, epoch));
     assert_ne!(core.view().state(NODE), NodeState::Online);
+}
+
+/// Issue 21: unkeyed, one forged OFFLINE of the primary moved the primary for good. The
+/// primary refutes one in its name at once; its followers, doubting, hear the refutation.
+#[test]
+fn a_primary_refutes_an_offline_in_its_name_and_a_follower_stays_with_it() {
+    let (mut primary, epoch) = primary_with_node(5_000);
+    let commands = beat(&mut primary, ME, "OFFLINE", 5_050);
+    let refutation = commands.iter().find_map(|command| match command {
+        Command::Publish {
+            topic: Topic::ResolvHeartbeat,
+            message: Message::ResolvHeartbeat(beat),
+        } => Some(beat.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        refutation.map(|beat| (beat.hadd, beat.epoch)),
+        Some((ME, Some(epoch)))
+    );
+    assert_eq!(primary.acting_epoch(ms(5_050)), Some(epoch));
+
+    let mut follower = core(OTHER, Role::Secondary);
+    let primary_beat =
+        format!(r#"{{"add_ctrl":"0001","add_node":"0000","state":"ONLINE","epoch":{epoch}}}"#);
+    for at in (0..=5_000).step_by(100) {
+        if at % 1_000 == 0 {
+            hear(&mut follower, "/dhcp/resolv/heartbeat", &primary_beat, at);
+        }
+        follower.on_tick(ms(at));
+    }
+    beat(&mut follower, ME, "OFFLINE", 5_050);
+    let commands = hear(
+        &mut follower,
+        "/dhcp/resolv/heartbeat",
+        &primary_beat,
+        5_060,
+    );
+    assert!(commands.contains(&Command::Count(Counter::OfflineRefuted)));
+    let commands = run(&mut follower, 5_100, 8_000);
+    assert!(
+        !commands.iter().any(|command| matches!(
+            command,
+            Command::Note(Note::Election(
+                ElectionAction::PrimaryLost { .. } | ElectionAction::BecomePrimary { .. }
+            ))
+        )),
+        "{commands:?}"
+    );
 }

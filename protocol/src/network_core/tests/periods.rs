@@ -172,24 +172,25 @@ fn a_new_primary_tells_no_silence_the_nodes_own_answer_explains() {
     // A secondary believes NODE beats every second (a change to 20 s missed while it was
     // away): NODE is silent, judged PENDING at 3.3 s, and the old primary said nothing.
     let mut core = secondary_judging_node_silent();
-    // The old primary's Will: it takes over and asks every node for its period.
+    // The old primary's Will (believed 3/10 of an interval later, unrefuted): it takes over and
+    // asks every node for its period.
     beat(&mut core, ME, "OFFLINE", 4_500);
-    let commands = run(&mut core, 4_600, 4_700);
-    assert!(core.acting_epoch(ms(4_700)).is_some());
+    let commands = run(&mut core, 4_600, 5_100);
+    assert!(core.acting_epoch(ms(5_100)).is_some());
     assert!(dispatches(&commands).is_empty(), "not caught up yet");
     // NODE's controller answers: 20 s. Caught up, nothing is told of NODE.
     hear(
         &mut core,
         "/broadcast/reply/0002/0000",
         &node_info(20),
-        4_800,
+        5_200,
     );
     assert_eq!(core.liveness().state(NODE), NodeState::Online);
-    assert!(dispatches(&run(&mut core, 4_800, 70_700)).is_empty());
-    // Silent 3 tolerant periods of 20 s from the answer (70.8 s): PENDING.
-    let epoch = core.acting_epoch(ms(70_700)).unwrap();
+    assert!(dispatches(&run(&mut core, 5_200, 71_100)).is_empty());
+    // Silent 3 tolerant periods of 20 s from the answer (71.2 s): PENDING.
+    let epoch = core.acting_epoch(ms(71_100)).unwrap();
     assert_eq!(
-        dispatches(&run(&mut core, 70_800, 70_900)),
+        dispatches(&run(&mut core, 71_200, 71_300)),
         [(NODE, NodeState::Pending, epoch)]
     );
 }
