@@ -61,6 +61,7 @@ pub mod messages;
 pub mod metrics;
 mod node_actor;
 mod process_metrics;
+mod refusal_log;
 mod runtime;
 mod supervisor;
 mod value_actor;

@@ -27,6 +27,7 @@ use crate::messages::{
     Resubscribe,
 };
 use crate::metrics::{ActorKind, Metrics};
+use crate::refusal_log::{RefusalKind, RefusalLog};
 
 /// What a network controller is.
 #[derive(Debug, Clone)]
@@ -67,6 +68,7 @@ pub struct NetworkSupervisor {
     resubscribe: Recipient<Resubscribe>,
     metrics: Arc<Metrics>,
     origin: Instant,
+    refusals: RefusalLog,
 }
 
 impl NetworkSupervisor {
@@ -91,6 +93,7 @@ impl NetworkSupervisor {
             resubscribe: links.resubscribe,
             metrics,
             origin: Instant::now(),
+            refusals: RefusalLog::default(),
         }
     }
 
@@ -98,7 +101,7 @@ impl NetworkSupervisor {
         self.origin.elapsed()
     }
 
-    fn carry_out(&self, commands: Vec<Command>) {
+    fn carry_out(&mut self, commands: Vec<Command>) {
         for command in commands {
             match command {
                 Command::Publish { topic, message } => {
@@ -140,8 +143,9 @@ impl NetworkSupervisor {
         }
     }
 
-    fn log(&self, note: Note) {
+    fn log(&mut self, note: Note) {
         let hadd = self.core.setup().hadd;
+        let now = self.now();
         let action = match note {
             Note::Election(action) => action,
             Note::Paused { gap } => {
@@ -176,22 +180,41 @@ impl NetworkSupervisor {
                 %primary,
                 "the primary was said OFFLINE: believed unless it beats within 3/10 of an interval"
             ),
-            ElectionAction::OfflineRefuted { primary } => warn!(
-                %hadd,
-                %primary,
-                "the primary beat after an OFFLINE in its name: not believed (forged, or its \
-                 connection was lost and back at once)"
-            ),
-            ElectionAction::Forged { from, epoch, why } => {
-                warn!(%hadd, %from, epoch, %why, "refused a primary heartbeat with a forged epoch")
+            ElectionAction::OfflineRefuted { primary } => {
+                if let Some(unlogged) = self.refusals.admit(RefusalKind::OfflineRefuted, now) {
+                    warn!(
+                        %hadd,
+                        %primary,
+                        unlogged,
+                        "the primary beat after an OFFLINE in its name: not believed (forged, or \
+                         its connection was lost and back at once)"
+                    )
+                }
             }
-            ElectionAction::Unannounced { from, epoch } => warn!(
-                %hadd,
-                %from,
-                epoch,
-                "refused a claim from a controller that never announced its candidacy, while the \
-                 primary is alive"
-            ),
+            ElectionAction::Forged { from, epoch, why } => {
+                if let Some(unlogged) = self.refusals.admit(RefusalKind::Forged, now) {
+                    warn!(
+                        %hadd,
+                        %from,
+                        epoch,
+                        %why,
+                        unlogged,
+                        "refused a primary heartbeat with a forged epoch"
+                    )
+                }
+            }
+            ElectionAction::Unannounced { from, epoch } => {
+                if let Some(unlogged) = self.refusals.admit(RefusalKind::Unannounced, now) {
+                    warn!(
+                        %hadd,
+                        %from,
+                        epoch,
+                        unlogged,
+                        "refused a claim from a controller that never announced its candidacy, \
+                         while the primary is alive"
+                    )
+                }
+            }
             other => debug!(%hadd, ?other, "election"),
         }
     }

@@ -7,6 +7,10 @@
 //! server (7 nodes). 20 rounds of SIGKILL (the killed controller is restarted and listens again
 //! before the next round), then 10 of SIGSTOP (resumed with SIGCONT after the takeover). Default
 //! timing: 1 s primary heartbeat interval, 3 missed = lost.
+//!
+//! The example is unkeyed (a Will is doubted for 3/10 of an interval, for a live primary to
+//! refute); `JANITOO_FAILOVER_KEYED=1` gives every controller a key (a signed Will is believed
+//! at once).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::{Client, CLIENT_HADD};
+use janitoo_integration_tests::network::with_key_file;
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
 use janitoo_protocol::{Codec, DiscoveryData, Hadd, InfoKind, Message, Request};
 
@@ -86,9 +91,19 @@ async fn main() {
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
     let address = broker.address();
     let dir = tempfile::tempdir().unwrap();
+    let keyed = std::env::var("JANITOO_FAILOVER_KEYED").is_ok_and(|value| value == "1");
+    let key_file = dir.path().join("network.key");
+    std::fs::write(&key_file, "a secret the bench's controllers share\n").unwrap();
+    eprintln!("{}", if keyed { "keyed" } else { "unkeyed" });
     let start = |name: &str| {
         let config = dir.path().join(name);
-        std::fs::copy(example(&format!("failover/{name}")), &config).unwrap();
+        let text = std::fs::read_to_string(example(&format!("failover/{name}"))).unwrap();
+        let text = if keyed {
+            with_key_file(text, &key_file)
+        } else {
+            text
+        };
+        std::fs::write(&config, text).unwrap();
         ControllerProcess::start(Path::new(JANITOO), &config, &address)
     };
     let mut client = Client::connect(broker.port).await;
