@@ -74,6 +74,36 @@ struct Rig {
 }
 
 impl Rig {
+    /// The epoch of the primary's latest beat.
+    fn primary_epoch(&self) -> u64 {
+        let since = Instant::now()
+            .checked_sub(Duration::from_secs(60))
+            .unwrap_or_else(Instant::now);
+        let beats = self.watcher.primaries(since);
+        let (_, _, epoch) = *beats
+            .iter()
+            .rev()
+            .find(|(_, hadd, _)| *hadd == self.primary)
+            .expect("the primary's beats");
+        epoch
+    }
+
+    /// Waits (10 s at most) for `count` more beats of the primary with `epoch`.
+    async fn wait_for_beats(&self, epoch: u64, count: usize) -> Option<()> {
+        let after = Instant::now();
+        self.watcher
+            .wait_for(Duration::from_secs(10), || {
+                let beats = self.watcher.primaries(after);
+                (beats
+                    .iter()
+                    .filter(|(_, hadd, e)| *hadd == self.primary && *e == epoch)
+                    .count()
+                    >= count)
+                    .then_some(())
+            })
+            .await
+    }
+
     /// Starts it, each controller's file edited by `controller`.
     async fn start(controller: fn(String) -> String) -> Rig {
         let kind = *brokers_under_test().last().unwrap();
@@ -324,15 +354,7 @@ async fn a_signed_operator_is_served_through_a_flood_of_gets_from_new_requesters
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unannounced_claim_moves_no_primary_on_an_unkeyed_network() {
     let rig = Rig::start(|text| text).await;
-    let since = Instant::now()
-        .checked_sub(Duration::from_secs(60))
-        .unwrap_or_else(Instant::now);
-    let beats = rig.watcher.primaries(since);
-    let (_, _, epoch) = *beats
-        .iter()
-        .rev()
-        .find(|(_, hadd, _)| *hadd == rig.primary)
-        .expect("the primary's beats");
+    let epoch = rig.primary_epoch();
     let stranger = Client::connect(rig.broker.port).await;
     let pretender = Hadd::new(9, 0);
     let claim = ((janitoo_protocol::fence::round_of(epoch) + 1) << 16) | u64::from(pretender.ctrl);
@@ -347,20 +369,10 @@ async fn an_unannounced_claim_moves_no_primary_on_an_unkeyed_network() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     // Three more beats of the real primary, with its epoch.
-    let watcher = &rig.watcher;
-    let after = Instant::now();
-    watcher
-        .wait_for(Duration::from_secs(10), || {
-            let beats = watcher.primaries(after);
-            (beats
-                .iter()
-                .filter(|(_, hadd, e)| *hadd == rig.primary && *e == epoch)
-                .count()
-                >= 3)
-                .then_some(())
-        })
+    rig.wait_for_beats(epoch, 3)
         .await
         .expect("the primary stopped beating with its epoch after the claims");
+    let watcher = &rig.watcher;
     let others: Vec<(Hadd, u64)> = watcher
         .primaries(attack)
         .into_iter()
@@ -387,15 +399,7 @@ async fn an_unannounced_claim_moves_no_primary_on_an_unkeyed_network() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_offline_moves_no_primary_on_an_unkeyed_network() {
     let rig = Rig::start(|text| text).await;
-    let since = Instant::now()
-        .checked_sub(Duration::from_secs(60))
-        .unwrap_or_else(Instant::now);
-    let beats = rig.watcher.primaries(since);
-    let (_, _, epoch) = *beats
-        .iter()
-        .rev()
-        .find(|(_, hadd, _)| *hadd == rig.primary)
-        .expect("the primary's beats");
+    let epoch = rig.primary_epoch();
     let stranger = Client::connect(rig.broker.port).await;
     let attack = Instant::now();
     for _ in 0..5 {
@@ -405,20 +409,10 @@ async fn a_forged_offline_moves_no_primary_on_an_unkeyed_network() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     // Three more beats of the real primary, with its epoch.
-    let watcher = &rig.watcher;
-    let after = Instant::now();
-    watcher
-        .wait_for(Duration::from_secs(10), || {
-            let beats = watcher.primaries(after);
-            (beats
-                .iter()
-                .filter(|(_, hadd, e)| *hadd == rig.primary && *e == epoch)
-                .count()
-                >= 3)
-                .then_some(())
-        })
+    rig.wait_for_beats(epoch, 3)
         .await
         .expect("the primary stopped beating with its epoch after the OFFLINEs");
+    let watcher = &rig.watcher;
     let others: Vec<(Hadd, u64)> = watcher
         .primaries(attack)
         .into_iter()
