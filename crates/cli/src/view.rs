@@ -461,6 +461,12 @@ mod tests {
             br#"{"add_ctrl":1,"add_node":0,"state":"ONLINE","epoch":65537}"#,
         );
         assert!(!view.render().contains("became primary"));
+        // 0002 announced its candidacy: its claim is believed while 0001 still beats.
+        view.absorb(
+            "/values/system/0002/0000/network_controller",
+            br#"{"uuid":"network_controller","genre":4,"cmd_class":4177,"data":"secondary",
+                "hadd":"0002/0000","role":"secondary","priority":5,"epoch":65537}"#,
+        );
         view.absorb(
             "/dhcp/resolv/heartbeat",
             br#"{"add_ctrl":2,"add_node":0,"state":"ONLINE","epoch":131074}"#,
