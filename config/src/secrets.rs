@@ -40,7 +40,13 @@ pub fn control_key(file: &Path) -> Result<ControlKey, ConfigError> {
         file: file.display().to_string(),
         reason,
     };
-    let secret = std::fs::read(file).map_err(|err| refuse(format!("cannot read it: {err}")))?;
+    let secret = std::fs::read(file).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => refuse(format!(
+            "it does not exist: make it with `janitoo network-key {}`, then copy it to every network controller",
+            file.display()
+        )),
+        _ => refuse(format!("cannot read it: {err}")),
+    })?;
     ControlKey::from_secret(&secret).ok_or_else(|| {
         refuse(format!(
             "a key of at least {MIN_SECRET} bytes is expected (`janitoo network-key FILE` makes one)"
@@ -77,6 +83,17 @@ pub fn write_new_key(file: &Path) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_key_says_how_to_make_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("network.key");
+        let err = control_key(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("does not exist") && err.contains("janitoo network-key"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_new_key_is_usable_private_and_never_overwritten() {

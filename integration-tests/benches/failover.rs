@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::{Client, CLIENT_HADD};
-use janitoo_integration_tests::network::with_key_file;
+use janitoo_integration_tests::network::{unkeyed, with_key_file};
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
 use janitoo_protocol::{Codec, DiscoveryData, Hadd, InfoKind, Message, Request};
 
@@ -101,7 +101,7 @@ async fn main() {
         let text = if keyed {
             with_key_file(text, &key_file)
         } else {
-            text
+            unkeyed(text)
         };
         std::fs::write(&config, text).unwrap();
         ControllerProcess::start(Path::new(JANITOO), &config, &address)

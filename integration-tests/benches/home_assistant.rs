@@ -44,9 +44,10 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn primary_with_discovery(dir: &Path, broker: &str) -> ControllerProcess {
-    let config = dir.join("primary.toml");
-    let text = std::fs::read_to_string(example("failover/primary.toml")).unwrap();
-    std::fs::write(&config, format!("{text}\n[homeassistant]\n")).unwrap();
+    let config =
+        janitoo_integration_tests::network::copy_example("failover/primary.toml", dir, |text| {
+            format!("{text}\n[homeassistant]\n")
+        });
     ControllerProcess::start(Path::new(JANITOO), &config, broker)
 }
 

@@ -10,7 +10,7 @@
 //! time over 60 s of that traffic (from /proc), RSS at the end.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use janitoo_integration_tests::client::Client;
@@ -29,12 +29,11 @@ fn hadd_of(index: usize) -> Hadd {
 async fn measure(nodes: usize) {
     let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("primary.toml");
-    let example = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/examples/failover/primary.toml"
-    ));
-    std::fs::copy(example, &config).unwrap();
+    let config = janitoo_integration_tests::network::copy_example(
+        "failover/primary.toml",
+        dir.path(),
+        |text| text,
+    );
     let primary = ControllerProcess::start(Path::new(JANITOO), &config, &broker.address());
     let mut client = Client::connect(broker.port).await;
     client.subscribe("/dhcp/resolv/heartbeat").await;

@@ -23,16 +23,24 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Copies an example (path relative to `deploy/examples/`) into `dir`, editing its text.
 pub fn copy_example(name: &str, dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(example(name)).unwrap();
+    let text = edit(std::fs::read_to_string(example(name)).unwrap());
     let copy = dir.join(Path::new(name).file_name().unwrap());
-    std::fs::write(&copy, edit(text)).unwrap();
+    // The failover examples name the network's key beside them: the copies share one.
+    if text.contains(EXAMPLE_KEY_LINE) && !dir.join("network.key").exists() {
+        janitoo_config::secrets::write_new_key(&dir.join("network.key")).unwrap();
+    }
+    std::fs::write(&copy, text).unwrap();
     copy
 }
 
-/// A configuration's `text` with the network's key in `key_file`: in its `[network]` table, or
-/// in one of its own.
+/// How the failover examples name their key (`network.key`, beside them).
+const EXAMPLE_KEY_LINE: &str = "\nkey_file = \"network.key\"";
+
+/// A configuration's `text` with the network's key in `key_file`: the example's line replaced,
+/// or one added in its `[network]` table, or in one of its own.
 pub fn with_key_file(text: String, key_file: &Path) -> String {
     let line = format!("key_file = {:?}\n", key_file.display().to_string());
+    let text = unkeyed(text);
     match text.find("[network]\n") {
         Some(at) => {
             let after = at + "[network]\n".len();
@@ -40,6 +48,15 @@ pub fn with_key_file(text: String, key_file: &Path) -> String {
         }
         None => format!("{text}\n[network]\n{line}"),
     }
+}
+
+/// A configuration's `text` without the example's key: an unkeyed network (beside the
+/// original, or to test what an unkeyed network withstands).
+pub fn unkeyed(text: String) -> String {
+    text.lines()
+        .filter(|line| !line.starts_with("key_file = \"network.key\""))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// Network controllers and the tutorial server, killed when dropped.
@@ -80,7 +97,10 @@ impl FailoverNetwork {
         FailoverNetwork::launch(janitoo, broker, |_| None, controller, tutorial)
     }
 
-    fn launch(
+    /// Starts them with everything chosen: `command_for` (another command, or another broker
+    /// address, for a controller), `controller` to edit each controller's file and `tutorial`
+    /// the tutorial's, which connects to `broker`.
+    pub fn launch(
         janitoo: &Path,
         broker: &str,
         command_for: impl Fn(Hadd) -> Option<(Command, String)>,

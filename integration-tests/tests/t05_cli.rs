@@ -162,7 +162,7 @@ fn a_bad_network_key_file_is_named() {
         "[network]\nrole = \"primary\"\nhadd = \"0001/0000\"\nkey_file = \"no-such.key\"\n";
     let stderr = refused_at_start(network);
     assert!(
-        stderr.contains("no-such.key") && stderr.contains("cannot read it"),
+        stderr.contains("no-such.key") && stderr.contains("does not exist"),
         "{stderr}"
     );
     let dir = tempfile::tempdir().unwrap();

@@ -33,7 +33,7 @@ fn keyed_network(broker: &BrokerProcess, key_file: &Path) -> FailoverNetwork {
     FailoverNetwork::start_editing(
         janitoo(),
         &broker.address(),
-        |text| text.replacen("[network]\n", &line, 1),
+        |text| network::unkeyed(text).replacen("[network]\n", &line, 1),
         |text| text,
     )
 }
@@ -194,7 +194,7 @@ async fn phantom_nodes_are_bounded() {
     let _net = FailoverNetwork::start_editing(
         janitoo(),
         &broker.address(),
-        |text| text.replacen("[network]\n", &network, 1),
+        |text| network::unkeyed(text).replacen("[network]\n", &network, 1),
         |text| text,
     );
     let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
@@ -285,11 +285,13 @@ async fn a_keyed_controllers_will_counts_again_after_an_earlier_lost_connection(
         janitoo(),
         &broker.address(),
         |text| {
-            text.replacen("[network]\n", &network, 1).replacen(
-                "address = \"127.0.0.1:1883\"",
-                "address = \"127.0.0.1:1883\"\nkeepalive = 5",
-                1,
-            )
+            network::unkeyed(text)
+                .replacen("[network]\n", &network, 1)
+                .replacen(
+                    "address = \"127.0.0.1:1883\"",
+                    "address = \"127.0.0.1:1883\"\nkeepalive = 5",
+                    1,
+                )
         },
         |text| text,
     );

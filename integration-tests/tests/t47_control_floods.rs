@@ -353,7 +353,7 @@ async fn a_signed_operator_is_served_through_a_flood_of_gets_from_new_requesters
 /// down, and the refusals are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unannounced_claim_moves_no_primary_on_an_unkeyed_network() {
-    let rig = Rig::start(|text| text).await;
+    let rig = Rig::start(network::unkeyed).await;
     let epoch = rig.primary_epoch();
     let stranger = Client::connect(rig.broker.port).await;
     let pretender = Hadd::new(9, 0);
@@ -398,7 +398,7 @@ async fn an_unannounced_claim_moves_no_primary_on_an_unkeyed_network() {
 /// (the count of refutations shows the doubt; the simulation shows what it prevents).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_offline_moves_no_primary_on_an_unkeyed_network() {
-    let rig = Rig::start(|text| text).await;
+    let rig = Rig::start(network::unkeyed).await;
     let epoch = rig.primary_epoch();
     let stranger = Client::connect(rig.broker.port).await;
     let attack = Instant::now();

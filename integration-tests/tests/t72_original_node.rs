@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use janitoo_integration_tests::client::Client;
-use janitoo_integration_tests::network::copy_example;
+use janitoo_integration_tests::network::{copy_example, unkeyed};
 use janitoo_integration_tests::process::{BrokerKind, BrokerProcess, ControllerProcess};
 use janitoo_integration_tests::watch::Watcher;
 use janitoo_protocol::Hadd;
@@ -180,8 +180,10 @@ async fn our_secondaries_follow_an_original_primary_and_take_over_after_three_of
     let _controllers: Vec<ControllerProcess> = ["secondary-a.toml", "secondary-b.toml"]
         .iter()
         .map(|file| {
+            // Beside the original, a network stays unkeyed.
             let config = copy_example(&format!("failover/{file}"), dir.path(), |text| {
-                text.replace("# original_primary = true", "original_primary = true")
+                unkeyed(text)
+                    .replace("# original_primary = true", "original_primary = true")
                     .replace("# original_interval = 15", "original_interval = 3")
             });
             ControllerProcess::start(Path::new(JANITOO), &config, &broker.address())
@@ -334,7 +336,8 @@ async fn a_period_change_missed_while_frozen_makes_no_false_pending_at_takeover(
     });
     let dir = tempfile::tempdir().unwrap();
     let config = copy_example("failover/secondary-a.toml", dir.path(), |text| {
-        text.replace("# original_primary = true", "original_primary = true")
+        unkeyed(text)
+            .replace("# original_primary = true", "original_primary = true")
             .replace("# original_interval = 15", "original_interval = 5")
             .replace(
                 "address = \"127.0.0.1:1883\"",
