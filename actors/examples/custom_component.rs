@@ -107,7 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("serving node 0400/0001 through {broker}; Ctrl-C to stop");
     let options = StartOptions {
-        broker: &broker,
+        broker: &broker.clone().into(),
         registry: &registry,
         codec: Default::default(),
         write_back: false,

@@ -10,6 +10,7 @@
 //! | `actor_latency_p50`, `actor_latency_p99` | one per actor kind | handler latency, µs (bucket bound) |
 //! | `bridge_publishes_per_s` | 0 | publications per second since the previous read |
 //! | `supervisor_nodes` | one per state | nodes of the map by state |
+//! | `bridge_broker` | 0 | the broker in use, `host:port` (a string) |
 //!
 //! The actor kinds are, by instance: 0 bus, 1 node, 2 value, 3 bridge, 4 supervisor,
 //! 5 config_writer, 6 web; the states: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER.
@@ -49,6 +50,9 @@ const PUBLISHES_PER_S: &str = "bridge_publishes_per_s";
 
 /// The nodes by state's value.
 const NODES_BY_STATE: &str = "supervisor_nodes";
+
+/// The broker in use's value.
+const BROKER_IN_USE: &str = "bridge_broker";
 
 /// The metrics values of a controller node.
 pub struct ProcessMetrics {
@@ -128,6 +132,15 @@ impl Component for ProcessMetrics {
             "instances: 0 ONLINE, 1 PENDING, 2 FAILED, 3 DEAD, 4 OFFLINE, 5 OTHER",
             NODE_STATES.len(),
         ));
+        specs.push(ValueSpec {
+            value_type: ValueType::String,
+            ..spec(
+                BROKER_IN_USE,
+                "broker in use",
+                "host:port of the broker this process is connected to ([broker] addresses)",
+                1,
+            )
+        });
         specs.extend(
             SYSTEM_VALUES
                 .iter()
@@ -144,6 +157,7 @@ impl Component for ProcessMetrics {
         }
         let number = match uuid {
             PUBLISHES_PER_S => return Ok(Data::from(self.publishes_per_second())),
+            BROKER_IN_USE => return Ok(Data::from(metrics.broker_in_use.get())),
             NODES_BY_STATE => metrics
                 .nodes_by_state
                 .get(index as usize)

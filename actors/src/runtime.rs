@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use janitoo_config::clock::wall_clock_ms;
-use janitoo_config::{BrokerAddress, BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
+use janitoo_config::{BrokerList, BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
 use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
 use janitoo_protocol::node::defaults;
 use janitoo_protocol::Codec;
@@ -48,8 +48,8 @@ async fn signals() -> std::io::Result<()> {
 
 /// How to start a controller.
 pub struct StartOptions<'a> {
-    /// The broker.
-    pub broker: &'a BrokerAddress,
+    /// The brokers, in order: the process starts on the first.
+    pub broker: &'a BrokerList,
     /// The component kinds.
     pub registry: &'a ComponentRegistry,
     /// Payload codec of what we send.
@@ -293,6 +293,10 @@ impl Controller {
                 control: control_plane(config, network_key.clone()),
                 request_key: network_key,
                 values: values.clone(),
+                // A node server moves for silence; a network controller claims instead.
+                move_on_silence: controller
+                    .is_none()
+                    .then(|| config.network.election().silence_limit()),
             },
             metrics.clone(),
         )

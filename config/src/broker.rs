@@ -3,6 +3,7 @@
 //! ```toml
 //! [broker]                          # omit it for an embedded broker in the process
 //! address = "127.0.0.1:1883"
+//! # addresses = ["pi1:1883", "pi2:1883", "pi3:1883"]   # several: a clustered or bridged broker
 //! keepalive = 60                    # seconds, 5 or more
 //! username = "janitoo"              # with password, password_file or JANITOO_BROKER_PASSWORD
 //! password_file = "broker.password"
@@ -15,18 +16,20 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::address::BrokerAddress;
+use crate::address::{BadList, BrokerList};
 use crate::check::Checker;
 use crate::error::ConfigError;
 
 /// The MQTT keep-alive when the file says none, seconds.
 pub const DEFAULT_KEEPALIVE: u16 = 60;
 
-/// Where the broker is. `address: None` means: start an embedded broker in-process.
+/// Where the broker is. `brokers: None` means: start an embedded broker in-process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
-    /// `host:port`.
-    pub address: Option<BrokerAddress>,
+    /// `host:port` of each broker the process may use, in order (`address`, or `addresses`
+    /// for a clustered or bridged broker): it starts on the first and moves on when its broker
+    /// fails.
+    pub brokers: Option<BrokerList>,
     /// User name, if the broker wants one.
     pub username: Option<String>,
     /// Password, if the broker wants one.
@@ -46,7 +49,7 @@ pub struct BrokerConfig {
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
-            address: None,
+            brokers: None,
             username: None,
             password: None,
             password_file: None,
@@ -74,6 +77,7 @@ pub struct TlsConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBroker {
     address: Option<String>,
+    addresses: Option<Vec<String>>,
     username: Option<String>,
     password: Option<String>,
     password_file: Option<PathBuf>,
@@ -89,15 +93,26 @@ pub(crate) struct RawBroker {
 
 impl Checker<'_> {
     pub(crate) fn broker(&self, raw: RawBroker) -> Result<BrokerConfig, ConfigError> {
-        let address = match &raw.address {
-            Some(text) => Some(text.parse::<BrokerAddress>().map_err(|_| {
+        let brokers = match (&raw.address, &raw.addresses) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "broker.addresses",
+                    "address (one broker) or addresses (several), not both",
+                    "both",
+                ))
+            }
+            (Some(text), None) => Some(BrokerList::parse([text.as_str()]).map_err(|_| {
                 self.invalid(
                     "broker.address",
                     "host:port, with a port 1 to 65535",
                     format!("{text:?}"),
                 )
             })?),
-            None => None,
+            (None, Some(texts)) => Some(
+                BrokerList::parse(texts.iter().map(String::as_str))
+                    .map_err(|bad| self.bad_list(&bad))?,
+            ),
+            (None, None) => None,
         };
         let keepalive = raw.keepalive.unwrap_or(DEFAULT_KEEPALIVE);
         if keepalive < 5 {
@@ -122,7 +137,7 @@ impl Checker<'_> {
                 return Err(self.invalid("broker.cert_file", "the certificate of key_file", "none"))
             }
         };
-        if raw.accounts_file.is_some() && address.is_some() {
+        if raw.accounts_file.is_some() && brokers.is_some() {
             return Err(self.invalid(
                 "broker.accounts_file",
                 "no broker address beside it (it is for the embedded broker)",
@@ -137,7 +152,7 @@ impl Checker<'_> {
             ));
         }
         Ok(BrokerConfig {
-            address,
+            brokers,
             username: raw.username,
             password: raw.password,
             password_file: raw.password_file.map(|file| self.beside(file)),
@@ -149,5 +164,25 @@ impl Checker<'_> {
                 server_name: raw.server_name,
             }),
         })
+    }
+}
+
+impl Checker<'_> {
+    /// `[broker] addresses` refused, naming the entry.
+    fn bad_list(&self, bad: &BadList) -> ConfigError {
+        let expected = "a list of host:port, none twice";
+        match bad {
+            BadList::Empty => self.invalid("broker.addresses", expected, "an empty list"),
+            BadList::Entry { position, bad } => self.invalid(
+                &format!("broker.addresses[{}]", position - 1),
+                "host:port, with a port 1 to 65535",
+                format!("{:?}", bad.text),
+            ),
+            BadList::Repeated { position, address } => self.invalid(
+                &format!("broker.addresses[{}]", position - 1),
+                "each broker once",
+                format!("{address}, given twice"),
+            ),
+        }
     }
 }

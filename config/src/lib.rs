@@ -52,7 +52,7 @@ pub mod secrets;
 pub mod tls;
 pub mod web;
 
-pub use address::{BadAddress, BrokerAddress};
+pub use address::{BadAddress, BadList, BrokerAddress, BrokerList};
 pub use broker::{BrokerConfig, TlsConfig};
 pub use buses::{AggregateFunction, BusConfig, ComponentConfig, NodeConfig, ValueSettings};
 pub use convert::{data_to_toml, toml_to_data};

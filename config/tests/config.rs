@@ -49,7 +49,7 @@ fn invalid_key(text: &str) -> String {
 fn a_good_file_gives_buses_components_and_value_instances() {
     let config = parse(GOOD).unwrap();
     assert_eq!(
-        config.broker.address.map(|a| a.to_string()).as_deref(),
+        config.broker.brokers.map(|a| a.to_string()).as_deref(),
         Some("127.0.0.1:1883")
     );
     assert_eq!(config.broker.keepalive, 60);
@@ -77,8 +77,49 @@ fn a_good_file_gives_buses_components_and_value_instances() {
 #[test]
 fn an_empty_file_is_a_broker_less_process_with_no_bus() {
     let config = parse("").unwrap();
-    assert_eq!(config.broker.address, None);
+    assert_eq!(config.broker.brokers, None);
     assert!(config.buses.is_empty());
+}
+
+/// `[broker] addresses`: several brokers, in order; each bad entry named, and `address`
+/// beside it refused.
+#[test]
+fn a_list_of_brokers_is_read_in_order_and_each_bad_entry_named() {
+    let three = GOOD.replace(
+        "address = \"127.0.0.1:1883\"",
+        "addresses = [\"pi1:1883\", \"pi2:1883\", \"pi3:1883\"]",
+    );
+    let brokers = parse(&three).unwrap().broker.brokers.unwrap();
+    assert_eq!(brokers.to_string(), "pi1:1883,pi2:1883,pi3:1883");
+    for (text, key, says) in [
+        ("[\"pi1:1883\", \"pi2\"]", "broker.addresses[1]", "\"pi2\""),
+        (
+            "[\"pi1:1883\", \"pi1:1883\"]",
+            "broker.addresses[1]",
+            "given twice",
+        ),
+        ("[]", "broker.addresses", "an empty list"),
+    ] {
+        let bad = GOOD.replace(
+            "address = \"127.0.0.1:1883\"",
+            &format!("addresses = {text}"),
+        );
+        match parse(&bad) {
+            Err(err @ ConfigError::Invalid { .. }) => {
+                let shown = err.to_string();
+                assert!(
+                    shown.contains(key) && shown.contains(says),
+                    "{text}: {shown}"
+                );
+            }
+            other => panic!("{text}: expected an invalid key, got {other:?}"),
+        }
+    }
+    let both = GOOD.replace(
+        "address = \"127.0.0.1:1883\"",
+        "address = \"127.0.0.1:1883\"\naddresses = [\"pi2:1883\"]",
+    );
+    assert_eq!(invalid_key(&both), "broker.addresses");
 }
 
 #[test]

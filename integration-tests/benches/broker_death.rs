@@ -24,7 +24,9 @@ use janitoo_integration_tests::client::Client;
 use janitoo_integration_tests::nats::{nats_server_path, NatsCluster, Security};
 use janitoo_integration_tests::network::{FailoverNetwork, CONTROLLERS};
 use janitoo_integration_tests::pair::{Backbone, MosquittoPair};
-use janitoo_integration_tests::process::{mosquitto_path, BrokerKind, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::process::{
+    mosquitto_path, BrokerKind, BrokerProcess, ControllerProcess,
+};
 use janitoo_integration_tests::watch::Watcher;
 use janitoo_protocol::{CommandClass, Genre, Hadd, Message, NodeState, Request, Topic};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
@@ -44,7 +46,7 @@ fn beacons() -> Vec<Hadd> {
     CONTROLLERS
         .iter()
         .map(|(hadd, _)| *hadd)
-        .chain([Hadd::new(0x220, 0)])
+        .chain([Hadd::new(220, 0)])
         .collect()
 }
 
@@ -57,14 +59,17 @@ fn rounds() -> usize {
 
 /// The first beat of `hadd` (ONLINE, its own) heard by `watcher` since `since`.
 fn beat_since(watcher: &Watcher, hadd: Hadd, since: Instant) -> Option<Instant> {
-    watcher.since(since).into_iter().find_map(|heard| match (heard.topic, heard.message) {
-        (Topic::Heartbeat(from), Message::Heartbeat(beat))
-            if from == hadd && beat.state == NodeState::Online =>
-        {
-            Some(heard.at)
-        }
-        _ => None,
-    })
+    watcher
+        .since(since)
+        .into_iter()
+        .find_map(|heard| match (heard.topic, heard.message) {
+            (Topic::Heartbeat(from), Message::Heartbeat(beat))
+                if from == hadd && beat.state == NodeState::Online =>
+            {
+                Some(heard.at)
+            }
+            _ => None,
+        })
 }
 
 /// A retained QoS 1 publication to `port`, sent again every 500 ms until acknowledged: when.
@@ -108,7 +113,12 @@ fn summary(what: &str, mut samples: Vec<Duration>) {
 }
 
 /// Kills, round after round, the broker the primary uses, on `brokers` (`count` of them).
-async fn deaths<B: Backbone>(name: &str, mut brokers: B, count: usize, order_of: fn(Hadd) -> Vec<usize>) {
+async fn deaths<B: Backbone>(
+    name: &str,
+    mut brokers: B,
+    count: usize,
+    order_of: fn(Hadd) -> Vec<usize>,
+) {
     let janitoo = Path::new(JANITOO);
     let start = Instant::now();
     let all: Vec<usize> = (0..count).collect();
@@ -123,9 +133,13 @@ async fn deaths<B: Backbone>(name: &str, mut brokers: B, count: usize, order_of:
     for at in 0..count {
         watchers.push(Watcher::start("127.0.0.1", brokers.port(at), &FILTERS).await);
     }
-    let up = janitoo_integration_tests::network::network_up(&watchers[0], start, Duration::from_secs(60))
-        .await
-        .expect("the network did not come up");
+    let up = janitoo_integration_tests::network::network_up(
+        &watchers[0],
+        start,
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("the network did not come up");
     eprintln!("{name}: {} primary", up.0);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (mut heard_again, mut correct, mut retained) = (Vec::new(), Vec::new(), Vec::new());
@@ -137,7 +151,12 @@ async fn deaths<B: Backbone>(name: &str, mut brokers: B, count: usize, order_of:
             .primaries(Instant::now() - Duration::from_secs(3))
             .last()
             .map(|(_, hadd, _)| *hadd)
-            .or_else(|| watchers[1].primaries(Instant::now() - Duration::from_secs(3)).last().map(|(_, hadd, _)| *hadd))
+            .or_else(|| {
+                watchers[1]
+                    .primaries(Instant::now() - Duration::from_secs(3))
+                    .last()
+                    .map(|(_, hadd, _)| *hadd)
+            })
             .expect("no primary before the kill");
         let mut operator = Client::connect(brokers.port(0)).await;
         let position = operator.metric(primary, "bridge_broker_position").await as usize;
@@ -146,7 +165,8 @@ async fn deaths<B: Backbone>(name: &str, mut brokers: B, count: usize, order_of:
         let watcher = &watchers[survivor_watch(dead)];
         let killed = Instant::now();
         brokers.kill(dead);
-        let retained_at = retained_accepted(brokers.port(survivor_watch(dead)), Duration::from_secs(60)).await;
+        let retained_at =
+            retained_accepted(brokers.port(survivor_watch(dead)), Duration::from_secs(60)).await;
         let found = watcher
             .wait_for(Duration::from_secs(60), || {
                 let beats: Vec<Instant> = beacons()
@@ -187,18 +207,29 @@ async fn deaths<B: Backbone>(name: &str, mut brokers: B, count: usize, order_of:
             })
             .count();
     }
-    summary(&format!("{name}: broker killed -> every process heard again"), heard_again);
-    summary(&format!("{name}: broker killed -> a correct network"), correct);
-    summary(&format!("{name}: broker killed -> retained writes accepted again"), retained);
+    summary(
+        &format!("{name}: broker killed -> every process heard again"),
+        heard_again,
+    );
+    summary(
+        &format!("{name}: broker killed -> a correct network"),
+        correct,
+    );
+    summary(
+        &format!("{name}: broker killed -> retained writes accepted again"),
+        retained,
+    );
     println!("{name}: {false_states} false states told over all kills");
 }
 
 /// Median round trip of 200 gets of the tutorial's ambiance name, through `port`.
 async fn get_round_trip(port: u16) -> Duration {
     let mut client = Client::connect(port).await;
-    let hadd = Hadd::new(0x220, 1);
+    let hadd = Hadd::new(220, 1);
     let get = || Request::get(hadd, "name", Genre::Config, CommandClass::CONFIGURATION);
-    client.ask_until_answered(get, Duration::from_secs(30)).await;
+    client
+        .ask_until_answered(get, Duration::from_secs(30))
+        .await;
     let mut samples = Vec::new();
     for _ in 0..200 {
         let began = std::time::Instant::now();
@@ -231,7 +262,8 @@ async fn main() {
     // A get through each broker, in the same run.
     let cluster = NatsCluster::start(&nats, Security::Plain);
     let dir = tempfile::tempdir().unwrap();
-    let config = janitoo_integration_tests::network::copy_example("tutorial.toml", dir.path(), |t| t);
+    let config =
+        janitoo_integration_tests::network::copy_example("tutorial.toml", dir.path(), |t| t);
     let through_nats = {
         let _tutorial = ControllerProcess::start_with(
             Path::new(JANITOO),

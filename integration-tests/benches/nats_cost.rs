@@ -70,7 +70,12 @@ fn usage(pid: u32) -> (u64, u64) {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |at: usize| fields.get(at).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |at: usize| {
+        fields
+            .get(at)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // After the command's name: state is field 0, utime 11, stime 12.
     (rss, ticks(11) + ticks(12))
 }
@@ -103,7 +108,10 @@ fn main() {
         })
         .collect();
     for port in ports.mqtt {
-        assert!(wait_for_port(port, Duration::from_secs(60)), "a server never listened");
+        assert!(
+            wait_for_port(port, Duration::from_secs(60)),
+            "a server never listened"
+        );
     }
     let address = |first: usize| {
         (0..3)

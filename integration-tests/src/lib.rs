@@ -9,8 +9,10 @@
 
 pub mod client;
 pub mod home_assistant;
+pub mod nats;
 pub mod netns;
 pub mod network;
+pub mod pair;
 pub mod process;
 pub mod procfs;
 pub mod require;

@@ -89,9 +89,8 @@ impl MosquittoPair {
             .enumerate()
             .map(|(at, port)| {
                 let conf = dir.path().join(format!("pi{}.conf", at + 1));
-                let mut text = format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                );
+                let mut text =
+                    format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n");
                 if at == 0 {
                     text.push_str(&bridge);
                 }

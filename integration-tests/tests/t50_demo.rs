@@ -104,3 +104,55 @@ fn status_reports_an_unreachable_broker() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("broker 127.0.0.1:1 unreachable"));
 }
+
+/// `janitoo demo --brokers 3 --chaos 15`: the demo on a NATS cluster of three servers, where
+/// "a Pi" dies (the primary's server and the primary together) and comes back; the house goes
+/// on: at the end a primary beats and the tutorial's nodes are online, and nothing is left
+/// running. Needs nats-server (mandatory with `JANITOO_TEST_NATS`).
+#[test]
+fn the_demo_on_a_nats_cluster_lives_through_the_death_of_a_pi() {
+    let Some(_) = janitoo_integration_tests::nats::nats_server() else {
+        return;
+    };
+    let output = Command::new(JANITOO)
+        .args([
+            "demo",
+            "--brokers",
+            "3",
+            "--chaos",
+            "15",
+            "--duration",
+            "40",
+            "--no-web",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("janitoo demo: a NATS cluster (127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("chaos: pi1 died: its NATS server and primary (0001/0000)"),
+        "{text}"
+    );
+    assert!(text.contains("chaos: pi1 is back"), "{text}");
+    let last = text.rsplit("janitoo demo: a NATS cluster").next().unwrap();
+    assert!(last.contains("primary: 000"), "{last}");
+    assert!(last.contains("0220/0001  ONLINE"), "{last}");
+    let logs = text
+        .lines()
+        .find_map(|line| line.split("logs were in ").nth(1))
+        .map(|rest| rest.trim_end_matches(").").to_owned())
+        .expect("the demo names its folder");
+    assert_eq!(
+        processes_mentioning(&logs),
+        Vec::<String>::new(),
+        "processes left"
+    );
+}

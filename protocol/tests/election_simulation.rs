@@ -1,6 +1,9 @@
 //! Deterministic simulation of a Janitoo network driven through the real `NetworkCore`:
 //! three network controllers, three node processes, a broker in two bridged halves, and
 //! random faults: controllers and node processes crashed (with their Last Will) and restarted,
+//! a Pi dying (a broker half and its processes at once, no Will) for a while or for good, while
+//! every process knows both halves (a bridged pair, or a cluster whose bridge is never cut) and
+//! moves to the other when its broker fails,
 //! frozen and resumed, cut off from the broker; a broker half restarted, its clients back in
 //! random order; the bridge between the halves cut and healed; node heartbeat periods changed
 //! at run time; forged and replayed messages from a stranger. Ticks and deliveries are
@@ -14,7 +17,8 @@
 //! - a stranger's message changes no controller's standing, epoch, or any node's state;
 //! - after the faults end, a single controller acts as primary within [`sim::BOUND`] and stays
 //!   the only one; a node that then stops beating is dispatched PENDING then FAILED, once each,
-//!   by it; nodes that stopped during the faults end up told FAILED (after PENDING) or OFFLINE;
+//!   by it; nodes that stopped during the faults end up told FAILED (after PENDING) or OFFLINE,
+//!   never left ONLINE, also when they died with their broker and no Will was published;
 //! - at the end, what Home Assistant reads on the broker (each half's retained topics) is what
 //!   the primary's view says: every node's availability and configs, nothing of a node not on
 //!   its map or DEAD, whoever wrote there before (a primary of before a partition, the bridge's
@@ -36,7 +40,7 @@ use std::time::{Duration, Instant};
 use janitoo_protocol::election::{Rank, Role};
 use janitoo_protocol::{Hadd, NodeState};
 use sim::random::Random;
-use sim::schedule::{Action, ControllerSpec, NodeSpec, Schedule, Target};
+use sim::schedule::{Action, Brokers, ControllerSpec, NodeSpec, Schedule, Target};
 use sim::{Outcome, World};
 
 fn run_seed(seed: u64) -> Result<Outcome, String> {
@@ -136,6 +140,9 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
     let pretended: u64 = outcomes.iter().map(|o| o.pretended).sum();
     let offlines: u64 = outcomes.iter().map(|o| o.offlines_forged).sum();
     let overlap = outcomes.iter().map(|o| o.overlap).max().unwrap_or_default();
+    let pi_deaths: usize = outcomes.iter().map(|o| o.pi_deaths).sum();
+    let silent: usize = outcomes.iter().map(|o| o.silent_deaths_checked).sum();
+    let switches: u64 = outcomes.iter().map(|o| o.switches).sum();
     let home_assistant = outcomes
         .iter()
         .filter(|o| o.home_assistant_topics > 0)
@@ -145,7 +152,9 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
         "{count} schedules in {elapsed:.1?} ({:.0}/s): {faults} scheduled actions, {takeovers} with a takeover, \
          {hangs} calm hangs checked, {crashes} nodes of processes crashed for good checked, {forged} forged epochs refused, {floods} floods of 300 withstood, \
          {pretended} claims of a controller never announced withstood, \
-         {offlines} OFFLINEs of the live primary withstood, Home Assistant's topics checked in \
+         {offlines} OFFLINEs of the live primary withstood, {pi_deaths} Pis dead (a broker and its \
+         processes at once), {silent} nodes dead with their broker (no Will) told by their silence, \
+         {switches} moves between brokers, Home Assistant's topics checked in \
          {home_assistant} ({topics} topics); single primary after the faults: \
          median {:?}, p99 {:?}, max {:?}; longest overlap of two primaries after the faults {overlap:?}",
         count as f64 / elapsed.as_secs_f64(),
@@ -157,8 +166,10 @@ fn ten_thousand_random_schedules_keep_the_network_truthful() {
         takeovers * 3 >= outcomes.len()
             && hangs * 10 >= outcomes.len() * 9
             && crashes * 20 >= outcomes.len()
-            && home_assistant * 10 >= outcomes.len() * 9,
-        "the schedules exercise too little: {takeovers} takeovers, {hangs} hangs, {crashes} crashes, Home Assistant checked in {home_assistant}"
+            && home_assistant * 10 >= outcomes.len() * 9
+            && pi_deaths * 20 >= outcomes.len()
+            && silent * 50 >= outcomes.len(),
+        "the schedules exercise too little: {takeovers} takeovers, {hangs} hangs, {crashes} crashes, Home Assistant checked in {home_assistant}, {pi_deaths} Pi deaths, {silent} silent deaths checked"
     );
 }
 
@@ -269,6 +280,7 @@ fn a_node_crashed_while_a_new_primary_catches_up_is_told_offline() {
                 ),
             ],
             calm_from: node_crash,
+            brokers: Brokers::One,
         };
         for seed in 1..=5 {
             let mut world = World::new(&schedule, Random::new(seed));

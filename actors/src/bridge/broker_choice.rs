@@ -6,12 +6,19 @@
 //!   preferred one while the current one works (no flapping).
 //! - A node server (a process with no network controller) that hears no primary on its broker
 //!   for the election's silence limit also moves on, when the list has other brokers: on a cut
-//!   bridge between two Mosquittos the primary is on the other side. A network controller never
-//!   moves for silence: it claims instead, which is the failover.
+//!   bridge between two Mosquittos the primary is on the other side. On a new connection it
+//!   first waits [`FIRST_HEARING`] more: a controller listens that long after a (re)connection
+//!   before it may claim, so a house starting, or coming back from a broker's restart, has no
+//!   primary for that long. A network controller never moves for silence: it claims instead,
+//!   which is the failover.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+/// How much longer a node server waits for a primary on a new connection, before the silence
+/// limit counts: the election's rejoin allowance.
+pub const FIRST_HEARING: Duration = Duration::from_secs(10);
 
 /// The choice of broker.
 #[derive(Debug, Clone)]
@@ -25,15 +32,6 @@ pub struct BrokerChoice {
     primary_heard: Option<Instant>,
     /// A move for silence is under way: the clean disconnect is queued.
     moving: bool,
-}
-
-/// Why the process moved to another broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MoveReason {
-    /// Its broker failed (a lost connection, or a connect that failed).
-    Failed,
-    /// No primary was heard there for the silence limit.
-    NoPrimary,
 }
 
 impl BrokerChoice {
@@ -85,14 +83,18 @@ impl BrokerChoice {
             return None;
         }
         let connected = self.connected_at?;
-        let since = self.primary_heard.map_or(connected, |heard| heard.max(connected));
-        Some(since + limit)
+        Some(match self.primary_heard {
+            Some(heard) => heard.max(connected) + limit,
+            None => connected + FIRST_HEARING + limit,
+        })
     }
 
     /// Whether the process should leave its broker for silence at `now`; when it should, the
     /// move is under way until [`BrokerChoice::moved`] (or a failure).
     pub fn silent_at(&mut self, now: Instant) -> bool {
-        let silent = self.silence_deadline().is_some_and(|deadline| now >= deadline);
+        let silent = self
+            .silence_deadline()
+            .is_some_and(|deadline| now >= deadline);
         if silent {
             self.moving = true;
         }
@@ -133,7 +135,11 @@ mod tests {
         // No flapping back: connected to the second, it stays there, however long.
         tokio::time::advance(Duration::from_secs(3600)).await;
         assert_eq!(choice.position(), 1);
-        assert_eq!(choice.silence_deadline(), None, "a controller never moves for silence");
+        assert_eq!(
+            choice.silence_deadline(),
+            None,
+            "a controller never moves for silence"
+        );
         assert!(!choice.silent_at(Instant::now()));
         assert_eq!(choice.failed(), Some(2));
         assert_eq!(choice.failed(), Some(0), "wraps around");
@@ -155,11 +161,17 @@ mod tests {
         let start = Instant::now();
         assert_eq!(choice.silence_deadline(), None, "not connected yet");
         choice.connected(start);
-        assert_eq!(choice.silence_deadline(), Some(start + LIMIT));
-        // Heard at 2 s: the deadline moves to 5 s.
+        assert_eq!(
+            choice.silence_deadline(),
+            Some(start + FIRST_HEARING + LIMIT)
+        );
+        // Heard at 2 s: the deadline moves to 5 s (the first hearing is over).
         tokio::time::advance(Duration::from_secs(2)).await;
         choice.primary_heard(Instant::now());
-        assert_eq!(choice.silence_deadline(), Some(start + LIMIT + Duration::from_secs(2)));
+        assert_eq!(
+            choice.silence_deadline(),
+            Some(start + LIMIT + Duration::from_secs(2))
+        );
         tokio::time::advance(Duration::from_millis(2_999)).await;
         assert!(!choice.silent_at(Instant::now()));
         tokio::time::advance(Duration::from_millis(1)).await;
@@ -169,17 +181,20 @@ mod tests {
         assert!(!choice.silent_at(Instant::now() + LIMIT));
         assert_eq!(choice.moved(), Some(1));
         assert!(!choice.moving());
-        // On the new broker, the silence limit counts from the connection.
+        // On the new broker, the first hearing and the silence limit count from the connection.
         let there = Instant::now();
         choice.connected(there);
-        assert_eq!(choice.silence_deadline(), Some(there + LIMIT));
+        assert_eq!(
+            choice.silence_deadline(),
+            Some(there + FIRST_HEARING + LIMIT)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_during_a_move_for_silence_ends_it() {
         let mut choice = BrokerChoice::new(3, Some(LIMIT));
         choice.connected(Instant::now());
-        tokio::time::advance(LIMIT).await;
+        tokio::time::advance(FIRST_HEARING + LIMIT).await;
         assert!(choice.silent_at(Instant::now()));
         assert_eq!(choice.failed(), Some(1));
         assert!(!choice.moving());

@@ -3,20 +3,23 @@
 //! backoff and forwards what it hears to the bridge.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_config::clock::wall_clock_ms;
-use janitoo_config::{BrokerAddress, BrokerConfig, ConfigError};
+use janitoo_config::{BrokerAddress, BrokerConfig, BrokerList, ConfigError};
 use janitoo_protocol::control_plane::requests::SignedRequests;
 use janitoo_protocol::control_plane::ControlPlane;
+use janitoo_protocol::topic::filters::RESOLV_HEARTBEAT;
 use janitoo_protocol::{Codec, Hadd, NodeState, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use rumqttc::{TlsConfiguration, Transport};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
+use tracing::{info, warn};
 
 use super::backoff::Backoff;
+use super::broker_choice::BrokerChoice;
 use super::budget::{InboundBudget, Kind, Reading};
 use crate::metrics::{ActorKind, Metrics};
 
@@ -74,12 +77,12 @@ impl ControllerWill {
     }
 }
 
-/// How to reach a broker: its address, keep-alive, account and TLS. One setup for the bridge
-/// and for the operator tools.
+/// How to reach a broker: the addresses it may be reached at, in order, the keep-alive, the
+/// account and TLS (for every address). One setup for the bridge and for the operator tools.
 #[derive(Clone)]
 pub struct MqttSettings {
-    /// Where.
-    pub broker: BrokerAddress,
+    /// Where: the first, then the next when one fails.
+    pub brokers: BrokerList,
     /// The MQTT keep-alive.
     pub keepalive: Duration,
     /// The account, when the broker wants one.
@@ -89,21 +92,21 @@ pub struct MqttSettings {
 }
 
 impl MqttSettings {
-    /// A plain connection to `broker`: no account, no TLS, a 30 s keep-alive.
-    pub fn plain(broker: BrokerAddress) -> Self {
+    /// A plain connection to `brokers`: no account, no TLS, a 30 s keep-alive.
+    pub fn plain(brokers: impl Into<BrokerList>) -> Self {
         MqttSettings {
-            broker,
+            brokers: brokers.into(),
             keepalive: Duration::from_secs(30),
             credentials: None,
             tls: None,
         }
     }
 
-    /// The settings of `[broker]` (its password and TLS files read now), to `address`.
-    pub fn of(config: &BrokerConfig, address: BrokerAddress) -> Result<Self, ConfigError> {
+    /// The settings of `[broker]` (its password and TLS files read now), to `brokers`.
+    pub fn of(config: &BrokerConfig, brokers: BrokerList) -> Result<Self, ConfigError> {
         let password = janitoo_config::secrets::password(config)?;
         Ok(MqttSettings {
-            broker: address,
+            brokers,
             keepalive: Duration::from_secs(config.keepalive.into()),
             credentials: config.username.clone().zip(password),
             tls: config
@@ -114,9 +117,16 @@ impl MqttSettings {
         })
     }
 
-    /// The options of a client called `client_id`: a clean session, any packet size.
+    /// The options of a client called `client_id`, to the first broker: a clean session, any
+    /// packet size.
     pub fn options(&self, client_id: impl Into<String>) -> MqttOptions {
-        let mut options = MqttOptions::new(client_id, self.broker.host(), self.broker.port());
+        self.options_at(0, client_id)
+    }
+
+    /// The options of a client called `client_id`, to the broker at `position` of the list.
+    pub fn options_at(&self, position: usize, client_id: impl Into<String>) -> MqttOptions {
+        let broker = self.brokers.at(position);
+        let mut options = MqttOptions::new(client_id, broker.host(), broker.port());
         options
             .set_keep_alive(self.keepalive)
             .set_clean_session(true)
@@ -147,8 +157,8 @@ impl MqttSettings {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub enum ConnectionEvent {
-    /// Connected (a ConnAck).
-    Up,
+    /// Connected (a ConnAck) to this broker.
+    Up(BrokerAddress),
     /// A subscription was acknowledged.
     Subscribed,
     /// The connection failed or was lost, and why.
@@ -203,10 +213,26 @@ pub struct Listener {
     pub requests_per_second: usize,
     /// The check of requests signed with the network's key, on a keyed network.
     pub signatures: Option<SignedRequests>,
+    /// The brokers, and how to reach them: the next one's options are made from these.
+    pub brokers: Brokers,
 }
 
-/// Drives the rumqttc event loop: forwards events, reconnects with backoff. It waits only for
-/// the in-order deliveries (at most [`IN_ORDER_WAIT`] each), which bound the mailboxes.
+/// The brokers the event loop may move among.
+pub struct Brokers {
+    /// How to reach them.
+    pub settings: MqttSettings,
+    /// The client's id, the same on every broker.
+    pub client_id: String,
+    /// The client, to disconnect cleanly before a move for silence.
+    pub client: AsyncClient,
+    /// A node server's silence limit: no primary heard for it, it moves on (None: a network
+    /// controller, which claims instead).
+    pub move_on_silence: Option<Duration>,
+}
+
+/// Drives the rumqttc event loop: forwards events, reconnects with backoff, to the next broker
+/// of the list when there is one. It waits only for the in-order deliveries (at most
+/// [`IN_ORDER_WAIT`] each), which bound the mailboxes.
 pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
     let Listener {
         events,
@@ -218,11 +244,33 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
         will,
         requests_per_second,
         signatures,
+        brokers,
     } = listener;
     let tell = |event: ConnectionEvent| {
         metrics.sent(ActorKind::Bridge);
         events.do_send(event);
     };
+    let choice = Arc::new(Mutex::new(BrokerChoice::new(
+        brokers.settings.brokers.len(),
+        brokers.move_on_silence,
+    )));
+    let choice_changed = Arc::new(Notify::new());
+    let watch =
+        (brokers.move_on_silence.is_some() && brokers.settings.brokers.len() > 1).then(|| {
+            tokio::spawn(watch_silence(
+                choice.clone(),
+                choice_changed.clone(),
+                brokers.client.clone(),
+            ))
+        });
+    let update = |change: &dyn Fn(&mut BrokerChoice)| {
+        if let Ok(mut choice) = choice.lock() {
+            change(&mut choice);
+        }
+        choice_changed.notify_one();
+    };
+    let position = || choice.lock().map_or(0, |choice| choice.position());
+    metrics.broker_in_use.set(brokers.settings.brokers.first());
     let mut received: u64 = 0;
     let mut budget =
         InboundBudget::new(tokio::time::Instant::now(), requests_per_second, signatures);
@@ -231,7 +279,10 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
         match event_loop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
-                tell(ConnectionEvent::Up);
+                update(&|choice| choice.connected(tokio::time::Instant::now()));
+                tell(ConnectionEvent::Up(
+                    brokers.settings.brokers.at(position()).clone(),
+                ));
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => tell(ConnectionEvent::Subscribed),
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -251,6 +302,9 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
                             continue;
                         }
                     };
+                if watch.is_some() && publish.topic == RESOLV_HEARTBEAT {
+                    update(&|choice| choice.primary_heard(now));
+                }
                 if signed {
                     metrics.signed_requests.increment();
                 }
@@ -272,21 +326,118 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
                 }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) if stopping.load(Ordering::SeqCst) => break,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                // A node server leaving a broker where no primary is heard: disconnected
+                // cleanly (no Will there), it connects to the next broker at once.
+                let moved = choice
+                    .lock()
+                    .ok()
+                    .and_then(|mut choice| choice.moving().then(|| choice.moved()).flatten());
+                choice_changed.notify_one();
+                if let Some(next) = moved {
+                    event_loop.clean();
+                    let limit = brokers.move_on_silence.unwrap_or_default();
+                    tell(ConnectionEvent::Down(format!(
+                        "no primary heard there for {} s",
+                        limit.as_secs_f64()
+                    )));
+                    switch_to(
+                        &mut event_loop,
+                        &brokers,
+                        next,
+                        &connection,
+                        &will,
+                        &metrics,
+                    );
+                }
+            }
             Ok(_) => {}
             Err(err) => {
                 if stopping.load(Ordering::SeqCst) {
                     break;
                 }
                 tell(ConnectionEvent::Down(err.to_string()));
-                let next = connection.next();
-                if let Some(will) = &will {
-                    event_loop
-                        .mqtt_options
-                        .set_last_will(will.for_connection(next));
+                let next = choice.lock().ok().and_then(|mut choice| choice.failed());
+                choice_changed.notify_one();
+                match next {
+                    Some(next) => switch_to(
+                        &mut event_loop,
+                        &brokers,
+                        next,
+                        &connection,
+                        &will,
+                        &metrics,
+                    ),
+                    None => {
+                        let number = connection.next();
+                        if let Some(will) = &will {
+                            event_loop
+                                .mqtt_options
+                                .set_last_will(will.for_connection(number));
+                        }
+                    }
                 }
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }
+    if let Some(watch) = watch {
+        watch.abort();
+    }
     let _ = ended.send(());
+}
+
+/// Points the event loop at the broker at `position`: the same client id, the Will registered
+/// anew with the next connection's number.
+fn switch_to(
+    event_loop: &mut EventLoop,
+    brokers: &Brokers,
+    position: usize,
+    connection: &ConnectionNumber,
+    will: &Option<ControllerWill>,
+    metrics: &Metrics,
+) {
+    let address = brokers.settings.brokers.at(position);
+    let mut options = brokers
+        .settings
+        .options_at(position, brokers.client_id.clone());
+    let number = connection.next();
+    if let Some(will) = will {
+        options.set_last_will(will.for_connection(number));
+    }
+    event_loop.mqtt_options = options;
+    metrics.broker_switches.increment();
+    metrics.broker_position.set(position as u64);
+    metrics.broker_in_use.set(address);
+    info!(broker = %address, position = position + 1, of = brokers.settings.brokers.len(), "moving to the next broker");
+}
+
+/// A node server's watch of its broker: when no primary has been heard there for the silence
+/// limit, it disconnects cleanly, and the event loop moves on.
+async fn watch_silence(
+    choice: Arc<Mutex<BrokerChoice>>,
+    changed: Arc<Notify>,
+    client: AsyncClient,
+) {
+    loop {
+        let deadline = choice
+            .lock()
+            .ok()
+            .and_then(|choice| choice.silence_deadline());
+        let Some(deadline) = deadline else {
+            changed.notified().await;
+            continue;
+        };
+        tokio::select! {
+            () = changed.notified() => continue,
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+        let silent = choice
+            .lock()
+            .is_ok_and(|mut choice| choice.silent_at(tokio::time::Instant::now()));
+        if silent {
+            warn!("no primary heard on this broker: moving to the next");
+            let _ = client.disconnect().await;
+        }
+    }
 }

@@ -28,8 +28,10 @@ use janitoo_protocol::{
 };
 use tokio::time::Instant;
 
+use super::repeats::RecentSets;
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::messages::Via;
+use crate::metrics::Counter;
 use crate::value_cache::ValueCache;
 
 /// A publication as the broker delivered it.
@@ -136,6 +138,8 @@ pub struct Inbound {
     raw: Vec<Vec<String>>,
     observed: bool,
     values: ValueCache,
+    recent_sets: RecentSets,
+    repeats: Option<Counter>,
 }
 
 impl Inbound {
@@ -158,7 +162,14 @@ impl Inbound {
             raw: Vec::new(),
             observed: false,
             values,
+            recent_sets: RecentSets::default(),
+            repeats: None,
         }
+    }
+
+    /// Counts in `counter` the sets delivered again and served as gets.
+    pub fn count_repeats_in(&mut self, counter: Counter) {
+        self.repeats = Some(counter);
     }
 
     /// The requests of the bus whose addresses are `ctrl/nnnn` are served here.
@@ -224,15 +235,25 @@ impl Inbound {
                 Verdict::Ignore(Ignored::Unrouted)
             }
             Topic::NodeRequest(hadd) => match self.read_request(&topic, payload) {
-                Ok(request) => match self.cached(hadd, &request) {
-                    Some((target, value)) => {
-                        self.answer(&topic, target, request, value, (now, signed, congested))
+                Ok(mut request) => {
+                    if self.recent_sets.repeats(&request, now) {
+                        // Delivered again (a QoS 1 redelivery across a switch of broker):
+                        // answered as a get, never applied twice.
+                        request.op = Operation::Get;
+                        if let Some(repeats) = &self.repeats {
+                            repeats.increment();
+                        }
                     }
-                    None => {
-                        let bus = vec![(hadd.ctrl, Via::Node(hadd))];
-                        self.admit(&topic, bus, request, (now, signed, congested))
+                    match self.cached(hadd, &request) {
+                        Some((target, value)) => {
+                            self.answer(&topic, target, request, value, (now, signed, congested))
+                        }
+                        None => {
+                            let bus = vec![(hadd.ctrl, Via::Node(hadd))];
+                            self.admit(&topic, bus, request, (now, signed, congested))
+                        }
                     }
-                },
+                }
                 Err(refusal) => *refusal,
             },
             Topic::BroadcastRequest => match self.read_request(&topic, payload) {

@@ -20,11 +20,13 @@
 //! a Will is not sent on a clean disconnect.
 
 mod backoff;
+mod broker_choice;
 mod budget;
 pub mod connection;
 pub mod inbound;
 pub mod outbound;
 mod registrations;
+mod repeats;
 mod routing;
 
 use std::collections::HashMap;
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_config::clock::wall_clock_ms;
-use janitoo_config::BrokerAddress;
+use janitoo_config::BrokerList;
 use janitoo_protocol::control_plane::requests::SignedRequests;
 use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
 use janitoo_protocol::limits::{
@@ -52,7 +54,9 @@ use crate::messages::{
 };
 use crate::metrics::{ActorKind, Metrics};
 use crate::value_cache::ValueCache;
-use connection::{ConnectionEvent, ConnectionNumber, ControllerWill, Listener, MqttSettings};
+use connection::{
+    Brokers, ConnectionEvent, ConnectionNumber, ControllerWill, Listener, MqttSettings,
+};
 use inbound::Inbound;
 use outbound::{Encoding, Lanes, NotSent, Outbound, OutboundQueues};
 
@@ -81,13 +85,16 @@ pub struct BridgeConfig {
     pub request_key: Option<ControlKey>,
     /// The process's stored values, which gets of them are answered from.
     pub values: ValueCache,
+    /// A node server's silence limit: with other brokers in its list, it leaves a broker where
+    /// no primary is heard for this long (None: a network controller, which claims instead).
+    pub move_on_silence: Option<std::time::Duration>,
 }
 
 impl BridgeConfig {
     /// A plain connection to `broker`: no credentials, Will, key or TLS; JSON, a 30 s
     /// keep-alive, lanes of `queue_capacity` messages, the default payload and in-flight
     /// limits. Benches and tests change what they need with `..`.
-    pub fn plain(broker: BrokerAddress, queue_capacity: usize) -> Self {
+    pub fn plain(broker: impl Into<BrokerList>, queue_capacity: usize) -> Self {
         BridgeConfig {
             mqtt: MqttSettings::plain(broker),
             will: None,
@@ -99,6 +106,7 @@ impl BridgeConfig {
             control: None,
             request_key: None,
             values: ValueCache::default(),
+            move_on_silence: None,
         }
     }
 }
@@ -124,6 +132,8 @@ struct Link {
 pub struct MqttBridge {
     client: AsyncClient,
     event_loop: Option<EventLoop>,
+    /// The brokers, until the event loop's task takes them.
+    brokers: Option<Brokers>,
     /// The outbound lanes; gone once stopping, so that the drain ends when they are empty.
     lanes: Option<Lanes<AsyncClient>>,
     /// Their receiving side, until the drain task takes it.
@@ -153,7 +163,7 @@ impl MqttBridge {
     /// A bridge to the broker of `config`; it connects when started.
     pub fn new(config: BridgeConfig, metrics: Arc<Metrics>) -> Self {
         let client_id = format!("janitoo-{}", uuid::Uuid::new_v4().simple());
-        let mut options = config.mqtt.options(client_id);
+        let mut options = config.mqtt.options(client_id.clone());
         let connection = ConnectionNumber::default();
         let controller_will = config.will.map(|hadd| ControllerWill {
             hadd,
@@ -178,18 +188,32 @@ impl MqttBridge {
             metrics.clone(),
         );
         let admission = Admission::new(metrics.clone(), config.max_in_flight);
+        let mut inbound = Inbound::new(
+            config.codec,
+            config.max_payload,
+            config.control,
+            admission,
+            config.values,
+        );
+        inbound.count_repeats_in(metrics.requests_repeated.clone());
+        let mut filters = vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()];
+        if config.move_on_silence.is_some() && config.mqtt.brokers.len() > 1 {
+            // A node server that may move for silence listens for the primary.
+            filters.push(janitoo_protocol::topic::filters::RESOLV_HEARTBEAT.to_owned());
+        }
+        let brokers = Brokers {
+            settings: config.mqtt,
+            client_id,
+            client: client.clone(),
+            move_on_silence: config.move_on_silence,
+        };
         MqttBridge {
             client,
             event_loop: Some(event_loop),
+            brokers: Some(brokers),
             lanes: Some(lanes),
             queues: Some(queues),
-            inbound: Inbound::new(
-                config.codec,
-                config.max_payload,
-                config.control,
-                admission,
-                config.values,
-            ),
+            inbound,
             buses: HashMap::new(),
             announcers: Vec::new(),
             observers: Vec::new(),
@@ -200,7 +224,7 @@ impl MqttBridge {
             controller_will,
             request_key: config.request_key,
             requests_per_second: config.max_requests_per_second,
-            filters: vec![janitoo_protocol::topic::filters::BROADCAST_REQUESTS.to_owned()],
+            filters,
             link: Link::default(),
             stopping: Arc::new(AtomicBool::new(false)),
             loop_ended: None,
@@ -238,7 +262,7 @@ impl Actor for MqttBridge {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let (ended, loop_ended) = oneshot::channel();
         self.loop_ended = Some(loop_ended);
-        if let Some(event_loop) = self.event_loop.take() {
+        if let Some((event_loop, brokers)) = self.event_loop.take().zip(self.brokers.take()) {
             let listener = Listener {
                 events: ctx.address().recipient(),
                 in_order: ctx.address().recipient(),
@@ -252,6 +276,7 @@ impl Actor for MqttBridge {
                     .request_key
                     .clone()
                     .map(|key| SignedRequests::new(key, DEFAULT_WINDOW_MS)),
+                brokers,
             };
             actix::spawn(connection::drive(event_loop, listener));
         }
@@ -276,12 +301,14 @@ impl Handler<ConnectionEvent> for MqttBridge {
             ConnectionEvent::Received(received) => {
                 self.route(received, false);
             }
-            ConnectionEvent::Up => {
+            ConnectionEvent::Up(broker) => {
                 self.tell_connection(true);
                 self.link.connected = true;
                 self.link.unreachable_reported = false;
                 self.metrics.connections.increment();
+                self.metrics.broker_in_use.set(&broker);
                 info!(
+                    %broker,
                     subscriptions = self.filters.len(),
                     "connected to the broker"
                 );

@@ -79,7 +79,7 @@ mod tests {
             reply_hadd: Some(Hadd::new(9999, requester)),
             request_id: Some(id.into()),
             ..Request::set(
-                Hadd::new(0x220, 2),
+                Hadd::new(220, 2),
                 "switch",
                 Genre::User,
                 CommandClass::SWITCH_BINARY,
@@ -97,7 +97,10 @@ mod tests {
         assert!(!recent.repeats(&set(2, "a"), now), "another requester's id");
         assert!(!recent.repeats(&set(1, "b"), now));
         let later = now + REPEAT_WINDOW + Duration::from_millis(1);
-        assert!(!recent.repeats(&set(1, "a"), later), "past the window: a new set");
+        assert!(
+            !recent.repeats(&set(1, "a"), later),
+            "past the window: a new set"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -131,14 +134,20 @@ mod tests {
         for id in 0..=IDS_PER_REQUESTER {
             assert!(!recent.repeats(&set(1, &id.to_string()), now));
         }
-        assert!(!recent.repeats(&set(1, "0"), now), "the oldest id forgotten");
+        assert!(
+            !recent.repeats(&set(1, "0"), now),
+            "the oldest id forgotten"
+        );
         assert!(recent.repeats(&set(1, "2"), now), "a recent one kept");
         for requester in 2..(MAX_REQUESTERS as u16 + 2) {
             let heard = now + Duration::from_millis(u64::from(requester));
             assert!(!recent.repeats(&set(requester, "x"), heard));
         }
         assert_eq!(recent.by_requester.len(), MAX_REQUESTERS);
-        assert!(!recent.by_requester.contains_key(&Hadd::new(9999, 1)), "least recent gone");
+        assert!(
+            !recent.by_requester.contains_key(&Hadd::new(9999, 1)),
+            "least recent gone"
+        );
         let last = now + Duration::from_secs(1);
         assert!(recent.repeats(&set(MAX_REQUESTERS as u16 + 1, "x"), last));
     }

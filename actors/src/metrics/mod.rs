@@ -164,6 +164,8 @@ macro_rules! declare_metrics {
             /// Nodes of the supervisor's map by liveness state, as [`NODE_STATES`] orders them
             /// (gauges, refreshed every 2 s; a network controller only).
             pub nodes_by_state: NodesByState,
+            /// The address of the broker in use (system value `bridge_broker`).
+            pub broker_in_use: BrokerInUse,
             actors: Arc<ActorMeters>,
             uninstrumented: AtomicBool,
             registry: Registry,
@@ -188,6 +190,7 @@ macro_rules! declare_metrics {
                 Metrics {
                     $($field,)*
                     nodes_by_state,
+                    broker_in_use: BrokerInUse::default(),
                     actors,
                     uninstrumented: AtomicBool::new(false),
                     registry,
@@ -243,7 +246,16 @@ declare_metrics! {
     disconnections: Counter = "janitoo_bridge_reconnects",
         "Connection losses (each followed by a reconnection)",
         system("bridge_reconnects", "reconnections");
+    broker_switches: Counter = "janitoo_bridge_broker_switches",
+        "Moves to the next broker of [broker] addresses (its broker failed, or a node server heard no primary there)",
+        system("bridge_broker_switches", "broker switches");
+    broker_position: Gauge = "janitoo_bridge_broker_position",
+        "The position in [broker] addresses of the broker in use (0: the first)",
+        system("bridge_broker_position", "broker in use (position in the list)");
     requests: Counter = "janitoo_requests", "Requests handled by the buses";
+    requests_repeated: Counter = "janitoo_requests_repeated",
+        "Sets delivered again with a request_id already served (a redelivery across a switch of broker): answered as gets, not applied twice",
+        system("requests_repeated", "sets delivered twice");
     refused: Counter = "janitoo_requests_refused",
         "Requests answered with a 4xx or 5xx status";
     in_flight: Gauge = "janitoo_requests_in_flight",
@@ -292,6 +304,27 @@ declare_metrics! {
         "Answers to the network controller (Home Assistant's sets) that said the request was done";
     answers_refused: Counter = "janitoo_supervisor_answers_refused",
         "Answers to the network controller (Home Assistant's sets) that refused the request";
+}
+
+/// The address of the broker in use, as `host:port` (empty before the first connection).
+#[derive(Debug, Default)]
+pub struct BrokerInUse(std::sync::Mutex<String>);
+
+impl BrokerInUse {
+    /// Now `address`.
+    pub fn set(&self, address: &impl std::fmt::Display) {
+        if let Ok(mut current) = self.0.lock() {
+            *current = address.to_string();
+        }
+    }
+
+    /// The address.
+    pub fn get(&self) -> String {
+        self.0
+            .lock()
+            .map(|current| current.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The per-actor families, in the registry's order.

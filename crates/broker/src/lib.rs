@@ -32,6 +32,8 @@
 //!   DISCONNECT at ERROR (`router-drop error=Recv(Disconnected)`). The binary's subscriber
 //!   filters the `rumqttd` target.
 
+pub mod nats;
+
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};

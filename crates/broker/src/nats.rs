@@ -152,7 +152,10 @@ pub fn write_loopback_cluster(
             std::fs::write(folder.join("passwords.conf"), passwords)?;
         }
         let mut text = paths(file)
-            .replace("127.0.0.1:4222", &format!("127.0.0.1:{}", ports.clients[at]))
+            .replace(
+                "127.0.0.1:4222",
+                &format!("127.0.0.1:{}", ports.clients[at]),
+            )
             .replace("0.0.0.0:6222", &format!("127.0.0.1:{}", ports.routes[at]));
         if certificates.is_none() {
             text = without_tls_in(&text, "cluster {");
@@ -186,7 +189,10 @@ mod tests {
         let pi2 = std::fs::read_to_string(&files[1]).unwrap();
         assert!(pi2.contains("server_name: pi2"), "{pi2}");
         assert!(pi2.contains("nats://127.0.0.1:2001") && pi2.contains("nats://127.0.0.1:2003"));
-        assert!(pi2.contains("listen: 127.0.0.1:2002") && !pi2.contains("tls {"), "{pi2}");
+        assert!(
+            pi2.contains("listen: 127.0.0.1:2002") && !pi2.contains("tls {"),
+            "{pi2}"
+        );
         let shared = std::fs::read_to_string(dir.join("pi2/janitoo.conf")).unwrap();
         assert!(shared.contains("listen: 127.0.0.1:1002"), "{shared}");
         assert!(shared.contains("stream_replicas: 3"));
@@ -201,10 +207,19 @@ mod tests {
         );
         write_loopback_cluster(&dir, &ports, &deployed).unwrap();
         let shared = std::fs::read_to_string(dir.join("pi1/janitoo.conf")).unwrap();
-        assert!(shared.contains("cert_file: \"/tmp/s.pem\"") && shared.contains("include accounts.conf"));
+        assert!(
+            shared.contains("cert_file: \"/tmp/s.pem\"")
+                && shared.contains("include accounts.conf")
+        );
         let passwords = std::fs::read_to_string(dir.join("pi1/passwords.conf")).unwrap();
-        assert!(passwords.contains("SERVER_TUTORIAL_PASSWORD: \"server-tutorial-secret\""), "{passwords}");
-        assert!(passwords.contains("HOME_ASSISTANT_PASSWORD: \"homeassistant-secret\""), "{passwords}");
+        assert!(
+            passwords.contains("SERVER_TUTORIAL_PASSWORD: \"server-tutorial-secret\""),
+            "{passwords}"
+        );
+        assert!(
+            passwords.contains("HOME_ASSISTANT_PASSWORD: \"homeassistant-secret\""),
+            "{passwords}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use janitoo_actors::MqttSettings;
-use janitoo_config::{BrokerAddress, BrokerConfig, Config, TlsConfig};
+use janitoo_config::{BrokerAddress, BrokerConfig, BrokerList, Config, TlsConfig};
 use rumqttc::{AsyncClient, EventLoop};
 
 use crate::run::Failure;
@@ -14,9 +14,10 @@ use crate::run::Failure;
 /// The broker a tool talks to, and how.
 #[derive(clap::Args)]
 pub struct BrokerArg {
-    /// The MQTT broker (default: the --config file's, else 127.0.0.1:1883).
-    #[arg(short, long, value_name = "HOST:PORT")]
-    pub broker: Option<BrokerAddress>,
+    /// The MQTT broker, or several separated by commas, tried in turn (default: the
+    /// --config file's, else 127.0.0.1:1883).
+    #[arg(short, long, value_name = "HOST:PORT[,HOST:PORT...]")]
+    pub broker: Option<BrokerList>,
     /// Take the broker's address, TLS, account and network key from this controller
     /// configuration file.
     #[arg(long, value_name = "FILE")]
@@ -59,17 +60,17 @@ pub struct BrokerSettings {
 }
 
 impl BrokerSettings {
-    /// A plain connection to `address`.
-    pub fn plain(address: BrokerAddress) -> BrokerSettings {
+    /// A plain connection to `address` (one broker, or a list).
+    pub fn plain(address: impl Into<BrokerList>) -> BrokerSettings {
         BrokerSettings {
             mqtt: MqttSettings::plain(address),
             control_key: None,
         }
     }
 
-    /// Where.
-    pub fn address(&self) -> &BrokerAddress {
-        &self.mqtt.broker
+    /// Where: the brokers, in order.
+    pub fn address(&self) -> &BrokerList {
+        &self.mqtt.brokers
     }
 
     /// A client called `client_id` and its event loop.
@@ -95,8 +96,8 @@ impl BrokerArg {
             .map(|file| janitoo_config::secrets::control_key(&file))
             .transpose()
             .map_err(|err| usage(err.into()))?;
-        if let Some(address) = self.broker {
-            broker.address = Some(address);
+        if let Some(brokers) = self.broker {
+            broker.brokers = Some(brokers);
         }
         if self.tls {
             let from_file = broker.tls.take().unwrap_or_default();
@@ -114,11 +115,11 @@ impl BrokerArg {
                 broker.password_file = self.password_file;
             }
         }
-        let address = broker
-            .address
+        let brokers = broker
+            .brokers
             .clone()
-            .unwrap_or_else(|| BrokerAddress::new("127.0.0.1", 1883));
-        let mut mqtt = MqttSettings::of(&broker, address).map_err(|err| usage(err.into()))?;
+            .unwrap_or_else(|| BrokerAddress::new("127.0.0.1", 1883).into());
+        let mut mqtt = MqttSettings::of(&broker, brokers).map_err(|err| usage(err.into()))?;
         // A tool's session is short: a broker that dies is noticed sooner.
         mqtt.keepalive = Duration::from_secs(30);
         Ok(BrokerSettings { mqtt, control_key })

@@ -4,7 +4,10 @@
 //! network controllers (a primary and two secondaries, the files of
 //! `deploy/examples/failover/`) and the tutorial server with simulated sensors, then shows the
 //! network live. `--chaos N` kills the current primary every N seconds (and restarts it N/2
-//! seconds later), so the takeover can be watched. Ctrl-C stops everything it started.
+//! seconds later), so the takeover can be watched. `--brokers 3` runs it on a NATS cluster of
+//! three servers (`deploy/nats/`, when `nats-server` is installed), each controller on "its
+//! Pi's" server first; with `--chaos`, "a Pi" dies then: the primary's server and the primary
+//! together. Ctrl-C stops everything it started.
 
 use std::fs::File;
 use std::net::{Ipv4Addr, TcpStream};
@@ -16,7 +19,7 @@ use anyhow::Context as _;
 
 use crate::connect::BrokerArg;
 use crate::run::Failure;
-use crate::view::{ask_map, ask_nodes, feed, watch, NetworkView};
+use crate::view::{ask_map, ask_nodes, NetworkView, Watch};
 use crate::{parse_seconds, seconds};
 
 const CONTROLLERS: [(&str, &str); 3] = [
@@ -38,9 +41,13 @@ const TUTORIAL: &str = include_str!("../../../deploy/examples/tutorial.toml");
 /// The arguments of `janitoo demo`.
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Kill the current primary (SIGKILL) every SECONDS, and restart it SECONDS/2 later.
+    /// Kill the current primary (SIGKILL) every SECONDS, and restart it SECONDS/2 later; with
+    /// --brokers 3, its "Pi": its NATS server with it.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     chaos: Option<f64>,
+    /// Brokers: 1 (an embedded broker), or 3 (a NATS cluster; needs nats-server).
+    #[arg(long, default_value = "1", value_parser = parse_broker_count)]
+    brokers: usize,
     /// Stop by itself after SECONDS.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Option<f64>,
@@ -65,6 +72,17 @@ pub struct StatusArgs {
     wait: f64,
 }
 
+/// `--brokers`: 1 or 3.
+fn parse_broker_count(text: &str) -> Result<usize, String> {
+    match text.trim() {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        _ => Err(format!(
+            "{text:?}: 1 (an embedded broker) or 3 (a NATS cluster) brokers"
+        )),
+    }
+}
+
 /// `wanted` when it can be listened on, else (or for port 0) a free port on the same IP.
 fn web_address(wanted: std::net::SocketAddr) -> anyhow::Result<std::net::SocketAddr> {
     if wanted.port() != 0 && std::net::TcpListener::bind(wanted).is_ok() {
@@ -76,6 +94,8 @@ fn web_address(wanted: std::net::SocketAddr) -> anyhow::Result<std::net::SocketA
 
 struct Process {
     name: String,
+    /// The program: this binary when None.
+    program: Option<std::path::PathBuf>,
     arguments: Vec<String>,
     child: Option<Child>,
 }
@@ -86,7 +106,11 @@ impl Process {
             .create(true)
             .append(true)
             .open(logs.join(format!("{}.log", self.name)))?;
-        let child = Command::new(std::env::current_exe()?)
+        let program = match &self.program {
+            Some(program) => program.clone(),
+            None => std::env::current_exe()?,
+        };
+        let child = Command::new(program)
             .args(&self.arguments)
             .env(
                 "RUST_LOG",
@@ -140,29 +164,102 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
     outcome.map_err(Failure::Other)
 }
 
-fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
-    let port = match args.port {
-        Some(port) => port,
-        None => free_port()?,
-    };
-    let address = format!("127.0.0.1:{port}");
-    let dir = tempfile::Builder::new().prefix("janitoo-demo-").tempdir()?;
-    let logs = dir.path().to_owned();
-    let mut processes = vec![Process {
-        name: "broker".into(),
-        arguments: vec!["broker".into(), "--listen".into(), address.clone()],
-        child: None,
-    }];
-    processes[0].spawn(&logs)?;
+/// The demo's brokers: the processes and the addresses.
+struct Brokers {
+    /// The broker processes (one embedded broker, or three NATS servers).
+    processes: Vec<Process>,
+    /// Their MQTT addresses, pi1 first.
+    addresses: Vec<String>,
+}
+
+impl Brokers {
+    /// The addresses of the servers, starting at `first` (a process's own Pi).
+    fn list_from(&self, first: usize) -> String {
+        (0..self.addresses.len())
+            .map(|at| self.addresses[(first + at) % self.addresses.len()].clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Waits until something listens on `port` of 127.0.0.1, at most 10 s.
+fn wait_for_listener(port: u16, what: &str, logs: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
         anyhow::ensure!(
             Instant::now() < deadline,
-            "the demo's broker did not start (see {}/broker.log)",
+            "the demo's {what} did not start (see {}/{what}.log)",
             logs.display()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
+}
+
+/// The embedded broker on `port`, or (`count` 3) the NATS cluster of `deploy/nats/` on free
+/// ports.
+fn start_brokers(count: usize, port: Option<u16>, logs: &Path) -> anyhow::Result<Brokers> {
+    if count == 1 {
+        let port = match port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let address = format!("127.0.0.1:{port}");
+        let mut broker = Process {
+            name: "broker".into(),
+            program: None,
+            arguments: vec!["broker".into(), "--listen".into(), address.clone()],
+            child: None,
+        };
+        broker.spawn(logs)?;
+        wait_for_listener(port, "broker", logs)?;
+        return Ok(Brokers {
+            processes: vec![broker],
+            addresses: vec![address],
+        });
+    }
+    let Some(nats) = janitoo_broker::nats::nats_server_path() else {
+        anyhow::bail!(
+            "--brokers 3 runs a NATS cluster, and nats-server is not installed: `sudo apt-get install nats-server` on Debian and Raspberry Pi OS (or put nats-server on the PATH)"
+        );
+    };
+    use janitoo_broker::nats::{write_loopback_cluster, LoopbackPorts, Security};
+    let free = || free_port();
+    let ports = LoopbackPorts {
+        mqtt: [free()?, free()?, free()?],
+        routes: [free()?, free()?, free()?],
+        clients: [free()?, free()?, free()?],
+    };
+    let confs = write_loopback_cluster(&logs.join("nats"), &ports, &Security::Plain)?;
+    let mut processes = Vec::new();
+    for (at, conf) in confs.iter().enumerate() {
+        let mut server = Process {
+            name: format!("nats-pi{}", at + 1),
+            program: Some(nats.clone()),
+            arguments: vec!["-c".into(), conf.display().to_string()],
+            child: None,
+        };
+        server.spawn(logs)?;
+        processes.push(server);
+    }
+    for (at, port) in ports.mqtt.iter().enumerate() {
+        wait_for_listener(*port, &format!("nats-pi{}", at + 1), logs)?;
+    }
+    Ok(Brokers {
+        processes,
+        addresses: ports
+            .mqtt
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect(),
+    })
+}
+
+fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("janitoo-demo-").tempdir()?;
+    let logs = dir.path().to_owned();
+    let brokers = start_brokers(args.brokers, args.port, &logs)?;
+    let server_count = brokers.processes.len();
     let web = (!args.no_web)
         .then_some(args.web)
         .map(web_address)
@@ -171,11 +268,14 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let key_file = logs.join("network.key");
     janitoo_config::secrets::write_new_key(&key_file)?;
     let key = janitoo_config::secrets::control_key(&key_file)?;
+    let mut processes: Vec<Process> = Vec::new();
     let files = CONTROLLERS.iter().copied().chain([("tutorial", TUTORIAL)]);
-    for (name, text) in files {
+    for (at, (name, text)) in files.enumerate() {
+        // Controller 000k is on "pi k" (its server first), the tutorial on pi1.
+        let address = brokers.list_from(at % server_count);
         let config = logs.join(format!("{name}.toml"));
-        let keyed = text.replace("# key_file = \"network.key\"", "key_file = \"network.key\"");
-        std::fs::write(&config, keyed)?;
+        // The failover examples name `network.key` beside them: the key just written.
+        std::fs::write(&config, text)?;
         let mut arguments: Vec<String> = vec![
             "run".into(),
             "--config".into(),
@@ -190,6 +290,7 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         }
         let mut process = Process {
             name: name.into(),
+            program: None,
             arguments,
             child: None,
         };
@@ -200,9 +301,9 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let web_note = web.map_or(String::new(), |web| format!(" Web manager: http://{web}/"));
+    let mut brokers = brokers;
     let result = runtime.block_on(show(
-        &address,
-        port,
+        &mut brokers,
         &logs,
         &mut processes,
         &args,
@@ -212,6 +313,9 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     for process in processes.iter_mut().rev() {
         process.stop();
     }
+    for broker in brokers.processes.iter_mut().rev() {
+        broker.stop();
+    }
     println!(
         "janitoo demo: stopped everything it started (logs were in {}).",
         logs.display()
@@ -219,68 +323,101 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     result
 }
 
+/// What chaos brings back, and when.
+struct Comeback {
+    at: Instant,
+    controller: usize,
+    server: Option<usize>,
+}
+
 async fn show(
-    address: &str,
-    port: u16,
+    brokers: &mut Brokers,
     logs: &Path,
     processes: &mut [Process],
     args: &DemoArgs,
     web_note: &str,
     key: janitoo_protocol::control_plane::ControlKey,
 ) -> anyhow::Result<()> {
-    let local = crate::connect::BrokerSettings::plain(janitoo_config::BrokerAddress::new(
-        "127.0.0.1",
-        port,
-    ));
-    let (client, mut event_loop) = watch(&local).await?;
+    let list: janitoo_config::BrokerList = brokers.list_from(0).parse()?;
+    let local = crate::connect::BrokerSettings::plain(list);
+    let mut watch = Watch::start(&local);
     let mut view = NetworkView::keyed(key);
     let started = Instant::now();
     let mut last_ask = None::<Instant>;
     let mut next_chaos = args
         .chaos
         .map(|every| started + Duration::from_secs_f64(every));
-    let mut restart: Option<(usize, Instant)> = None;
+    let mut comeback: Option<Comeback> = None;
     let mut chaos_note = String::new();
+    let servers = brokers.processes.len();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             _ = &mut ctrl_c => break,
-            _ = feed(&mut view, &mut event_loop, Duration::from_millis(500)) => {}
+            _ = watch.feed(&mut view, Duration::from_millis(500)) => {}
         }
         if last_ask.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
-            ask_nodes(&client).await;
-            ask_map(&client).await;
+            ask_nodes(&watch.client).await;
+            ask_map(&watch.client).await;
             last_ask = Some(Instant::now());
         }
         if let (Some(at), Some(every)) = (next_chaos, args.chaos) {
-            if Instant::now() >= at {
+            if Instant::now() >= at && comeback.is_none() {
                 next_chaos = Some(Instant::now() + Duration::from_secs_f64(every));
                 if let Some((primary, _)) = view.primary() {
-                    // Processes 1, 2, 3 are the controllers 0001, 0002, 0003.
-                    let index = usize::from(primary.ctrl);
-                    if (1..=3).contains(&index) && processes[index].child.is_some() {
+                    // Processes 0, 1, 2 are the controllers 0001, 0002, 0003; controller 000k
+                    // lives on "pi k".
+                    let index = usize::from(primary.ctrl).wrapping_sub(1);
+                    if index < 3 && processes[index].child.is_some() {
                         processes[index].kill();
-                        restart =
-                            Some((index, Instant::now() + Duration::from_secs_f64(every / 2.0)));
-                        chaos_note = format!(
-                            "chaos: killed {} ({primary}) with SIGKILL",
-                            processes[index].name
-                        );
+                        let server = (servers > 1).then_some(index % servers);
+                        if let Some(server) = server {
+                            brokers.processes[server].kill();
+                        }
+                        comeback = Some(Comeback {
+                            at: Instant::now() + Duration::from_secs_f64(every / 2.0),
+                            controller: index,
+                            server,
+                        });
+                        chaos_note = match server {
+                            Some(server) => format!(
+                                "chaos: pi{} died: its NATS server and {} ({primary}), SIGKILL",
+                                server + 1,
+                                processes[index].name
+                            ),
+                            None => format!(
+                                "chaos: killed {} ({primary}) with SIGKILL",
+                                processes[index].name
+                            ),
+                        };
                     }
                 }
             }
         }
-        if let Some((index, at)) = restart {
-            if Instant::now() >= at {
-                processes[index].spawn(logs)?;
-                chaos_note = format!("chaos: restarted {}", processes[index].name);
-                restart = None;
+        if let Some(back) = comeback.as_ref().filter(|back| Instant::now() >= back.at) {
+            if let Some(server) = back.server {
+                brokers.processes[server].spawn(logs)?;
             }
+            processes[back.controller].spawn(logs)?;
+            chaos_note = match back.server {
+                Some(server) => format!(
+                    "chaos: pi{} is back: its NATS server and {}",
+                    server + 1,
+                    processes[back.controller].name
+                ),
+                None => format!("chaos: restarted {}", processes[back.controller].name),
+            };
+            comeback = None;
         }
         print!("\x1b[H\x1b[2J");
+        let on = if servers > 1 {
+            format!("a NATS cluster ({})", brokers.addresses.join(", "))
+        } else {
+            format!("broker {}", brokers.addresses[0])
+        };
         println!(
-            "janitoo demo: broker {address}, 5 processes, a keyed network (network.key), logs in {}. Ctrl-C stops everything.{web_note}",
+            "janitoo demo: {on}, 4 processes, a keyed network (network.key), logs in {}. Ctrl-C stops everything.{web_note}",
             logs.display()
         );
         if !chaos_note.is_empty() {
@@ -305,21 +442,21 @@ pub fn status(args: StatusArgs) -> Result<(), Failure> {
         .build()
         .map_err(|err| Failure::Other(err.into()))?;
     runtime.block_on(async {
-        let (client, mut event_loop) = watch(broker).await.map_err(Failure::Other)?;
+        let mut watch = Watch::start(broker);
         let mut view = match &broker.control_key {
             Some(key) => NetworkView::keyed(key.clone()),
             None => NetworkView::default(),
         };
-        let connected = feed(&mut view, &mut event_loop, Duration::from_millis(300)).await;
+        let connected = watch.feed(&mut view, Duration::from_millis(300)).await;
         if !connected {
             return Err(Failure::Other(anyhow::anyhow!(
                 "broker {} unreachable",
                 broker.address()
             )));
         }
-        ask_nodes(&client).await;
-        ask_map(&client).await;
-        feed(&mut view, &mut event_loop, wait).await;
+        ask_nodes(&watch.client).await;
+        ask_map(&watch.client).await;
+        watch.feed(&mut view, wait).await;
         print!("{}", view.render());
         Ok(())
     })

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use janitoo_actors::{ComponentRegistry, Controller, StartOptions};
 use janitoo_broker::{Accounts, EmbeddedBroker};
-use janitoo_config::BrokerAddress;
-use janitoo_config::Config;
+use janitoo_config::{BrokerAddress, BrokerList, Config};
 use janitoo_hardware::{Readings, SysfsRoot};
 use janitoo_protocol::{Codec, Hadd};
 use tracing::info;
@@ -50,9 +49,10 @@ pub struct RunArgs {
     /// The configuration file (TOML); see deploy/examples/.
     #[arg(short, long, value_name = "FILE")]
     config: PathBuf,
-    /// The MQTT broker, overriding `[broker] address` of the file.
-    #[arg(short, long, value_name = "HOST:PORT")]
-    broker: Option<BrokerAddress>,
+    /// The MQTT broker, or several separated by commas (a clustered or bridged broker: the
+    /// first, then the next when one fails), overriding `[broker] address(es)` of the file.
+    #[arg(short, long, value_name = "HOST:PORT[,HOST:PORT...]")]
+    broker: Option<BrokerList>,
     /// Where the embedded broker listens when there is no broker address.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:1883")]
     embedded_listen: SocketAddr,
@@ -133,7 +133,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         CodecArg::Json => Codec::Json,
         CodecArg::Msgpack => Codec::MessagePack,
     };
-    let (broker, _embedded) = match args.broker.or_else(|| config.broker.address.clone()) {
+    let (broker, _embedded) = match args.broker.or_else(|| config.broker.brokers.clone()) {
         Some(address) => (address, None),
         None => {
             let accounts = config
@@ -150,7 +150,10 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             )
             .map_err(|err| Failure::Other(err.into()))?;
             info!(address = %embedded.addr(), "embedded broker started");
-            (BrokerAddress::from(embedded.addr()), Some(embedded))
+            (
+                BrokerList::from(BrokerAddress::from(embedded.addr())),
+                Some(embedded),
+            )
         }
     };
     let simulate = args.simulate || config.hardware.simulate;

@@ -277,23 +277,66 @@ fn span(duration: Duration) -> String {
     }
 }
 
-/// Connects a watching client to `host:port` and asks every controller for its nodes.
-pub async fn watch(
-    broker: &crate::connect::BrokerSettings,
-) -> anyhow::Result<(AsyncClient, EventLoop)> {
-    let id = format!("janitoo-view-{}", std::process::id());
-    let (client, event_loop) = broker.client(id);
-    for filter in [
-        filters::HEARTBEATS,
-        filters::RESOLV_HEARTBEAT,
-        filters::VALUES,
-        filters::BROADCAST_REPLIES,
-        filters::RESOLV_BROADCAST,
-        &filters::resolv_replies_to(VIEW_HADD),
-    ] {
-        client.subscribe(filter, QoS::AtMostOnce).await?;
+/// A view's connection: subscribed to what the view shows (again at each connection), and
+/// moving to the next broker of the list when its broker fails.
+pub struct Watch {
+    /// The client, to ask.
+    pub client: AsyncClient,
+    event_loop: EventLoop,
+    mqtt: janitoo_actors::MqttSettings,
+    id: String,
+    position: usize,
+}
+
+impl Watch {
+    /// A connection to the first broker of `broker`'s list (it connects when fed).
+    pub fn start(broker: &crate::connect::BrokerSettings) -> Watch {
+        let id = format!("janitoo-view-{}", std::process::id());
+        let (client, event_loop) = broker.client(id.clone());
+        Watch {
+            client,
+            event_loop,
+            mqtt: broker.mqtt.clone(),
+            id,
+            position: 0,
+        }
     }
-    Ok((client, event_loop))
+
+    /// Takes what arrives for `duration` into `view`; whether a connection was made.
+    pub async fn feed(&mut self, view: &mut NetworkView, duration: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + duration;
+        let mut connected = false;
+        while let Ok(event) = tokio::time::timeout_at(deadline, self.event_loop.poll()).await {
+            match event {
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    view.absorb(&publish.topic, &publish.payload)
+                }
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    connected = true;
+                    for filter in [
+                        filters::HEARTBEATS,
+                        filters::RESOLV_HEARTBEAT,
+                        filters::VALUES,
+                        filters::BROADCAST_REPLIES,
+                        filters::RESOLV_BROADCAST,
+                        &filters::resolv_replies_to(VIEW_HADD),
+                    ] {
+                        let _ = self.client.try_subscribe(filter, QoS::AtMostOnce);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    if self.mqtt.brokers.len() > 1 {
+                        self.position += 1;
+                        self.event_loop.mqtt_options =
+                            self.mqtt.options_at(self.position, self.id.clone());
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+            }
+        }
+        connected
+    }
 }
 
 /// Asks the primary for its map: every node it knows, with the state it told the network
@@ -322,23 +365,6 @@ pub async fn ask_nodes(client: &AsyncClient) {
             request.encode(Codec::Json),
         )
         .await;
-}
-
-/// Feeds the view from the event loop for `duration`; false if the broker never answered.
-pub async fn feed(view: &mut NetworkView, event_loop: &mut EventLoop, duration: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + duration;
-    let mut connected = false;
-    while let Ok(event) = tokio::time::timeout_at(deadline, event_loop.poll()).await {
-        match event {
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
-                view.absorb(&publish.topic, &publish.payload)
-            }
-            Ok(Event::Incoming(Packet::ConnAck(_))) => connected = true,
-            Ok(_) => {}
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    connected
 }
 
 /// Whether a control message's payload carries a signature (`sig`), in either codec.

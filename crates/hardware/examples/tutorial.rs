@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let config = Config::parse(CONFIG, Path::new("tutorial.toml"))?;
     let options = StartOptions {
-        broker: &broker,
+        broker: &broker.clone().into(),
         registry: &registry,
         codec: Default::default(),
         write_back: false,

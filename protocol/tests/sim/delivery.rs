@@ -105,6 +105,11 @@ impl World {
             return;
         }
         if !self.broker.connect(client, self.now) {
+            // Its broker is down: the next of its list, after its backoff.
+            if self.moves(client) {
+                self.move_to_other_half(client);
+                self.reconnect_later(client);
+            }
             return;
         }
         if let Some(at) = self
@@ -130,6 +135,10 @@ impl World {
             return;
         }
         self.broker.disconnect(client);
+        // A lost connection moves a process that knows several brokers to the next.
+        if self.moves(client) {
+            self.move_to_other_half(client);
+        }
         if let Some(at) = self
             .controllers
             .iter()
@@ -159,6 +168,22 @@ impl World {
             Message::Heartbeat(will),
             true,
         );
+    }
+
+    /// Whether `client` knows both halves (the outsider and the original know one).
+    pub(super) fn moves(&self, client: usize) -> bool {
+        let original = self.original.as_ref().map(|o| o.process.client);
+        self.switching && client != self.outsider && Some(client) != original
+    }
+
+    pub(super) fn move_to_other_half(&mut self, client: usize) {
+        let half = &mut self.broker.clients[client].half;
+        *half = 1 - *half;
+        self.switches += 1;
+        self.log.push(format!(
+            "{:?} client {client} moves to half {}",
+            self.now, *half
+        ));
     }
 
     pub(super) fn reconnect_later(&mut self, client: usize) {

@@ -23,6 +23,20 @@ impl World {
         }
     }
 
+    /// The broker of `half` stops: its clients are cut off (with their Wills if `wills`), and
+    /// those that know another broker go there.
+    fn broker_down(&mut self, half: usize, wills: bool) {
+        self.broker.set_half(half, false);
+        for client in 0..self.broker.clients.len() {
+            if self.broker.clients[client].half == half && self.broker.is_up(client) {
+                self.disconnect(client, wills);
+                if self.moves(client) {
+                    self.reconnect_later(client);
+                }
+            }
+        }
+    }
+
     pub(super) fn act(&mut self, action: Action) {
         self.log.push(format!("{:?} fault: {action:?}", self.now));
         if !matches!(action, Action::Forge(_)) {
@@ -63,6 +77,9 @@ impl World {
                     let sim = &mut self.nodes[at];
                     sim.process.running = true;
                     sim.crashed_at = None;
+                    sim.died_silently = false;
+                    // A process starts on its own Pi's broker.
+                    self.broker.clients[sim.process.client].half = sim.home;
                     sim.hung = false;
                     sim.process.life += 1;
                     let (client, life) = (sim.process.client, sim.process.life);
@@ -148,11 +165,49 @@ impl World {
                     self.nodes[node].hung_at = self.now;
                 }
             }
-            Action::BrokerDown { half, wills, .. } => {
-                self.broker.set_half(half, false);
-                for client in 0..self.broker.clients.len() {
-                    if self.broker.clients[client].half == half {
-                        self.disconnect(client, wills);
+            Action::BrokerDown { half, wills, .. } => self.broker_down(half, wills),
+            Action::PiDeath { half } => {
+                self.pi_deaths += 1;
+                // Connected to the dying broker: their Wills die with it.
+                let connected: Vec<bool> = (0..self.broker.clients.len())
+                    .map(|client| {
+                        self.broker.is_up(client) && self.broker.clients[client].half == half
+                    })
+                    .collect();
+                self.broker_down(half, false);
+                for at in 0..self.controllers.len() {
+                    if self.controllers[at].home == half && self.controllers[at].process.running {
+                        // Connected to the other half, it is a crash there: its Will comes.
+                        self.disconnect(self.controllers[at].process.client, true);
+                        let controller = &mut self.controllers[at];
+                        controller.process.running = false;
+                        controller.process.frozen = false;
+                        controller.core = None;
+                    }
+                }
+                for at in 0..self.nodes.len() {
+                    let client = self.nodes[at].process.client;
+                    if self.nodes[at].home == half && self.nodes[at].process.running {
+                        self.disconnect(client, true);
+                    }
+                    let node = &mut self.nodes[at];
+                    if node.home == half && node.process.running {
+                        node.process.running = false;
+                        node.crashed_at = Some(self.now);
+                        node.died_silently = connected[client];
+                    }
+                }
+            }
+            Action::PiBack { half } => {
+                self.act(Action::BrokerUp(half));
+                for at in 0..self.controllers.len() {
+                    if self.controllers[at].home == half && !self.controllers[at].process.running {
+                        self.start_controller(at);
+                    }
+                }
+                for at in 0..self.nodes.len() {
+                    if self.nodes[at].home == half && !self.nodes[at].process.running {
+                        self.act(Action::Restart(Target::Node(at)));
                     }
                 }
             }

@@ -90,6 +90,8 @@ struct Process {
 
 struct ControllerSim {
     hadd: Hadd,
+    /// The half of its own Pi: it starts there.
+    home: usize,
     /// When its node last beat (its node actor beats every interval).
     last_beat: Duration,
     /// When it last started, reconnected or resumed: its windows restart there.
@@ -124,6 +126,10 @@ struct NodeSim {
     hung_at: Duration,
     /// When its process crashed, while it is down.
     crashed_at: Option<Duration>,
+    /// The half of its own Pi: it starts there.
+    home: usize,
+    /// It died with its Pi while connected to its Pi's broker: no Will was published.
+    died_silently: bool,
 }
 
 /// The original's primary: it beats on a timer, which fires late after a freeze.
@@ -158,6 +164,12 @@ pub struct Outcome {
     pub beside_live_original: bool,
     /// Home Assistant's retained topics compared with the primary's view at the end.
     pub home_assistant_topics: usize,
+    /// Pis that died (a broker and its processes at once).
+    pub pi_deaths: usize,
+    /// Nodes of processes that died with their broker (no Will) whose state was checked.
+    pub silent_deaths_checked: usize,
+    /// Moves of a process to another broker.
+    pub switches: u64,
 }
 
 pub struct World {
@@ -187,6 +199,10 @@ pub struct World {
     /// How long after the faults a single primary of ours must act: [`BOUND`], plus 3 periods
     /// of an original gone for good.
     bound: Duration,
+    /// Processes know both halves and move to the other when theirs fails.
+    switching: bool,
+    switches: u64,
+    pi_deaths: usize,
 }
 
 /// How long after the faults end a single primary must act (see the test's doc).
@@ -214,6 +230,7 @@ impl World {
             let client = broker.add_client(spec.half, filters);
             controllers.push(ControllerSim {
                 hadd: spec.hadd,
+                home: spec.half,
                 last_beat: Duration::ZERO,
                 disrupted: Duration::ZERO,
                 process: Process::new(client),
@@ -246,6 +263,8 @@ impl World {
                     hung: false,
                     hung_at: Duration::ZERO,
                     crashed_at: None,
+                    home: spec.half,
+                    died_silently: false,
                 }
             })
             .collect();
@@ -299,6 +318,9 @@ impl World {
             original,
             original_gone,
             bound: BOUND + takeover,
+            switching: schedule.brokers != schedule::Brokers::One,
+            switches: 0,
+            pi_deaths: 0,
         };
         world.start(schedule);
         world
@@ -379,6 +401,8 @@ impl World {
         controller.buffer.clear();
         controller.raw_buffer.clear();
         let (client, life) = (controller.process.client, controller.process.life);
+        // A process starts on its own Pi's broker.
+        self.broker.clients[client].half = controller.home;
         let delay = self.jitter(0, 1_000);
         self.after(delay, Event::Connect(client));
         let first = self.jitter(0, 100);

@@ -121,6 +121,27 @@ pub enum Action {
         for_: Duration,
     },
     ThawOriginal,
+    /// A Pi dies: the broker of `half` and every process whose own half it is, at once (no Will
+    /// is published). Its clients elsewhere move to the other half.
+    PiDeath {
+        half: usize,
+    },
+    /// The Pi is back: its broker, then its processes.
+    PiBack {
+        half: usize,
+    },
+}
+
+/// The brokers of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Brokers {
+    /// Every process knows one broker (one half, or its own half of a bridged pair).
+    One,
+    /// Two Mosquittos bridged; every process knows both, its own first, and moves to the other
+    /// when its broker fails.
+    BridgedPair,
+    /// A cluster (no bridge to cut: the servers agree), every process knowing both halves.
+    Cluster,
 }
 
 pub struct Schedule {
@@ -131,6 +152,8 @@ pub struct Schedule {
     pub actions: Vec<(Duration, Action)>,
     /// When the last fault is over: from here the network must settle.
     pub calm_from: Duration,
+    /// Which brokers, and whether processes move between them.
+    pub brokers: Brokers,
 }
 
 const PERIODS: [u64; 4] = [1, 2, 3, 5];
@@ -172,6 +195,7 @@ impl Schedule {
             original: None,
             actions: Vec::new(),
             calm_from: FAULTS_FROM,
+            brokers: Brokers::One,
         };
         let faults = random.below(9);
         for _ in 0..faults {
@@ -179,14 +203,70 @@ impl Schedule {
             schedule.add_fault(at, bridged, random);
         }
         schedule.add_period_changes(random);
+        // Drawn last, so that the seeds of one broker keep their schedules.
+        if bridged && random.chance(600) {
+            schedule.add_brokers(random);
+        }
         schedule.actions.sort_by_key(|(at, _)| *at);
         schedule
+    }
+
+    /// Every process knows both halves: a bridged pair or a cluster (whose bridge is never
+    /// cut), and Pis die now and then, one at a time, for a while or for good.
+    fn add_brokers(&mut self, random: &mut Random) {
+        if random.chance(500) {
+            self.brokers = Brokers::Cluster;
+            self.actions.retain(|(_, action)| {
+                !matches!(action, Action::CutBridge { .. } | Action::HealBridge)
+            });
+        } else {
+            self.brokers = Brokers::BridgedPair;
+        }
+        let mut free_from = FAULTS_FROM;
+        for _ in 0..random.below(3) {
+            if free_from >= FAULTS_UNTIL {
+                break;
+            }
+            let at = random.between(free_from, FAULTS_UNTIL);
+            // Never the Pi of every controller.
+            let mut half = usize::from(random.chance(500));
+            if self.controllers.iter().all(|c| c.half == half) {
+                half = 1 - half;
+            }
+            self.push(at, Action::PiDeath { half });
+            if random.chance(500) || !self.survivor_beside(half) {
+                let back = at + random.between(secs(2), secs(20));
+                self.push(back, Action::PiBack { half });
+                // Its clients come back within their backoff.
+                self.end(back + secs(6));
+                free_from = back + secs(1);
+            } else {
+                // Dead for good: the rest of the house goes on without it.
+                self.end(at + secs(6));
+                break;
+            }
+        }
+    }
+
+    /// Whether a controller whose Pi is not `half`'s may come back from every crash.
+    fn survivor_beside(&self, half: usize) -> bool {
+        self.controllers.iter().enumerate().any(|(at, c)| {
+            c.half != half
+                && !self.actions.iter().any(|(_, action)| {
+                    matches!(action, Action::Crash { target: Target::Controller(t), restart_after: None } if *t == at)
+                })
+        })
     }
 
     /// A schedule beside an original primary: the same faults, and the original's own
     /// (crashed for good or restarted, frozen, cut off).
     pub fn draw_mixed(random: &mut Random) -> Schedule {
         let mut schedule = Schedule::draw(random);
+        // The original knows one broker: a house beside it keeps one list.
+        schedule.brokers = Brokers::One;
+        schedule.actions.retain(|(_, action)| {
+            !matches!(action, Action::PiDeath { .. } | Action::PiBack { .. })
+        });
         let bridged = schedule
             .controllers
             .iter()
@@ -379,8 +459,8 @@ impl Schedule {
             if clear {
                 let node = random.below(self.nodes.len() as u64) as usize;
                 let period = secs(random.pick(&NEW_PERIODS));
-                self.actions
-                    .push((at, Action::ChangePeriod { node, period }));
+                // A change is a fault like any other: the network settles after it.
+                self.push(at, Action::ChangePeriod { node, period });
             }
         }
     }

@@ -76,7 +76,10 @@ impl World {
         if let Some(deadline) = self.step_down_deadline() {
             return self.verdict_beside_original(deadline);
         }
-        let (settled_after, overlap) = self.oracle.settling(self.calm_from, self.now)?;
+        let (settled_after, overlap) = self
+            .oracle
+            .settling(self.calm_from, self.now)
+            .map_err(|why| format!("{why}; controllers: {}", self.controllers_now()))?;
         if overlap > Duration::from_millis(2_500) {
             return Err(format!(
                 "two primaries acted at once for {overlap:?} after the faults ended"
@@ -137,6 +140,7 @@ impl World {
         });
         let disrupted = primary_sim.map_or(Duration::ZERO, |c| c.disrupted.max(acting_since));
         let mut crashes_checked = 0;
+        let mut silent_deaths_checked = 0;
         for node in &self.nodes {
             let calm = self
                 .calm_hang
@@ -169,10 +173,15 @@ impl World {
                 if self.now >= due && !node.process.running {
                     crashes_checked += 1;
                 }
+                if self.now >= due && node.died_silently {
+                    silent_deaths_checked += 1;
+                }
                 let ok = match told {
                     _ if self.now < due => true,
                     NodeState::Unknown => core.liveness().state(hadd) == NodeState::Unknown,
                     NodeState::Failed | NodeState::Dead => failed_after_pending,
+                    // Dead with its broker, it has no Will: its silence alone tells it, unless
+                    // an earlier Will was the last word the primary heard.
                     NodeState::Offline => true,
                     _ => false,
                 };
@@ -203,6 +212,9 @@ impl World {
             crashes_checked,
             beside_live_original: false,
             home_assistant_topics,
+            pi_deaths: self.pi_deaths,
+            silent_deaths_checked,
+            switches: self.switches,
         })
     }
 
@@ -256,6 +268,9 @@ impl World {
             crashes_checked: 0,
             beside_live_original: true,
             home_assistant_topics: 0,
+            pi_deaths: self.pi_deaths,
+            silent_deaths_checked: 0,
+            switches: self.switches,
         })
     }
 
@@ -342,6 +357,26 @@ impl World {
             }
         }
         Ok(compared)
+    }
+
+    /// Each controller now: running, frozen, connected, on which half, its standing.
+    fn controllers_now(&self) -> String {
+        self.controllers
+            .iter()
+            .map(|c| {
+                let client = c.process.client;
+                format!(
+                    "{} running {} frozen {} connected {} half {} standing {:?}",
+                    c.hadd,
+                    c.process.running,
+                    c.process.frozen,
+                    self.broker.is_up(client),
+                    self.broker.clients[client].half,
+                    c.core.as_ref().map(|core| core.standing()),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     pub fn log(&self) -> String {

@@ -56,18 +56,19 @@ impl Received {
 }
 
 impl ToolClient {
-    /// Connects to `broker` and subscribes to `filters` plus its own reply topic; fails with
-    /// a message naming the broker when it cannot within `within`.
+    /// Connects to the first broker of the list that answers (each tried in turn) and
+    /// subscribes to `filters` plus its own reply topic; fails with a message naming the
+    /// brokers when none answers within `within`.
     pub async fn connect(
         settings: &BrokerSettings,
         filters: &[&str],
         within: Duration,
     ) -> Result<ToolClient, Failure> {
-        let broker = settings.address();
+        let brokers = settings.address();
         let hadd = Hadd::new(9998, 1000 + (std::process::id() % 8999) as u16);
         // The client id must be unique on the broker, or two tools disconnect each other.
         let client_id = format!("janitoo-tool-{}-{}", std::process::id(), rand_id());
-        let (client, mut events) = settings.client(client_id);
+        let (client, mut events) = settings.client(client_id.clone());
         let reply = Topic::NodeReply(hadd).to_string();
         for filter in filters.iter().copied().chain([reply.as_str()]) {
             client
@@ -78,17 +79,28 @@ impl ToolClient {
         let deadline = Instant::now() + within;
         let mut subacks = 0;
         let mut last_error = String::from("no answer");
+        let mut position = 0;
         while subacks < filters.len() + 1 {
             match tokio::time::timeout_at(deadline, events.poll()).await {
+                Err(_) if brokers.len() > 1 => {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "no broker of {brokers} reachable: {last_error}"
+                    )))
+                }
                 Err(_) => {
                     return Err(Failure::Other(anyhow::anyhow!(
-                        "broker {broker} unreachable: {last_error}"
+                        "broker {brokers} unreachable: {last_error}"
                     )))
                 }
                 Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => subacks += 1,
                 Ok(Ok(_)) => {}
                 Ok(Err(err)) => {
-                    last_error = err.to_string();
+                    last_error = format!("{}: {err}", brokers.at(position));
+                    if brokers.len() > 1 {
+                        // The next broker of the list: the subscriptions not sent yet go there.
+                        position += 1;
+                        events.mqtt_options = settings.mqtt.options_at(position, client_id.clone());
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -97,7 +109,7 @@ impl ToolClient {
             client,
             events,
             hadd,
-            broker: broker.clone(),
+            broker: brokers.at(position).clone(),
             signing: settings.control_key.clone(),
         })
     }
