@@ -1,7 +1,7 @@
 //! A broker's death: from the kill (SIGKILL) of the broker the primary uses to
 //! - every process heard again (each controller's node and the tutorial's rpibasic bus beat again
 //!   after the kill: the processes of the dead broker once reconnected elsewhere, the others at
-//!   their next beat, 1 s for the controllers, 2 s for the tutorial here);
+//!   their next beat, 1 s for the controllers, 5 s for the tutorial here);
 //! - a correct network: one primary beating, and every process heard again;
 //! - retained writes accepted again: a QoS 1 retained publication acknowledged by a survivor
 //!   (sent again every 500 ms until one is).
@@ -127,7 +127,9 @@ async fn deaths<B: Backbone>(
         &brokers.addresses(&all),
         |hadd| Some((Command::new(janitoo), brokers.addresses(&order_of(hadd)))),
         |text| text,
-        |text| text.replacen("heartbeat = 30", "heartbeat = 2", 1),
+        // As in t42: a node server moving off a dead NATS server is silent while JetStream
+        // elects leaders (4 to 9 s); a period of 5 s is not told PENDING for it.
+        |text| text.replacen("heartbeat = 30", "heartbeat = 5", 1),
     );
     let mut watchers = Vec::new();
     for at in 0..count {
@@ -159,6 +161,7 @@ async fn deaths<B: Backbone>(
             })
             .expect("no primary before the kill");
         let mut operator = Client::connect(brokers.port(0)).await;
+        operator.subscribe("/nodes/9999/9990/reply").await;
         let position = operator.metric(primary, "bridge_broker_position").await as usize;
         drop(operator);
         let dead = order_of(primary)[position];

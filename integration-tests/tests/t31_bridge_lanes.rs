@@ -1,8 +1,8 @@
 //! The bridge's two outbound queues: retained publications (Home Assistant's discovery) wait
-//! in a queue of their own, so that a burst of them that fills it drops none of the protocol's
-//! messages (the primary's heartbeat above all), and everything queued goes out once the
-//! broker is reachable. (The order the drain task takes them in is unit-tested in
-//! `actors/src/bridge.rs`: on the wire, the broker may interleave QoS 0 and QoS 1 flows.)
+//! in a queue of their own, and go out on a connection of their own, so that a burst of them
+//! that fills it drops none of the protocol's messages (the primary's heartbeat above all), and
+//! everything queued goes out once the broker is reachable. (That a stalled retained connection
+//! holds no heartbeat is unit-tested in `actors/src/bridge/outbound.rs`.)
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -66,8 +66,8 @@ fn a_flood_of_retained_publications_drops_none_of_the_protocols_messages() {
         client.subscribe("homeassistant/#").await;
         client.subscribe("/dhcp/resolv/heartbeat").await;
         let (bridge, metrics) = bridge_to(port);
-        // Nothing leaves, so the MQTT client's own channel (1,024) fills, then the retained
-        // publications' queue, and the next one is dropped. (Each is awaited, so that the
+        // Nothing leaves, so the retained connection's own channel (1,024) fills, then the
+        // retained publications' queue, and the next one is dropped. (Each is awaited, so that the
         // drain task runs in between, as it does beside the announcer.)
         let mut flood: u64 = 0;
         while metrics.dropped.get() == 0 {

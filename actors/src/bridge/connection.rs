@@ -2,7 +2,7 @@
 //! tools share), and the task that drives rumqttc's event loop, reconnects with jittered
 //! backoff and forwards what it hears to the bridge.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,6 +142,9 @@ impl MqttSettings {
         options
     }
 
+    /// The requests a bridge's MQTT client queues at most (each of its connections).
+    pub const CLIENT_QUEUE: usize = 1024;
+
     /// A client with `options` and its event loop: `capacity` requests queued at most, 5 s to
     /// connect, and no Nagle delay (small messages answered at once would wait for the peer's
     /// delayed ACK, 40 ms on Linux).
@@ -228,6 +231,9 @@ pub struct Brokers {
     /// A node server's silence limit: no primary heard for it, it moves on (None: a network
     /// controller, which claims instead).
     pub move_on_silence: Option<Duration>,
+    /// The position in the list of the broker in use, which the retained publications'
+    /// connection follows.
+    pub position: Arc<AtomicUsize>,
 }
 
 /// Drives the rumqttc event loop: forwards events, reconnects with backoff, to the next broker
@@ -406,6 +412,7 @@ fn switch_to(
         options.set_last_will(will.for_connection(number));
     }
     event_loop.mqtt_options = options;
+    brokers.position.store(position, Ordering::Release);
     metrics.broker_switches.increment();
     metrics.broker_position.set(position as u64);
     metrics.broker_in_use.set(address);

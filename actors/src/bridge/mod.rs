@@ -7,8 +7,11 @@
 //!   have handled it, which bounds their mailboxes under a flood.
 //! - [`inbound`]: a pure classifier that says what to do with each publication (ignore and
 //!   count, answer 400 or 503, serve by a bus, tell the observers).
-//! - [`outbound`]: two bounded lanes (the protocol's, then the retained publications'), with
-//!   encoding, signing and the size limit; a full lane drops and counts, never waits.
+//! - [`outbound`]: two bounded lanes (the protocol's, and the retained publications'), with
+//!   encoding, signing and the size limit; a full lane drops and counts, never waits. Each is
+//!   drained into its own connection: the retained publications have theirs
+//!   (`retained_link`), opened at the first of them, so that a broker slow to store one never
+//!   holds a heartbeat.
 //!
 //! The actor itself: its state and the handlers of the connection's events, publications and
 //! the clean stop here; what it does with a publication received in `routing`, who registers
@@ -27,10 +30,11 @@ pub mod inbound;
 pub mod outbound;
 mod registrations;
 mod repeats;
+mod retained_link;
 mod routing;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,7 +62,8 @@ use connection::{
     Brokers, ConnectionEvent, ConnectionNumber, ControllerWill, Listener, MqttSettings,
 };
 use inbound::Inbound;
-use outbound::{Encoding, Lanes, NotSent, Outbound, OutboundQueues};
+use outbound::{Encoding, Lanes, NotSent, Outbound, OutboundQueues, Publishers};
+use retained_link::{RetainedLink, RetainedPublisher};
 
 /// How to reach the broker, and what the bridge lets through.
 #[derive(Clone)]
@@ -134,10 +139,14 @@ pub struct MqttBridge {
     event_loop: Option<EventLoop>,
     /// The brokers, until the event loop's task takes them.
     brokers: Option<Brokers>,
-    /// The outbound lanes; gone once stopping, so that the drain ends when they are empty.
-    lanes: Option<Lanes<AsyncClient>>,
-    /// Their receiving side, until the drain task takes it.
+    /// The outbound lanes; gone once stopping, so that the drains end when they are empty.
+    lanes: Option<Lanes<AsyncClient, RetainedPublisher>>,
+    /// Their receiving sides, until the drain tasks take them.
     queues: Option<OutboundQueues>,
+    /// The retained publications' connection: its client, and its event loop until its task
+    /// takes it.
+    retained: RetainedPublisher,
+    retained_link: Option<RetainedLink>,
     inbound: Inbound,
     buses: HashMap<u16, Recipient<HandleRequest>>,
     announcers: Vec<Recipient<Announce>>,
@@ -173,7 +182,7 @@ impl MqttBridge {
         if let Some(will) = &controller_will {
             options.set_last_will(will.for_connection(connection.current()));
         }
-        let (client, event_loop) = MqttSettings::client(options, 1024);
+        let (client, event_loop) = MqttSettings::client(options, MqttSettings::CLIENT_QUEUE);
         let encoding = Encoding {
             codec: config.codec,
             max_payload: config.max_payload,
@@ -181,12 +190,19 @@ impl MqttBridge {
             request_key: config.request_key.clone(),
             connection: connection.clone(),
         };
-        let (lanes, queues) = Lanes::new(
-            config.queue_capacity,
-            encoding,
-            client.clone(),
-            metrics.clone(),
+        let position = Arc::new(AtomicUsize::new(0));
+        let (retained, retained_link) = retained_link::retained_link(
+            &config.mqtt,
+            &client_id,
+            position.clone(),
+            MqttSettings::CLIENT_QUEUE,
         );
+        let publishers = Publishers {
+            protocol: client.clone(),
+            retained: retained.clone(),
+        };
+        let (lanes, queues) =
+            Lanes::new(config.queue_capacity, encoding, publishers, metrics.clone());
         let admission = Admission::new(metrics.clone(), config.max_in_flight);
         let mut inbound = Inbound::new(
             config.codec,
@@ -206,6 +222,7 @@ impl MqttBridge {
             client_id,
             client: client.clone(),
             move_on_silence: config.move_on_silence,
+            position,
         };
         MqttBridge {
             client,
@@ -213,6 +230,8 @@ impl MqttBridge {
             brokers: Some(brokers),
             lanes: Some(lanes),
             queues: Some(queues),
+            retained,
+            retained_link: Some(retained_link),
             inbound,
             buses: HashMap::new(),
             announcers: Vec::new(),
@@ -280,12 +299,19 @@ impl Actor for MqttBridge {
             };
             actix::spawn(connection::drive(event_loop, listener));
         }
+        if let Some(link) = self.retained_link.take() {
+            actix::spawn(retained_link::drive(link, self.stopping.clone()));
+        }
         if let Some(queues) = self.queues.take() {
             let (drained, drain_ended) = oneshot::channel();
             self.drained = Some(drain_ended);
-            let (client, metrics) = (self.client.clone(), self.metrics.clone());
+            let (client, retained) = (self.client.clone(), self.retained.clone());
+            let metrics = self.metrics.clone();
             actix::spawn(async move {
-                outbound::drain(client, queues, metrics).await;
+                tokio::join!(
+                    outbound::drain(client, queues.protocol, metrics.clone()),
+                    outbound::drain(retained, queues.retained, metrics),
+                );
                 let _ = drained.send(());
             });
         }
@@ -393,6 +419,7 @@ impl Handler<Shutdown> for MqttBridge {
         self.lanes = None;
         self.stopping.store(true, Ordering::SeqCst);
         let client = self.client.clone();
+        let retained = self.retained.client().clone();
         let (drained, loop_ended) = (self.drained.take(), self.loop_ended.take());
         let connected = self.link.connected;
         Box::pin(
@@ -400,6 +427,8 @@ impl Handler<Shutdown> for MqttBridge {
                 if let Some(drained) = drained {
                     let _ = tokio::time::timeout(Duration::from_secs(2), drained).await;
                 }
+                // Ends the retained connection (if it was ever opened) after what it was given.
+                let _ = retained.try_disconnect();
                 if connected {
                     let _ = client.disconnect().await;
                     if let Some(ended) = loop_ended {

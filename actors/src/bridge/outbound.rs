@@ -1,17 +1,19 @@
-//! The bridge's outbound path: two bounded lanes, drained in order by a task that hands each
-//! message to the MQTT client.
+//! The bridge's outbound path: two bounded lanes, each drained by its own task into its own
+//! MQTT connection.
 //!
-//! - The protocol's lane (heartbeats, replies, values) and the retained publications' lane
-//!   (Home Assistant's discovery): the protocol's go first, and a waiting retained one passes
-//!   after [`PROTOCOL_STREAK`] of theirs in a row, so neither starves; a burst of retained ones
-//!   fills only its own lane.
+//! - The protocol's lane (heartbeats, replies, values) goes to the bridge's connection; the
+//!   retained publications' lane (Home Assistant's discovery and availability) to a connection
+//!   of its own ([`super::retained_link`]). A broker may hold a connection's every packet while
+//!   it stores a retained one (NATS does while JetStream elects a leader, seconds after a server
+//!   dies): with a connection each, a heartbeat never waits behind a retained publication, and a
+//!   burst of retained ones fills only its own lane.
 //! - A full lane drops (counted), never waits: the actors that send are never blocked by the
 //!   broker.
 //! - Messages are encoded here with the process's codec, signed on a keyed network, and not
 //!   sent when over the payload limit.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use janitoo_protocol::control_plane::requests::sign_request;
@@ -22,10 +24,6 @@ use tokio::sync::mpsc;
 
 use super::connection::ConnectionNumber;
 use crate::metrics::Metrics;
-
-/// How many of the protocol's messages in a row pass a waiting retained publication: under
-/// a sustained load of the protocol's, the retained ones still go out (one in this many + 1).
-pub const PROTOCOL_STREAK: u32 = 32;
 
 /// A message for an outbound lane.
 #[derive(Debug)]
@@ -50,15 +48,65 @@ pub enum NotSent {
     Full,
 }
 
-/// The sending side of both lanes, with what encodes for them.
-pub struct Lanes<P> {
-    protocol: mpsc::Sender<Outbound>,
-    retained: mpsc::Sender<Outbound>,
-    /// When both lanes are empty and the drain holds nothing, a message goes to it at once.
+/// The sending side of one lane, in front of its publisher.
+struct Lane<P> {
+    sender: mpsc::Sender<Outbound>,
+    /// When the lane is empty and its drain holds nothing, a message goes to it at once.
     publisher: P,
     /// Whether the drain holds a message it has taken and not handed on yet.
     holding: Arc<AtomicBool>,
+}
+
+impl<P: Publisher> Lane<P> {
+    /// Hands `outbound` on at once when nothing waits ahead of it, else queues it; gives it
+    /// back when the lane is full.
+    fn enqueue(&self, outbound: Outbound, capacity: usize) -> Result<Queued, Outbound> {
+        let idle = self.sender.capacity() == capacity && !self.holding.load(Ordering::Acquire);
+        let outbound = if idle {
+            match self.publisher.try_publish(outbound) {
+                Ok(()) => return Ok(Queued::HandedOn),
+                Err(back) => back,
+            }
+        } else {
+            outbound
+        };
+        self.sender
+            .try_send(outbound)
+            .map(|()| Queued::Waiting)
+            .map_err(|refused| refused.into_inner())
+    }
+}
+
+/// A lane of `capacity` in front of `publisher`, and its receiving side.
+fn lane<P>(capacity: usize, publisher: P, waiting: &Arc<AtomicUsize>) -> (Lane<P>, LaneQueue) {
+    let (sender, receiver) = mpsc::channel(capacity);
+    let holding = Arc::new(AtomicBool::new(false));
+    let queue = LaneQueue {
+        receiver,
+        holding: holding.clone(),
+        waiting: waiting.clone(),
+    };
+    let lane = Lane {
+        sender,
+        publisher,
+        holding,
+    };
+    (lane, queue)
+}
+
+/// Where a message went.
+enum Queued {
+    HandedOn,
+    Waiting,
+}
+
+/// The sending side of both lanes, with what encodes for them.
+pub struct Lanes<P, R = P> {
+    protocol: Lane<P>,
+    retained: Lane<R>,
     capacity: usize,
+    /// Messages waiting in both lanes (or taken and not handed on yet).
+    waiting: Arc<AtomicUsize>,
     codec: Codec,
     max_payload: usize,
     /// Signs control messages on a keyed network (a copy of the control plane: signing needs
@@ -86,24 +134,31 @@ pub struct Encoding {
     pub connection: ConnectionNumber,
 }
 
-impl<P: Publisher> Lanes<P> {
-    /// Two lanes of `capacity` messages each in front of `publisher`, and their receiving side
-    /// for the drain (which hands them to the same publisher).
+/// Who publishes each lane's messages.
+pub struct Publishers<P, R = P> {
+    /// The protocol's: the bridge's connection.
+    pub protocol: P,
+    /// The retained publications': their own connection.
+    pub retained: R,
+}
+
+impl<P: Publisher, R: Publisher> Lanes<P, R> {
+    /// Two lanes of `capacity` messages each in front of their publishers, and their
+    /// receiving sides for the drains (which hand them to the same publishers).
     pub fn new(
         capacity: usize,
         encoding: Encoding,
-        publisher: P,
+        publishers: Publishers<P, R>,
         metrics: Arc<Metrics>,
-    ) -> (Lanes<P>, OutboundQueues) {
-        let (protocol, protocol_queue) = mpsc::channel(capacity);
-        let (retained, retained_queue) = mpsc::channel(capacity);
-        let holding = Arc::new(AtomicBool::new(false));
+    ) -> (Lanes<P, R>, OutboundQueues) {
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let (protocol, protocol_queue) = lane(capacity, publishers.protocol, &waiting);
+        let (retained, retained_queue) = lane(capacity, publishers.retained, &waiting);
         let lanes = Lanes {
             protocol,
             retained,
-            publisher,
-            holding: holding.clone(),
             capacity,
+            waiting,
             codec: encoding.codec,
             max_payload: encoding.max_payload,
             control: encoding.control,
@@ -111,7 +166,10 @@ impl<P: Publisher> Lanes<P> {
             connection: encoding.connection,
             metrics,
         };
-        let queues = OutboundQueues::new(protocol_queue, retained_queue, holding);
+        let queues = OutboundQueues {
+            protocol: protocol_queue,
+            retained: retained_queue,
+        };
         (lanes, queues)
     }
 
@@ -142,94 +200,70 @@ impl<P: Publisher> Lanes<P> {
     }
 
     /// Queues `outbound` in its lane (retained publications in theirs); a full lane drops it
-    /// (counted). With nothing waiting ahead of it, it goes to the publisher at once: the
-    /// order is kept, and an answer does not wait for the drain's turn.
+    /// (counted). With nothing waiting ahead of it in its lane, it goes to the publisher at
+    /// once: the order is kept, and an answer does not wait for the drain's turn.
     pub fn enqueue(&self, outbound: Outbound) -> Result<(), NotSent> {
-        let outbound = if self.depth() == 0 && !self.holding.load(Ordering::Acquire) {
-            match self.publisher.try_publish(outbound) {
-                Ok(()) => {
-                    self.metrics.published.increment();
-                    return Ok(());
-                }
-                Err(back) => back,
-            }
-        } else {
-            outbound
-        };
         let lane = if outbound.retain {
-            &self.retained
+            self.retained.enqueue(outbound, self.capacity)
         } else {
-            &self.protocol
+            self.protocol.enqueue(outbound, self.capacity)
         };
-        let queued = lane.try_send(outbound).is_ok();
-        if !queued {
-            self.metrics.dropped.increment();
-        }
+        let queued = match lane {
+            Ok(Queued::HandedOn) => {
+                self.metrics.published.increment();
+                Ok(())
+            }
+            Ok(Queued::Waiting) => {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(_) => {
+                self.metrics.dropped.increment();
+                Err(NotSent::Full)
+            }
+        };
         self.metrics.queue_depth.set(self.depth() as u64);
-        queued.then_some(()).ok_or(NotSent::Full)
+        queued
     }
 
     /// Messages waiting in both lanes.
     pub fn depth(&self) -> usize {
-        2 * self.capacity - self.protocol.capacity() - self.retained.capacity()
+        self.waiting.load(Ordering::Acquire)
     }
 
     /// Whether the protocol's lane is past its high-water mark (half full): its answers would
     /// wait, or be dropped.
     pub fn congested(&self) -> bool {
-        self.capacity - self.protocol.capacity() > self.capacity / 2
+        self.capacity - self.protocol.sender.capacity() > self.capacity / 2
     }
 }
 
-/// The two lanes, as the drain task takes from them.
-pub struct OutboundQueues {
-    protocol: mpsc::Receiver<Outbound>,
-    retained: mpsc::Receiver<Outbound>,
-    /// The protocol's messages taken in a row.
-    streak: u32,
+/// The receiving side of one lane, as its drain takes from it.
+pub struct LaneQueue {
+    receiver: mpsc::Receiver<Outbound>,
     /// Set while a message taken is not handed on yet (see [`Lanes::enqueue`]).
     holding: Arc<AtomicBool>,
+    /// Messages waiting in both lanes.
+    waiting: Arc<AtomicUsize>,
 }
 
-impl OutboundQueues {
-    fn new(
-        protocol: mpsc::Receiver<Outbound>,
-        retained: mpsc::Receiver<Outbound>,
-        holding: Arc<AtomicBool>,
-    ) -> Self {
-        OutboundQueues {
-            protocol,
-            retained,
-            streak: 0,
-            holding,
-        }
+/// The two lanes' receiving sides, one for each drain.
+pub struct OutboundQueues {
+    /// The protocol's.
+    pub protocol: LaneQueue,
+    /// The retained publications'.
+    pub retained: LaneQueue,
+}
+
+impl LaneQueue {
+    /// Messages waiting in this lane.
+    pub fn len(&self) -> usize {
+        self.receiver.len()
     }
 
-    /// The next message to send, when one comes: the protocol's first, a waiting retained
-    /// publication after [`PROTOCOL_STREAK`] of them in a row or when none waits. `None` once
-    /// both lanes are closed and empty.
-    pub async fn next(&mut self) -> Option<Outbound> {
-        let turn = if self.streak >= PROTOCOL_STREAK {
-            self.retained.try_recv().ok()
-        } else {
-            None
-        };
-        let outbound = match turn {
-            Some(outbound) => outbound,
-            None => tokio::select! {
-                biased;
-                Some(outbound) = self.protocol.recv() => outbound,
-                Some(outbound) = self.retained.recv() => outbound,
-                else => return None,
-            },
-        };
-        self.streak = if outbound.retain { 0 } else { self.streak + 1 };
-        Some(outbound)
-    }
-
-    /// Messages waiting in both.
-    pub fn waiting(&self) -> usize {
-        self.protocol.len() + self.retained.len()
+    /// Whether none waits in this lane.
+    pub fn is_empty(&self) -> bool {
+        self.receiver.is_empty()
     }
 }
 
@@ -279,18 +313,22 @@ impl Publisher for AsyncClient {
     }
 }
 
-/// Hands queued messages to `publisher`, one at a time, in the order [`OutboundQueues`]
-/// gives them; ends when the lanes close (and are empty) or the publisher fails.
-pub async fn drain(publisher: impl Publisher, mut queues: OutboundQueues, metrics: Arc<Metrics>) {
-    while let Some(outbound) = queues.next().await {
-        queues.holding.store(true, Ordering::Release);
+/// Hands the messages of `queue` to `publisher`, one at a time, in order; ends when the lane
+/// closes (and is empty) or the publisher fails.
+pub async fn drain(publisher: impl Publisher, mut queue: LaneQueue, metrics: Arc<Metrics>) {
+    while let Some(outbound) = queue.receiver.recv().await {
+        queue.holding.store(true, Ordering::Release);
         let handed = publisher.publish(outbound).await;
-        queues.holding.store(false, Ordering::Release);
+        queue.holding.store(false, Ordering::Release);
+        let left = queue
+            .waiting
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1);
+        metrics.queue_depth.set(left as u64);
         if handed.is_err() {
             break;
         }
         metrics.published.increment();
-        metrics.queue_depth.set(queues.waiting() as u64);
     }
 }
 
@@ -331,28 +369,17 @@ mod tests {
         }
     }
 
-    fn lanes(capacity: usize) -> (Lanes<Busy>, OutboundQueues, Arc<Metrics>) {
-        let metrics = Arc::new(Metrics::default());
-        let (lanes, queues) = Lanes::new(capacity, encoding(64), Busy, metrics.clone());
-        (lanes, queues, metrics)
+    fn busy() -> Publishers<Busy> {
+        Publishers {
+            protocol: Busy,
+            retained: Busy,
+        }
     }
 
-    /// Queues `retained` then `protocol` messages, closes both, and takes everything.
-    async fn order_of(retained: usize, protocol: usize) -> Vec<String> {
-        let (lanes, mut queues, _) = lanes(64);
-        for at in 0..retained {
-            lanes.enqueue(outbound(true, at)).unwrap();
-        }
-        for at in 0..protocol {
-            lanes.enqueue(outbound(false, at)).unwrap();
-        }
-        drop(lanes);
-        assert_eq!(queues.waiting(), retained + protocol);
-        let mut order = Vec::new();
-        while let Some(next) = queues.next().await {
-            order.push(next.topic);
-        }
-        order
+    fn lanes(capacity: usize) -> (Lanes<Busy>, OutboundQueues, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::default());
+        let (lanes, queues) = Lanes::new(capacity, encoding(64), busy(), metrics.clone());
+        (lanes, queues, metrics)
     }
 
     #[test]
@@ -403,7 +430,7 @@ mod tests {
             request_key: Some(key.clone()),
             ..encoding(4 << 10)
         };
-        let (lanes, mut queues) = Lanes::new(4, keyed, Busy, Arc::new(Metrics::default()));
+        let (lanes, mut queues) = Lanes::new(4, keyed, busy(), Arc::new(Metrics::default()));
         let node = janitoo_protocol::Hadd::new(220, 1);
         let set = janitoo_protocol::Request::set(
             node,
@@ -417,15 +444,15 @@ mod tests {
         lanes
             .send(&topic, &Message::Request(set.clone()), WALL_MS)
             .unwrap();
-        let sent = queues.protocol.try_recv().unwrap();
+        let sent = queues.protocol.receiver.try_recv().unwrap();
         let checker = SignedRequests::new(key, 30_000);
         let verified = checker.check(&sent.topic, &sent.payload, WALL_MS);
         assert_eq!(verified.map(|verified| verified.stamp_ms), Ok(WALL_MS));
         // Unkeyed, the same request goes as it is.
         let (plain, mut queues) =
-            Lanes::new(4, encoding(4 << 10), Busy, Arc::new(Metrics::default()));
+            Lanes::new(4, encoding(4 << 10), busy(), Arc::new(Metrics::default()));
         plain.send(&topic, &Message::Request(set), WALL_MS).unwrap();
-        let sent = queues.protocol.try_recv().unwrap();
+        let sent = queues.protocol.receiver.try_recv().unwrap();
         assert!(!String::from_utf8(sent.payload).unwrap().contains("signed"));
     }
 
@@ -455,8 +482,11 @@ mod tests {
             Err(NotSent::Oversize { bytes }) if bytes > 64
         ));
         assert_eq!(metrics.oversize.get(), 1);
-        assert_eq!(queues.waiting(), 1);
-        assert_eq!(queues.protocol.try_recv().unwrap().payload, b"ONLINE");
+        assert_eq!(lanes.depth(), 1);
+        assert_eq!(
+            queues.protocol.receiver.try_recv().unwrap().payload,
+            b"ONLINE"
+        );
         // A payload of exactly the limit is sent.
         let exactly = Message::Value(janitoo_protocol::ValuePublication::Single(Box::new(
             janitoo_protocol::ValueDescriptor {
@@ -465,23 +495,37 @@ mod tests {
             },
         )));
         let size = exactly.encode(Codec::Json).len();
-        let (lanes, mut queues) = Lanes::new(4, encoding(size), Busy, Arc::new(Metrics::default()));
+        let (lanes, mut queues) =
+            Lanes::new(4, encoding(size), busy(), Arc::new(Metrics::default()));
         assert_eq!(lanes.send(&value, &exactly, 0), Ok(()));
-        assert_eq!(queues.protocol.try_recv().unwrap().payload.len(), size);
+        assert_eq!(
+            queues.protocol.receiver.try_recv().unwrap().payload.len(),
+            size
+        );
     }
 
-    /// A publisher with room at once, keeping what it is handed.
+    /// A publisher with room at once, keeping what it is handed; or, stalled, one that takes
+    /// nothing (a broker holding the connection).
     #[derive(Clone, Default)]
-    struct Ready(Arc<std::sync::Mutex<Vec<String>>>);
+    struct Ready {
+        handed: Arc<std::sync::Mutex<Vec<String>>>,
+        stalled: bool,
+    }
 
     impl Publisher for Ready {
         async fn publish(&self, outbound: Outbound) -> Result<(), ()> {
-            self.0.lock().unwrap().push(outbound.topic);
+            if self.stalled {
+                std::future::pending::<()>().await;
+            }
+            self.handed.lock().unwrap().push(outbound.topic);
             Ok(())
         }
 
         fn try_publish(&self, outbound: Outbound) -> Result<(), Outbound> {
-            self.0
+            if self.stalled {
+                return Err(outbound);
+            }
+            self.handed
                 .lock()
                 .unwrap()
                 .push(format!("at once {}", outbound.topic));
@@ -489,73 +533,91 @@ mod tests {
         }
     }
 
+    impl Ready {
+        fn handed(&self) -> Vec<String> {
+            self.handed.lock().unwrap().clone()
+        }
+    }
+
     #[tokio::test]
-    async fn with_nothing_ahead_a_message_goes_at_once_else_behind_the_rest() {
+    async fn with_nothing_ahead_in_its_lane_a_message_goes_at_once_else_behind_the_rest() {
         let metrics = Arc::new(Metrics::default());
-        let ready = Ready::default();
-        let (lanes, queues) = Lanes::new(8, encoding(64), ready.clone(), metrics.clone());
+        let (protocol, retained) = (Ready::default(), Ready::default());
+        let publishers = Publishers {
+            protocol: protocol.clone(),
+            retained: retained.clone(),
+        };
+        let (lanes, queues) = Lanes::new(8, encoding(64), publishers, metrics.clone());
         lanes.enqueue(outbound(false, 0)).unwrap();
-        assert_eq!(queues.waiting(), 0, "handed on at once");
-        assert_eq!(metrics.published.get(), 1);
-        // The drain holds one: what comes meanwhile waits behind it, in order.
-        lanes
-            .enqueue(Outbound {
-                ..outbound(true, 0)
-            })
-            .unwrap_or(());
-        assert_eq!(queues.waiting(), 0);
-        queues.holding.store(true, Ordering::Release);
+        lanes.enqueue(outbound(true, 0)).unwrap();
+        assert_eq!(lanes.depth(), 0, "handed on at once");
+        assert_eq!(metrics.published.get(), 2);
+        // The protocol's drain holds one: what comes meanwhile in that lane waits behind it,
+        // in order; the retained lane is not behind it.
+        queues.protocol.holding.store(true, Ordering::Release);
         lanes.enqueue(outbound(false, 1)).unwrap();
         lanes.enqueue(outbound(false, 2)).unwrap();
-        assert_eq!(queues.waiting(), 2);
-        queues.holding.store(false, Ordering::Release);
+        lanes.enqueue(outbound(true, 1)).unwrap();
+        assert_eq!(lanes.depth(), 2);
+        assert_eq!(metrics.queue_depth.get(), 2);
+        queues.protocol.holding.store(false, Ordering::Release);
         lanes.enqueue(outbound(false, 3)).unwrap();
-        assert_eq!(
-            queues.waiting(),
-            3,
-            "a lane is not empty: it waits its turn"
-        );
+        assert_eq!(lanes.depth(), 3, "its lane is not empty: it waits its turn");
         drop(lanes);
-        drain(ready.clone(), queues, metrics.clone()).await;
+        drain(protocol.clone(), queues.protocol, metrics.clone()).await;
+        drain(retained.clone(), queues.retained, metrics.clone()).await;
         assert_eq!(
-            *ready.0.lock().unwrap(),
+            protocol.handed(),
             [
                 "at once protocol/0",
-                "at once retained/0",
                 "protocol/1",
                 "protocol/2",
                 "protocol/3"
             ]
         );
-        assert_eq!(metrics.published.get(), 5);
-    }
-
-    #[tokio::test]
-    async fn the_protocols_messages_pass_waiting_retained_publications() {
         assert_eq!(
-            order_of(3, 3).await,
-            [
-                "protocol/0",
-                "protocol/1",
-                "protocol/2",
-                "retained/0",
-                "retained/1",
-                "retained/2"
-            ]
+            retained.handed(),
+            ["at once retained/0", "at once retained/1"]
         );
+        assert_eq!(metrics.published.get(), 6);
+        assert_eq!(metrics.queue_depth.get(), 0);
     }
 
+    /// NATS holds a connection's every packet while it stores a retained one and JetStream
+    /// elects a leader: the protocol's messages (heartbeats) must not wait behind them.
     #[tokio::test]
-    async fn a_retained_publication_goes_after_a_streak_of_the_protocols() {
-        let order = order_of(2, 40).await;
-        assert_eq!(order.len(), 42);
-        let positions: Vec<usize> = order
-            .iter()
-            .enumerate()
-            .filter(|(_, topic)| topic.starts_with("retained/"))
-            .map(|(at, _)| at)
-            .collect();
-        assert_eq!(positions, [32, 41], "{order:?}");
-        assert_eq!(order[33], "protocol/32");
+    async fn a_stalled_retained_connection_holds_no_protocol_message() {
+        let metrics = Arc::new(Metrics::default());
+        let protocol = Ready::default();
+        let stalled = Ready {
+            stalled: true,
+            ..Ready::default()
+        };
+        let publishers = Publishers {
+            protocol: protocol.clone(),
+            retained: stalled.clone(),
+        };
+        let (lanes, queues) = Lanes::new(8, encoding(64), publishers, metrics.clone());
+        for at in 0..8 {
+            lanes.enqueue(outbound(true, at)).unwrap();
+        }
+        assert_eq!(
+            lanes.enqueue(outbound(true, 8)),
+            Err(NotSent::Full),
+            "the retained lane fills"
+        );
+        let retained_drain = tokio::spawn(drain(stalled, queues.retained, metrics.clone()));
+        tokio::task::yield_now().await;
+        for at in 0..20 {
+            lanes.enqueue(outbound(false, at)).unwrap();
+        }
+        drop(lanes);
+        drain(protocol.clone(), queues.protocol, metrics.clone()).await;
+        assert_eq!(protocol.handed().len(), 20, "every heartbeat handed on");
+        assert!(
+            !retained_drain.is_finished(),
+            "the retained one still waits"
+        );
+        retained_drain.abort();
     }
 }
