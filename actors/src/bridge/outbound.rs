@@ -3,7 +3,7 @@
 //!
 //! - The protocol's lane (heartbeats, replies, values) goes to the bridge's connection; the
 //!   retained publications' lane (Home Assistant's discovery and availability) to a connection
-//!   of its own ([`super::retained_link`]). A broker may hold a connection's every packet while
+//!   of its own (the bridge's `retained_link`). A broker may hold a connection's every packet while
 //!   it stores a retained one (NATS does while JetStream elects a leader, seconds after a server
 //!   dies): with a connection each, a heartbeat never waits behind a retained publication, and a
 //!   burst of retained ones fills only its own lane.
