@@ -96,6 +96,11 @@ mod tests {
         assert!(recent.repeats(&set(1, "a"), now), "delivered again");
         assert!(!recent.repeats(&set(2, "a"), now), "another requester's id");
         assert!(!recent.repeats(&set(1, "b"), now));
+        // At exactly the window's end it is still a repeat; a millisecond past it, a new set.
+        assert!(
+            recent.repeats(&set(1, "b"), now + REPEAT_WINDOW),
+            "at the window's end"
+        );
         let later = now + REPEAT_WINDOW + Duration::from_millis(1);
         assert!(
             !recent.repeats(&set(1, "a"), later),
