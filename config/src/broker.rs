@@ -5,6 +5,7 @@
 //! address = "127.0.0.1:1883"
 //! # addresses = ["pi1:1883", "pi2:1883", "pi3:1883"]   # several: a clustered or bridged broker
 //! keepalive = 60                    # seconds, 5 or more
+//! standby = true                    # with several addresses: a connection kept open to the next
 //! username = "janitoo"              # with password, password_file or JANITOO_BROKER_PASSWORD
 //! password_file = "broker.password"
 //! tls = true                        # then ca_file, cert_file + key_file, server_name
@@ -44,6 +45,9 @@ pub struct BrokerConfig {
     pub tls: Option<TlsConfig>,
     /// With no address: the accounts (`user:password` lines) the embedded broker requires.
     pub accounts_file: Option<PathBuf>,
+    /// With several addresses, a second connection kept open to the next broker, which carries
+    /// the process's publications while its own connection is down and moving.
+    pub standby: bool,
 }
 
 impl Default for BrokerConfig {
@@ -56,6 +60,7 @@ impl Default for BrokerConfig {
             keepalive: DEFAULT_KEEPALIVE,
             tls: None,
             accounts_file: None,
+            standby: true,
         }
     }
 }
@@ -89,6 +94,7 @@ pub(crate) struct RawBroker {
     key_file: Option<PathBuf>,
     server_name: Option<String>,
     accounts_file: Option<PathBuf>,
+    standby: Option<bool>,
 }
 
 impl Checker<'_> {
@@ -158,6 +164,7 @@ impl Checker<'_> {
             password_file: raw.password_file.map(|file| self.beside(file)),
             accounts_file: raw.accounts_file.map(|file| self.beside(file)),
             keepalive,
+            standby: raw.standby.unwrap_or(true),
             tls: raw.tls.then(|| TlsConfig {
                 ca_file: raw.ca_file.map(|file| self.beside(file)),
                 client,

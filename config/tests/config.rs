@@ -89,8 +89,17 @@ fn a_list_of_brokers_is_read_in_order_and_each_bad_entry_named() {
         "address = \"127.0.0.1:1883\"",
         "addresses = [\"pi1:1883\", \"pi2:1883\", \"pi3:1883\"]",
     );
-    let brokers = parse(&three).unwrap().broker.brokers.unwrap();
-    assert_eq!(brokers.to_string(), "pi1:1883,pi2:1883,pi3:1883");
+    let broker = parse(&three).unwrap().broker;
+    assert_eq!(
+        broker.brokers.unwrap().to_string(),
+        "pi1:1883,pi2:1883,pi3:1883"
+    );
+    assert!(broker.standby, "a standby connection by default");
+    let without = three.replace("pi3:1883\"]", "pi3:1883\"]\nstandby = false");
+    assert!(!parse(&without).unwrap().broker.standby);
+    let wrong = three.replace("pi3:1883\"]", "pi3:1883\"]\nstandby = \"no\"");
+    let shown = parse(&wrong).unwrap_err().to_string();
+    assert!(shown.contains("standby"), "{shown}");
     for (text, key, says) in [
         ("[\"pi1:1883\", \"pi2\"]", "broker.addresses[1]", "\"pi2\""),
         (

@@ -1,8 +1,9 @@
 //! A broker's death: from the kill (SIGKILL) of the broker the primary uses to
 //! - every process heard again (each controller's node and the tutorial's rpibasic bus beat again
 //!   after the kill: the processes of the dead broker once reconnected elsewhere, the others at
-//!   their next beat, 1 s for the controllers, 5 s for the tutorial here);
-//! - a correct network: one primary beating, and every process heard again;
+//!   their next beat, 1 s for the controllers, 2 s for the tutorial here);
+//! - a correct network: every process heard again, and one primary beating (the first beat of
+//!   the primary that stays, two beats in a row at least);
 //! - retained writes accepted again: a QoS 1 retained publication acknowledged by a survivor
 //!   (sent again every 500 ms until one is).
 //!
@@ -12,9 +13,12 @@
 //! Mosquittos bridged by `deploy/mosquitto/bridge.conf`: the failover example (keyed) and the
 //! tutorial, each process with its own order of the brokers (its own Pi's first).
 //! `JANITOO_BROKER_DEATH_ROUNDS` kills per backbone (default 10), each on a house started
-//! afresh (the primary's Pi's broker is killed, its processes live on), judged 20 s after the
+//! afresh (the primary's Pi's broker is killed, its processes live on; on NATS also, in rounds
+//! of their own, the server that leads JetStream's MQTT sessions), judged 20 s after the
 //! kill, then the processes stopped and the broker started again. Counted over all kills:
-//! false states (PENDING, FAILED, DEAD or OFFLINE told of a live process). Then the round trip of a get (200, median) to the tutorial through one NATS
+//! false states (PENDING, FAILED, DEAD or OFFLINE told of a live process);
+//! `JANITOO_BROKER_DEATH_STANDBY=off` runs it without the standby connections, to compare;
+//! `JANITOO_BROKER_DEATH_ONLY=leader` (a part of a name) runs only the kills so named. Then the round trip of a get (200, median) to the tutorial through one NATS
 //! server of the cluster and through one Mosquitto, in the same run.
 
 use std::path::Path;
@@ -35,6 +39,9 @@ use tokio::time::Instant;
 
 const JANITOO: &str = env!("CARGO_BIN_EXE_janitoo-it");
 
+/// The tutorial's bus's heartbeat period, seconds.
+const TUTORIAL_PERIOD_S: u32 = 2;
+
 const FILTERS: [&str; 3] = [
     "/dhcp/heartbeat/#",
     "/dhcp/resolv/heartbeat",
@@ -49,6 +56,17 @@ fn beacons() -> Vec<Hadd> {
         .map(|(hadd, _)| *hadd)
         .chain([Hadd::new(220, 0)])
         .collect()
+}
+
+/// The broker the primary uses.
+fn primarys<B>(_: &B, primarys: usize) -> usize {
+    primarys
+}
+
+/// `JANITOO_BROKER_DEATH_STANDBY=off`: every process without its standby connection
+/// (`[broker] standby = false`), to compare.
+fn standby_off() -> bool {
+    std::env::var("JANITOO_BROKER_DEATH_STANDBY").is_ok_and(|value| value == "off")
 }
 
 fn rounds() -> usize {
@@ -113,13 +131,18 @@ fn summary(what: &str, mut samples: Vec<Duration>) {
     );
 }
 
-/// Kills, round after round, the broker the primary uses, on `brokers` (`count` of them).
+/// Kills, round after round, a broker of `brokers` (`count` of them): the one `victim` picks
+/// given the one the primary uses.
 async fn deaths<B: Backbone>(
     name: &str,
     mut brokers: B,
     count: usize,
     order_of: fn(Hadd) -> Vec<usize>,
+    victim: fn(&B, usize) -> usize,
 ) {
+    if std::env::var("JANITOO_BROKER_DEATH_ONLY").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     let janitoo = Path::new(JANITOO);
     let all: Vec<usize> = (0..count).collect();
     let mut watchers = Vec::new();
@@ -137,10 +160,24 @@ async fn deaths<B: Backbone>(
             janitoo,
             &brokers.addresses(&all),
             |hadd| Some((Command::new(janitoo), brokers.addresses(&order_of(hadd)))),
-            |text| text,
-            // As in t42: a node server moving off a dead NATS server is silent while JetStream
-            // elects leaders (4 to 9 s); a period of 5 s is not told PENDING for it.
-            |text| text.replacen("heartbeat = 30", "heartbeat = 5", 1),
+            |text| match standby_off() {
+                true => text.replacen("[broker]\n", "[broker]\nstandby = false\n", 1),
+                false => text,
+            },
+            // As in t42: the tutorial's bus beats every 2 s, so that its silence would be told
+            // within 7 s (a NATS server takes no new connection for 4 to 9 s after a leader
+            // died: the standby connection carries its beats meanwhile).
+            |text| {
+                let text = text.replacen(
+                    "heartbeat = 30",
+                    &format!("heartbeat = {TUTORIAL_PERIOD_S}"),
+                    1,
+                );
+                match standby_off() {
+                    true => text + "\n[broker]\nstandby = false\n",
+                    false => text,
+                }
+            },
         );
         let (primary, _) = janitoo_integration_tests::network::network_up(
             &watchers[0],
@@ -161,25 +198,32 @@ async fn deaths<B: Backbone>(
         operator.subscribe("/nodes/9999/9990/reply").await;
         let position = operator.metric(primary, "bridge_broker_position").await as usize;
         drop(operator);
-        let dead = order_of(primary)[position];
+        let dead = victim(&brokers, order_of(primary)[position]);
         let watcher = &watchers[survivor_watch(dead)];
         let killed = Instant::now();
         brokers.kill(dead);
-        let retained_at =
-            retained_accepted(brokers.port(survivor_watch(dead)), Duration::from_secs(60)).await;
-        let found = watcher
-            .wait_for(Duration::from_secs(60), || {
-                let beats: Vec<Instant> = beacons()
-                    .into_iter()
-                    .map(|hadd| beat_since(watcher, hadd, killed))
-                    .collect::<Option<_>>()?;
-                let all_heard = beats.into_iter().max()?;
-                let primaries = watcher.primaries(all_heard);
-                let last = primaries.last()?;
-                let single = primaries.iter().all(|(_, hadd, _)| *hadd == last.1);
-                single.then_some((all_heard, last.0.max(all_heard)))
-            })
-            .await;
+        // Both waited on at once: a retained write that stalls must not delay the watch.
+        let retained_wait =
+            retained_accepted(brokers.port(survivor_watch(dead)), Duration::from_secs(60));
+        let watch = watcher.wait_for(Duration::from_secs(60), || {
+            let beats: Vec<Instant> = beacons()
+                .into_iter()
+                .map(|hadd| beat_since(watcher, hadd, killed))
+                .collect::<Option<_>>()?;
+            let all_heard = beats.into_iter().max()?;
+            // The primary that stays: the last run of beats from one controller, two at least
+            // (one beat is no settled primary); correct from its first, once all are heard.
+            let primaries = watcher.primaries(all_heard);
+            let last = primaries.last()?.1;
+            let run = primaries
+                .iter()
+                .rev()
+                .take_while(|(_, hadd, _)| *hadd == last)
+                .count();
+            let first = primaries[primaries.len() - run].0;
+            (run >= 2).then_some((all_heard, first.max(all_heard)))
+        });
+        let (retained_at, found) = tokio::join!(retained_wait, watch);
         let Some((all_heard, correct_at)) = found else {
             panic!("{name} round {round}: the network was not whole again within 60 s");
         };
@@ -189,11 +233,28 @@ async fn deaths<B: Backbone>(
             retained.push(at - killed);
         }
         eprintln!(
-            "{name} round {round}: broker {dead} (the primary {primary}'s) killed: heard again {:?}, correct {:?}, retained {:?}",
+            "{name} round {round}: broker {dead} killed (the primary {primary} used {}): heard again {:?}, correct {:?}, retained {:?}",
+            order_of(primary)[position],
             all_heard - killed,
             correct_at - killed,
             retained_at.map(|at| at - killed)
         );
+        // Who beat as primary, in runs: a late correct network says why.
+        let mut runs: Vec<(Hadd, u64, Duration, Duration, usize)> = Vec::new();
+        for (at, hadd, epoch) in watcher.primaries(killed) {
+            let at = at - killed;
+            match runs.last_mut() {
+                Some(run) if (run.0, run.1) == (hadd, epoch) => (run.3, run.4) = (at, run.4 + 1),
+                _ => runs.push((hadd, epoch, at, at, 1)),
+            }
+        }
+        let runs: Vec<String> = runs
+            .iter()
+            .map(|(hadd, epoch, from, to, beats)| {
+                format!("{hadd} epoch {epoch} {from:.1?}..{to:.1?} ({beats})")
+            })
+            .collect();
+        eprintln!("{name} round {round}: primaries heard: {}", runs.join(", "));
         // The judgement of the silent ones comes within three of their periods: waited out.
         tokio::time::sleep_until(killed + Duration::from_secs(20)).await;
         let told: Vec<_> = watcher
@@ -269,8 +330,35 @@ async fn main() {
         1 => vec![0, 1],
         _ => vec![1, 0],
     };
-    deaths("NATS", NatsCluster::start(&nats, Security::Plain), 3, three).await;
-    deaths("Mosquitto pair", MosquittoPair::start(&mosquitto), 2, two).await;
+    deaths(
+        "NATS, the primary's server",
+        NatsCluster::start(&nats, Security::Plain),
+        3,
+        three,
+        primarys,
+    )
+    .await;
+    // The server that leads MQTT's sessions: its processes, whichever they are, must move while
+    // JetStream elects a new leader, and no new connection is taken meanwhile.
+    let sessions_leader = |cluster: &NatsCluster, primarys: usize| {
+        cluster.stream_leader("$MQTT_sess").unwrap_or(primarys)
+    };
+    deaths(
+        "NATS, the sessions' leader",
+        NatsCluster::start(&nats, Security::Plain),
+        3,
+        three,
+        sessions_leader,
+    )
+    .await;
+    deaths(
+        "Mosquitto pair",
+        MosquittoPair::start(&mosquitto),
+        2,
+        two,
+        primarys,
+    )
+    .await;
 
     // A get through each broker, in the same run.
     let cluster = NatsCluster::start(&nats, Security::Plain);

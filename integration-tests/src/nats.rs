@@ -192,6 +192,24 @@ impl NatsCluster {
         std::fs::read_to_string(&self.servers[at].log).unwrap_or_default()
     }
 
+    /// The server that leads JetStream's stream `stream` (`$MQTT_sess`, MQTT's sessions), as
+    /// the servers' logs tell it: the last to log itself its new leader.
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let said = "new stream leader for '";
+        let named = format!(" > {stream}'");
+        (0..self.servers.len())
+            .filter_map(|at| {
+                let log = self.log(at);
+                let last = log
+                    .lines()
+                    .rfind(|line| line.contains(said) && line.contains(&named))
+                    .map(log_time)?;
+                Some((last, at))
+            })
+            .max()
+            .map(|(_, at)| at)
+    }
+
     /// The cluster's folder.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -244,4 +262,14 @@ impl crate::pair::Backbone for NatsCluster {
     fn restart(&mut self, at: usize) {
         NatsCluster::restart(self, at)
     }
+}
+
+/// The time of a nats-server log line (`[pid] 2026/12/06 00:05:01.813373 [INF] ...`), as text
+/// that sorts in time order.
+fn log_time(line: &str) -> String {
+    line.split_whitespace()
+        .skip(1)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use super::backoff::Backoff;
 use super::broker_choice::BrokerChoice;
 use super::budget::{InboundBudget, Kind, Reading};
+use super::standby::StandbyHandle;
 use crate::metrics::{ActorKind, Metrics};
 
 /// The largest packet MQTT allows (a 256 MiB body and its header). Clients accept any packet
@@ -89,6 +90,8 @@ pub struct MqttSettings {
     pub credentials: Option<(String, String)>,
     /// TLS to the broker.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// With several brokers, a standby connection to the next (`[broker] standby`).
+    pub standby: bool,
 }
 
 impl MqttSettings {
@@ -99,6 +102,7 @@ impl MqttSettings {
             keepalive: Duration::from_secs(30),
             credentials: None,
             tls: None,
+            standby: true,
         }
     }
 
@@ -114,6 +118,7 @@ impl MqttSettings {
                 .as_ref()
                 .map(janitoo_config::tls::client_config)
                 .transpose()?,
+            standby: config.standby,
         })
     }
 
@@ -234,6 +239,12 @@ pub struct Brokers {
     /// The position in the list of the broker in use, which the retained publications'
     /// connection follows.
     pub position: Arc<AtomicUsize>,
+    /// Set while the connection is up: the protocol's publications go through it, else
+    /// through the standby.
+    pub up: Arc<AtomicBool>,
+    /// The standby connection (with more than one broker), which leaves the broker this
+    /// connection comes up on.
+    pub standby: Option<StandbyHandle>,
 }
 
 /// Drives the rumqttc event loop: forwards events, reconnects with backoff, to the next broker
@@ -285,7 +296,11 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
         match event_loop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
+                brokers.up.store(true, Ordering::Release);
                 update(&|choice| choice.connected(tokio::time::Instant::now()));
+                if let Some(standby) = &brokers.standby {
+                    standby.main_connected(position());
+                }
                 tell(ConnectionEvent::Up(
                     brokers.settings.brokers.at(position()).clone(),
                 ));
@@ -341,6 +356,7 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
                     .and_then(|mut choice| choice.moving().then(|| choice.moved()).flatten());
                 choice_changed.notify_one();
                 if let Some(next) = moved {
+                    brokers.up.store(false, Ordering::Release);
                     event_loop.clean();
                     let limit = brokers.move_on_silence.unwrap_or_default();
                     tell(ConnectionEvent::Down(format!(
@@ -359,6 +375,7 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
             }
             Ok(_) => {}
             Err(err) => {
+                brokers.up.store(false, Ordering::Release);
                 if stopping.load(Ordering::SeqCst) {
                     break;
                 }

@@ -32,6 +32,9 @@ mod registrations;
 mod repeats;
 mod retained_link;
 mod routing;
+#[cfg(test)]
+mod scripted_broker;
+mod standby;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -64,6 +67,7 @@ use connection::{
 use inbound::Inbound;
 use outbound::{Encoding, Lanes, NotSent, Outbound, OutboundQueues, Publishers};
 use retained_link::{RetainedLink, RetainedPublisher};
+use standby::{Carriers, ProtocolPublisher, StandbyHandle, StandbyLink};
 
 /// How to reach the broker, and what the bridge lets through.
 #[derive(Clone)]
@@ -140,13 +144,19 @@ pub struct MqttBridge {
     /// The brokers, until the event loop's task takes them.
     brokers: Option<Brokers>,
     /// The outbound lanes; gone once stopping, so that the drains end when they are empty.
-    lanes: Option<Lanes<AsyncClient, RetainedPublisher>>,
+    lanes: Option<Lanes<ProtocolPublisher, RetainedPublisher>>,
+    /// The protocol's publisher: the bridge's connection, or the standby while it is down.
+    protocol: ProtocolPublisher,
     /// Their receiving sides, until the drain tasks take them.
     queues: Option<OutboundQueues>,
     /// The retained publications' connection: its client, and its event loop until its task
     /// takes it.
     retained: RetainedPublisher,
     retained_link: Option<RetainedLink>,
+    /// The standby connection (with more than one broker): its handle, and its event loop
+    /// until its task takes it.
+    standby: Option<StandbyHandle>,
+    standby_link: Option<StandbyLink>,
     inbound: Inbound,
     buses: HashMap<u16, Recipient<HandleRequest>>,
     announcers: Vec<Recipient<Announce>>,
@@ -197,8 +207,20 @@ impl MqttBridge {
             position.clone(),
             MqttSettings::CLIENT_QUEUE,
         );
+        let carriers = Carriers::default();
+        let (standby_client, standby, standby_link) =
+            match standby::standby_link(&config.mqtt, &client_id, position.clone(), &carriers) {
+                Some((client, handle, link)) => (Some(client), Some(handle), Some(link)),
+                None => (None, None, None),
+            };
+        let protocol = ProtocolPublisher::new(
+            client.clone(),
+            standby_client,
+            carriers.clone(),
+            metrics.clone(),
+        );
         let publishers = Publishers {
-            protocol: client.clone(),
+            protocol: protocol.clone(),
             retained: retained.clone(),
         };
         let (lanes, queues) =
@@ -223,6 +245,8 @@ impl MqttBridge {
             client: client.clone(),
             move_on_silence: config.move_on_silence,
             position,
+            up: carriers.main_up,
+            standby: standby.clone(),
         };
         MqttBridge {
             client,
@@ -230,8 +254,11 @@ impl MqttBridge {
             brokers: Some(brokers),
             lanes: Some(lanes),
             queues: Some(queues),
+            protocol,
             retained,
             retained_link: Some(retained_link),
+            standby,
+            standby_link,
             inbound,
             buses: HashMap::new(),
             announcers: Vec::new(),
@@ -302,14 +329,17 @@ impl Actor for MqttBridge {
         if let Some(link) = self.retained_link.take() {
             actix::spawn(retained_link::drive(link, self.stopping.clone()));
         }
+        if let Some(link) = self.standby_link.take() {
+            actix::spawn(standby::drive(link, self.stopping.clone()));
+        }
         if let Some(queues) = self.queues.take() {
             let (drained, drain_ended) = oneshot::channel();
             self.drained = Some(drain_ended);
-            let (client, retained) = (self.client.clone(), self.retained.clone());
+            let (protocol, retained) = (self.protocol.clone(), self.retained.clone());
             let metrics = self.metrics.clone();
             actix::spawn(async move {
                 tokio::join!(
-                    outbound::drain(client, queues.protocol, metrics.clone()),
+                    outbound::drain(protocol, queues.protocol, metrics.clone()),
                     outbound::drain(retained, queues.retained, metrics),
                 );
                 let _ = drained.send(());
@@ -420,6 +450,7 @@ impl Handler<Shutdown> for MqttBridge {
         self.stopping.store(true, Ordering::SeqCst);
         let client = self.client.clone();
         let retained = self.retained.client().clone();
+        let standby = self.standby.clone();
         let (drained, loop_ended) = (self.drained.take(), self.loop_ended.take());
         let connected = self.link.connected;
         Box::pin(
@@ -429,6 +460,9 @@ impl Handler<Shutdown> for MqttBridge {
                 }
                 // Ends the retained connection (if it was ever opened) after what it was given.
                 let _ = retained.try_disconnect();
+                if let Some(standby) = standby {
+                    standby.stop();
+                }
                 if connected {
                     let _ = client.disconnect().await;
                     if let Some(ended) = loop_ended {

@@ -141,69 +141,10 @@ pub async fn drive(link: RetainedLink, stopping: Arc<AtomicBool>) {
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
-    use rumqttc::{ConnAck, ConnectReturnCode, PubAck};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpListener;
 
+    use super::super::scripted_broker::Peer;
     use super::*;
-
-    /// A broker of one connection at a time, as a test plays it: reads MQTT packets and
-    /// answers what it is told to.
-    struct Peer {
-        stream: TcpStream,
-        buffer: BytesMut,
-    }
-
-    impl Peer {
-        async fn accept(listener: &TcpListener) -> Peer {
-            let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept());
-            let (stream, _) = accepted.await.expect("no connection").unwrap();
-            let mut peer = Peer {
-                stream,
-                buffer: BytesMut::new(),
-            };
-            assert!(matches!(peer.next().await, rumqttc::Packet::Connect(_)));
-            peer.send(rumqttc::Packet::ConnAck(ConnAck::new(
-                ConnectReturnCode::Success,
-                false,
-            )))
-            .await;
-            peer
-        }
-
-        async fn next(&mut self) -> rumqttc::Packet {
-            loop {
-                if let Ok(packet) = rumqttc::Packet::read(&mut self.buffer, 1 << 20) {
-                    return packet;
-                }
-                let read = self.stream.read_buf(&mut self.buffer).await.unwrap();
-                assert!(read > 0, "the client closed the connection");
-            }
-        }
-
-        async fn send(&mut self, packet: rumqttc::Packet) {
-            let mut bytes = BytesMut::new();
-            packet.write(&mut bytes, 1 << 20).unwrap();
-            self.stream.write_all(&bytes).await.unwrap();
-        }
-
-        /// The topics of the next `count` publications, acknowledged when `ack`.
-        async fn publications(&mut self, count: usize, ack: bool) -> Vec<String> {
-            let mut topics = Vec::new();
-            while topics.len() < count {
-                if let rumqttc::Packet::Publish(publish) = self.next().await {
-                    assert!(publish.retain);
-                    if ack {
-                        self.send(rumqttc::Packet::PubAck(PubAck::new(publish.pkid)))
-                            .await;
-                    }
-                    topics.push(publish.topic);
-                }
-            }
-            topics
-        }
-    }
 
     fn retained(topic: &str) -> Outbound {
         Outbound {
@@ -228,11 +169,14 @@ mod tests {
             publisher.publish(retained(topic)).await.unwrap();
         }
         let mut first = Peer::accept(&listener).await;
-        assert_eq!(first.publications(3, false).await, ["a", "b", "c"]);
+        assert_eq!(first.retained_publications(3, false).await, ["a", "b", "c"]);
         drop(first);
         publisher.publish(retained("d")).await.unwrap();
         let mut second = Peer::accept(&listener).await;
-        let again = tokio::time::timeout(Duration::from_secs(10), second.publications(4, true));
+        let again = tokio::time::timeout(
+            Duration::from_secs(10),
+            second.retained_publications(4, true),
+        );
         let again = again
             .await
             .expect("what the first connection left was never sent again");
@@ -255,7 +199,7 @@ mod tests {
         // as well.
         assert!(publisher.try_publish(retained("a")).is_ok());
         let mut peer = Peer::accept(&listener).await;
-        assert_eq!(peer.publications(1, true).await, ["a"]);
+        assert_eq!(peer.retained_publications(1, true).await, ["a"]);
         driving.abort();
     }
 }

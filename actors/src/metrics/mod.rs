@@ -249,6 +249,9 @@ declare_metrics! {
     broker_switches: Counter = "janitoo_bridge_broker_switches",
         "Moves to the next broker of [broker] addresses (its broker failed, or a node server heard no primary there)",
         system("bridge_broker_switches", "broker switches");
+    standby_publications: Counter = "janitoo_bridge_standby_publications",
+        "Protocol messages published through the standby connection while the broker connection was down",
+        system("bridge_standby_publications", "published through the standby connection");
     broker_position: Gauge = "janitoo_bridge_broker_position",
         "The position in [broker] addresses of the broker in use (0: the first)",
         system("bridge_broker_position", "broker in use (position in the list)");

@@ -65,6 +65,8 @@ pub struct Connection {
     pub id: u64,
     pub since: Duration,
     pub filters: Vec<String>,
+    /// The half of its standby connection, set at each connection: the other half.
+    pub standby: Option<usize>,
 }
 
 pub struct Broker {
@@ -75,6 +77,8 @@ pub struct Broker {
     bridge_id: u64,
     last: HashMap<(usize, usize), Duration>,
     next_id: u64,
+    /// Publications carried by standby connections.
+    pub standby_carried: u64,
     /// Retained messages, per half (a broker that stops loses them: no persistence).
     pub retained: [BTreeMap<Rc<str>, Held>; 2],
     /// When the last retained message crossing the bridge towards each half arrives: the
@@ -94,6 +98,7 @@ impl Broker {
             bridge_id: 1,
             last: HashMap::new(),
             next_id: 1,
+            standby_carried: 0,
             retained: [BTreeMap::new(), BTreeMap::new()],
             crossing_last: [Duration::ZERO; 2],
         }
@@ -106,6 +111,7 @@ impl Broker {
             id: 0,
             since: Duration::ZERO,
             filters,
+            standby: None,
         });
         self.clients.len() - 1
     }
@@ -121,6 +127,7 @@ impl Broker {
             return false;
         }
         connection.up = true;
+        connection.standby = Some(1 - connection.half);
         connection.id = self.next_id;
         connection.since = now;
         self.next_id += 1;
@@ -390,15 +397,29 @@ impl Broker {
         &mut self,
         packet: Packet,
         force: bool,
+        via_standby: bool,
         now: Duration,
         random: &mut Random,
     ) -> Vec<(Duration, Delivery)> {
         let from = packet.from;
-        if !force && !self.clients[from].up {
-            return Vec::new();
-        }
+        let sender = &self.clients[from];
+        let half = if force || sender.up {
+            sender.half
+        } else {
+            // Its connection is down: its standby carries it, when it is up (optimistic by
+            // its backoff, at most 5 s, after the standby's broker comes back).
+            match sender
+                .standby
+                .filter(|half| via_standby && self.half_up[*half])
+            {
+                Some(half) => {
+                    self.standby_carried += 1;
+                    half
+                }
+                None => return Vec::new(),
+            }
+        };
         let packet = Rc::new(packet);
-        let half = self.clients[from].half;
         let mut deliveries = Vec::new();
         for to in 0..self.clients.len() {
             let receiver = &self.clients[to];

@@ -17,9 +17,14 @@ impl World {
             from,
             sent: self.now,
         };
-        let deliveries = self
-            .broker
-            .publish(packet, force, self.now, &mut self.random);
+        let via_standby = self.standby
+            && self.moves(from)
+            && self
+                .process_mut(from)
+                .is_some_and(|p| p.running && p.link_ok && !p.frozen);
+        let deliveries =
+            self.broker
+                .publish(packet, force, via_standby, self.now, &mut self.random);
         for (at, delivery) in deliveries {
             self.at(at, Event::Deliver(delivery));
         }

@@ -170,6 +170,8 @@ pub struct Outcome {
     pub silent_deaths_checked: usize,
     /// Moves of a process to another broker.
     pub switches: u64,
+    /// Publications carried by standby connections.
+    pub standby_carried: u64,
 }
 
 pub struct World {
@@ -201,6 +203,8 @@ pub struct World {
     bound: Duration,
     /// Processes know both halves and move to the other when theirs fails.
     switching: bool,
+    /// Processes that move have a standby connection.
+    standby: bool,
     switches: u64,
     pi_deaths: usize,
 }
@@ -319,6 +323,7 @@ impl World {
             original_gone,
             bound: BOUND + takeover,
             switching: schedule.brokers != schedule::Brokers::One,
+            standby: schedule.standby,
             switches: 0,
             pi_deaths: 0,
         };

@@ -154,6 +154,9 @@ pub struct Schedule {
     pub calm_from: Duration,
     /// Which brokers, and whether processes move between them.
     pub brokers: Brokers,
+    /// Processes that move keep a standby connection to the other broker, which carries their
+    /// publications while they move (`[broker] standby`, on by default).
+    pub standby: bool,
 }
 
 const PERIODS: [u64; 4] = [1, 2, 3, 5];
@@ -196,6 +199,7 @@ impl Schedule {
             actions: Vec::new(),
             calm_from: FAULTS_FROM,
             brokers: Brokers::One,
+            standby: false,
         };
         let faults = random.below(9);
         for _ in 0..faults {
@@ -246,6 +250,7 @@ impl Schedule {
                 break;
             }
         }
+        self.standby = !random.chance(250);
     }
 
     /// Whether a controller whose Pi is not `half`'s may come back from every crash.
@@ -264,6 +269,7 @@ impl Schedule {
         let mut schedule = Schedule::draw(random);
         // The original knows one broker: a house beside it keeps one list.
         schedule.brokers = Brokers::One;
+        schedule.standby = false;
         schedule.actions.retain(|(_, action)| {
             !matches!(action, Action::PiDeath { .. } | Action::PiBack { .. })
         });

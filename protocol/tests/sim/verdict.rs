@@ -215,6 +215,7 @@ impl World {
             pi_deaths: self.pi_deaths,
             silent_deaths_checked,
             switches: self.switches,
+            standby_carried: self.broker.standby_carried,
         })
     }
 
@@ -271,6 +272,7 @@ impl World {
             pi_deaths: self.pi_deaths,
             silent_deaths_checked: 0,
             switches: self.switches,
+            standby_carried: self.broker.standby_carried,
         })
     }
 
