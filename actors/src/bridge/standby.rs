@@ -410,13 +410,18 @@ mod tests {
         let on_first = Peer::accept(&first).await;
         assert_eq!(on_first.client_id, "janitoo-test-standby");
 
-        // A clean stop ends it.
+        // A clean stop ends it, at once and without connecting again.
         stopping.store(true, Ordering::SeqCst);
         handle.stop();
-        tokio::time::timeout(Duration::from_secs(10), driving)
+        tokio::time::timeout(Duration::from_secs(2), driving)
             .await
             .expect("the standby's task did not end at a clean stop")
             .unwrap();
         assert!(!carriers.standby_up.load(Ordering::Acquire));
+        let again = tokio::time::timeout(Duration::from_millis(500), first.accept()).await;
+        assert!(
+            again.is_err(),
+            "the standby connected again after a clean stop"
+        );
     }
 }
