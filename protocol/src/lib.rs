@@ -78,6 +78,8 @@ pub mod hadd;
 pub mod heartbeat;
 pub mod homeassistant;
 pub mod lease;
+pub mod lease_client;
+pub mod lease_table;
 pub mod limits;
 pub mod liveness;
 pub mod message;
