@@ -228,6 +228,24 @@ const LEASE_REPLY_FIELDS: &[&str] = &[
 ];
 
 impl LeaseReply {
+    /// An answer of `msg_status` to `rep_uuid`, with no lease column yet.
+    pub fn status(msg_status: u16, rep_uuid: &str) -> LeaseReply {
+        LeaseReply {
+            msg_status,
+            msg_error: None,
+            rep_uuid: rep_uuid.to_owned(),
+            add_ctrl: None,
+            add_node: None,
+            name: None,
+            location: None,
+            cmd_classes: None,
+            state: None,
+            last_seen: None,
+            params: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
     pub(crate) fn from_tree(tree: &Value) -> Result<LeaseReply> {
         let fields = Reader::new(tree, "")?;
         Ok(LeaseReply {

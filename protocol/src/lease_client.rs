@@ -199,18 +199,10 @@ mod tests {
 
     fn reply(rep_uuid: &str, status: u16, at: Option<Hadd>) -> LeaseReply {
         LeaseReply {
-            msg_status: status,
             msg_error: (status != 200).then(|| "add_ctrl: no controller".to_owned()),
-            rep_uuid: rep_uuid.to_owned(),
             add_ctrl: at.map(|hadd| LeasePart::Number(hadd.ctrl.into())),
             add_node: at.map(|hadd| LeasePart::Number(hadd.node.into())),
-            name: None,
-            location: None,
-            cmd_classes: None,
-            state: None,
-            last_seen: None,
-            params: None,
-            extra: BTreeMap::new(),
+            ..LeaseReply::status(status, rep_uuid)
         }
     }
 

@@ -67,9 +67,6 @@ impl Lease {
     /// The lease's columns in an answer, as the original's server writes them.
     fn reply(&self, rep_uuid: &str) -> LeaseReply {
         LeaseReply {
-            msg_status: 200,
-            msg_error: None,
-            rep_uuid: rep_uuid.to_owned(),
             add_ctrl: Some(LeasePart::Number(self.hadd.ctrl.into())),
             add_node: Some(LeasePart::Number(self.hadd.node.into())),
             name: Some(self.name.clone()),
@@ -77,8 +74,7 @@ impl Lease {
             cmd_classes: Some(self.cmd_classes.clone()),
             state: Some(self.state),
             last_seen: self.last_seen_ms.map(Timestamp::Millis),
-            params: None,
-            extra: BTreeMap::new(),
+            ..LeaseReply::status(200, rep_uuid)
         }
     }
 }
@@ -152,6 +148,23 @@ struct Asked {
     cmd_classes: Data,
 }
 
+impl Asked {
+    /// The lease of `hadd` granted now for it, in state BOOT, not confirmed yet.
+    fn lease(self, hadd: Hadd, context: Context, last_seen_ms: Option<i64>) -> Lease {
+        Lease {
+            hadd,
+            name: self.name,
+            location: self.location,
+            cmd_classes: self.cmd_classes,
+            state: NodeState::Boot,
+            granted: context.now,
+            confirmed: false,
+            last_seen_ms,
+            epoch: context.epoch,
+        }
+    }
+}
+
 fn asked(request: &LeaseRequest) -> Result<Asked, Refusal> {
     let options = request
         .options
@@ -169,18 +182,8 @@ fn asked(request: &LeaseRequest) -> Result<Asked, Refusal> {
 
 fn refused(rep_uuid: &str, why: Refusal) -> LeaseReply {
     LeaseReply {
-        msg_status: 400,
         msg_error: Some(why),
-        rep_uuid: rep_uuid.to_owned(),
-        add_ctrl: None,
-        add_node: None,
-        name: None,
-        location: None,
-        cmd_classes: None,
-        state: None,
-        last_seen: None,
-        params: None,
-        extra: BTreeMap::new(),
+        ..LeaseReply::status(400, rep_uuid)
     }
 }
 
@@ -291,17 +294,8 @@ impl LeaseTable {
                 let ours = held.is_some_and(|lease| lease.name == asked.name);
                 let free = held.is_none() && !context.taken.contains(&hadd);
                 if ours || free {
-                    let lease = Lease {
-                        hadd,
-                        name: asked.name,
-                        location: asked.location,
-                        cmd_classes: asked.cmd_classes,
-                        state: NodeState::Boot,
-                        granted: context.now,
-                        confirmed: false,
-                        last_seen_ms: held.and_then(|lease| lease.last_seen_ms),
-                        epoch: context.epoch,
-                    };
+                    let last_seen_ms = held.and_then(|lease| lease.last_seen_ms);
+                    let lease = asked.lease(hadd, context, last_seen_ms);
                     self.leases.insert(hadd, lease.clone());
                     return Ok((lease.clone(), vec![LeaseChange::Put(lease)]));
                 }
@@ -416,17 +410,7 @@ impl LeaseTable {
                 self.next_node(ctrl, context.taken)?
             }
         };
-        let lease = Lease {
-            hadd,
-            name: asked.name,
-            location: asked.location,
-            cmd_classes: asked.cmd_classes,
-            state: NodeState::Boot,
-            granted: context.now,
-            confirmed: false,
-            last_seen_ms: None,
-            epoch: context.epoch,
-        };
+        let lease = asked.lease(hadd, context, None);
         self.leases.insert(hadd, lease.clone());
         Ok((lease.clone(), vec![LeaseChange::Put(lease)]))
     }

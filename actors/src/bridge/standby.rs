@@ -73,10 +73,12 @@ impl<P: Publisher> ProtocolPublisher<P> {
         let main_up = self.carriers.main_up.load(Ordering::Acquire);
         let standby_up = self.carriers.standby_up.load(Ordering::Acquire);
         let standby = self.standby.as_ref().filter(|_| !main_up && standby_up);
-        let was_carrying = self
-            .carriers
-            .carrying
-            .swap(standby.is_some(), Ordering::AcqRel);
+        // Read on every publication, written only when it changes: no write on the hot path.
+        let carrying = &self.carriers.carrying;
+        let was_carrying = carrying.load(Ordering::Acquire);
+        if was_carrying != standby.is_some() {
+            carrying.store(standby.is_some(), Ordering::Release);
+        }
         match (was_carrying, standby.is_some()) {
             (false, true) => {
                 info!("the broker connection is down: publishing through the standby connection")
