@@ -33,6 +33,15 @@ pub enum ActorError {
     /// broker password, the network key) cannot be used.
     #[error(transparent)]
     Config(#[from] janitoo_config::ConfigError),
+    /// A node's address is still to lease (`hadd = "auto"`): the controller starts after
+    /// [`crate::leasing::lease_addresses`].
+    #[error("{file}: `{place}.hadd` is \"auto\" and not leased yet: lease the addresses first (`janitoo run` does)")]
+    Unleased {
+        /// The configuration file.
+        file: String,
+        /// The node's table (`buses.garden`).
+        place: String,
+    },
     /// The process cannot wait for Ctrl-C or SIGTERM.
     #[error("cannot wait for a stop signal: {0}")]
     Signal(std::io::Error),

@@ -57,6 +57,7 @@ mod bus_actor;
 mod component;
 mod config_writer;
 mod error;
+pub mod leasing;
 pub mod messages;
 pub mod metrics;
 mod node_actor;

@@ -37,6 +37,17 @@ pub struct Publish {
     pub message: janitoo_protocol::Message,
 }
 
+/// Publish a protocol message retained, signed on a keyed network (bridge): the lease
+/// records every network controller keeps.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PublishRecord {
+    /// The topic.
+    pub topic: janitoo_protocol::Topic,
+    /// The message.
+    pub message: janitoo_protocol::Message,
+}
+
 /// A bus tells the bridge which requests are its own (bridge).
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use janitoo_config::clock::wall_clock_ms;
-use janitoo_config::{BrokerList, BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
+use janitoo_config::{Address, BrokerList, BusConfig, Config, ConfigFile, NodeConfig, NodeKey};
 use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS};
 use janitoo_protocol::node::defaults;
 use janitoo_protocol::Codec;
@@ -19,7 +19,7 @@ use crate::bus_actor::{BusActor, BusSetup};
 use crate::component::{Component, ComponentInfo, ComponentRegistry, Source, ValueSpec};
 use crate::config_writer::SettingsWriter;
 use crate::error::ActorError;
-use crate::messages::Shutdown;
+use crate::messages::{Publish, Shutdown};
 use crate::metrics::{ActorKind, Metrics};
 use crate::node_actor::{NodeLinks, NodeSetup};
 use crate::process_metrics::{Composite, ProcessMetrics};
@@ -63,6 +63,8 @@ pub struct Controller {
     bridge: Addr<MqttBridge>,
     arbiters: Vec<Arbiter>,
     metrics: Arc<Metrics>,
+    /// What a clean stop publishes to release the leased addresses.
+    releases: Vec<(janitoo_protocol::Topic, janitoo_protocol::Message)>,
 }
 
 fn node_setup(
@@ -184,6 +186,7 @@ fn network_node(hadd: Hadd, interval: f64, metrics: Arc<dyn Component>) -> BusSe
     let mut controller = node_setup(
         &NodeConfig {
             hadd,
+            address: Address::Fixed,
             name: Some("Network controller".to_owned()),
             location: None,
             heartbeat: Some(interval),
@@ -243,10 +246,31 @@ fn control_plane(config: &Config, key: Option<ControlKey>) -> Option<ControlPlan
     ))
 }
 
+/// Refuses a configuration with an address still to lease.
+fn unleased(config: &Config) -> Result<(), ActorError> {
+    for bus in &config.buses {
+        let nodes = std::iter::once((format!("buses.{}", bus.oid), &bus.node)).chain(
+            bus.components
+                .iter()
+                .map(|c| (format!("buses.{}.components.{}", bus.oid, c.key), &c.node)),
+        );
+        for (place, node) in nodes {
+            if node.address == Address::Auto {
+                return Err(ActorError::Unleased {
+                    file: config.file.display().to_string(),
+                    place,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Controller {
     /// Starts the controller of `config`; call it inside an actix `System`. Every component is
     /// built first, so a bad configuration starts nothing.
     pub fn start(config: &Config, options: StartOptions<'_>) -> Result<Controller, ActorError> {
+        unleased(config)?;
         let mut buses = config
             .buses
             .iter()
@@ -322,6 +346,7 @@ impl Controller {
                 retained: bridge.clone().recipient(),
                 observe_raw: bridge.clone().recipient(),
                 resubscribe: bridge.clone().recipient(),
+                records: bridge.clone().recipient(),
             };
             NetworkSupervisor::new(setup, links, metrics.clone()).start();
         }
@@ -339,6 +364,7 @@ impl Controller {
             bridge,
             arbiters,
             metrics,
+            releases: crate::leasing::release_requests(config),
         })
     }
 
@@ -346,7 +372,11 @@ impl Controller {
     /// `System`, serves until Ctrl-C or SIGTERM, then stops cleanly.
     pub fn run_until_stopped(config: &Config, options: StartOptions<'_>) -> Result<(), ActorError> {
         actix::System::new().block_on(async move {
-            let controller = Controller::start(config, options)?;
+            let mqtt = MqttSettings::of(&config.broker, options.broker.clone())?;
+            let config =
+                crate::leasing::lease_addresses(config, &mqtt, options.codec, options.write_back)
+                    .await?;
+            let controller = Controller::start(&config, options)?;
             let waited = stop_signal().await;
             controller.stop().await;
             waited.map_err(ActorError::Signal)
@@ -365,6 +395,10 @@ impl Controller {
 
     /// Stops cleanly: OFFLINE heartbeats for every node, a clean disconnect, the bus threads.
     pub async fn stop(self) {
+        for (topic, message) in self.releases {
+            self.metrics.sent(ActorKind::Bridge);
+            self.bridge.do_send(Publish { topic, message });
+        }
         self.metrics.sent(ActorKind::Bridge);
         let _ = self.bridge.send(Shutdown).await;
         for arbiter in self.arbiters {

@@ -23,8 +23,8 @@ use tokio::time::Instant;
 use tracing::{debug, debug_span, info, info_span, warn};
 
 use crate::messages::{
-    ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRetained, RawObserved,
-    Resubscribe,
+    ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRecord, PublishRetained,
+    RawObserved, Resubscribe,
 };
 use crate::metrics::{ActorKind, Metrics};
 use crate::refusal_log::{RefusalKind, RefusalLog};
@@ -56,6 +56,8 @@ pub struct SupervisorLinks {
     pub observe_raw: Recipient<ObserveRaw>,
     /// Subscriptions made again, for their retained messages.
     pub resubscribe: Recipient<Resubscribe>,
+    /// Retained protocol messages (the lease records).
+    pub records: Recipient<PublishRecord>,
 }
 
 /// A network controller.
@@ -66,6 +68,7 @@ pub struct NetworkSupervisor {
     retained: Recipient<PublishRetained>,
     observe_raw: Recipient<ObserveRaw>,
     resubscribe: Recipient<Resubscribe>,
+    records: Recipient<PublishRecord>,
     metrics: Arc<Metrics>,
     origin: Instant,
     refusals: RefusalLog,
@@ -80,7 +83,8 @@ impl NetworkSupervisor {
             election: setup.election,
             liveness: setup.liveness,
         };
-        let mut core = NetworkCore::new(core_setup, Duration::ZERO);
+        let origin_ms = i64::try_from(janitoo_config::clock::wall_clock_ms()).unwrap_or(0);
+        let mut core = NetworkCore::new(core_setup, Duration::ZERO).with_wall_clock(origin_ms);
         if let Some(settings) = setup.home_assistant {
             core = core.with_home_assistant(settings);
         }
@@ -91,6 +95,7 @@ impl NetworkSupervisor {
             retained: links.retained,
             observe_raw: links.observe_raw,
             resubscribe: links.resubscribe,
+            records: links.records,
             metrics,
             origin: Instant::now(),
             refusals: RefusalLog::default(),
@@ -126,6 +131,17 @@ impl NetworkSupervisor {
                 }
                 Command::Count(Counter::Answered) => self.metrics.answered.increment(),
                 Command::Count(Counter::AnswerRefused) => self.metrics.answers_refused.increment(),
+                Command::Count(Counter::LeaseAnswered) => self.metrics.leases_answered.increment(),
+                Command::Count(Counter::LeaseRefused) => self.metrics.leases_refused.increment(),
+                Command::Count(Counter::LeaseWithdrawn) => {
+                    self.metrics.leases_withdrawn.increment()
+                }
+                Command::Count(Counter::LeaseConflict) => self.metrics.lease_conflicts.increment(),
+                Command::PublishRetained { topic, message } => {
+                    self.metrics.lease_records.increment();
+                    self.metrics.sent(ActorKind::Bridge);
+                    self.records.do_send(PublishRecord { topic, message });
+                }
                 Command::Note(note) => self.log(note),
                 Command::Resubscribe(filters) => {
                     self.metrics.sent(ActorKind::Bridge);
@@ -154,6 +170,20 @@ impl NetworkSupervisor {
             }
             Note::Disconnected => return debug!(%hadd, "network controller disconnected"),
             Note::Reconnected => return debug!(%hadd, "network controller connected"),
+            Note::LeaseConflict {
+                hadd: address,
+                kept_epoch,
+                displaced_epoch,
+            } => {
+                return warn!(
+                    %hadd,
+                    %address,
+                    kept_epoch,
+                    displaced_epoch,
+                    "two primaries leased one address (apart, in a partition): the higher \
+                     epoch's lease stands, the other node must ask again (repair)"
+                )
+            }
         };
         match action {
             ElectionAction::BecomePrimary { epoch } => {

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use janitoo_protocol::lease_table::MAX_UNCONFIRMED_PER_CONTROLLER;
 use janitoo_protocol::{Data, Hadd};
 use serde::Deserialize;
 
@@ -26,11 +27,34 @@ use crate::check::Checker;
 use crate::convert::toml_to_data;
 use crate::error::ConfigError;
 
+/// `hadd = "auto"`: the node's address is leased from the network's primary at start.
+pub const AUTO: &str = "auto";
+/// The key written beside a leased address (`leased = true`): the address came from the
+/// network, and is locked at each start and released at a clean stop.
+pub const LEASED_KEY: &str = "leased";
+
+/// The `hadd` of a node with [`Address::Auto`], never an address of a node (0000/0000).
+const AUTO_PLACEHOLDER: Hadd = Hadd::new(0, 0);
+
+/// Where a node's address comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Address {
+    /// Given by hand.
+    Fixed,
+    /// `hadd = "auto"`, not leased yet: the node's `hadd` means nothing until it is, and the
+    /// controller does not start before.
+    Auto,
+    /// Leased from the network at an earlier start (`leased = true`).
+    Leased,
+}
+
 /// What every node (bus controller or component) has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeConfig {
-    /// Its address.
+    /// Its address (meaningless while [`NodeConfig::address`] is [`Address::Auto`]).
     pub hadd: Hadd,
+    /// Where the address comes from.
+    pub address: Address,
     /// Its name.
     pub name: Option<String>,
     /// Its location.
@@ -95,6 +119,7 @@ impl ComponentConfig {
 /// What a bus and a component both say of their node.
 struct RawNode {
     hadd: String,
+    leased: Option<bool>,
     name: Option<String>,
     location: Option<String>,
     heartbeat: Option<f64>,
@@ -112,6 +137,7 @@ macro_rules! raw_with_node {
         $vis struct $name {
             $($(#[$field_meta])* $field: $type,)*
             hadd: String,
+            leased: Option<bool>,
             name: Option<String>,
             location: Option<String>,
             heartbeat: Option<f64>,
@@ -124,6 +150,7 @@ macro_rules! raw_with_node {
             fn node(&mut self) -> RawNode {
                 RawNode {
                     hadd: std::mem::take(&mut self.hadd),
+                    leased: self.leased,
                     name: self.name.take(),
                     location: self.location.take(),
                     heartbeat: self.heartbeat,
@@ -185,8 +212,27 @@ impl Checker<'_> {
     }
 
     fn node(&self, key: &str, raw: RawNode) -> Result<NodeConfig, ConfigError> {
+        let (hadd, address) =
+            match (raw.hadd.trim(), raw.leased) {
+                (AUTO, Some(true)) => return Err(self.invalid(
+                    &format!("{key}.{LEASED_KEY}"),
+                    "no `leased` beside hadd = \"auto\" (it is written with the leased address)",
+                    "true",
+                )),
+                (AUTO, _) => (AUTO_PLACEHOLDER, Address::Auto),
+                (text, leased) => {
+                    let hadd = self.hadd(&format!("{key}.hadd"), text)?;
+                    let address = if leased == Some(true) {
+                        Address::Leased
+                    } else {
+                        Address::Fixed
+                    };
+                    (hadd, address)
+                }
+            };
         Ok(NodeConfig {
-            hadd: self.hadd(&format!("{key}.hadd"), &raw.hadd)?,
+            hadd,
+            address,
             name: raw.name,
             location: raw.location,
             heartbeat: self.period(&format!("{key}.heartbeat"), raw.heartbeat, true)?,
@@ -202,19 +248,23 @@ impl Checker<'_> {
     fn component(
         &self,
         bus: &str,
-        controller: Hadd,
+        controller: &NodeConfig,
         component_key: String,
         mut raw: RawComponent,
     ) -> Result<ComponentConfig, ConfigError> {
         let key = format!("{bus}.components.{component_key}");
         self.name(&key, &component_key)?;
         let node = self.node(&key, raw.node())?;
-        if node.hadd.ctrl != controller.ctrl || node.hadd.is_controller() {
-            let expected = format!(
-                "a HADD {:04}/nnnn of the bus's controller, with nnnn not 0000",
-                controller.ctrl
-            );
-            return Err(self.invalid(&format!("{key}.hadd"), &expected, node.hadd));
+        match (controller.address, node.address) {
+            (_, Address::Auto) => {}
+            (Address::Auto, _) => {
+                return Err(self.invalid(
+                    &format!("{key}.hadd"),
+                    "\"auto\", as its bus's (a fixed node address needs a fixed controller)",
+                    node.hadd,
+                ))
+            }
+            _ => self.under(&key, controller.hadd, node.hadd)?,
         }
         if raw.kind.trim().is_empty() {
             return Err(self.invalid(
@@ -230,11 +280,23 @@ impl Checker<'_> {
         })
     }
 
+    /// `hadd` (at `key`) is a node address under `controller`.
+    fn under(&self, key: &str, controller: Hadd, hadd: Hadd) -> Result<(), ConfigError> {
+        if hadd.ctrl != controller.ctrl || hadd.is_controller() {
+            let expected = format!(
+                "a HADD {:04}/nnnn of the bus's controller, with nnnn not 0000",
+                controller.ctrl
+            );
+            return Err(self.invalid(&format!("{key}.hadd"), &expected, hadd));
+        }
+        Ok(())
+    }
+
     pub(crate) fn bus(&self, oid: String, mut raw: RawBus) -> Result<BusConfig, ConfigError> {
         let key = format!("buses.{oid}");
         self.name(&key, &oid)?;
         let node = self.node(&key, raw.node())?;
-        if !node.hadd.is_controller() {
+        if node.address != Address::Auto && !node.hadd.is_controller() {
             return Err(self.invalid(
                 &format!("{key}.hadd"),
                 "a controller HADD (cccc/0000)",
@@ -244,8 +306,23 @@ impl Checker<'_> {
         let components = raw
             .components
             .into_iter()
-            .map(|(component_key, raw)| self.component(&key, node.hadd, component_key, raw))
+            .map(|(component_key, raw)| self.component(&key, &node, component_key, raw))
             .collect::<Result<Vec<_>, _>>()?;
+        let auto = components
+            .iter()
+            .filter(|component| component.node.address == Address::Auto)
+            .count();
+        if auto > MAX_UNCONFIRMED_PER_CONTROLLER {
+            return Err(self.invalid(
+                &format!("{key}.components"),
+                &format!(
+                    "at most {MAX_UNCONFIRMED_PER_CONTROLLER} components with hadd = \"auto\" \
+                     (the primary leases no more under one controller before their first \
+                     heartbeat): give the others fixed addresses, or add them at a later start"
+                ),
+                auto,
+            ));
+        }
         let mut aggregates = BTreeMap::new();
         for (source, function) in raw.aggregates {
             let agg_key = format!("{key}.aggregates.{source}");
@@ -265,24 +342,25 @@ impl Checker<'_> {
         })
     }
 
-    /// Every node's address is its own.
+    /// Every node's address is its own (those still to lease have none yet).
     pub(crate) fn unique_addresses(&self, buses: &[BusConfig]) -> Result<(), ConfigError> {
         let mut seen: BTreeMap<Hadd, String> = BTreeMap::new();
         for bus in buses {
-            let nodes = std::iter::once((format!("buses.{}.hadd", bus.oid), bus.node.hadd)).chain(
+            let nodes = std::iter::once((format!("buses.{}.hadd", bus.oid), &bus.node)).chain(
                 bus.components.iter().map(|c| {
                     (
                         format!("buses.{}.components.{}.hadd", bus.oid, c.key),
-                        c.node.hadd,
+                        &c.node,
                     )
                 }),
             );
-            for (key, hadd) in nodes {
-                if let Some(first) = seen.insert(hadd, key.clone()) {
+            let addressed = nodes.filter(|(_, node)| node.address != Address::Auto);
+            for (key, node) in addressed {
+                if let Some(first) = seen.insert(node.hadd, key.clone()) {
                     return Err(self.invalid(
                         &key,
                         &format!("an address not already used by `{first}`"),
-                        hadd,
+                        node.hadd,
                     ));
                 }
             }

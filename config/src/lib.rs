@@ -54,7 +54,9 @@ pub mod web;
 
 pub use address::{BadAddress, BadList, BrokerAddress, BrokerList};
 pub use broker::{BrokerConfig, TlsConfig};
-pub use buses::{AggregateFunction, BusConfig, ComponentConfig, NodeConfig, ValueSettings};
+pub use buses::{
+    Address, AggregateFunction, BusConfig, ComponentConfig, NodeConfig, ValueSettings,
+};
 pub use convert::{data_to_toml, toml_to_data};
 pub use error::ConfigError;
 pub use file::Config;

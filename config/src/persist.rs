@@ -39,6 +39,8 @@ pub enum SettingKey {
     Heartbeat,
     /// `config_timeout`, seconds.
     ConfigTimeout,
+    /// `leased` (true: the address was leased from the network).
+    Leased,
     /// `values.<uuid>` (instance 0 as a plain value) or `values.<uuid>.<index>`.
     Value {
         /// The value uuid.
@@ -56,6 +58,7 @@ impl SettingKey {
             SettingKey::Hadd => builtin::HADD,
             SettingKey::Heartbeat => builtin::HEARTBEAT,
             SettingKey::ConfigTimeout => builtin::CONFIG_TIMEOUT,
+            SettingKey::Leased => crate::buses::LEASED_KEY,
             SettingKey::Value { .. } => return None,
         })
     }

@@ -5,8 +5,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use janitoo_config::{
-    AggregateFunction, Config, ConfigError, ConfigFile, NetworkRole, NodeKey, SettingKey,
+    Address, AggregateFunction, Config, ConfigError, ConfigFile, NetworkRole, NodeKey, SettingKey,
 };
+use janitoo_protocol::lease_table::MAX_UNCONFIRMED_PER_CONTROLLER;
 use janitoo_protocol::{Data, Hadd};
 
 const GOOD: &str = r#"
@@ -512,4 +513,70 @@ fn a_failed_batch_write_changes_nothing() {
         .unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("Kept") && !text.contains("Lost"), "{text}");
+}
+
+/// `hadd = "auto"` (issue 23): a bus and its components whose addresses the network leases.
+#[test]
+fn auto_addresses_are_read_checked_and_written_back_as_leased() {
+    let auto = GOOD
+        .replace("\"0220/0000\"", "\"auto\"")
+        .replace("\"0220/0001\"", "\"auto\"");
+    let config = parse(&auto).unwrap();
+    let bus = &config.buses[0];
+    assert_eq!(bus.node.address, Address::Auto);
+    assert_eq!(bus.components[0].node.address, Address::Auto);
+    // Two "auto" are not two uses of one address.
+    let two = format!("{auto}\n[buses.other]\nhadd = \"auto\"\n");
+    assert_eq!(parse(&two).unwrap().buses.len(), 2);
+    // A fixed node cannot sit under a controller still to lease.
+    let fixed_under_auto = GOOD.replace("\"0220/0000\"", "\"auto\"");
+    assert_eq!(
+        invalid_key(&fixed_under_auto),
+        "buses.rpibasic.components.ambiance.hadd"
+    );
+    // An auto node under a fixed bus is leased under it.
+    let auto_under_fixed = GOOD.replace("\"0220/0001\"", "\"auto\"");
+    let config = parse(&auto_under_fixed).unwrap();
+    assert_eq!(config.buses[0].node.address, Address::Fixed);
+    assert_eq!(config.buses[0].components[0].node.address, Address::Auto);
+    // `leased` goes with an address, not with "auto".
+    let leased_auto = auto.replace("heartbeat = 30", "heartbeat = 30\nleased = true");
+    assert_eq!(invalid_key(&leased_auto), "buses.rpibasic.leased");
+    // More auto components than the primary leases at once under one controller.
+    let mut crowded = auto.clone();
+    for at in 0..=MAX_UNCONFIRMED_PER_CONTROLLER {
+        crowded.push_str(&format!(
+            "\n[buses.rpibasic.components.c{at}]\nkind = \"rpibasic.dht\"\nhadd = \"auto\"\n"
+        ));
+    }
+    assert_eq!(invalid_key(&crowded), "buses.rpibasic.components");
+    // Written back: the addresses, each with `leased = true`, read as leased.
+    let (_dir, path) = written(&auto);
+    let mut file = ConfigFile::open(&path).unwrap();
+    let bus_key = NodeKey::Bus("rpibasic".into());
+    let ambiance = NodeKey::Component {
+        bus: "rpibasic".into(),
+        key: "ambiance".into(),
+    };
+    let edits = [
+        (bus_key.clone(), SettingKey::Hadd, Data::from("0010/0000")),
+        (bus_key, SettingKey::Leased, Data::from(true)),
+        (ambiance.clone(), SettingKey::Hadd, Data::from("0010/0001")),
+        (ambiance, SettingKey::Leased, Data::from(true)),
+    ];
+    let outcomes = file.persist_checked(&edits).unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let config = Config::load(&path).unwrap();
+    let bus = &config.buses[0];
+    assert_eq!(
+        (bus.node.hadd, bus.node.address),
+        (Hadd::new(10, 0), Address::Leased)
+    );
+    let node = &bus.components[0].node;
+    assert_eq!(
+        (node.hadd, node.address),
+        (Hadd::new(10, 1), Address::Leased)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("# kept on write-back"), "{text}");
 }

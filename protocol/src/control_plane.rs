@@ -172,7 +172,8 @@ pub fn is_control(topic: &Topic) -> bool {
         Topic::ResolvHeartbeat
         | Topic::HeartbeatOnBehalf
         | Topic::ResolvReply(_)
-        | Topic::ResolvBroadcast => true,
+        | Topic::ResolvBroadcast
+        | Topic::LeaseRecord(_) => true,
         Topic::Value { genre, uuid, .. } => *genre == Genre::System && uuid == CANDIDACY,
         _ => false,
     }
@@ -290,6 +291,11 @@ impl ControlPlane {
             stamp_ms: stamp,
             signature,
         } = self.key.verify(tree)?;
+        if let Topic::LeaseRecord(_) = topic {
+            // Retained state, old by nature and delivered again at each subscription: its
+            // signature says a controller wrote it, its epoch orders it.
+            return Ok(());
+        }
         let off_ms = stamp.abs_diff(now_ms);
         if let Topic::Heartbeat(hadd) = topic {
             let offline = tree.get("state").and_then(Data::as_str) == Some("OFFLINE");

@@ -283,3 +283,70 @@ impl LeaseReply {
             .finish()
     }
 }
+
+/// A lease as the primary that granted or changed it publishes it, retained, on
+/// `/dhcp/leases/<hadd>`: every network controller keeps the table, so a failover loses none.
+/// A removal is a record too (`"removed": true`), so that it can be signed like the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRecord {
+    /// The epoch of the primary that granted the lease (for a removal: that removed it).
+    pub epoch: u64,
+    /// The lease; `None` when it is removed.
+    pub held: Option<HeldLease>,
+}
+
+/// The columns of a lease that is held.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldLease {
+    /// The node's name, as it asked.
+    pub name: String,
+    /// Its location.
+    pub location: String,
+    /// Its command classes, as it gave them.
+    pub cmd_classes: Data,
+    /// BOOT when leased or locked, ONLINE once heard, OFFLINE when released.
+    pub state: NodeState,
+    /// Whether a heartbeat came from its address.
+    pub confirmed: bool,
+    /// When its address was last heard, wall-clock milliseconds.
+    pub last_seen_ms: Option<i64>,
+}
+
+impl LeaseRecord {
+    pub(crate) fn from_tree(tree: &Value) -> Result<LeaseRecord> {
+        let fields = Reader::new(tree, "")?;
+        let epoch = fields.required("epoch", |value, path| {
+            crate::fields::as_ranged(value, path, "an epoch (a positive integer)")
+        })?;
+        if fields.opt_bool("removed")? == Some(true) {
+            return Ok(LeaseRecord { epoch, held: None });
+        }
+        Ok(LeaseRecord {
+            epoch,
+            held: Some(HeldLease {
+                name: fields.string("name")?,
+                location: fields.string("location")?,
+                cmd_classes: fields.data("cmd_classes"),
+                state: fields.required("state", as_state)?,
+                confirmed: fields.opt_bool("confirmed")?.unwrap_or(false),
+                last_seen_ms: fields.optional("last_seen", as_i64)?,
+            }),
+        })
+    }
+
+    pub(crate) fn to_tree(&self) -> Value {
+        let mut writer = Writer::new();
+        writer.put("epoch", self.epoch);
+        match &self.held {
+            None => writer.put("removed", true),
+            Some(held) => writer
+                .put("name", held.name.as_str())
+                .put("location", held.location.as_str())
+                .put("cmd_classes", held.cmd_classes.clone())
+                .put("state", held.state.as_str())
+                .put("confirmed", held.confirmed)
+                .put_some("last_seen", held.last_seen_ms),
+        };
+        writer.finish()
+    }
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fields::Data;
-use crate::lease::{LeasePart, LeaseReply, LeaseRequest, Timestamp};
+use crate::lease::{HeldLease, LeasePart, LeaseRecord, LeaseReply, LeaseRequest, Timestamp};
 use crate::model::NodeState;
 use crate::topic::LeaseOp;
 use crate::Hadd;
@@ -37,6 +37,9 @@ pub const CONFIRM_WITHIN: Duration = Duration::from_secs(600);
 pub const MAX_UNCONFIRMED: usize = 64;
 /// Unconfirmed leases at most under one controller (a bus and its components ask together).
 pub const MAX_UNCONFIRMED_PER_CONTROLLER: usize = 16;
+/// Leases a table holds at most (granted here or replicated): a stranger's records cost
+/// bounded memory.
+pub const MAX_LEASES: usize = 20_000;
 /// The longest name or location accepted.
 pub const MAX_TEXT: usize = 128;
 
@@ -64,6 +67,39 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Its record, for `/dhcp/leases/<hadd>`.
+    pub fn record(&self) -> LeaseRecord {
+        LeaseRecord {
+            epoch: self.epoch,
+            held: Some(HeldLease {
+                name: self.name.clone(),
+                location: self.location.clone(),
+                cmd_classes: self.cmd_classes.clone(),
+                state: self.state,
+                confirmed: self.confirmed,
+                last_seen_ms: self.last_seen_ms,
+            }),
+        }
+    }
+
+    /// The lease of `hadd` a record holds, as this table keeps it from `now`: an unconfirmed
+    /// lease has its whole [`CONFIRM_WITHIN`] again (the granting primary's clock is not
+    /// this one's). `None` for a removal.
+    pub fn from_record(hadd: Hadd, record: &LeaseRecord, now: Duration) -> Option<Lease> {
+        let held = record.held.as_ref()?;
+        Some(Lease {
+            hadd,
+            name: held.name.clone(),
+            location: held.location.clone(),
+            cmd_classes: held.cmd_classes.clone(),
+            state: held.state,
+            granted: now,
+            confirmed: held.confirmed,
+            last_seen_ms: held.last_seen_ms,
+            epoch: record.epoch,
+        })
+    }
+
     /// The lease's columns in an answer, as the original's server writes them.
     fn reply(&self, rep_uuid: &str) -> LeaseReply {
         LeaseReply {
@@ -383,6 +419,11 @@ impl LeaseTable {
         if let Some(lease) = again {
             return Ok((lease.clone(), Vec::new()));
         }
+        if self.leases.len() >= MAX_LEASES {
+            return Err(format!(
+                "add_ctrl: the table holds {MAX_LEASES} leases already"
+            ));
+        }
         let unconfirmed = self.leases.values().filter(|lease| !lease.confirmed);
         if unconfirmed.clone().count() >= MAX_UNCONFIRMED {
             return Err(format!(
@@ -490,6 +531,8 @@ pub enum Applied {
     Taken,
     /// Already held as it is, or older than what is held: nothing changed.
     Unchanged,
+    /// A new address while the table holds [`MAX_LEASES`]: not kept.
+    Full,
     /// Two nodes were leased the same address (two primaries apart, in a partition): the lease
     /// of the higher epoch stands (the lower name on a tie); the other node must `repair`.
     Conflict {
@@ -504,6 +547,9 @@ impl LeaseTable {
     /// Applies a lease another primary granted or changed (its `epoch` says which primary).
     pub fn apply(&mut self, incoming: Lease) -> Applied {
         let Some(held) = self.leases.get(&incoming.hadd) else {
+            if self.leases.len() >= MAX_LEASES {
+                return Applied::Full;
+            }
             self.leases.insert(incoming.hadd, incoming);
             return Applied::Taken;
         };
@@ -532,9 +578,17 @@ impl LeaseTable {
         }
     }
 
-    /// Applies the removal of the lease of `hadd`.
-    pub fn apply_removed(&mut self, hadd: Hadd) -> bool {
-        self.leases.remove(&hadd).is_some()
+    /// Applies the removal of the lease of `hadd` by the primary of `epoch`: a lease granted
+    /// since by a later primary stays.
+    pub fn apply_removed(&mut self, hadd: Hadd, epoch: u64) -> bool {
+        if self
+            .leases
+            .get(&hadd)
+            .is_some_and(|held| held.epoch <= epoch)
+        {
+            return self.leases.remove(&hadd).is_some();
+        }
+        false
     }
 }
 

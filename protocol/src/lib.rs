@@ -101,7 +101,7 @@ pub use error::ProtocolError;
 pub use fields::{string_to_bool, Data};
 pub use hadd::{Hadd, HaddTarget};
 pub use heartbeat::{Heartbeat, ResolvHeartbeat};
-pub use lease::{LeasePart, LeaseReply, LeaseRequest, Timestamp};
+pub use lease::{HeldLease, LeasePart, LeaseRecord, LeaseReply, LeaseRequest, Timestamp};
 pub use message::{split_trace_line, Message};
 pub use model::{Capability, Genre, InfoKind, NetworkState, NodeState, ValueType};
 pub use node::NodeInfo;

@@ -24,6 +24,14 @@ pub const DISCOVERY_BURST: f64 = 50.0;
 /// Discovery and resolv requests read a second after the burst.
 pub const DISCOVERY_RATE: f64 = 20.0;
 
+/// Lease requests (`/dhcp/lease/<op>`, `/dhcp/resolv/hadd`...) a controller reads in a burst;
+/// beyond, [`LEASE_RATE`] a second. A bus and its components ask together at start; what is
+/// beyond is dropped unread, and counted (the asker tries again later).
+pub const LEASE_BURST: f64 = 40.0;
+
+/// Lease requests read a second after the burst.
+pub const LEASE_RATE: f64 = 10.0;
+
 /// Values (instances) a network controller keeps of one node (`[network] max_values_per_node`):
 /// what the node described, in discovery and its own answers. A value only published on
 /// `/values/...`, for a uuid the node never described, is dropped and counted.

@@ -4,7 +4,7 @@ use crate::codec::Codec;
 use crate::error::{ProtocolError, Result};
 use crate::fields::{as_i64, as_object, Data};
 use crate::heartbeat::{Heartbeat, ResolvHeartbeat};
-use crate::lease::{LeaseReply, LeaseRequest};
+use crate::lease::{LeaseRecord, LeaseReply, LeaseRequest};
 use crate::model::InfoKind;
 use crate::reply::{DiscoveryReply, ValueReply};
 use crate::request::Request;
@@ -32,6 +32,8 @@ pub enum Message {
     Lease(LeaseRequest),
     /// On `/reply/<rep_uuid>`.
     LeaseReply(LeaseReply),
+    /// On `/dhcp/leases/<hadd>`: a lease as the primary published it.
+    LeaseRecord(LeaseRecord),
 }
 
 impl Message {
@@ -67,6 +69,7 @@ impl Message {
                 Message::Lease(LeaseRequest::from_tree(tree)?)
             }
             Topic::ReplyByUuid(_) => Message::LeaseReply(LeaseReply::from_tree(tree)?),
+            Topic::LeaseRecord(_) => Message::LeaseRecord(LeaseRecord::from_tree(tree)?),
         })
     }
 
@@ -93,6 +96,7 @@ impl Message {
             Message::ResolvHeartbeat(heartbeat) => heartbeat.to_tree(),
             Message::Lease(request) => request.to_tree(),
             Message::LeaseReply(reply) => reply.to_tree(),
+            Message::LeaseRecord(record) => record.to_tree(),
         }
     }
 

@@ -46,6 +46,9 @@ pub enum Topic {
     Lease(LeaseOp),
     /// `/reply/<rep_uuid>`: the DHCP server's answer to a lease message or look-up.
     ReplyByUuid(String),
+    /// `/dhcp/leases/<hadd>`: the lease of one address, as the primary that granted or changed
+    /// it published it (retained, ours: the original has no replicated table).
+    LeaseRecord(Hadd),
 }
 
 /// The DHCP lease operations, each on `/dhcp/lease/<op>`.
@@ -125,6 +128,8 @@ pub mod filters {
     pub const RESOLV_HEARTBEAT: &str = "/dhcp/resolv/heartbeat";
     /// Every lease operation.
     pub const LEASES: &str = "/dhcp/lease/#";
+    /// Every lease record the primaries published (retained).
+    pub const LEASE_RECORDS: &str = "/dhcp/leases/#";
     /// Every broadcast discovery answer, whoever asked.
     pub const BROADCAST_REPLIES: &str = "/broadcast/reply/#";
     /// The primary's map updates.
@@ -135,6 +140,11 @@ pub mod filters {
     /// Every request and reply topic of the nodes of controller `ctrl` (`/nodes/<cccc>/#`).
     pub fn nodes_of(ctrl: u16) -> String {
         format!("/nodes/{ctrl:04}/#")
+    }
+
+    /// The answer to lease request `rep_uuid` (`/reply/<rep_uuid>`).
+    pub fn lease_reply(rep_uuid: &str) -> String {
+        format!("/reply/{rep_uuid}")
     }
 
     /// The replies addressed to `hadd` (`/nodes/<hadd>/reply`).
@@ -221,6 +231,7 @@ impl Topic {
                     .find(|known| known.segment() == *op)
                     .ok_or_else(unknown)?,
             ),
+            ["dhcp", "leases", ctrl, node] => Topic::LeaseRecord(hadd(ctrl, node)?),
             ["reply", rep_uuid] => Topic::ReplyByUuid(check_name(topic, "reply uuid", rep_uuid)?),
             _ => return Err(unknown()),
         };
@@ -235,6 +246,7 @@ impl Topic {
             | Topic::NodeRequest(hadd)
             | Topic::NodeReply(hadd)
             | Topic::ResolvReply(hadd)
+            | Topic::LeaseRecord(hadd)
             | Topic::Value { hadd, .. } => Some(*hadd),
             _ => None,
         }
@@ -277,6 +289,7 @@ impl fmt::Display for Topic {
             Topic::ResolvLookup(kind) => write!(f, "/dhcp/resolv/{}", kind.segment()),
             Topic::Lease(op) => write!(f, "/dhcp/lease/{}", op.segment()),
             Topic::ReplyByUuid(rep_uuid) => write!(f, "/reply/{rep_uuid}"),
+            Topic::LeaseRecord(hadd) => write!(f, "/dhcp/leases/{hadd}"),
         }
     }
 }
@@ -345,6 +358,7 @@ mod tests {
             "/dhcp/lease/new",
             "/dhcp/lease/remove",
             "/reply/11111111-0000-0000-0000-000000000001",
+            "/dhcp/leases/0010/0002",
         ] {
             assert_eq!(Topic::parse(text).unwrap().to_string(), text);
         }

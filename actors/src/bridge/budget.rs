@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use janitoo_protocol::control_plane::requests::SignedRequests;
 use janitoo_protocol::limits::{
-    DISCOVERY_BURST, DISCOVERY_RATE, SIGNED_REQUEST_BURST, SIGNED_REQUEST_RATE,
+    DISCOVERY_BURST, DISCOVERY_RATE, LEASE_BURST, LEASE_RATE, SIGNED_REQUEST_BURST,
+    SIGNED_REQUEST_RATE,
 };
 use janitoo_protocol::rate::TokenBucket;
 use tokio::time::Instant;
@@ -21,6 +22,9 @@ pub enum Kind {
     Discovery,
     /// `/nodes/<hadd>/request`: a get or set of one value.
     Request,
+    /// `/dhcp/lease/<op>` and the look-ups `/dhcp/resolv/<hadd|name|cmd_classes>`: each may
+    /// change the lease table.
+    Lease,
     /// The rest: the control plane (heartbeats, the primary's, candidacies, the map) and
     /// values (which the network core bounds per node).
     Unbudgeted,
@@ -32,6 +36,13 @@ pub fn kind_of(topic: &str) -> Kind {
         Kind::Discovery
     } else if topic.starts_with("/nodes/") && topic.ends_with("/request") {
         Kind::Request
+    } else if topic.starts_with("/dhcp/lease/")
+        || matches!(
+            topic,
+            "/dhcp/resolv/hadd" | "/dhcp/resolv/name" | "/dhcp/resolv/cmd_classes"
+        )
+    {
+        Kind::Lease
     } else {
         Kind::Unbudgeted
     }
@@ -53,6 +64,7 @@ pub enum Reading {
 #[derive(Debug)]
 pub struct InboundBudget {
     discovery: TokenBucket,
+    leases: TokenBucket,
     requests: TokenBucket,
     signed: TokenBucket,
     signatures: Option<SignedRequests>,
@@ -71,6 +83,7 @@ impl InboundBudget {
         let rate = requests_per_second as f64;
         InboundBudget {
             discovery: TokenBucket::full(DISCOVERY_BURST, DISCOVERY_RATE, Duration::ZERO),
+            leases: TokenBucket::full(LEASE_BURST, LEASE_RATE, Duration::ZERO),
             requests: TokenBucket::full((rate / 5.0).max(1.0), rate, Duration::ZERO),
             signed: TokenBucket::full(SIGNED_REQUEST_BURST, SIGNED_REQUEST_RATE, Duration::ZERO),
             signatures,
@@ -87,6 +100,7 @@ impl InboundBudget {
         let (bucket, kind) = match kind_of(topic) {
             Kind::Unbudgeted => return Reading::Read { signed: false },
             Kind::Discovery => (&mut self.discovery, Kind::Discovery),
+            Kind::Lease => (&mut self.leases, Kind::Lease),
             Kind::Request => {
                 if let Some(signatures) = &mut self.signatures {
                     if let Ok(verified) = signatures.check(topic, payload, wall_ms) {

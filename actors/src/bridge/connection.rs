@@ -316,6 +316,7 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
                         Reading::OverBudget(kind) => {
                             match kind {
                                 Kind::Request => metrics.requests_over_budget.increment(),
+                                Kind::Lease => metrics.leases_over_budget.increment(),
                                 Kind::Discovery | Kind::Unbudgeted => {
                                     metrics.discovery_over_budget.increment()
                                 }

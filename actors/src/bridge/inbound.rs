@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 
 use janitoo_protocol::control_plane::{ControlPlane, Refusal as ControlRefusal};
 use janitoo_protocol::request::{refusal_of_oversize, refusal_of_unreadable};
-use janitoo_protocol::topic::filter_matches;
+use janitoo_protocol::topic::{filter_matches, filters};
 use janitoo_protocol::{
     Codec, Data, Hadd, Message, Operation, ProtocolError, Request, Status, Topic, ValueDescriptor,
     ValueReply,
@@ -217,7 +217,8 @@ impl Inbound {
                 Verdict::Raw(raw)
             };
         }
-        if retain {
+        if retain && !filter_matches(filters::LEASE_RECORDS, topic) {
+            // Retained state of the protocol is the lease table's only.
             return Verdict::Ignore(Ignored::Retained);
         }
         let Ok(topic) = Topic::parse(topic) else {

@@ -56,8 +56,8 @@ use tracing::{debug, info, warn};
 
 use crate::admission::Admission;
 use crate::messages::{
-    Announce, ConnectionChanged, HandleRequest, Observed, Publish, PublishRetained, RawObserved,
-    Shutdown,
+    Announce, ConnectionChanged, HandleRequest, Observed, Publish, PublishRecord, PublishRetained,
+    RawObserved, Shutdown,
 };
 use crate::metrics::{ActorKind, Metrics};
 use crate::value_cache::ValueCache;
@@ -402,6 +402,26 @@ impl Handler<Publish> for MqttBridge {
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
         self.send(&msg.topic, &msg.message);
+    }
+}
+
+impl Handler<PublishRecord> for MqttBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishRecord, _ctx: &mut Context<Self>) {
+        let _handling = self.metrics.handling(ActorKind::Bridge);
+        let Some(lanes) = &self.lanes else {
+            return debug!(topic = %msg.topic, "not published: stopping");
+        };
+        match lanes.send_retained(&msg.topic, &msg.message, wall_clock_ms()) {
+            Ok(()) => {}
+            Err(NotSent::Oversize { bytes }) => {
+                warn!(topic = %msg.topic, bytes, "lease record not published: over the payload limit ([limits] max_payload)")
+            }
+            Err(NotSent::Full) => {
+                warn!(topic = %msg.topic, "lease record not published: the retained publications' queue is full")
+            }
+        }
     }
 }
 

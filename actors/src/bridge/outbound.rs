@@ -176,6 +176,26 @@ impl<P: Publisher, R: Publisher> Lanes<P, R> {
     /// Encodes `message` (signed when it must be, at `wall_ms`) and queues it in the
     /// protocol's lane; a payload over the limit is not sent.
     pub fn send(&self, topic: &Topic, message: &Message, wall_ms: u64) -> Result<(), NotSent> {
+        self.send_with(topic, message, wall_ms, false)
+    }
+
+    /// As [`Lanes::send`], retained: in the retained publications' lane (the lease records).
+    pub fn send_retained(
+        &self,
+        topic: &Topic,
+        message: &Message,
+        wall_ms: u64,
+    ) -> Result<(), NotSent> {
+        self.send_with(topic, message, wall_ms, true)
+    }
+
+    fn send_with(
+        &self,
+        topic: &Topic,
+        message: &Message,
+        wall_ms: u64,
+        retain: bool,
+    ) -> Result<(), NotSent> {
         let payload = match (&self.control, &self.request_key, message, topic) {
             (_, Some(key), Message::Request(request), Topic::NodeRequest(_)) => {
                 sign_request(key, topic, request.clone(), self.codec, wall_ms)
@@ -195,7 +215,7 @@ impl<P: Publisher, R: Publisher> Lanes<P, R> {
         self.enqueue(Outbound {
             topic: topic.to_string(),
             payload,
-            retain: false,
+            retain,
         })
     }
 

@@ -226,6 +226,9 @@ declare_metrics! {
     discovery_over_budget: Counter = "janitoo_mqtt_discovery_over_budget",
         "Discovery and resolv requests dropped unread beyond their budget (50, then 20 a second)",
         system("mqtt_discovery_over_budget", "discovery requests over budget");
+    leases_over_budget: Counter = "janitoo_mqtt_leases_over_budget",
+        "Lease requests and look-ups dropped unread beyond their budget (40, then 10 a second)",
+        system("mqtt_leases_over_budget", "lease requests over budget");
     requests_over_budget: Counter = "janitoo_mqtt_requests_over_budget",
         "Requests to nodes dropped unread beyond [limits] max_requests_per_second",
         system("mqtt_requests_over_budget", "requests over budget");
@@ -307,6 +310,19 @@ declare_metrics! {
         "Answers to the network controller (Home Assistant's sets) that said the request was done";
     answers_refused: Counter = "janitoo_supervisor_answers_refused",
         "Answers to the network controller (Home Assistant's sets) that refused the request";
+    leases_answered: Counter = "janitoo_supervisor_leases_answered",
+        "Lease requests this primary served (new, repair, lock, release, remove)",
+        system("supervisor_leases_answered", "lease requests served");
+    leases_refused: Counter = "janitoo_supervisor_leases_refused",
+        "Lease requests this primary refused with a 400 naming the field",
+        system("supervisor_leases_refused", "lease requests refused");
+    leases_withdrawn: Counter = "janitoo_supervisor_leases_withdrawn",
+        "Times this primary withdrew leases no heartbeat confirmed in time";
+    lease_conflicts: Counter = "janitoo_supervisor_lease_conflicts",
+        "Addresses two primaries leased to two nodes (apart, in a partition); the higher epoch's lease stands",
+        system("supervisor_lease_conflicts", "lease conflicts");
+    lease_records: Counter = "janitoo_supervisor_lease_records",
+        "Lease records published retained on /dhcp/leases/<hadd>";
 }
 
 /// The address of the broker in use, as `host:port` (empty before the first connection).

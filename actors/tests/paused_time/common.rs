@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use janitoo_actors::messages::{
-    ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRetained, Resubscribe,
+    ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRecord, PublishRetained,
+    Resubscribe,
 };
 use janitoo_actors::{Component, ComponentInfo, Metrics, NodeLinks, NodeSetup};
 use janitoo_config::NodeKey;
@@ -115,6 +116,19 @@ impl Handler<PublishRetained> for Wire {
     type Result = ();
 
     fn handle(&mut self, _msg: PublishRetained, _ctx: &mut Context<Self>) {}
+}
+
+impl Handler<PublishRecord> for Wire {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishRecord, _ctx: &mut Context<Self>) {
+        let at = self.origin.elapsed();
+        self.published
+            .0
+            .lock()
+            .unwrap()
+            .push((at, msg.topic, msg.message));
+    }
 }
 
 impl Handler<Observe> for Wire {

@@ -40,7 +40,8 @@ async fn controller_with(
         observe: wire.clone().recipient(),
         retained: wire.clone().recipient(),
         observe_raw: wire.clone().recipient(),
-        resubscribe: wire.recipient(),
+        resubscribe: wire.clone().recipient(),
+        records: wire.recipient(),
     };
     let metrics = Arc::new(Metrics::default());
     NetworkSupervisor::new(setup, links, metrics.clone()).start();

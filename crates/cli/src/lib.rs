@@ -79,6 +79,11 @@ enum Command {
     WebUser(WebUserArgs),
     /// Print every message of the network, decoded, one line each (Ctrl-C stops).
     Spy(tools::spy::SpyArgs),
+    /// The network's leases (`hadd = "auto"`): list them, or remove one.
+    Lease {
+        #[command(subcommand)]
+        what: tools::lease::LeaseCommand,
+    },
     /// Write a new network key (`[network] key_file`): the same file on every network
     /// controller signs the control plane. It never overwrites a key.
     NetworkKey(NetworkKeyArgs),
@@ -178,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Top(args) => top::top(args),
         Command::WebUser(args) => web_user(args),
         Command::Spy(args) => tools::spy::spy(args),
+        Command::Lease { what } => tools::lease::lease(what),
         Command::NetworkKey(args) => network_key(args),
     };
     match outcome {

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use janitoo_actors::{ComponentRegistry, Controller, StartOptions};
+use janitoo_actors::leasing::lease_addresses;
+use janitoo_actors::{ComponentRegistry, Controller, MqttSettings, StartOptions};
 use janitoo_broker::{Accounts, EmbeddedBroker};
 use janitoo_config::{BrokerAddress, BrokerList, Config};
 use janitoo_hardware::{Readings, SysfsRoot};
@@ -164,6 +165,11 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     );
     let system = actix::System::new();
     system.block_on(async move {
+        let mqtt = MqttSettings::of(&config.broker, broker.clone())
+            .map_err(|err| Failure::Usage(err.into()))?;
+        let config = lease_addresses(&config, &mqtt, codec, !args.no_write_back)
+            .await
+            .map_err(|err| Failure::Usage(err.into()))?;
         let controller = Controller::start(
             &config,
             StartOptions {

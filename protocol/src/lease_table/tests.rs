@@ -359,8 +359,43 @@ fn replicated_leases_keep_the_higher_epoch_and_name_the_displaced_node() {
     let mut other = LeaseTable::new();
     other.apply(x);
     assert!(matches!(other.apply(y), Applied::Conflict { ref kept, .. } if kept.name == "x"));
-    assert!(other.apply_removed(b.hadd));
-    assert!(!other.apply_removed(b.hadd));
+    // A removal by an earlier primary leaves a lease granted since.
+    assert!(!other.apply_removed(b.hadd, b.epoch - 1));
+    assert!(other.apply_removed(b.hadd, b.epoch));
+    assert!(!other.apply_removed(b.hadd, b.epoch));
+}
+
+#[test]
+fn a_record_gives_back_the_lease_it_was_made_of() {
+    let mut table = LeaseTable::new();
+    let served = table.serve(
+        LeaseOp::New,
+        &request(-1, -1, Some("a")),
+        context(&BTreeSet::new(), 5),
+    );
+    let hadd = granted(&served);
+    table.heard(hadd, NodeState::Online, 1_765_000_000_000);
+    let lease = table.get(hadd).unwrap().clone();
+    let tree = lease.record().to_tree();
+    let record = crate::lease::LeaseRecord::from_tree(&tree).unwrap();
+    let later = Duration::from_secs(900);
+    assert_eq!(
+        Lease::from_record(hadd, &record, later),
+        Some(Lease {
+            granted: later,
+            ..lease
+        })
+    );
+    let removed = crate::lease::LeaseRecord {
+        epoch: 3,
+        held: None,
+    };
+    let tree = removed.to_tree();
+    assert_eq!(
+        crate::lease::LeaseRecord::from_tree(&tree).unwrap(),
+        removed
+    );
+    assert_eq!(Lease::from_record(hadd, &removed, later), None);
 }
 
 #[test]

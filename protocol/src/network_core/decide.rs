@@ -46,6 +46,13 @@ impl NetworkCore {
             (Topic::ResolvRequest, Message::Request(request)) => {
                 self.answer_resolv(request, now, out)
             }
+            (Topic::Lease(op), Message::Lease(request)) => self.serve_lease(*op, request, now, out),
+            (Topic::ResolvLookup(kind), Message::Lease(request)) => {
+                self.resolve_lease(*kind, request, now, out)
+            }
+            (Topic::LeaseRecord(hadd), Message::LeaseRecord(record)) => {
+                self.on_lease_record(*hadd, record, now, out)
+            }
             (Topic::HeartbeatOnBehalf, Message::HeartbeatOnBehalf(_)) => {
                 // A node told of by the primary is one to watch, heard or not.
                 for change in self.see(topic, message, now, out) {
@@ -105,6 +112,7 @@ impl NetworkCore {
             return;
         }
         self.see(topic, message, now, out);
+        self.lease_heard(hadd, beat.state, now, out);
         if hadd == self.setup.hadd {
             if beat.state == NodeState::Offline {
                 // Not this process's: a live primary refutes it at once.

@@ -24,6 +24,7 @@
 //!   primary catches up on what its predecessor did not say, and never repeats what it did.
 
 mod decide;
+mod leases;
 mod resolv;
 mod rules;
 
@@ -33,6 +34,7 @@ use std::time::Duration;
 use crate::election::{Election, ElectionAction, ElectionConfig, Rank, Standing};
 use crate::hadd::Hadd;
 use crate::homeassistant::{Announcer, DiscoverySettings, Retain};
+use crate::lease_table::LeaseTable;
 use crate::liveness::{Liveness, LivenessConfig};
 use crate::message::Message;
 use crate::model::NodeState;
@@ -97,6 +99,14 @@ pub enum Counter {
     ResolvCoalesced,
     /// An OFFLINE of the primary followed was refuted by the primary's heartbeat.
     OfflineRefuted,
+    /// A lease request was served (granted, kept, locked, released, removed).
+    LeaseAnswered,
+    /// A lease request was refused (400, naming the field).
+    LeaseRefused,
+    /// Leases never confirmed by a heartbeat were withdrawn.
+    LeaseWithdrawn,
+    /// Two primaries leased one address (apart, in a partition): the higher epoch's stands.
+    LeaseConflict,
 }
 
 /// Something worth a line in the log.
@@ -114,6 +124,15 @@ pub enum Note {
     Disconnected,
     /// The broker connection is back.
     Reconnected,
+    /// Two primaries leased `hadd` to two nodes; the lease of the higher epoch stands.
+    LeaseConflict {
+        /// The address.
+        hadd: Hadd,
+        /// The epoch of the lease that stands.
+        kept_epoch: u64,
+        /// The epoch of the lease that lost the address.
+        displaced_epoch: u64,
+    },
 }
 
 /// What the driver must do.
@@ -137,6 +156,13 @@ pub enum Command {
     /// Publish this retained (Home Assistant's discovery and availability; an empty payload
     /// clears the topic).
     Retain(Retain),
+    /// Publish this message retained (lease records: the table every controller keeps).
+    PublishRetained {
+        /// The topic.
+        topic: Topic,
+        /// The message.
+        message: Message,
+    },
     /// Subscribe to these filters again, for the broker to send their retained messages again
     /// (what this controller heard of them may have missed some).
     Resubscribe(Vec<String>),
@@ -181,6 +207,13 @@ pub struct NetworkCore {
     announce_budget: TokenBucket,
     /// The resolv questions answered lately, and those waiting for the broadcast.
     resolv: ResolvWindows,
+    /// The leases, served from while primary, kept from the records otherwise.
+    leases: LeaseTable,
+    /// The wall clock at `now` zero, in milliseconds (the leases' last sightings).
+    wall_origin_ms: i64,
+    /// The lowest epoch of the lease records refused as ahead of any primary known: they are
+    /// read again once that epoch is.
+    records_ahead: Option<u64>,
 }
 
 /// Retained publications for Home Assistant at once, at most: a thousand nodes are announced
@@ -219,7 +252,27 @@ impl NetworkCore {
             announcer: None,
             announce_budget: TokenBucket::full(ANNOUNCE_BURST, ANNOUNCE_RATE, now),
             resolv: ResolvWindows::default(),
+            leases: LeaseTable::new(),
+            wall_origin_ms: 0,
+            records_ahead: None,
         }
+    }
+
+    /// The same controller, reading the wall clock as `origin_ms` at `now` zero.
+    pub fn with_wall_clock(mut self, origin_ms: i64) -> Self {
+        self.wall_origin_ms = origin_ms;
+        self
+    }
+
+    /// The same controller, starting with `leases` (from its state folder).
+    pub fn with_leases(mut self, leases: LeaseTable) -> Self {
+        self.leases = leases;
+        self
+    }
+
+    /// The leases it knows.
+    pub fn leases(&self) -> &LeaseTable {
+        &self.leases
     }
 
     /// The same controller, publishing Home Assistant's discovery while it acts as primary.
@@ -280,6 +333,8 @@ impl NetworkCore {
             // Every discovery answer, whoever asked: the map follows the traffic.
             filters::BROADCAST_REPLIES.into(),
             filters::replies_to(self.setup.hadd),
+            filters::LEASES.into(),
+            filters::LEASE_RECORDS.into(),
         ]
     }
 
@@ -354,6 +409,7 @@ impl NetworkCore {
             }
         }
         self.answer_waiting_resolv(now, &mut out);
+        self.leases_on_tick(now, &mut out);
         self.announce(now, &mut out);
         self.report(now, &mut out);
         out.0

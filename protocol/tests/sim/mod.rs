@@ -562,6 +562,11 @@ impl World {
                         self.schedule_raw(retained);
                     }
                 }
+                Command::PublishRetained { topic, message } => {
+                    // Lease records: no node leases in these schedules yet; delivered live.
+                    let client = self.controllers[at].process.client;
+                    self.publish(client, topic, message, false);
+                }
                 Command::Retain(retain) => {
                     if retain.topic.contains("/availability/") {
                         self.log.push(format!(

@@ -27,6 +27,8 @@ pub struct ToolClient {
     /// The network's key, when given: requests to a node are signed with it, and read from
     /// the operators' share of a keyed controller (served during a flood).
     signing: Option<ControlKey>,
+    /// Publications that came while the subscriptions were being made (retained ones do).
+    early: std::collections::VecDeque<Received>,
 }
 
 /// Parses a HADD argument.
@@ -78,6 +80,7 @@ impl ToolClient {
         }
         let deadline = Instant::now() + within;
         let mut subacks = 0;
+        let mut early = std::collections::VecDeque::new();
         let mut last_error = String::from("no answer");
         let mut position = 0;
         while subacks < filters.len() + 1 {
@@ -93,6 +96,10 @@ impl ToolClient {
                     )))
                 }
                 Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => subacks += 1,
+                Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => early.push_back(Received {
+                    topic: publish.topic,
+                    payload: publish.payload.to_vec(),
+                }),
                 Ok(Ok(_)) => {}
                 Ok(Err(err)) => {
                     last_error = format!("{}: {err}", brokers.at(position));
@@ -111,6 +118,7 @@ impl ToolClient {
             hadd,
             broker: brokers.at(position).clone(),
             signing: settings.control_key.clone(),
+            early,
         })
     }
 
@@ -131,6 +139,9 @@ impl ToolClient {
 
     /// The next message before `deadline`, `None` after it.
     pub async fn next(&mut self, deadline: Instant) -> Result<Option<Received>, Failure> {
+        if let Some(early) = self.early.pop_front() {
+            return Ok(Some(early));
+        }
         loop {
             // Checked first: under steady traffic the event loop is always ready.
             if Instant::now() >= deadline {

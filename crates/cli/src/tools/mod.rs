@@ -6,9 +6,10 @@
 //!
 //! - [`client`]: a tool's own connection, which asks and waits for answers;
 //! - [`output`]: what the tools print;
-//! - one module per command: [`query`], [`value`] (get and set), [`spy`].
+//! - one module per command: [`query`], [`value`] (get and set), [`spy`], [`lease`].
 
 pub mod client;
+pub mod lease;
 pub mod output;
 pub mod query;
 pub mod spy;

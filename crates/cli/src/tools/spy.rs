@@ -108,6 +108,7 @@ fn kind_of(message: &Message) -> &'static str {
         Message::ResolvHeartbeat(_) => "resolv-heartbeat",
         Message::Lease(_) => "lease",
         Message::LeaseReply(_) => "lease-reply",
+        Message::LeaseRecord(_) => "lease-record",
     }
 }
 

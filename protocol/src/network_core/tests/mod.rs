@@ -3,6 +3,7 @@
 
 mod asking;
 mod home_assistant;
+mod leases;
 mod periods;
 mod timing;
 

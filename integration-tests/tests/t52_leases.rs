@@ -1,0 +1,282 @@
+//! Dynamic addresses between real processes (issue 23): `deploy/examples/auto.toml`, a bus and
+//! two components with `hadd = "auto"`, leases three addresses from the failover example's
+//! primary, writes them into its file, keeps them across a restart, and releases them at a
+//! clean stop; a primary that takes over after leases were granted never grants them again.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use janitoo_config::{Address, Config};
+use janitoo_integration_tests::network::{copy_example, example};
+use janitoo_integration_tests::process::{brokers_under_test, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::watch::Watcher;
+use janitoo_protocol::{Hadd, LeaseOp, Message, NodeState, Topic};
+use tokio::time::Instant;
+
+fn janitoo() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_janitoo-it"))
+}
+
+const FILTERS: [&str; 5] = [
+    "/dhcp/heartbeat/#",
+    "/dhcp/resolv/heartbeat",
+    "/values/system/+/+/network_controller",
+    "/dhcp/lease/#",
+    "/dhcp/leases/#",
+];
+
+/// The addresses `config` holds, and whether each is leased.
+fn addresses(config: &Path) -> Vec<(Hadd, Address)> {
+    let config = Config::load(config).expect("the file written back reads");
+    config
+        .buses
+        .iter()
+        .flat_map(|bus| std::iter::once(&bus.node).chain(bus.components.iter().map(|c| &c.node)))
+        .map(|node| (node.hadd, node.address))
+        .collect()
+}
+
+/// Waits until every one of `hadds` has beaten ONLINE since `since`.
+async fn beating(watcher: &Watcher, hadds: &[Hadd], since: Instant) -> bool {
+    watcher
+        .wait_for(Duration::from_secs(30), || {
+            let heard: BTreeSet<Hadd> = watcher
+                .since(since)
+                .into_iter()
+                .filter_map(|heard| match (heard.topic, heard.message) {
+                    (Topic::Heartbeat(hadd), Message::Heartbeat(beat))
+                        if beat.state == NodeState::Online =>
+                    {
+                        Some(hadd)
+                    }
+                    _ => None,
+                })
+                .collect();
+            hadds.iter().all(|hadd| heard.contains(hadd)).then_some(())
+        })
+        .await
+        .is_some()
+}
+
+/// A primary of the failover example (unkeyed: the auto controller has no key), up.
+async fn primary(dir: &Path, broker: &BrokerProcess, watcher: &Watcher) -> ControllerProcess {
+    let config = copy_example("failover/primary.toml", dir, |text| {
+        text.replace("key_file = \"network.key\"", "")
+    });
+    let since = Instant::now();
+    let process = ControllerProcess::start(janitoo(), &config, &broker.address());
+    let up = watcher
+        .wait_for(Duration::from_secs(20), || {
+            (!watcher.primaries(since).is_empty()).then_some(())
+        })
+        .await;
+    assert!(up.is_some(), "the primary did not come up");
+    process
+}
+
+fn auto_config(dir: &Path, name: &str) -> PathBuf {
+    let config = copy_example("auto.toml", dir, |text| text);
+    let renamed = dir.join(name);
+    std::fs::rename(&config, &renamed).unwrap();
+    renamed
+}
+
+/// The example auto controller, started.
+fn start_auto(config: &Path, broker: &BrokerProcess) -> ControllerProcess {
+    ControllerProcess::start_with(
+        janitoo(),
+        config,
+        &["--broker", &broker.address(), "--simulate"],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_bus_leases_three_addresses_writes_them_and_keeps_them() {
+    assert!(example("auto.toml").exists());
+    for kind in brokers_under_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = BrokerProcess::start(kind, janitoo(), None);
+        let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+        let _primary = primary(dir.path(), &broker, &watcher).await;
+        let config = auto_config(dir.path(), "orchard.toml");
+        let since = Instant::now();
+        let mut auto = start_auto(&config, &broker);
+        // Three addresses: the bus gets the first controller address above those in use,
+        // its components the first nodes under it.
+        let expected = [Hadd::new(10, 0), Hadd::new(10, 1), Hadd::new(10, 2)];
+        assert!(
+            beating(&watcher, &expected, since).await,
+            "{kind:?}: no heartbeats from {expected:?}"
+        );
+        let started = since.elapsed();
+        let written = addresses(&config);
+        assert_eq!(
+            written,
+            expected.map(|hadd| (hadd, Address::Leased)),
+            "{kind:?}: the file holds what was leased"
+        );
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(
+            text.contains("name = \"Apple tree\""),
+            "the rest of the file is kept: {text}"
+        );
+        eprintln!("{kind:?}: auto start to the heartbeats of three leased addresses: {started:?}");
+        // A clean stop releases them; a restart locks them and starts on them.
+        let stopping = Instant::now();
+        assert!(
+            auto.terminate(Duration::from_secs(10)),
+            "{kind:?}: no clean stop"
+        );
+        let released = watcher
+            .wait_for(Duration::from_secs(5), || {
+                let releases = watcher
+                    .since(stopping)
+                    .into_iter()
+                    .filter(|heard| heard.topic == Topic::Lease(LeaseOp::Release))
+                    .count();
+                (releases == 3).then_some(())
+            })
+            .await;
+        assert!(
+            released.is_some(),
+            "{kind:?}: three releases at a clean stop"
+        );
+        let again = Instant::now();
+        let _auto = start_auto(&config, &broker);
+        assert!(
+            beating(&watcher, &expected, again).await,
+            "{kind:?}: a restart keeps the addresses"
+        );
+        let locks = watcher
+            .since(again)
+            .into_iter()
+            .filter(|heard| heard.topic == Topic::Lease(LeaseOp::Lock))
+            .count();
+        assert_eq!(locks, 3, "{kind:?}: each kept lease is locked");
+        let fresh = watcher
+            .since(again)
+            .into_iter()
+            .filter(|heard| heard.topic == Topic::Lease(LeaseOp::New))
+            .count();
+        assert_eq!(fresh, 0, "{kind:?}: nothing leased anew");
+        assert_eq!(addresses(&config), written);
+    }
+}
+
+/// The table is every network controller's: a controller that started after a lease was
+/// granted (and after its node stopped, so it never heard it) takes over, and leases the
+/// next node another address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_primary_never_leases_an_address_twice() {
+    let kind = *brokers_under_test().last().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(kind, janitoo(), None);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let mut first_primary = primary(dir.path(), &broker, &watcher).await;
+    let first = auto_config(dir.path(), "first.toml");
+    let since = Instant::now();
+    let mut auto = start_auto(&first, &broker);
+    let leased = [Hadd::new(10, 0), Hadd::new(10, 1), Hadd::new(10, 2)];
+    assert!(beating(&watcher, &leased, since).await);
+    assert!(auto.terminate(Duration::from_secs(10)));
+    // A secondary that never heard those nodes; the primary killed.
+    let secondary = copy_example("failover/secondary-a.toml", dir.path(), |text| {
+        text.replace("key_file = \"network.key\"", "")
+    });
+    let _secondary = ControllerProcess::start(janitoo(), &secondary, &broker.address());
+    // It has the table once it holds the records of the three leases.
+    let records = watcher
+        .wait_for(Duration::from_secs(10), || {
+            let heard = watcher
+                .since(Instant::now() - Duration::from_secs(300))
+                .into_iter()
+                .filter(|heard| matches!(heard.topic, Topic::LeaseRecord(_)))
+                .count();
+            (heard >= 3).then_some(())
+        })
+        .await;
+    assert!(records.is_some(), "the lease records were published");
+    // (The secondary reads them retained as it subscribes; give its candidacy time to show.)
+    let announced = watcher
+        .wait_for(Duration::from_secs(10), || {
+            watcher
+                .candidacies(since)
+                .into_iter()
+                .any(|(_, candidacy)| candidacy.hadd == Hadd::new(2, 0))
+                .then_some(())
+        })
+        .await;
+    assert!(announced.is_some(), "the secondary did not announce itself");
+    first_primary.kill();
+    let killed = Instant::now();
+    let took_over = watcher
+        .wait_for(Duration::from_secs(20), || {
+            watcher
+                .primaries(killed)
+                .into_iter()
+                .any(|(_, hadd, _)| hadd == Hadd::new(2, 0))
+                .then_some(())
+        })
+        .await;
+    assert!(took_over.is_some(), "the secondary did not take over");
+    let second = auto_config(dir.path(), "second.toml");
+    let since = Instant::now();
+    let _other = start_auto(&second, &broker);
+    let next = [Hadd::new(11, 0), Hadd::new(11, 1), Hadd::new(11, 2)];
+    assert!(
+        beating(&watcher, &next, since).await,
+        "the second auto bus got other addresses than {leased:?}: {:?}",
+        addresses(&second)
+    );
+    assert_eq!(addresses(&second), next.map(|hadd| (hadd, Address::Leased)));
+    // The operators' view: six leases; one removed by the primary, five left.
+    let listed = leases_listed(&broker);
+    assert_eq!(
+        listed,
+        leased
+            .iter()
+            .chain(&next)
+            .map(|hadd| hadd.to_string())
+            .collect::<Vec<_>>()
+    );
+    let removed = std::process::Command::new(janitoo())
+        .args(["lease", "remove", "-b", &broker.address(), "0010/0002"])
+        .output()
+        .unwrap();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let refused = std::process::Command::new(janitoo())
+        .args(["lease", "remove", "-b", &broker.address(), "0010/0002"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "a lease that is gone: refused"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no lease"));
+    let after = leases_listed(&broker);
+    assert!(!after.contains(&"0010/0002".to_owned()), "{after:?}");
+    assert_eq!(after.len(), 5);
+}
+
+/// The addresses `janitoo lease list --json` prints.
+fn leases_listed(broker: &BrokerProcess) -> Vec<String> {
+    let output = std::process::Command::new(janitoo())
+        .args(["lease", "list", "-b", &broker.address(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    rows.iter()
+        .map(|row| row["hadd"].as_str().unwrap().to_owned())
+        .collect()
+}
