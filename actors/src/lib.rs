@@ -57,6 +57,7 @@ mod bus_actor;
 mod component;
 mod config_writer;
 mod error;
+pub mod lease_store;
 pub mod leasing;
 pub mod messages;
 pub mod metrics;

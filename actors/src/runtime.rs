@@ -339,6 +339,7 @@ impl Controller {
                 election: config.network.election(),
                 liveness: config.network.liveness(),
                 home_assistant: config.home_assistant.as_ref().map(|ha| ha.discovery()),
+                state_dir: Some(config.network.state_dir.clone()),
             };
             let links = SupervisorLinks {
                 publisher: bridge.clone().recipient(),

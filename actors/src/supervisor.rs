@@ -18,10 +18,11 @@ use janitoo_protocol::liveness::LivenessConfig;
 use janitoo_protocol::network_core::{
     Command, Connection, CoreSetup, Counter, Gauge, NetworkCore, Note,
 };
-use janitoo_protocol::{Hadd, NodeState};
+use janitoo_protocol::{Hadd, NodeState, Topic};
 use tokio::time::Instant;
 use tracing::{debug, debug_span, info, info_span, warn};
 
+use crate::lease_store::{self, LeaseStore};
 use crate::messages::{
     ConnectionChanged, Observe, ObserveRaw, Observed, Publish, PublishRecord, PublishRetained,
     RawObserved, Resubscribe,
@@ -42,6 +43,8 @@ pub struct SupervisorSetup {
     pub liveness: LivenessConfig,
     /// Home Assistant's discovery, published while primary (`[homeassistant]`).
     pub home_assistant: Option<DiscoverySettings>,
+    /// Where the lease table is kept (`[network] state_dir`); `None`: in memory only.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Where a network controller's messages go: the bridge, as recipients.
@@ -69,6 +72,8 @@ pub struct NetworkSupervisor {
     observe_raw: Recipient<ObserveRaw>,
     resubscribe: Recipient<Resubscribe>,
     records: Recipient<PublishRecord>,
+    /// The lease table's writer, when it is kept in a state folder.
+    store: Option<LeaseStore>,
     metrics: Arc<Metrics>,
     origin: Instant,
     refusals: RefusalLog,
@@ -88,6 +93,12 @@ impl NetworkSupervisor {
         if let Some(settings) = setup.home_assistant {
             core = core.with_home_assistant(settings);
         }
+        if let Some(dir) = &setup.state_dir {
+            core = core.with_leases(lease_store::load(dir));
+        }
+        let store = setup
+            .state_dir
+            .map(|dir| LeaseStore::start(dir, links.publisher.clone()));
         NetworkSupervisor {
             core,
             publisher: links.publisher,
@@ -96,6 +107,7 @@ impl NetworkSupervisor {
             observe_raw: links.observe_raw,
             resubscribe: links.resubscribe,
             records: links.records,
+            store,
             metrics,
             origin: Instant::now(),
             refusals: RefusalLog::default(),
@@ -107,8 +119,18 @@ impl NetworkSupervisor {
     }
 
     fn carry_out(&mut self, commands: Vec<Command>) {
+        // The answers to requests that changed the lease table wait until it is stored.
+        let stored = self.store.is_some()
+            && commands
+                .iter()
+                .any(|command| matches!(command, Command::PublishRetained { .. }));
+        let mut after_store = Vec::new();
         for command in commands {
             match command {
+                Command::Publish {
+                    topic: topic @ Topic::ReplyByUuid(_),
+                    message,
+                } if stored => after_store.push(Publish { topic, message }),
                 Command::Publish { topic, message } => {
                     self.metrics.sent(ActorKind::Bridge);
                     self.publisher.do_send(Publish { topic, message });
@@ -156,6 +178,9 @@ impl NetworkSupervisor {
                     });
                 }
             }
+        }
+        if let (true, Some(store)) = (stored, &self.store) {
+            store.store(lease_store::snapshot(self.core.leases()), after_store);
         }
     }
 

@@ -47,7 +47,7 @@ pub mod homeassistant;
 pub mod limits;
 pub mod lines;
 pub mod network;
-mod persist;
+pub mod persist;
 pub mod secrets;
 pub mod tls;
 pub mod web;

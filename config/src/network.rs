@@ -11,6 +11,7 @@
 //! max_values_per_node = 256  # values kept of each node (what it described)
 //! original_primary = false   # the original's janitoo_dhcp may run here
 //! original_interval = 15     # its resolv_timeout, seconds, until learned
+//! state_dir = "janitoo-state" # where a network controller keeps the lease table
 //! ```
 
 use std::path::PathBuf;
@@ -79,7 +80,14 @@ pub struct NetworkConfig {
     /// The original primary's heartbeat period (its `resolv_timeout`), seconds, assumed until
     /// learned (default 15).
     pub original_interval: f64,
+    /// Where a network controller keeps what must outlive it, the lease table (relative
+    /// paths from the configuration file's folder; default [`DEFAULT_STATE_DIR`]).
+    pub state_dir: PathBuf,
 }
+
+/// The state folder of a network controller, beside its configuration file unless
+/// `[network] state_dir` says otherwise (the Debian package's file: `/var/lib/janitoo`).
+pub const DEFAULT_STATE_DIR: &str = "janitoo-state";
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -93,6 +101,7 @@ impl Default for NetworkConfig {
             max_values_per_node: DEFAULT_MAX_VALUES_PER_NODE,
             original_primary: false,
             original_interval: ORIGINAL_RESOLV_INTERVAL.as_secs_f64(),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
         }
     }
 }
@@ -145,6 +154,7 @@ pub(crate) struct RawNetwork {
     #[serde(default)]
     original_primary: bool,
     original_interval: Option<f64>,
+    state_dir: Option<PathBuf>,
 }
 
 impl Checker<'_> {
@@ -196,6 +206,7 @@ impl Checker<'_> {
                 1.0..=3600.0,
                 "seconds, 1 to 3600 (the original's resolv_timeout)",
             )?,
+            state_dir: self.beside(raw.state_dir.unwrap_or(defaults.state_dir)),
         })
     }
 }

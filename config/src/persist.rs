@@ -269,7 +269,7 @@ fn apply(table: &mut Table, setting: &SettingKey, data: &Data) {
 
 /// Writes `bytes` to `path` so that a crash at any point leaves the old file or the new one: a
 /// temporary file in the same folder, fsync, rename over the original, fsync of the folder.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let folder = folder_of(path);
     let temporary = temporary_path(path);
     let result = (|| {

@@ -580,3 +580,19 @@ fn auto_addresses_are_read_checked_and_written_back_as_leased() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("# kept on write-back"), "{text}");
 }
+
+/// `[network] state_dir`: beside the file unless absolute.
+#[test]
+fn the_state_folder_is_beside_the_file_unless_absolute() {
+    let config = Config::parse(GOOD, Path::new("/etc/janitoo/janitoo.toml")).unwrap();
+    assert_eq!(
+        config.network.state_dir,
+        Path::new("/etc/janitoo").join(janitoo_config::network::DEFAULT_STATE_DIR)
+    );
+    let absolute = GOOD.replace(
+        "priority = 5",
+        "priority = 5\nstate_dir = \"/var/lib/janitoo\"",
+    );
+    let config = Config::parse(&absolute, Path::new("/etc/janitoo/janitoo.toml")).unwrap();
+    assert_eq!(config.network.state_dir, Path::new("/var/lib/janitoo"));
+}

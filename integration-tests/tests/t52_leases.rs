@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use janitoo_config::{Address, Config};
 use janitoo_integration_tests::network::{copy_example, example};
-use janitoo_integration_tests::process::{brokers_under_test, BrokerProcess, ControllerProcess};
+use janitoo_integration_tests::process::{
+    brokers_under_test, BrokerKind, BrokerProcess, ControllerProcess,
+};
 use janitoo_integration_tests::watch::Watcher;
 use janitoo_protocol::{Hadd, LeaseOp, Message, NodeState, Topic};
 use tokio::time::Instant;
@@ -279,4 +281,38 @@ fn leases_listed(broker: &BrokerProcess) -> Vec<String> {
     rows.iter()
         .map(|row| row["hadd"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The table survives a restart of everything, on a broker that keeps nothing (the embedded
+/// one): the primary reads it back from its state folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_survives_a_restart_of_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let leased = [Hadd::new(10, 0), Hadd::new(10, 1), Hadd::new(10, 2)];
+    {
+        let broker = BrokerProcess::start(BrokerKind::Embedded, janitoo(), None);
+        let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+        let mut primary = primary(dir.path(), &broker, &watcher).await;
+        let first = auto_config(dir.path(), "first.toml");
+        let since = Instant::now();
+        let mut auto = start_auto(&first, &broker);
+        assert!(beating(&watcher, &leased, since).await);
+        assert!(auto.terminate(Duration::from_secs(10)));
+        assert!(primary.terminate(Duration::from_secs(10)));
+    }
+    let stored = dir.path().join("janitoo-state").join("leases.json");
+    let text = std::fs::read_to_string(&stored).expect("the primary's state folder");
+    assert!(text.contains("\"0010/0002\""), "{text}");
+    let broker = BrokerProcess::start(BrokerKind::Embedded, janitoo(), None);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let _primary = primary(dir.path(), &broker, &watcher).await;
+    let second = auto_config(dir.path(), "second.toml");
+    let since = Instant::now();
+    let _auto = start_auto(&second, &broker);
+    let next = [Hadd::new(11, 0), Hadd::new(11, 1), Hadd::new(11, 2)];
+    assert!(
+        beating(&watcher, &next, since).await,
+        "{:?}",
+        addresses(&second)
+    );
 }

@@ -34,6 +34,7 @@ async fn controller_with(
         election,
         liveness: LivenessConfig::default(),
         home_assistant: None,
+        state_dir: None,
     };
     let links = SupervisorLinks {
         publisher: wire.clone().recipient(),
