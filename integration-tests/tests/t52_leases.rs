@@ -316,3 +316,73 @@ async fn the_table_survives_a_restart_of_everything() {
         addresses(&second)
     );
 }
+
+/// A stranger asks for 10,000 leases, each under a new name, as fast as it can: the lease
+/// requests' budget drops most unread, the table grants at most 64 unconfirmed leases, and the
+/// primary beats on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_lease_requests_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = *brokers_under_test().last().unwrap();
+    let broker = BrokerProcess::start(kind, janitoo(), None);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let primary_process = primary(dir.path(), &broker, &watcher).await;
+    let pid = primary_process.pid().to_string();
+    let before = janitoo_integration_tests::procfs::rss_kib(&pid);
+    let stranger = janitoo_integration_tests::client::Client::connect(broker.port).await;
+    let flood = Instant::now();
+    for at in 0..10_000 {
+        let request = format!(
+            r#"{{"rep_uuid":"s-{at}","add_ctrl":-1,"add_node":-1,"options":{{"name":"s{at}","location":"x"}}}}"#
+        );
+        stranger.publish("/dhcp/lease/new", request).await;
+    }
+    // The primary beats on through it and after it.
+    let after_flood = Instant::now();
+    let beats = watcher
+        .wait_for(Duration::from_secs(10), || {
+            (watcher
+                .primaries(after_flood)
+                .iter()
+                .filter(|(_, hadd, _)| *hadd == Hadd::new(1, 0))
+                .count()
+                >= 3)
+                .then_some(())
+        })
+        .await;
+    assert!(beats.is_some(), "the primary stopped beating");
+    let gaps: Vec<Duration> = watcher
+        .primaries(flood)
+        .windows(2)
+        .map(|pair| pair[1].0 - pair[0].0)
+        .collect();
+    let worst = gaps.iter().max().copied().unwrap_or_default();
+    assert!(worst < Duration::from_secs(2), "a beat waited {worst:?}");
+    let listed = leases_listed(&broker);
+    assert!(
+        !listed.is_empty() && listed.len() <= 64,
+        "{} leases granted to a stranger",
+        listed.len()
+    );
+    let mut operator = janitoo_integration_tests::client::Client::connect(broker.port).await;
+    operator
+        .subscribe(&Topic::NodeReply(janitoo_integration_tests::client::CLIENT_HADD).to_string())
+        .await;
+    let dropped = operator
+        .metric(Hadd::new(1, 0), "mqtt_leases_over_budget")
+        .await;
+    assert!(dropped > 0.0, "the flood was not bounded by the budget");
+    let after = janitoo_integration_tests::procfs::rss_kib(&pid);
+    eprintln!(
+        "10,000 lease/new in {:?}: {} granted, {dropped} dropped unread, worst beat gap {worst:?}, RSS {} -> {} MiB",
+        after_flood - flood,
+        listed.len(),
+        before / 1024,
+        after / 1024
+    );
+    assert!(
+        after < before + 10 * 1024,
+        "the primary grew by {} MiB",
+        (after - before) / 1024
+    );
+}
