@@ -33,7 +33,21 @@ async fn the_tools_read_and_set_a_config_value_of_an_original_node() {
             .next_on("/nodes/0400/0001/request", Duration::from_secs(30))
             .await
         {
-            let tree: serde_json::Value = serde_json::from_slice(&request.payload).unwrap();
+            let mut tree: serde_json::Value = serde_json::from_slice(&request.payload).unwrap();
+            if tree["uuid"] == "request_info_configs" {
+                // Discovery: the request echoed, plus {hadd: {uuid: {index: valuedict}}}; its
+                // `serial` is read-only (the original would answer a set of it 200 anyway).
+                let reply_topic = format!("/nodes/{}/reply", tree["reply_hadd"].as_str().unwrap());
+                tree["data"] = serde_json::json!({"0400/0001": {
+                    "name": {"0": {"uuid": "name", "hadd": "0400/0001", "genre": 3,
+                        "cmd_class": 112, "index": 0, "data": name, "type": 8,
+                        "is_readonly": false}},
+                    "serial": {"0": {"uuid": "serial", "hadd": "0400/0001", "genre": 3,
+                        "cmd_class": 112, "index": 0, "data": "A1", "type": 8,
+                        "is_readonly": true}}}});
+                answerer.publish(&reply_topic, tree.to_string()).await;
+                continue;
+            }
             // The original's on_request: anything but the value's command class is dropped.
             if tree["cmd_class"] != 112 || tree["uuid"] != "name" {
                 ignored += 1;
@@ -72,6 +86,9 @@ async fn the_tools_read_and_set_a_config_value_of_an_original_node() {
     assert!(out.contains("Shed"), "{out}");
     let (code, out) = run(&["get", "0400/0001", "name"]);
     assert!(code == Some(0) && out.contains("Shed"), "{out}");
+    // Issue 23, item 6: a read-only value is refused before anything is sent.
+    let (code, _) = run(&["set", "0400/0001", "serial", "B2"]);
+    assert_eq!(code, Some(2), "a set of a read-only value");
     let (code, _) = run(&["set", "0400/0001", "name", "done"]);
     assert_eq!(code, Some(0));
     assert_eq!(

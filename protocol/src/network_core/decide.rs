@@ -267,9 +267,17 @@ impl NetworkCore {
         self.ask(Topic::NodeRequest(hadd), &self.newcomer_kinds(), out);
     }
 
-    /// What the primary asks a newcomer controller: its nodes and their periods (system
-    /// values), and the genres Home Assistant is shown, when it is.
+    /// What the primary asks a newcomer controller: everything, as the original's primary does
+    /// (its nodes and their periods, and every genre of values). A map with less (nodes and
+    /// systems only, before) left the original's secondaries without the newcomer's configs
+    /// and most of its commands.
     fn newcomer_kinds(&self) -> Vec<InfoKind> {
+        InfoKind::ALL.to_vec()
+    }
+
+    /// What the primary asks again of a node back from silence: its nodes and their periods
+    /// (system values), and the genres Home Assistant is shown, when it is.
+    fn period_kinds(&self) -> Vec<InfoKind> {
         let mut kinds = vec![InfoKind::Nodes, InfoKind::Systems];
         if let Some(announcer) = &self.announcer {
             for genre in &announcer.settings().genres {
@@ -299,7 +307,7 @@ impl NetworkCore {
     fn ask_again(&mut self, hadd: Hadd, now: Duration, out: &mut Out) {
         if self.acting_epoch(now).is_some() {
             let controller = hadd.controller();
-            self.ask(Topic::NodeRequest(controller), &self.newcomer_kinds(), out);
+            self.ask(Topic::NodeRequest(controller), &self.period_kinds(), out);
         }
     }
 

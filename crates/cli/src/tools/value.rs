@@ -73,14 +73,27 @@ pub fn get_or_set(target: ValueTarget, data: Option<String>) -> Result<(), Failu
         // The original's nodes drop a request whose command class is not the one they expect:
         // 112 for config and system values, the value's own for the others, asked of the node
         // when not given.
+        // A set asks first too: the original's nodes answer 200 to a set of a read-only value
+        // (and change nothing), so the tool refuses what discovery says is read-only.
+        let fixed_class =
+            target.cmd_class.is_some() || matches!(genre, Genre::Config | Genre::System);
+        let described = if data.is_some() || !fixed_class {
+            tool.value_described(hadd, genre, &uuid, target.index, wait)
+                .await?
+        } else {
+            None
+        };
+        if data.is_some() && described.as_ref().and_then(|value| value.is_readonly) == Some(true) {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "{uuid}[{}] of {hadd} is read-only (its node's discovery says so): nothing sent",
+                target.index
+            )));
+        }
         let cmd_class = match (target.cmd_class, genre) {
             (Some(class), _) => CommandClass(class),
             (None, Genre::Config | Genre::System) => CommandClass::CONFIGURATION,
             (None, genre) => {
-                let known = tool
-                    .value_described(hadd, genre, &uuid, target.index, wait)
-                    .await?;
-                CommandClass::for_request(genre, known.map(|value| value.cmd_class))
+                CommandClass::for_request(genre, described.map(|value| value.cmd_class))
             }
         };
         let mut request = match &data {

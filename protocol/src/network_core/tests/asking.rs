@@ -22,19 +22,12 @@ fn the_primary_asks_a_controller_it_never_heard_of_once() {
     let (mut core, _) = primary_with_node(4_000);
     let newcomer = Hadd::new(300, 0);
     let asked_now = asked(&beat(&mut core, newcomer, "ONLINE", 4_050));
-    assert_eq!(
-        asked_now,
-        [
-            (
-                Topic::NodeRequest(newcomer),
-                "request_info_nodes".to_owned()
-            ),
-            (
-                Topic::NodeRequest(newcomer),
-                "request_info_systems".to_owned()
-            ),
-        ]
-    );
+    // Every kind, as the original's primary asks: its secondaries take the map as it is.
+    let every_kind: Vec<(Topic, String)> = InfoKind::ALL
+        .iter()
+        .map(|kind| (Topic::NodeRequest(newcomer), kind.uuid().to_owned()))
+        .collect();
+    assert_eq!(asked_now, every_kind);
     assert!(
         asked(&beat(&mut core, newcomer, "ONLINE", 4_060)).is_empty(),
         "once"
@@ -194,15 +187,16 @@ fn newcomers_are_asked_in_a_burst_then_at_a_steady_rate() {
         let hadd = Hadd::new(1_000 + phantom, 0);
         requests += asked(&beat(&mut core, hadd, "ONLINE", 4_100)).len();
     }
-    // Two requests (nodes, systems) per controller asked.
-    assert_eq!(requests, 2 * DISCOVERY_BURST as usize);
+    // Six requests (every kind) per controller asked.
+    let kinds = InfoKind::ALL.len();
+    assert_eq!(requests, kinds * DISCOVERY_BURST as usize);
     // One second later, five more; the ones not asked yet are asked when heard again.
     let mut later = 0;
     for phantom in 0..100u16 {
         let hadd = Hadd::new(1_000 + phantom, 0);
         later += asked(&beat(&mut core, hadd, "ONLINE", 5_100)).len();
     }
-    assert_eq!(later, 2 * DISCOVERY_RATE as usize);
+    assert_eq!(later, kinds * DISCOVERY_RATE as usize);
 }
 
 /// Heartbeats of made-up nodes beyond `max_nodes` are refused and counted: the map and the
