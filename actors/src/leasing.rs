@@ -322,8 +322,13 @@ async fn lock_kept(
     for (at, (want, hadd)) in kept.into_iter().enumerate() {
         let node = want.place.as_str();
         let rep_uuid = format!("{prefix}-lock-{at}");
+        let options = [
+            ("name".to_owned(), Data::from(want.name.as_str())),
+            ("location".to_owned(), Data::from(want.location.as_str())),
+        ];
+        let named = Some(options.clone().into_iter().collect());
         asker
-            .send(LeaseOp::Lock, address_request(&rep_uuid, hadd, None))
+            .send(LeaseOp::Lock, address_request(&rep_uuid, hadd, named))
             .await;
         let Some(reply) = asker.answer_to(&rep_uuid, deadline).await else {
             warn!(node, %hadd, "no lease server answered the lock: starting on the address leased before");
@@ -333,12 +338,9 @@ async fn lock_kept(
             info!(node, %hadd, "lease locked");
             continue;
         }
-        // The server lost it (a new table): asked back, the address kept when it is free.
+        // The server lost it (a new table), or it is another node's now: asked back, the
+        // address kept when it is free, another one otherwise.
         let rep_uuid = format!("{prefix}-repair-{at}");
-        let options = [
-            ("name".to_owned(), Data::from(want.name.as_str())),
-            ("location".to_owned(), Data::from(want.location.as_str())),
-        ];
         asker
             .send(
                 LeaseOp::Repair,

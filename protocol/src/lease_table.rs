@@ -345,6 +345,20 @@ impl LeaseTable {
                     .leases
                     .get_mut(&hadd)
                     .ok_or_else(|| format!("add_node: no lease for {hadd}"))?;
+                // A lock that names its node (ours do) is refused when the address is another
+                // node's now (two primaries leased it apart, and the other stood): it asks anew.
+                let named = request
+                    .options
+                    .as_ref()
+                    .and_then(|options| options.get("name"));
+                if let Some(Value::String(name)) = named {
+                    if *name != lease.name {
+                        return Err(format!(
+                            "options.name: {hadd} is leased to another node ({:?})",
+                            lease.name
+                        ));
+                    }
+                }
                 lease.state = NodeState::Boot;
                 Ok((lease.clone(), vec![LeaseChange::Put(lease.clone())]))
             }

@@ -118,6 +118,7 @@ impl Actor for WebHub {
                 filters::RESOLV_HEARTBEAT.into(),
                 filters::VALUES.into(),
                 filters::BROADCAST_REPLIES.into(),
+                filters::LEASE_RECORDS.into(),
                 filters::replies_to(self.hadd),
             ],
             observer: ctx.address().recipient(),

@@ -7,7 +7,9 @@
 //! - `snapshot`: `primary`, `controllers`, `nodes`, `values` (sent when a page connects);
 //! - `controller`, `node`, `value`: one entry changed (the same shape as in the snapshot);
 //! - `primary`: the primary network controller and its epoch (`hadd` null when it is gone);
-//! - `reply`: the answer to a set made from a page (`request_id`, `status`, `error`, `value`).
+//! - `reply`: the answer to a set made from a page (`request_id`, `status`, `error`, `value`);
+//! - `lease`: a lease as the primary published it (`lease`: `hadd`, `name`, `location`,
+//!   `state`, `confirmed`, `last_seen_ms`, `epoch`), or its removal (`removed`: the address).
 //!
 //! Memory is bounded by the network's size: a value's update replaces its entry.
 
@@ -15,9 +17,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use janitoo_protocol::candidacy::CANDIDACY_UUID;
+use janitoo_protocol::lease_table::MAX_LEASES;
 use janitoo_protocol::network_map::MapChange;
 use janitoo_protocol::view::{Change, NetworkView};
-use janitoo_protocol::{CommandClass, Data, Genre, Hadd, Message, Topic, ValueDescriptor};
+use janitoo_protocol::{
+    CommandClass, Data, Genre, Hadd, HeldLease, Message, Topic, ValueDescriptor,
+};
 use serde_json::json;
 
 /// The network as the web manager sees it.
@@ -31,6 +36,8 @@ pub struct WebModel {
     /// Whether this process has the network's key: without it, the page warns that anyone
     /// on the broker can take the primary.
     keyed: bool,
+    /// The leases, as the primaries published them, with the granting epoch.
+    leases: BTreeMap<Hadd, (u64, HeldLease)>,
 }
 
 /// Sets awaiting their answer, at most (the oldest is forgotten first).
@@ -43,6 +50,7 @@ impl Default for WebModel {
             view: NetworkView::new(Duration::from_millis(500)),
             pending: BTreeMap::new(),
             keyed: false,
+            leases: BTreeMap::new(),
         }
     }
 }
@@ -59,6 +67,18 @@ impl WebModel {
 
 fn millis(at: Option<Duration>) -> u64 {
     at.map_or(0, |at| u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn lease_json(hadd: Hadd, epoch: u64, lease: &HeldLease) -> Data {
+    json!({
+        "hadd": hadd.to_string(),
+        "name": lease.name,
+        "location": lease.location,
+        "state": lease.state.as_str(),
+        "confirmed": lease.confirmed,
+        "last_seen_ms": lease.last_seen_ms,
+        "epoch": epoch,
+    })
 }
 
 fn value_json(hadd: Hadd, genre: Genre, value: &ValueDescriptor) -> Data {
@@ -154,6 +174,7 @@ impl WebModel {
             "controllers": self.view.controllers().keys().filter_map(|h| self.controller_json(*h)).collect::<Vec<_>>(),
             "nodes": nodes.into_iter().map(|h| self.node_json(h)).collect::<Vec<_>>(),
             "values": self.values().map(|(h, g, v)| value_json(h, g, v)).collect::<Vec<_>>(),
+            "leases": self.leases.iter().map(|(h, (epoch, lease))| lease_json(*h, *epoch, lease)).collect::<Vec<_>>(),
         })
     }
 
@@ -192,6 +213,24 @@ impl WebModel {
             }
         }
         events
+    }
+
+    /// A lease record: the lease kept (at most [`MAX_LEASES`]) or dropped.
+    fn lease_changed(&mut self, hadd: Hadd, epoch: u64, held: Option<HeldLease>) -> Option<Data> {
+        match held {
+            Some(lease) => {
+                if !self.leases.contains_key(&hadd) && self.leases.len() >= MAX_LEASES {
+                    return None;
+                }
+                let event = json!({"type": "lease", "lease": lease_json(hadd, epoch, &lease)});
+                self.leases.insert(hadd, (epoch, lease));
+                Some(event)
+            }
+            None => self
+                .leases
+                .remove(&hadd)
+                .map(|_| json!({"type": "lease", "removed": hadd.to_string()})),
+        }
     }
 
     /// Takes in one observed message, at `now_ms` (Unix ms); the events for open pages.
@@ -238,6 +277,9 @@ impl WebModel {
             }
         }
         events.extend(self.answers_on_value_topic(topic, message));
+        if let (Topic::LeaseRecord(hadd), Message::LeaseRecord(record)) = (topic, message) {
+            events.extend(self.lease_changed(*hadd, record.epoch, record.held.clone()));
+        }
         if let (Topic::NodeReply(_), Message::ValueReply(reply)) = (topic, message) {
             if let Some(hadd) = reply.value.hadd {
                 self.pending

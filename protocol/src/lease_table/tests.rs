@@ -416,3 +416,27 @@ fn a_full_range_falls_back_to_the_lowest_free_address() {
     );
     assert_eq!(granted(&served), Hadd::new(30, 1));
 }
+
+#[test]
+fn a_lock_naming_another_node_is_refused() {
+    let mut table = LeaseTable::new();
+    let none = BTreeSet::new();
+    let hadd = granted(&table.serve(LeaseOp::New, &request(-1, -1, Some("a")), context(&none, 0)));
+    let lock = |name: Option<&str>| LeaseRequest {
+        rep_uuid: "r2".into(),
+        add_ctrl: LeasePart::Number(hadd.ctrl.into()),
+        add_node: LeasePart::Number(hadd.node.into()),
+        options: name.map(|name| BTreeMap::from([("name".to_owned(), Value::from(name))])),
+    };
+    // The original's lock names no node: taken as it comes.
+    assert_eq!(
+        granted(&table.serve(LeaseOp::Lock, &lock(None), context(&none, 1))),
+        hadd
+    );
+    assert_eq!(
+        granted(&table.serve(LeaseOp::Lock, &lock(Some("a")), context(&none, 1))),
+        hadd
+    );
+    let why = refusal(&table.serve(LeaseOp::Lock, &lock(Some("b")), context(&none, 1)));
+    assert!(why.starts_with("options.name:"), "{why}");
+}

@@ -221,3 +221,27 @@ fn the_snapshot_says_whether_this_process_has_the_networks_key() {
     assert_eq!(WebModel::new(false).snapshot()["keyed"], Data::Bool(false));
     assert_eq!(WebModel::default().snapshot()["keyed"], Data::Bool(false));
 }
+
+/// Issue 23: the page shows the leases, as the primaries published them.
+#[test]
+fn lease_records_are_listed_and_removed() {
+    let mut model = WebModel::default();
+    let events = feed(
+        &mut model,
+        "/dhcp/leases/0010/0001",
+        r#"{"epoch":65537,"name":"pond","location":"garden","cmd_classes":"0x0000","state":"ONLINE","confirmed":true,"last_seen":1765000000000}"#,
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["lease"]["name"], "pond");
+    assert_eq!(events[0]["lease"]["hadd"], "0010/0001");
+    let snapshot = model.snapshot();
+    assert_eq!(snapshot["leases"][0]["state"], "ONLINE");
+    assert_eq!(snapshot["leases"][0]["confirmed"], true);
+    let events = feed(
+        &mut model,
+        "/dhcp/leases/0010/0001",
+        r#"{"epoch":65537,"removed":true}"#,
+    );
+    assert_eq!(events[0]["removed"], "0010/0001");
+    assert_eq!(model.snapshot()["leases"], serde_json::json!([]));
+}

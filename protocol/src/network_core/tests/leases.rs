@@ -46,8 +46,12 @@ fn records(commands: &[Command]) -> Vec<(Hadd, LeaseRecord)> {
 
 #[test]
 fn the_primary_leases_above_every_address_heard_and_publishes_the_record() {
-    let (mut primary, epoch) = primary_with_node(5_000);
+    let (primary, epoch) = primary_with_node(5_000);
+    const ORIGIN_MS: i64 = 1_765_000_000_000;
+    let mut primary = primary.with_wall_clock(ORIGIN_MS);
     let commands = ask_new(&mut primary, "a-1", "pond", 5_100);
+    assert!(commands.contains(&Command::Count(Counter::LeaseAnswered)));
+    assert!(!commands.contains(&Command::Count(Counter::LeaseRefused)));
     let leased = granted(&commands, "a-1").expect("a lease");
     assert_eq!(leased, Hadd::new(223, 0), "above 0222, heard");
     let published = records(&commands);
@@ -59,6 +63,27 @@ fn the_primary_leases_above_every_address_heard_and_publishes_the_record() {
     let held = confirmed[0].1.held.as_ref().unwrap();
     assert!(held.confirmed);
     assert_eq!(held.state, NodeState::Online);
+    assert_eq!(
+        held.last_seen_ms,
+        Some(ORIGIN_MS + 5_200),
+        "the wall clock at the beat"
+    );
+    // A refusal is counted as one, and answered 400.
+    let refused = hear(
+        &mut primary,
+        "/dhcp/lease/new",
+        r#"{"rep_uuid":"a-2","add_ctrl":-1,"add_node":-1}"#,
+        5_300,
+    );
+    assert!(refused.contains(&Command::Count(Counter::LeaseRefused)));
+    assert!(!refused.contains(&Command::Count(Counter::LeaseAnswered)));
+    // The lease is resolved by address, by the primary only, and only by address.
+    let resolve = r#"{"rep_uuid":"a-3","add_ctrl":223,"add_node":0}"#;
+    let answer = hear(&mut primary, "/dhcp/resolv/hadd", resolve, 5_400);
+    assert_eq!(granted(&answer, "a-3"), Some(leased));
+    assert!(hear(&mut primary, "/dhcp/resolv/name", resolve, 5_500).is_empty());
+    let mut follower = core(OTHER, Role::Secondary);
+    assert!(hear(&mut follower, "/dhcp/resolv/hadd", resolve, 100).is_empty());
 }
 
 #[test]
@@ -71,6 +96,17 @@ fn a_follower_serves_nothing_but_keeps_the_records() {
     let (hadd, record) = records(&granting).remove(0);
     let topic = Topic::LeaseRecord(hadd);
     let message = Message::LeaseRecord(record.clone());
+    let resubscribes = |commands: &[Command]| {
+        commands
+            .iter()
+            .filter(|command| matches!(command, Command::Resubscribe(_)))
+            .count()
+    };
+    assert_eq!(
+        resubscribes(&run(&mut follower, 100, 190)),
+        0,
+        "nothing ahead"
+    );
     let refused = follower.on_message(&topic, &message, ms(200));
     assert!(refused.contains(&Command::Count(Counter::Fenced)));
     assert!(follower.leases().is_empty());
@@ -81,7 +117,9 @@ fn a_follower_serves_nothing_but_keeps_the_records() {
     hear(&mut follower, "/dhcp/resolv/heartbeat", &beat, 300);
     let later = run(&mut follower, 400, 600);
     assert!(later.contains(&Command::Resubscribe(vec![filters::LEASE_RECORDS.into()])));
-    follower.on_message(&topic, &message, ms(700));
+    assert_eq!(resubscribes(&later), 1, "once");
+    let applied = follower.on_message(&topic, &message, ms(700));
+    assert!(!applied.contains(&Command::Count(Counter::Crowded)));
     assert_eq!(
         follower.leases().get(hadd).map(|lease| lease.epoch),
         Some(record.epoch)
@@ -125,7 +163,16 @@ fn an_unconfirmed_lease_is_withdrawn_and_the_removal_published() {
     let within = 5_100 + CONFIRM_WITHIN.as_millis() as u64;
     let before = records(&run_beating(&mut primary, NODE, 5_200, within - 100));
     assert!(before.is_empty(), "withdrawn early: {before:?}");
-    let after = records(&run_beating(&mut primary, NODE, within, within + 1_000));
+    let ticks = run_beating(&mut primary, NODE, within, within + 1_000);
+    let withdrawals = ticks
+        .iter()
+        .filter(|command| **command == Command::Count(Counter::LeaseWithdrawn))
+        .count();
+    assert_eq!(
+        withdrawals, 1,
+        "counted when a lease goes, not at every tick"
+    );
+    let after = records(&ticks);
     assert_eq!(after, [(leased, LeaseRecord { epoch, held: None })]);
     assert!(primary.leases().get(leased).is_none());
 }
