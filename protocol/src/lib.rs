@@ -30,6 +30,7 @@
 //! | `/dhcp/resolv/hadd`, `name`, `cmd_classes` | `ResolvLookup` | `{rep_uuid, add_ctrl, add_node}` (`Lease`) | client → DHCP server |
 //! | `/dhcp/lease/new`, `repair`, `lock`, `release`, `remove` | `Lease` | `{rep_uuid, add_ctrl, add_node, options?}` (`Lease`) | client → DHCP server |
 //! | `/reply/<rep_uuid>` | `ReplyByUuid` | `{msg_status, msg_error?, rep_uuid, lease...}` (`LeaseReply`) | DHCP server → client |
+//! | `/dhcp/leases/<hadd>` (ours, retained) | `LeaseRecord` | `{epoch, name, location, cmd_classes, state, confirmed, last_seen?}` or `{epoch, removed: true}` (`LeaseRecord`) | primary → every network controller |
 //!
 //! Subscription filters the controllers use are in [`topic::filters`].
 //!
