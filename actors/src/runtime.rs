@@ -47,6 +47,7 @@ async fn signals() -> std::io::Result<()> {
 }
 
 /// How to start a controller.
+#[derive(Clone, Copy)]
 pub struct StartOptions<'a> {
     /// The brokers, in order: the process starts on the first.
     pub broker: &'a BrokerList,
@@ -374,13 +375,25 @@ impl Controller {
     pub fn run_until_stopped(config: &Config, options: StartOptions<'_>) -> Result<(), ActorError> {
         actix::System::new().block_on(async move {
             let mqtt = MqttSettings::of(&config.broker, options.broker.clone())?;
-            let config =
-                crate::leasing::lease_addresses(config, &mqtt, options.codec, options.write_back)
-                    .await?;
-            let controller = Controller::start(&config, options)?;
-            let waited = stop_signal().await;
-            controller.stop().await;
-            waited.map_err(ActorError::Signal)
+            let mut config = config.clone();
+            loop {
+                config = crate::leasing::lease_addresses(
+                    &config,
+                    &mqtt,
+                    options.codec,
+                    options.write_back,
+                )
+                .await?;
+                let controller = Controller::start(&config, options)?;
+                let waited = tokio::select! {
+                    waited = stop_signal() => Some(waited),
+                    _ = crate::leasing::displaced(&config, &mqtt, options.codec) => None,
+                };
+                controller.stop().await;
+                if let Some(waited) = waited {
+                    return waited.map_err(ActorError::Signal);
+                }
+            }
         })
     }
 

@@ -386,3 +386,42 @@ async fn a_flood_of_lease_requests_stays_bounded() {
         (after - before) / 1024
     );
 }
+
+/// Two primaries leased one address apart (a partition): the lease that stands is the other
+/// node's. The auto controller that lost it hears the record, the primary confirms (its lock is
+/// refused), and it leases anew, its components with it, while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_displaced_auto_bus_moves_to_a_new_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = *brokers_under_test().last().unwrap();
+    let broker = BrokerProcess::start(kind, janitoo(), None);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let since = Instant::now();
+    let _primary = primary(dir.path(), &broker, &watcher).await;
+    let (_, _, epoch) = watcher.primaries(since)[0];
+    let config = auto_config(dir.path(), "orchard.toml");
+    let started = Instant::now();
+    let _auto = start_auto(&config, &broker);
+    let leased = [Hadd::new(10, 0), Hadd::new(10, 1), Hadd::new(10, 2)];
+    assert!(beating(&watcher, &leased, started).await);
+    // The other side's lease of 0010/0000, as its primary published it: same epoch, a name
+    // that stands on a tie.
+    let other = janitoo_integration_tests::client::Client::connect(broker.port).await;
+    let record = format!(
+        r#"{{"epoch":{epoch},"name":"Aardvark","location":"barn","cmd_classes":"0x0000","state":"ONLINE","confirmed":true}}"#
+    );
+    let healed = Instant::now();
+    other
+        .publish_retained("/dhcp/leases/0010/0000", record)
+        .await;
+    let moved = [Hadd::new(11, 0), Hadd::new(11, 1), Hadd::new(11, 2)];
+    assert!(
+        beating(&watcher, &moved, healed).await,
+        "the displaced bus did not move: {:?}",
+        addresses(&config)
+    );
+    assert_eq!(
+        addresses(&config),
+        moved.map(|hadd| (hadd, Address::Leased))
+    );
+}

@@ -322,7 +322,7 @@ declare_metrics! {
         "Addresses two primaries leased to two nodes (apart, in a partition); the higher epoch's lease stands",
         system("supervisor_lease_conflicts", "lease conflicts");
     lease_records: Counter = "janitoo_supervisor_lease_records",
-        "Lease records published retained on /dhcp/leases/<hadd>";
+        "Lease records published retained on /dhcp/leases/cccc/nnnn";
 }
 
 /// The address of the broker in use, as `host:port` (empty before the first connection).

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use janitoo_actors::leasing::lease_addresses;
+use janitoo_actors::leasing::{displaced, lease_addresses};
 use janitoo_actors::{ComponentRegistry, Controller, MqttSettings, StartOptions};
 use janitoo_broker::{Accounts, EmbeddedBroker};
 use janitoo_config::{BrokerAddress, BrokerList, Config};
@@ -167,59 +167,82 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     system.block_on(async move {
         let mqtt = MqttSettings::of(&config.broker, broker.clone())
             .map_err(|err| Failure::Usage(err.into()))?;
-        let config = lease_addresses(&config, &mqtt, codec, !args.no_write_back)
-            .await
-            .map_err(|err| Failure::Usage(err.into()))?;
-        let controller = Controller::start(
-            &config,
-            StartOptions {
-                broker: &broker,
-                registry: &registry,
-                codec,
-                write_back: !args.no_write_back,
-            },
-        )
-        .map_err(|err| Failure::Usage(err.into()))?;
-        info!(file = %config.file.display(), %broker, buses = config.buses.len(), "controller started");
-        let web = match args.web.or(config.web.listen) {
-            Some(listen) => {
-                let hadd = Hadd::new(9997, 1000 + (std::process::id() % 8999) as u16);
-                let users = config
-                    .web
-                    .users_file
-                    .as_deref()
-                    .map(janitoo_web::Users::load)
-                    .transpose()
-                    .map_err(|err| Failure::Usage(err.into()))?;
-                if users.is_none() && !listen.ip().is_loopback() {
-                    return Err(Failure::Usage(anyhow::anyhow!(
-                        "the web manager on {listen} would be open to the network without a \
-                         login: name its users with [web] users_file (`janitoo web-user NAME` \
-                         makes a line), or listen on 127.0.0.1"
-                    )));
-                }
-                let logins = users.map(|users| std::sync::Arc::new(janitoo_web::Logins::new(users)));
-                let server = janitoo_web::start(
-                    listen,
-                    &config.web.hosts,
-                    logins,
-                    hadd,
-                    config.network.key_file.is_some(),
-                    controller.bridge(),
-                    controller.metrics(),
-                )
+        let mut config = config;
+        // Round again when a leased address turns out to be another node's (a partition):
+        // the controller stops and leases anew.
+        loop {
+            config = lease_addresses(&config, &mqtt, codec, !args.no_write_back)
+                .await
                 .map_err(|err| Failure::Usage(err.into()))?;
-                info!(url = %format!("http://{}/", server.addr), "web manager started");
-                Some(server)
+            let controller = Controller::start(
+                &config,
+                StartOptions {
+                    broker: &broker,
+                    registry: &registry,
+                    codec,
+                    write_back: !args.no_write_back,
+                },
+            )
+            .map_err(|err| Failure::Usage(err.into()))?;
+            info!(file = %config.file.display(), %broker, buses = config.buses.len(), "controller started");
+            let web = match args.web.or(config.web.listen) {
+                Some(listen) => Some(start_web(listen, &config, &controller)?),
+                None => None,
+            };
+            let displaced = tokio::select! {
+                signal = janitoo_actors::stop_signal() => {
+                    signal.map_err(|err| Failure::Other(err.into()))?;
+                    None
+                }
+                displaced = displaced(&config, &mqtt, codec) => Some(displaced),
+            };
+            match &displaced {
+                None => info!("stopping: OFFLINE heartbeats, then disconnect"),
+                Some(moved) => info!(node = %moved.place, hadd = %moved.hadd, "restarting on a new lease"),
             }
-            None => None,
-        };
-        janitoo_actors::stop_signal().await.map_err(|err| Failure::Other(err.into()))?;
-        info!("stopping: OFFLINE heartbeats, then disconnect");
-        if let Some(web) = web {
-            web.stop().await;
+            if let Some(web) = web {
+                web.stop().await;
+            }
+            controller.stop().await;
+            if displaced.is_none() {
+                return Ok(());
+            }
         }
-        controller.stop().await;
-        Ok(())
     })
+}
+
+/// The web manager of `config`, on `listen`.
+fn start_web(
+    listen: SocketAddr,
+    config: &Config,
+    controller: &Controller,
+) -> Result<janitoo_web::WebServer, Failure> {
+    let hadd = Hadd::new(9997, 1000 + (std::process::id() % 8999) as u16);
+    let users = config
+        .web
+        .users_file
+        .as_deref()
+        .map(janitoo_web::Users::load)
+        .transpose()
+        .map_err(|err| Failure::Usage(err.into()))?;
+    if users.is_none() && !listen.ip().is_loopback() {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "the web manager on {listen} would be open to the network without a \
+             login: name its users with [web] users_file (`janitoo web-user NAME` \
+             makes a line), or listen on 127.0.0.1"
+        )));
+    }
+    let logins = users.map(|users| std::sync::Arc::new(janitoo_web::Logins::new(users)));
+    let server = janitoo_web::start(
+        listen,
+        &config.web.hosts,
+        logins,
+        hadd,
+        config.network.key_file.is_some(),
+        controller.bridge(),
+        controller.metrics(),
+    )
+    .map_err(|err| Failure::Usage(err.into()))?;
+    info!(url = %format!("http://{}/", server.addr), "web manager started");
+    Ok(server)
 }

@@ -8,19 +8,25 @@
 //! asked back with `repair`, which keeps the address when it is free. With no server
 //! answering, the node starts on the address it was leased, as before. A clean stop releases
 //! it ([`release_requests`]).
+//!
+//! While it runs, a controller watches the records of its leased addresses ([`displaced`]):
+//! when the primary says one is another node's now (two primaries leased it apart, in a
+//! partition, and the other lease stood), it stops and leases anew.
 
+mod asker;
+
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use janitoo_config::{Address, Config, ConfigFile, NodeConfig, NodeKey, SettingKey};
 use janitoo_protocol::lease_client::{LeaseAction, LeaseClient, Wanted};
-use janitoo_protocol::topic::filters;
 use janitoo_protocol::{
     Codec, Data, Hadd, LeaseOp, LeasePart, LeaseReply, LeaseRequest, Message, Topic,
 };
-use rumqttc::{AsyncClient, Event, Packet, QoS};
-use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
+
+use asker::Asker;
 
 use crate::bridge::connection::MqttSettings;
 use crate::error::ActorError;
@@ -51,109 +57,6 @@ fn wanting(key: NodeKey, place: String, uuid: &str, node: &NodeConfig) -> Wantin
     }
 }
 
-/// The MQTT client of the lease step: requests out, answers on `/reply/+` in.
-struct Asker {
-    client: AsyncClient,
-    answers: mpsc::Receiver<LeaseReply>,
-    /// Whether the answers' subscription is acknowledged (asking before would lose them).
-    subscribed: watch::Receiver<bool>,
-    codec: Codec,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Asker {
-    fn connect(mqtt: &MqttSettings, codec: Codec) -> Asker {
-        let client_id = format!("janitoo-lease-{}", uuid::Uuid::new_v4().simple());
-        let brokers = mqtt.brokers.len();
-        let (client, mut event_loop) =
-            MqttSettings::client(mqtt.options_at(0, client_id.clone()), 64);
-        let (sender, answers) = mpsc::channel(64);
-        let (acknowledged, subscribed) = watch::channel(false);
-        let subscriber = client.clone();
-        let mqtt = mqtt.clone();
-        let task = tokio::spawn(async move {
-            let mut position = 0;
-            let mut warned = false;
-            loop {
-                match event_loop.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = acknowledged.send(true);
-                    }
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        warned = false;
-                        let _ = subscriber
-                            .subscribe(filters::lease_reply("+"), QoS::AtLeastOnce)
-                            .await;
-                    }
-                    Ok(Event::Incoming(Packet::Publish(publish))) => {
-                        let decoded = Topic::parse(&publish.topic)
-                            .and_then(|topic| Message::decode(&topic, &publish.payload, codec));
-                        if let Ok(Message::LeaseReply(reply)) = decoded {
-                            // A full channel drops: the asker asks again.
-                            let _ = sender.try_send(reply);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(err) => {
-                        if !warned {
-                            warn!(%err, "leasing addresses: the broker is not reachable; retrying");
-                            warned = true;
-                        }
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        position = (position + 1) % brokers.max(1);
-                        let options = mqtt.options_at(position, client_id.clone());
-                        event_loop.mqtt_options = options;
-                    }
-                }
-            }
-        });
-        Asker {
-            client,
-            answers,
-            subscribed,
-            codec,
-            task,
-        }
-    }
-
-    /// Waits until the answers can be heard.
-    async fn ready(&mut self) {
-        let _ = self.subscribed.wait_for(|subscribed| *subscribed).await;
-    }
-
-    async fn send(&self, op: LeaseOp, request: LeaseRequest) {
-        let payload = Message::Lease(request).encode(self.codec);
-        let topic = Topic::Lease(op).to_string();
-        let _ = self
-            .client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await;
-    }
-
-    /// The next answer before `deadline`.
-    async fn answer(&mut self, deadline: Instant) -> Option<LeaseReply> {
-        tokio::time::timeout_at(deadline, self.answers.recv())
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// The answer to `rep_uuid` before `deadline` (anyone may publish on `/reply/+`).
-    async fn answer_to(&mut self, rep_uuid: &str, deadline: Instant) -> Option<LeaseReply> {
-        loop {
-            let reply = self.answer(deadline).await?;
-            if reply.rep_uuid == rep_uuid {
-                return Some(reply);
-            }
-        }
-    }
-
-    async fn close(self) {
-        let _ = self.client.disconnect().await;
-        self.task.abort();
-    }
-}
-
 /// Leases what `config` leaves to the network and locks what it leased before; the config to
 /// start with (read again from its file when the addresses were written into it).
 pub async fn lease_addresses(
@@ -171,14 +74,26 @@ pub async fn lease_addresses(
         return Ok(config.clone());
     }
     let prefix = uuid::Uuid::new_v4().simple().to_string();
-    let mut asker = Asker::connect(mqtt, codec);
+    let mut asker = Asker::connect(mqtt, codec, &[]);
     asker.ready().await;
     let mut changes = Vec::new();
     let mut config = config.clone();
-    lock_kept(&mut asker, &config, &prefix, &mut changes).await;
+    let moved = lock_kept(&mut asker, &config, &prefix, &mut changes).await;
     for (key, hadd) in &changes {
         if let Some(node) = node_mut(&mut config, key) {
             node.hadd = *hadd;
+        }
+    }
+    // The leased components of a bus that moved move with it: new leases under it.
+    for bus in config
+        .buses
+        .iter_mut()
+        .filter(|bus| moved.contains(&bus.oid))
+    {
+        for component in &mut bus.components {
+            if component.node.address == Address::Leased {
+                component.node.address = Address::Auto;
+            }
         }
     }
     for bus_at in 0..config.buses.len() {
@@ -285,15 +200,9 @@ async fn lease(asker: &mut Asker, wanted: Wanted, want: &Wanting, prefix: &str) 
     }
 }
 
-/// Locks every address leased at an earlier start; a lease the server lost is asked back with
-/// `repair`. With no answer within [`LOCK_WAIT`], the nodes start on their addresses.
-async fn lock_kept(
-    asker: &mut Asker,
-    config: &Config,
-    prefix: &str,
-    changes: &mut Vec<(NodeKey, Hadd)>,
-) {
-    let kept: Vec<(Wanting, Hadd)> = config
+/// Every node of `config` on an address leased at an earlier start, with what it asks as.
+fn leased_nodes(config: &Config) -> Vec<(Wanting, Hadd)> {
+    config
         .buses
         .iter()
         .flat_map(|bus| {
@@ -317,18 +226,46 @@ async fn lock_kept(
         })
         .filter(|(_, node)| node.address == Address::Leased)
         .map(|(want, node)| (want, node.hadd))
-        .collect();
-    let deadline = Instant::now() + LOCK_WAIT;
-    for (at, (want, hadd)) in kept.into_iter().enumerate() {
-        let node = want.place.as_str();
-        let rep_uuid = format!("{prefix}-lock-{at}");
-        let options = [
+        .collect()
+}
+
+/// What a node asks as, in a lock or a repair.
+fn named(want: &Wanting) -> Option<std::collections::BTreeMap<String, Data>> {
+    Some(
+        [
             ("name".to_owned(), Data::from(want.name.as_str())),
             ("location".to_owned(), Data::from(want.location.as_str())),
-        ];
-        let named = Some(options.clone().into_iter().collect());
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// Locks every address leased at an earlier start; a lease the server lost, or that is
+/// another node's now, is asked back with `repair` (a new address when it is not free). With
+/// no answer within [`LOCK_WAIT`], the nodes start on their addresses. The buses that moved:
+/// their leased components are leased anew under them.
+async fn lock_kept(
+    asker: &mut Asker,
+    config: &Config,
+    prefix: &str,
+    changes: &mut Vec<(NodeKey, Hadd)>,
+) -> BTreeSet<String> {
+    let mut moved = BTreeSet::new();
+    let deadline = Instant::now() + LOCK_WAIT;
+    for (at, (want, hadd)) in leased_nodes(config).into_iter().enumerate() {
+        if let NodeKey::Component { bus, .. } = &want.key {
+            if moved.contains(bus) {
+                continue;
+            }
+        }
+        let node = want.place.as_str();
+        let rep_uuid = format!("{prefix}-lock-{at}");
         asker
-            .send(LeaseOp::Lock, address_request(&rep_uuid, hadd, named))
+            .send(
+                LeaseOp::Lock,
+                address_request(&rep_uuid, hadd, named(&want)),
+            )
             .await;
         let Some(reply) = asker.answer_to(&rep_uuid, deadline).await else {
             warn!(node, %hadd, "no lease server answered the lock: starting on the address leased before");
@@ -338,13 +275,11 @@ async fn lock_kept(
             info!(node, %hadd, "lease locked");
             continue;
         }
-        // The server lost it (a new table), or it is another node's now: asked back, the
-        // address kept when it is free, another one otherwise.
         let rep_uuid = format!("{prefix}-repair-{at}");
         asker
             .send(
                 LeaseOp::Repair,
-                address_request(&rep_uuid, hadd, Some(options.into_iter().collect())),
+                address_request(&rep_uuid, hadd, named(&want)),
             )
             .await;
         match asker
@@ -353,12 +288,79 @@ async fn lock_kept(
             .map(|r| granted(&r))
         {
             Some(Some(repaired)) if repaired == hadd => info!(node, %hadd, "lease repaired"),
-            Some(Some(moved)) => {
-                warn!(node, from = %hadd, to = %moved, "the leased address is another node's now: moving to a new lease");
-                changes.push((want.key, moved));
+            Some(Some(new)) => {
+                warn!(node, from = %hadd, to = %new, why = ?reply.msg_error, "the leased address is another node's now: moving to a new lease");
+                if let NodeKey::Bus(oid) = &want.key {
+                    moved.insert(oid.clone());
+                }
+                changes.push((want.key, new));
             }
             _ => {
                 warn!(node, %hadd, why = ?reply.msg_error, "the lease could not be locked or repaired: starting on the address leased before")
+            }
+        }
+    }
+    moved
+}
+
+/// A leased address of this process that is another node's now.
+#[derive(Debug, Clone)]
+pub struct Displaced {
+    /// The node's table in the file.
+    pub place: String,
+    /// The address.
+    pub hadd: Hadd,
+    /// Why the primary refused this node's lock.
+    pub why: String,
+}
+
+/// Watches the records of `config`'s leased addresses while the controller runs. A record
+/// naming another node is checked with the primary (a lock naming this one: anyone may
+/// publish a record on an unkeyed network); resolves when the primary refuses it. Never
+/// resolves for a controller with no leased address.
+pub async fn displaced(config: &Config, mqtt: &MqttSettings, codec: Codec) -> Displaced {
+    let leased = leased_nodes(config);
+    if leased.is_empty() {
+        return std::future::pending().await;
+    }
+    let watched: Vec<Hadd> = leased.iter().map(|(_, hadd)| *hadd).collect();
+    let mut asker = Asker::connect(mqtt, codec, &watched);
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let mut asked = 0u64;
+    loop {
+        let Some((hadd, record)) = asker.records.recv().await else {
+            return std::future::pending().await;
+        };
+        let Some((want, _)) = leased.iter().find(|(_, held)| *held == hadd) else {
+            continue;
+        };
+        let holder = record.held.as_ref().map(|held| held.name.as_str());
+        if holder.is_none_or(|holder| holder == want.name) {
+            // Ours, or removed by an operator (locked again at the next start).
+            continue;
+        }
+        asked += 1;
+        let rep_uuid = format!("{prefix}-check-{asked}");
+        asker
+            .send(LeaseOp::Lock, address_request(&rep_uuid, hadd, named(want)))
+            .await;
+        let deadline = Instant::now() + LOCK_WAIT;
+        match asker.answer_to(&rep_uuid, deadline).await {
+            Some(reply) if reply.msg_status == 400 => {
+                let why = reply.msg_error.unwrap_or_default();
+                error!(node = %want.place, %hadd, %why, "this node's address is another node's now: leasing a new one");
+                asker.close().await;
+                return Displaced {
+                    place: want.place.clone(),
+                    hadd,
+                    why,
+                };
+            }
+            Some(_) => {
+                warn!(node = %want.place, %hadd, holder, "a record names another node at this node's address, and the primary says it is this one's: ignored (forged?)")
+            }
+            None => {
+                warn!(node = %want.place, %hadd, holder, "a record names another node at this node's address; the primary did not answer: asked again at the next record")
             }
         }
     }
