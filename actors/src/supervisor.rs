@@ -74,6 +74,8 @@ pub struct NetworkSupervisor {
     records: Recipient<PublishRecord>,
     /// The lease table's writer, when it is kept in a state folder.
     store: Option<LeaseStore>,
+    /// Records were applied since the table was last stored.
+    leases_dirty: bool,
     metrics: Arc<Metrics>,
     origin: Instant,
     refusals: RefusalLog,
@@ -108,6 +110,7 @@ impl NetworkSupervisor {
             resubscribe: links.resubscribe,
             records: links.records,
             store,
+            leases_dirty: false,
             metrics,
             origin: Instant::now(),
             refusals: RefusalLog::default(),
@@ -181,6 +184,7 @@ impl NetworkSupervisor {
         }
         if let (true, Some(store)) = (stored, &self.store) {
             store.store(lease_store::snapshot(self.core.leases()), after_store);
+            self.leases_dirty = false;
         }
     }
 
@@ -278,6 +282,11 @@ impl NetworkSupervisor {
         let _core = debug_span!("core", event = "tick").entered();
         let commands = self.core.on_tick(self.now());
         self.carry_out(commands);
+        if std::mem::take(&mut self.leases_dirty) {
+            if let Some(store) = &self.store {
+                store.store(lease_store::snapshot(self.core.leases()), Vec::new());
+            }
+        }
     }
 }
 
@@ -316,6 +325,8 @@ impl Handler<Observed> for NetworkSupervisor {
         let commands = self
             .core
             .on_message(&observed.topic, &observed.message, self.now());
+        // A record kept from another primary is stored at the next tick (many come at once).
+        self.leases_dirty |= matches!(observed.topic, Topic::LeaseRecord(_));
         self.carry_out(commands);
     }
 }

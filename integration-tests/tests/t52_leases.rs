@@ -425,3 +425,81 @@ async fn a_displaced_auto_bus_moves_to_a_new_lease() {
         moved.map(|hadd| (hadd, Address::Leased))
     );
 }
+
+/// A new primary may hold another side's leases (a healed partition): a running auto
+/// controller locks each of its leases again with it, and stays where it is when they are its.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_auto_bus_locks_its_leases_again_with_a_new_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = *brokers_under_test().last().unwrap();
+    let broker = BrokerProcess::start(kind, janitoo(), None);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let mut first_primary = primary(dir.path(), &broker, &watcher).await;
+    let secondary = copy_example("failover/secondary-a.toml", dir.path(), |text| {
+        text.replace("key_file = \"network.key\"", "")
+    });
+    let mut second = ControllerProcess::start(janitoo(), &secondary, &broker.address());
+    let config = auto_config(dir.path(), "orchard.toml");
+    let started = Instant::now();
+    let _auto = start_auto(&config, &broker);
+    let leased = [Hadd::new(10, 0), Hadd::new(10, 1), Hadd::new(10, 2)];
+    assert!(beating(&watcher, &leased, started).await);
+    let announced = watcher
+        .wait_for(Duration::from_secs(10), || {
+            watcher
+                .candidacies(started)
+                .into_iter()
+                .any(|(_, candidacy)| candidacy.hadd == Hadd::new(2, 0))
+                .then_some(())
+        })
+        .await;
+    assert!(announced.is_some(), "the secondary did not announce itself");
+    // Whichever acts as primary now is killed; the other takes over with a new epoch.
+    // The controller's watch hears the primary before it goes (two beats since its start).
+    let beats = watcher
+        .wait_for(Duration::from_secs(10), || {
+            let beats = watcher.primaries(started);
+            (beats.len() >= 2).then_some(beats)
+        })
+        .await
+        .expect("the primary's beats");
+    let (_, acting, epoch) = *beats.last().expect("a primary beat");
+    if acting == Hadd::new(1, 0) {
+        first_primary.kill();
+    } else {
+        second.kill();
+    }
+    let killed = Instant::now();
+    let took_over = watcher
+        .wait_for(Duration::from_secs(20), || {
+            watcher
+                .primaries(killed)
+                .into_iter()
+                .find(|(_, hadd, new)| *hadd != acting && *new != epoch)
+                .map(|(at, _, _)| at)
+        })
+        .await
+        .expect("the other controller took over");
+    let locks = watcher
+        .wait_for(Duration::from_secs(10), || {
+            let locks = watcher
+                .since(took_over)
+                .into_iter()
+                .filter(|heard| heard.topic == Topic::Lease(LeaseOp::Lock))
+                .count();
+            (locks >= 3).then_some(locks)
+        })
+        .await;
+    assert_eq!(
+        locks,
+        Some(3),
+        "each lease locked again with the new primary"
+    );
+    // Its own: it stays.
+    let after = Instant::now();
+    assert!(beating(&watcher, &leased, after).await);
+    assert_eq!(
+        addresses(&config),
+        leased.map(|hadd| (hadd, Address::Leased))
+    );
+}

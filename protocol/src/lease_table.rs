@@ -40,6 +40,8 @@ pub const MAX_UNCONFIRMED_PER_CONTROLLER: usize = 16;
 /// Leases a table holds at most (granted here or replicated): a stranger's records cost
 /// bounded memory.
 pub const MAX_LEASES: usize = 20_000;
+/// What a refused lock says when the address is another node's now (the asker moves).
+pub const LEASED_TO_ANOTHER: &str = "leased to another node";
 /// The longest name or location accepted.
 pub const MAX_TEXT: usize = 128;
 
@@ -135,7 +137,7 @@ pub struct Served {
 }
 
 /// The table.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeaseTable {
     leases: BTreeMap<Hadd, Lease>,
 }
@@ -354,7 +356,7 @@ impl LeaseTable {
                 if let Some(Value::String(name)) = named {
                     if *name != lease.name {
                         return Err(format!(
-                            "options.name: {hadd} is leased to another node ({:?})",
+                            "options.name: {hadd} is {LEASED_TO_ANOTHER} ({:?})",
                             lease.name
                         ));
                     }

@@ -15,11 +15,20 @@ use tracing::warn;
 use crate::bridge::connection::MqttSettings;
 
 /// The MQTT client of the lease step: requests out, answers on `/reply/+` in.
+/// What the watch of displaced leases hears.
+#[derive(Debug)]
+pub(super) enum Heard {
+    /// The record of a watched address.
+    Record(Hadd, LeaseRecord),
+    /// The primary's heartbeat, with its epoch (none from the original's).
+    Primary(Option<u64>),
+}
+
 pub(super) struct Asker {
     client: AsyncClient,
     answers: mpsc::Receiver<LeaseReply>,
-    /// The records of the addresses watched, as they come.
-    pub(super) records: mpsc::Receiver<(Hadd, LeaseRecord)>,
+    /// The records of the addresses watched, and the primary's heartbeats, as they come.
+    pub(super) heard: mpsc::Receiver<Heard>,
     /// Whether the subscriptions are acknowledged (asking before would lose the answers).
     subscribed: watch::Receiver<bool>,
     codec: Codec,
@@ -27,20 +36,24 @@ pub(super) struct Asker {
 }
 
 impl Asker {
-    /// Connects, and subscribes to the answers and to the records of `watched`.
+    /// Connects, and subscribes to the answers and, when `watched` is not empty, to their
+    /// records and the primary's heartbeat.
     pub(super) fn connect(mqtt: &MqttSettings, codec: Codec, watched: &[Hadd]) -> Asker {
         let client_id = format!("janitoo-lease-{}", uuid::Uuid::new_v4().simple());
         let brokers = mqtt.brokers.len();
         let (client, mut event_loop) =
             MqttSettings::client(mqtt.options_at(0, client_id.clone()), 64);
         let (sender, answers) = mpsc::channel(64);
-        let (record_sender, records) = mpsc::channel(64);
+        let (heard_sender, heard) = mpsc::channel(64);
         let mut wanted: Vec<String> = vec![filters::lease_reply("+")];
         wanted.extend(
             watched
                 .iter()
                 .map(|hadd| Topic::LeaseRecord(*hadd).to_string()),
         );
+        if !watched.is_empty() {
+            wanted.push(filters::RESOLV_HEARTBEAT.into());
+        }
         let subscriptions = wanted.len();
         let (acknowledged, subscribed) = watch::channel(false);
         let subscriber = client.clone();
@@ -74,8 +87,11 @@ impl Asker {
                             }
                             Ok(Message::LeaseRecord(record)) => {
                                 if let Ok(Topic::LeaseRecord(hadd)) = Topic::parse(&publish.topic) {
-                                    let _ = record_sender.try_send((hadd, record));
+                                    let _ = heard_sender.try_send(Heard::Record(hadd, record));
                                 }
+                            }
+                            Ok(Message::ResolvHeartbeat(beat)) => {
+                                let _ = heard_sender.try_send(Heard::Primary(beat.epoch));
                             }
                             _ => {}
                         }
@@ -97,7 +113,7 @@ impl Asker {
         Asker {
             client,
             answers,
-            records,
+            heard,
             subscribed,
             codec,
             task,

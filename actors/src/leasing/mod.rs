@@ -20,13 +20,14 @@ use std::time::Duration;
 
 use janitoo_config::{Address, Config, ConfigFile, NodeConfig, NodeKey, SettingKey};
 use janitoo_protocol::lease_client::{LeaseAction, LeaseClient, Wanted};
+use janitoo_protocol::lease_table::LEASED_TO_ANOTHER;
 use janitoo_protocol::{
     Codec, Data, Hadd, LeaseOp, LeasePart, LeaseReply, LeaseRequest, Message, Topic,
 };
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
-use asker::Asker;
+use asker::{Asker, Heard};
 
 use crate::bridge::connection::MqttSettings;
 use crate::error::ActorError;
@@ -314,10 +315,18 @@ pub struct Displaced {
     pub why: String,
 }
 
-/// Watches the records of `config`'s leased addresses while the controller runs. A record
-/// naming another node is checked with the primary (a lock naming this one: anyone may
-/// publish a record on an unkeyed network); resolves when the primary refuses it. Never
-/// resolves for a controller with no leased address.
+/// How long after a new primary's first heartbeat a controller locks its leases again, at
+/// most (each picks a moment in it, so that a house does not ask all at once).
+pub const RELOCK_SPREAD: Duration = Duration::from_secs(3);
+
+/// Watches `config`'s leased addresses while the controller runs, and resolves when one is
+/// another node's now (two primaries leased it apart, and the other lease stood):
+/// - a record naming another node at one of them is checked with the primary, by a lock naming
+///   this one (anyone may publish a record on an unkeyed network);
+/// - a new primary (a partition healed, a takeover) is asked again for every lease, by the same
+///   lock: it may hold the other side's.
+///
+/// Never resolves for a controller with no leased address.
 pub async fn displaced(config: &Config, mqtt: &MqttSettings, codec: Codec) -> Displaced {
     let leased = leased_nodes(config);
     if leased.is_empty() {
@@ -325,46 +334,87 @@ pub async fn displaced(config: &Config, mqtt: &MqttSettings, codec: Codec) -> Di
     }
     let watched: Vec<Hadd> = leased.iter().map(|(_, hadd)| *hadd).collect();
     let mut asker = Asker::connect(mqtt, codec, &watched);
+    debug!(leases = watched.len(), "watching this process's leases");
     let prefix = uuid::Uuid::new_v4().simple().to_string();
     let mut asked = 0u64;
+    let mut primary_epoch: Option<u64> = None;
     loop {
-        let Some((hadd, record)) = asker.records.recv().await else {
+        let Some(heard) = asker.heard.recv().await else {
             return std::future::pending().await;
         };
-        let Some((want, _)) = leased.iter().find(|(_, held)| *held == hadd) else {
-            continue;
+        let to_check: Vec<&(Wanting, Hadd)> = match heard {
+            Heard::Record(hadd, record) => {
+                let holder = record.held.as_ref().map(|held| held.name.clone());
+                leased
+                    .iter()
+                    .filter(|(want, held)| {
+                        // Ours, or removed by an operator (locked again at the next start).
+                        *held == hadd && holder.as_ref().is_some_and(|name| *name != want.name)
+                    })
+                    .collect()
+            }
+            Heard::Primary(epoch) => {
+                // (The original's primary beats without an epoch: it moves nothing here.)
+                let new =
+                    epoch.is_some() && primary_epoch.is_some_and(|known| Some(known) != epoch);
+                primary_epoch = epoch.or(primary_epoch);
+                if !new {
+                    continue;
+                }
+                debug!(epoch = ?epoch, "a new primary: locking every lease again");
+                let spread = RELOCK_SPREAD.as_millis() as u64;
+                let wait = (uuid::Uuid::new_v4().as_u128() % u128::from(spread.max(1))) as u64;
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                leased.iter().collect()
+            }
         };
-        let holder = record.held.as_ref().map(|held| held.name.as_str());
-        if holder.is_none_or(|holder| holder == want.name) {
-            // Ours, or removed by an operator (locked again at the next start).
-            continue;
-        }
-        asked += 1;
-        let rep_uuid = format!("{prefix}-check-{asked}");
-        asker
-            .send(LeaseOp::Lock, address_request(&rep_uuid, hadd, named(want)))
-            .await;
-        let deadline = Instant::now() + LOCK_WAIT;
-        match asker.answer_to(&rep_uuid, deadline).await {
-            Some(reply) if reply.msg_status == 400 => {
-                let why = reply.msg_error.unwrap_or_default();
-                error!(node = %want.place, %hadd, %why, "this node's address is another node's now: leasing a new one");
+        for (want, hadd) in to_check {
+            asked += 1;
+            if let Some(displaced) =
+                check(&mut asker, want, *hadd, &format!("{prefix}-{asked}")).await
+            {
                 asker.close().await;
-                return Displaced {
-                    place: want.place.clone(),
-                    hadd,
-                    why,
-                };
-            }
-            Some(_) => {
-                warn!(node = %want.place, %hadd, holder, "a record names another node at this node's address, and the primary says it is this one's: ignored (forged?)")
-            }
-            None => {
-                warn!(node = %want.place, %hadd, holder, "a record names another node at this node's address; the primary did not answer: asked again at the next record")
+                return displaced;
             }
         }
     }
 }
+
+/// Locks `hadd` in `want`'s name (three tries): `Some` when the primary says it is another
+/// node's. A lease the primary does not hold stays as it is: the node's heartbeats keep its
+/// address from being leased, and the next start asks for it back.
+async fn check(asker: &mut Asker, want: &Wanting, hadd: Hadd, rep_uuid: &str) -> Option<Displaced> {
+    let node = want.place.as_str();
+    for attempt in 1..=CHECK_TRIES {
+        let rep_uuid = format!("{rep_uuid}-{attempt}");
+        asker
+            .send(LeaseOp::Lock, address_request(&rep_uuid, hadd, named(want)))
+            .await;
+        let deadline = Instant::now() + LOCK_WAIT;
+        let Some(reply) = asker.answer_to(&rep_uuid, deadline).await else {
+            continue;
+        };
+        if reply.msg_status == 200 {
+            return None;
+        }
+        let why = reply.msg_error.unwrap_or_default();
+        if why.contains(LEASED_TO_ANOTHER) {
+            error!(node, %hadd, %why, "this node's address is another node's now: leasing a new one");
+            return Some(Displaced {
+                place: want.place.clone(),
+                hadd,
+                why,
+            });
+        }
+        warn!(node, %hadd, %why, "the primary does not hold this node's lease: kept as it is, asked back at the next start");
+        return None;
+    }
+    warn!(node, %hadd, "the primary did not answer a lock: asked again at the next record or primary");
+    None
+}
+
+/// Locks tried, each waiting [`LOCK_WAIT`], when a lease is checked.
+pub const CHECK_TRIES: u32 = 3;
 
 fn node_mut<'a>(config: &'a mut Config, key: &NodeKey) -> Option<&'a mut NodeConfig> {
     match key {
