@@ -147,15 +147,9 @@ async fn main() {
         let secondary = copy_example("failover/secondary-a.toml", dir.path(), unkeyed);
         let mut secondary = ControllerProcess::start(janitoo(), &secondary, &broker.address());
         let announced = watcher
-            .wait_for(Duration::from_secs(20), || {
-                watcher
-                    .candidacies(since)
-                    .into_iter()
-                    .any(|(_, candidacy)| candidacy.hadd == Hadd::new(2, 0))
-                    .then_some(())
-            })
+            .announced(Hadd::new(2, 0), since, Duration::from_secs(20))
             .await;
-        assert!(announced.is_some(), "the secondary announced itself");
+        assert!(announced, "the secondary announced itself");
         let pids = [primary.pid().to_string(), secondary.pid().to_string()];
         let rss_before = pids.clone().map(|pid| rss_kib(&pid));
         let mut client = Client::connect(broker.port).await;
@@ -202,15 +196,9 @@ async fn main() {
         let late_since = Instant::now();
         let late_process = ControllerProcess::start(janitoo(), &late, &broker.address());
         let announced = watcher
-            .wait_for(Duration::from_secs(20), || {
-                watcher
-                    .candidacies(late_since)
-                    .into_iter()
-                    .any(|(_, candidacy)| candidacy.hadd == Hadd::new(3, 0))
-                    .then_some(())
-            })
+            .announced(Hadd::new(3, 0), late_since, Duration::from_secs(20))
             .await;
-        assert!(announced.is_some(), "the late controller announced itself");
+        assert!(announced, "the late controller announced itself");
         primary.kill();
         secondary.kill();
         let killed = Instant::now();

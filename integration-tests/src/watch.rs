@@ -167,6 +167,18 @@ impl Watcher {
             .collect()
     }
 
+    /// Waits up to `limit` for a candidacy of `hadd` heard since `since`: whether one came.
+    pub async fn announced(&self, hadd: Hadd, since: Instant, limit: Duration) -> bool {
+        self.wait_for(limit, || {
+            self.candidacies(since)
+                .into_iter()
+                .any(|(_, candidacy)| candidacy.hadd == hadd)
+                .then_some(())
+        })
+        .await
+        .is_some()
+    }
+
     /// The candidacies heard since `since`.
     pub fn candidacies(&self, since: Instant) -> Vec<(Instant, Candidacy)> {
         self.since(since)

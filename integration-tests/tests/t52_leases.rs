@@ -201,15 +201,9 @@ async fn a_new_primary_never_leases_an_address_twice() {
     assert!(records.is_some(), "the lease records were published");
     // (The secondary reads them retained as it subscribes; give its candidacy time to show.)
     let announced = watcher
-        .wait_for(Duration::from_secs(10), || {
-            watcher
-                .candidacies(since)
-                .into_iter()
-                .any(|(_, candidacy)| candidacy.hadd == Hadd::new(2, 0))
-                .then_some(())
-        })
+        .announced(Hadd::new(2, 0), since, Duration::from_secs(10))
         .await;
-    assert!(announced.is_some(), "the secondary did not announce itself");
+    assert!(announced, "the secondary did not announce itself");
     first_primary.kill();
     let killed = Instant::now();
     let took_over = watcher
@@ -445,15 +439,9 @@ async fn a_running_auto_bus_locks_its_leases_again_with_a_new_primary() {
     let leased = [Hadd::new(10, 0), Hadd::new(10, 1), Hadd::new(10, 2)];
     assert!(beating(&watcher, &leased, started).await);
     let announced = watcher
-        .wait_for(Duration::from_secs(10), || {
-            watcher
-                .candidacies(started)
-                .into_iter()
-                .any(|(_, candidacy)| candidacy.hadd == Hadd::new(2, 0))
-                .then_some(())
-        })
+        .announced(Hadd::new(2, 0), started, Duration::from_secs(10))
         .await;
-    assert!(announced.is_some(), "the secondary did not announce itself");
+    assert!(announced, "the secondary did not announce itself");
     // Whichever acts as primary now is killed; the other takes over with a new epoch.
     // The controller's watch hears the primary before it goes (two beats since its start).
     let beats = watcher

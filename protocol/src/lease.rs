@@ -312,6 +312,22 @@ pub struct HeldLease {
     pub last_seen_ms: Option<i64>,
 }
 
+impl HeldLease {
+    /// One row of a listing of leases (`janitoo lease list --json`, the web manager): the
+    /// address, the lease's columns, and the `epoch` of the primary that granted it.
+    pub fn listing(&self, hadd: crate::Hadd, epoch: u64) -> Value {
+        serde_json::json!({
+            "hadd": hadd.to_string(),
+            "name": self.name,
+            "location": self.location,
+            "state": self.state.as_str(),
+            "confirmed": self.confirmed,
+            "last_seen_ms": self.last_seen_ms,
+            "epoch": epoch,
+        })
+    }
+}
+
 impl LeaseRecord {
     pub(crate) fn from_tree(tree: &Value) -> Result<LeaseRecord> {
         let fields = Reader::new(tree, "")?;

@@ -18,7 +18,9 @@ mod asker;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use janitoo_config::{Address, Config, ConfigFile, NodeConfig, NodeKey, SettingKey};
+use janitoo_config::{
+    Address, BusConfig, ComponentConfig, Config, ConfigFile, NodeConfig, NodeKey, SettingKey,
+};
 use janitoo_protocol::lease_client::{LeaseAction, LeaseClient, Wanted};
 use janitoo_protocol::lease_table::LEASED_TO_ANOTHER;
 use janitoo_protocol::{
@@ -56,6 +58,22 @@ fn wanting(key: NodeKey, place: String, uuid: &str, node: &NodeConfig) -> Wantin
             .filter(|location| !location.trim().is_empty())
             .unwrap_or_else(|| "unknown".to_owned()),
     }
+}
+
+/// What bus `bus` asks as.
+fn bus_wanting(bus: &BusConfig) -> Wanting {
+    let key = NodeKey::Bus(bus.oid.clone());
+    wanting(key, format!("buses.{}", bus.oid), &bus.oid, &bus.node)
+}
+
+/// What component `component` of `bus` asks as.
+fn component_wanting(bus: &BusConfig, component: &ComponentConfig) -> Wanting {
+    let key = NodeKey::Component {
+        bus: bus.oid.clone(),
+        key: component.key.clone(),
+    };
+    let place = format!("buses.{}.components.{}", bus.oid, component.key);
+    wanting(key, place, &component.uuid(bus), &component.node)
 }
 
 /// Leases what `config` leaves to the network and locks what it leased before; the config to
@@ -100,12 +118,7 @@ pub async fn lease_addresses(
     for bus_at in 0..config.buses.len() {
         let bus = &config.buses[bus_at];
         if bus.node.address == Address::Auto {
-            let want = wanting(
-                NodeKey::Bus(bus.oid.clone()),
-                format!("buses.{}", bus.oid),
-                &bus.oid,
-                &bus.node,
-            );
+            let want = bus_wanting(bus);
             let hadd = lease(&mut asker, Wanted::Controller, &want, &prefix).await;
             changes.push((want.key, hadd));
             let bus = &mut config.buses[bus_at];
@@ -119,15 +132,7 @@ pub async fn lease_addresses(
             if component.node.address != Address::Auto {
                 continue;
             }
-            let want = wanting(
-                NodeKey::Component {
-                    bus: bus.oid.clone(),
-                    key: component.key.clone(),
-                },
-                format!("buses.{}.components.{}", bus.oid, component.key),
-                &component.uuid(bus),
-                &component.node,
-            );
+            let want = component_wanting(bus, component);
             let hadd = lease(&mut asker, Wanted::NodeOf(ctrl), &want, &prefix).await;
             changes.push((want.key, hadd));
             let node = &mut config.buses[bus_at].components[component_at].node;
@@ -207,23 +212,11 @@ fn leased_nodes(config: &Config) -> Vec<(Wanting, Hadd)> {
         .buses
         .iter()
         .flat_map(|bus| {
-            let controller = (
-                wanting(
-                    NodeKey::Bus(bus.oid.clone()),
-                    format!("buses.{}", bus.oid),
-                    &bus.oid,
-                    &bus.node,
-                ),
-                &bus.node,
-            );
-            std::iter::once(controller).chain(bus.components.iter().map(|c| {
-                let key = NodeKey::Component {
-                    bus: bus.oid.clone(),
-                    key: c.key.clone(),
-                };
-                let place = format!("buses.{}.components.{}", bus.oid, c.key);
-                (wanting(key, place, &c.uuid(bus), &c.node), &c.node)
-            }))
+            std::iter::once((bus_wanting(bus), &bus.node)).chain(
+                bus.components
+                    .iter()
+                    .map(|c| (component_wanting(bus, c), &c.node)),
+            )
         })
         .filter(|(_, node)| node.address == Address::Leased)
         .map(|(want, node)| (want, node.hadd))

@@ -69,18 +69,6 @@ fn millis(at: Option<Duration>) -> u64 {
     at.map_or(0, |at| u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn lease_json(hadd: Hadd, epoch: u64, lease: &HeldLease) -> Data {
-    json!({
-        "hadd": hadd.to_string(),
-        "name": lease.name,
-        "location": lease.location,
-        "state": lease.state.as_str(),
-        "confirmed": lease.confirmed,
-        "last_seen_ms": lease.last_seen_ms,
-        "epoch": epoch,
-    })
-}
-
 fn value_json(hadd: Hadd, genre: Genre, value: &ValueDescriptor) -> Data {
     let mut tree = value.to_tree();
     if let Data::Object(map) = &mut tree {
@@ -174,7 +162,7 @@ impl WebModel {
             "controllers": self.view.controllers().keys().filter_map(|h| self.controller_json(*h)).collect::<Vec<_>>(),
             "nodes": nodes.into_iter().map(|h| self.node_json(h)).collect::<Vec<_>>(),
             "values": self.values().map(|(h, g, v)| value_json(h, g, v)).collect::<Vec<_>>(),
-            "leases": self.leases.iter().map(|(h, (epoch, lease))| lease_json(*h, *epoch, lease)).collect::<Vec<_>>(),
+            "leases": self.leases.iter().map(|(h, (epoch, lease))| lease.listing(*h, *epoch)).collect::<Vec<_>>(),
         })
     }
 
@@ -222,7 +210,7 @@ impl WebModel {
                 if !self.leases.contains_key(&hadd) && self.leases.len() >= MAX_LEASES {
                     return None;
                 }
-                let event = json!({"type": "lease", "lease": lease_json(hadd, epoch, &lease)});
+                let event = json!({"type": "lease", "lease": lease.listing(hadd, epoch)});
                 self.leases.insert(hadd, (epoch, lease));
                 Some(event)
             }

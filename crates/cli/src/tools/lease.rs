@@ -77,17 +77,7 @@ fn list(broker: BrokerArg, json: bool) -> Result<(), Failure> {
     if json {
         let rows: Vec<serde_json::Value> = held
             .iter()
-            .map(|(hadd, epoch, lease)| {
-                serde_json::json!({
-                    "hadd": hadd.to_string(),
-                    "name": lease.name,
-                    "location": lease.location,
-                    "state": lease.state.as_str(),
-                    "confirmed": lease.confirmed,
-                    "last_seen_ms": lease.last_seen_ms,
-                    "epoch": epoch,
-                })
-            })
+            .map(|(hadd, epoch, lease)| lease.listing(*hadd, *epoch))
             .collect();
         print_json(&serde_json::Value::Array(rows));
         return Ok(());
