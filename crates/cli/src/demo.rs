@@ -42,7 +42,8 @@ const TUTORIAL: &str = include_str!("../../../deploy/examples/tutorial.toml");
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// Kill the current primary (SIGKILL) every SECONDS, and restart it SECONDS/2 later; with
-    /// --brokers 3, its "Pi": its NATS server with it.
+    /// --brokers 3, its "Pi": its NATS server with it. With --duration, nothing is killed in
+    /// the last SECONDS, so that the demo ends on a house that has settled.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     chaos: Option<f64>,
     /// Brokers: 1 (an embedded broker), or 3 (a NATS cluster; needs nats-server).
@@ -363,7 +364,10 @@ async fn show(
             last_ask = Some(Instant::now());
         }
         if let (Some(at), Some(every)) = (next_chaos, args.chaos) {
-            if Instant::now() >= at && comeback.is_none() {
+            let settles_in_time = args
+                .duration
+                .is_none_or(|limit| started.elapsed().as_secs_f64() + every <= limit);
+            if Instant::now() >= at && comeback.is_none() && settles_in_time {
                 next_chaos = Some(Instant::now() + Duration::from_secs_f64(every));
                 if let Some((primary, _)) = view.primary() {
                     // Processes 0, 1, 2 are the controllers 0001, 0002, 0003; controller 000k
