@@ -62,7 +62,8 @@ pub struct RegisterBus {
     pub announce: Recipient<Announce>,
 }
 
-/// Stop cleanly (bridge): OFFLINE for every node, then disconnect. Answers when done.
+/// Stop cleanly (bridge): OFFLINE for every node (but one another process beats on), then
+/// disconnect. Answers when done.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;

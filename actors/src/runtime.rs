@@ -62,6 +62,8 @@ pub struct StartOptions<'a> {
 /// A running controller process.
 pub struct Controller {
     bridge: Addr<MqttBridge>,
+    /// What the bridge found last: another process on one of this process's addresses.
+    duplicates: crate::bridge::duplicates::Duplicates,
     arbiters: Vec<Arbiter>,
     metrics: Arc<Metrics>,
     /// What a clean stop publishes to release the leased addresses.
@@ -324,8 +326,9 @@ impl Controller {
                     .then(|| config.network.election().silence_limit()),
             },
             metrics.clone(),
-        )
-        .start();
+        );
+        let duplicates = bridge.duplicates();
+        let bridge = bridge.start();
         let links = NodeLinks {
             publisher: bridge.clone().recipient(),
             persist,
@@ -364,6 +367,7 @@ impl Controller {
         }
         Ok(Controller {
             bridge,
+            duplicates,
             arbiters,
             metrics,
             releases: crate::leasing::release_requests(config),
@@ -386,12 +390,14 @@ impl Controller {
                 .await?;
                 let controller = Controller::start(&config, options)?;
                 let waited = tokio::select! {
-                    waited = stop_signal() => Some(waited),
-                    _ = crate::leasing::displaced(&config, &mqtt, options.codec) => None,
+                    waited = stop_signal() => Ok(waited),
+                    moved = crate::leasing::displaced(&config, &mqtt, options.codec) => Err(moved),
+                    moved = crate::leasing::shared_address(&config, controller.duplicates()) => Err(moved),
                 };
                 controller.stop().await;
-                if let Some(waited) = waited {
-                    return waited.map_err(ActorError::Signal);
+                match waited {
+                    Ok(waited) => return waited.map_err(ActorError::Signal),
+                    Err(moved) => config = crate::leasing::to_lease_again(&config, &moved),
                 }
             }
         })
@@ -400,6 +406,11 @@ impl Controller {
     /// The process's counters.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// Another process found beating on one of this process's addresses (the last one).
+    pub fn duplicates(&self) -> crate::bridge::duplicates::Duplicates {
+        self.duplicates.clone()
     }
 
     /// The bridge, to publish through it.

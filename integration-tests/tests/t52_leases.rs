@@ -491,3 +491,89 @@ async fn a_running_auto_bus_locks_its_leases_again_with_a_new_primary() {
         leased.map(|hadd| (hadd, Address::Leased))
     );
 }
+
+/// `deploy/examples/minimal.toml` on `hadd` 0010 (fixed, beating every second), as `name`.
+fn fixed_on_0010(dir: &Path, name: &str) -> PathBuf {
+    let config = copy_example("minimal.toml", dir, |text| {
+        text.replace("\"0300/", "\"0010/")
+            .replace("location = \"Shed\"", "location = \"Shed\"\nheartbeat = 1")
+    });
+    let renamed = dir.join(name);
+    std::fs::rename(&config, &renamed).unwrap();
+    renamed
+}
+
+/// Two processes on one address (item 4): a fixed bus started on the address of a running
+/// auto bus (given by hand, or leased while the fixed one was down and never heard) is found
+/// by the auto one, which moves to a new lease with its components; the fixed one stays.
+/// Two fixed processes on one address both stay, and count what they hear
+/// (`duplicate_addresses`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_bus_sharing_its_address_with_a_fixed_one_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = *brokers_under_test().last().unwrap();
+    let broker = BrokerProcess::start(kind, janitoo(), None);
+    let watcher = Watcher::start("127.0.0.1", broker.port, &FILTERS).await;
+    let _primary = primary(dir.path(), &broker, &watcher).await;
+    let config = auto_config(dir.path(), "orchard.toml");
+    let started = Instant::now();
+    let _auto = start_auto(&config, &broker);
+    let leased = [Hadd::new(10, 0), Hadd::new(10, 1), Hadd::new(10, 2)];
+    assert!(beating(&watcher, &leased, started).await);
+    let fixed_config = fixed_on_0010(dir.path(), "garden.toml");
+    let arrived = Instant::now();
+    let _fixed = ControllerProcess::start(janitoo(), &fixed_config, &broker.address());
+    let moved = [Hadd::new(11, 0), Hadd::new(11, 1), Hadd::new(11, 2)];
+    assert!(
+        beating(&watcher, &moved, arrived).await,
+        "the auto bus did not move off the shared address: {:?}",
+        addresses(&config)
+    );
+    assert_eq!(
+        addresses(&config),
+        moved.map(|hadd| (hadd, Address::Leased)),
+        "the new lease is written into the file"
+    );
+    let after_move = Instant::now();
+    let fixed = [Hadd::new(10, 0), Hadd::new(10, 1)];
+    assert!(
+        beating(&watcher, &fixed, after_move).await,
+        "the fixed bus stays on its address"
+    );
+    // The auto bus's stop before its move said nothing of the fixed node: no OFFLINE, from
+    // it or on its behalf.
+    let offline: Vec<_> = watcher
+        .since(arrived)
+        .into_iter()
+        .filter_map(|heard| match heard.message {
+            Message::Heartbeat(beat) if beat.state != NodeState::Online => Some(beat),
+            _ => None,
+        })
+        .filter(|beat| fixed.iter().any(|hadd| beat.target.covers(*hadd)))
+        .collect();
+    assert_eq!(offline, Vec::new(), "the fixed node was told down");
+    // A second fixed process on the same addresses: nobody can move, both count.
+    let twin_config = fixed_on_0010(dir.path(), "garden-twin.toml");
+    let twin_started = Instant::now();
+    let _twin = ControllerProcess::start(janitoo(), &twin_config, &broker.address());
+    let mut client = janitoo_integration_tests::client::Client::connect(broker.port).await;
+    client.subscribe("/nodes/9999/9990/reply").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut found = 0.0;
+    while Instant::now() < deadline && found < 1.0 {
+        found = client.metric(Hadd::new(10, 0), "duplicate_addresses").await;
+        if found < 1.0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    assert!(
+        found >= 1.0,
+        "a fixed process did not count the other on its address within 30 s of {:?}",
+        twin_started.elapsed()
+    );
+    assert_eq!(
+        addresses(&twin_config),
+        fixed.map(|hadd| (hadd, Address::Fixed)),
+        "a fixed address never moves"
+    );
+}

@@ -71,6 +71,7 @@ pub mod candidacy;
 pub mod codec;
 pub mod command_class;
 pub mod control_plane;
+pub mod duplicate;
 pub mod election;
 pub mod error;
 pub mod fence;

@@ -201,6 +201,9 @@ pub const IN_ORDER_EVERY: u64 = 128;
 /// The longest the event loop waits for them.
 pub const IN_ORDER_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a clean stop waits for the broker to close the connection after the DISCONNECT.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Where the event loop's task tells what it hears.
 pub struct Listener {
     /// Connection changes and most publications.
@@ -347,7 +350,15 @@ pub async fn drive(mut event_loop: EventLoop, listener: Listener) {
                     tell(ConnectionEvent::Received(publication));
                 }
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) if stopping.load(Ordering::SeqCst) => break,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) if stopping.load(Ordering::SeqCst) => {
+                // The broker closes the connection once it has read the DISCONNECT. Closing it
+                // first, while the broker still writes to it (our own OFFLINEs coming back),
+                // makes the broker take the stop for a crash and publish the Will: an OFFLINE
+                // of a controller another process may share.
+                let closed = async { while event_loop.poll().await.is_ok() {} };
+                let _ = tokio::time::timeout(CLOSE_WAIT, closed).await;
+                break;
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 // A node server leaving a broker where no primary is heard: disconnected
                 // cleanly (no Will there), it connects to the next broker at once.

@@ -26,6 +26,7 @@ mod backoff;
 mod broker_choice;
 mod budget;
 pub mod connection;
+pub mod duplicates;
 pub mod inbound;
 pub mod outbound;
 mod registrations;
@@ -164,6 +165,8 @@ pub struct MqttBridge {
     raw_observers: Vec<Recipient<RawObserved>>,
     /// Every node of the process, and the controller carrying the Will: OFFLINE at a clean stop.
     hadds: Vec<Hadd>,
+    /// Their beats, sent and heard: another process on one of them.
+    own: duplicates::OwnAddresses,
     will: Option<Hadd>,
     /// The number of the current connection, and the Will registered with each.
     connection: ConnectionNumber,
@@ -265,6 +268,7 @@ impl MqttBridge {
             observers: Vec::new(),
             raw_observers: Vec::new(),
             hadds: Vec::new(),
+            own: duplicates::OwnAddresses::new(),
             will: config.will,
             connection,
             controller_will,
@@ -277,6 +281,11 @@ impl MqttBridge {
             drained: None,
             metrics,
         }
+    }
+
+    /// What the bridge will find: another process on one of this process's addresses.
+    pub fn duplicates(&self) -> duplicates::Duplicates {
+        self.own.subscribe()
     }
 
     /// Encodes `message` and queues it in the protocol's lane.
@@ -401,6 +410,7 @@ impl Handler<Publish> for MqttBridge {
 
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
+        self.sent_own(&msg.topic);
         self.send(&msg.topic, &msg.message);
     }
 }
@@ -461,6 +471,12 @@ impl Handler<Shutdown> for MqttBridge {
         let mut hadds = self.hadds.clone();
         hadds.extend(self.will.filter(|will| !self.hadds.contains(will)));
         for hadd in hadds {
+            if self.shares(hadd) || self.shares(Hadd::new(hadd.ctrl, 0)) {
+                // Another process's live node is there (or its bus, with components under
+                // it): our OFFLINE would be its too.
+                info!(%hadd, "no OFFLINE: another process beats on this address");
+                continue;
+            }
             let offline = Wire::Heartbeat(Heartbeat::own(hadd, NodeState::Offline));
             self.send(&Topic::Heartbeat(hadd), &offline);
         }

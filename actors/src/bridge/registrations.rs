@@ -32,6 +32,23 @@ impl MqttBridge {
     }
 }
 
+impl MqttBridge {
+    /// Drops `filters` (after what is already sent: the tasks run in order).
+    fn unsubscribe(&self, filters: Vec<String>) {
+        if filters.is_empty() {
+            return;
+        }
+        let client = self.client.clone();
+        actix::spawn(async move {
+            for filter in filters {
+                if let Err(err) = client.unsubscribe(filter).await {
+                    warn!(%err, "unsubscription not sent");
+                }
+            }
+        });
+    }
+}
+
 impl Handler<Resubscribe> for MqttBridge {
     type Result = ();
 
@@ -66,10 +83,12 @@ impl Handler<RegisterBus> for MqttBridge {
         self.buses.insert(msg.ctrl, msg.requests);
         self.inbound.serve(msg.ctrl);
         self.announcers.push(msg.announce);
+        let mut filters = self.watch_own(&msg.hadds);
         self.hadds.extend(msg.hadds);
-        self.filters.push(filter.clone());
+        filters.push(filter);
+        self.filters.extend(filters.iter().cloned());
         if self.link.connected {
-            self.subscribe(vec![filter]);
+            self.subscribe(filters);
         }
     }
 }
@@ -79,11 +98,13 @@ impl Handler<Observe> for MqttBridge {
 
     fn handle(&mut self, msg: Observe, _ctx: &mut Context<Self>) {
         let _handling = self.metrics.handling(ActorKind::Bridge);
+        let covered = self.own_filters_covered_by(&msg.filters);
         self.filters.extend(msg.filters.iter().cloned());
         if self.link.connected {
             // A late observer: its filters now, and the news that the connection is up (so
             // that it asks what it missed).
             self.subscribe(msg.filters);
+            self.unsubscribe(covered);
             self.metrics.sent(msg.kind);
             msg.connection
                 .do_send(ConnectionChanged { connected: true });

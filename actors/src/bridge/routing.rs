@@ -33,6 +33,7 @@ impl MqttBridge {
     /// deliveries to the observers, to await.
     pub(super) fn route(&mut self, received: Received, wait: bool) -> Vec<RequestToObserver> {
         self.metrics.received.increment();
+        self.heard_own(&received.topic, received.retain);
         let congested = self.lanes.as_ref().is_some_and(Lanes::congested);
         let publication = Publication {
             topic: &received.topic,

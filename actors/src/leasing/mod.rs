@@ -32,6 +32,7 @@ use tracing::{debug, error, info, warn};
 use asker::{Asker, Heard};
 
 use crate::bridge::connection::MqttSettings;
+use crate::bridge::duplicates::Duplicates;
 use crate::error::ActorError;
 
 /// How long a start waits for the answers to its locks before starting on its leased
@@ -304,8 +305,58 @@ pub struct Displaced {
     pub place: String,
     /// The address.
     pub hadd: Hadd,
-    /// Why the primary refused this node's lock.
+    /// Why it moves.
     pub why: String,
+    /// The node, when another process beats on its address: it leases a new one (the lease
+    /// is its own in the primary's table, so a lock would keep it there).
+    pub shared: Option<NodeKey>,
+}
+
+/// Resolves when the bridge finds another process beating on one of `config`'s leased
+/// addresses ([`Controller::duplicates`](crate::Controller::duplicates)). A fixed address
+/// found shared moves nothing: the bridge logs and counts it, and the operator must give one
+/// of the two another `hadd`.
+pub async fn shared_address(config: &Config, mut duplicates: Duplicates) -> Displaced {
+    let leased = leased_nodes(config);
+    loop {
+        if duplicates.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let Some(found) = *duplicates.borrow_and_update() else {
+            continue;
+        };
+        if let Some((want, hadd)) = leased.iter().find(|(_, hadd)| *hadd == found.hadd) {
+            error!(node = want.place, %hadd, "another process beats on this node's leased address: leasing a new one");
+            return Displaced {
+                place: want.place.clone(),
+                hadd: *hadd,
+                why: format!("another process beats on {hadd}"),
+                shared: Some(want.key.clone()),
+            };
+        }
+    }
+}
+
+/// The config to lease again with after `moved`: a node whose address another process shares
+/// gives it up (a bus with its leased components, which live under its address).
+pub fn to_lease_again(config: &Config, moved: &Displaced) -> Config {
+    let mut config = config.clone();
+    let Some(key) = &moved.shared else {
+        return config;
+    };
+    if let Some(node) = node_mut(&mut config, key) {
+        node.address = Address::Auto;
+    }
+    if let NodeKey::Bus(oid) = key {
+        for bus in config.buses.iter_mut().filter(|bus| bus.oid == *oid) {
+            for component in &mut bus.components {
+                if component.node.address == Address::Leased {
+                    component.node.address = Address::Auto;
+                }
+            }
+        }
+    }
+    config
 }
 
 /// How long after a new primary's first heartbeat a controller locks its leases again, at
@@ -397,6 +448,7 @@ async fn check(asker: &mut Asker, want: &Wanting, hadd: Hadd, rep_uuid: &str) ->
                 place: want.place.clone(),
                 hadd,
                 why,
+                shared: None,
             });
         }
         warn!(node, %hadd, %why, "the primary does not hold this node's lease: kept as it is, asked back at the next start");

@@ -229,6 +229,9 @@ declare_metrics! {
     leases_over_budget: Counter = "janitoo_mqtt_leases_over_budget",
         "Lease requests and look-ups dropped unread beyond their budget (40, then 10 a second)",
         system("mqtt_leases_over_budget", "lease requests over budget");
+    duplicate_addresses: Counter = "janitoo_duplicate_addresses",
+        "Beats heard on an address of this process from another process (three not ours within 120 s, and each one after): two nodes share an address",
+        system("duplicate_addresses", "beats of another process on our addresses");
     requests_over_budget: Counter = "janitoo_mqtt_requests_over_budget",
         "Requests to nodes dropped unread beyond [limits] max_requests_per_second",
         system("mqtt_requests_over_budget", "requests over budget");

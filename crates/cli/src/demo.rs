@@ -368,12 +368,13 @@ async fn show(
                 .duration
                 .is_none_or(|limit| started.elapsed().as_secs_f64() + every <= limit);
             if Instant::now() >= at && comeback.is_none() && settles_in_time {
-                next_chaos = Some(Instant::now() + Duration::from_secs_f64(every));
+                // (No primary seen yet: tried again at the next screen.)
                 if let Some((primary, _)) = view.primary() {
                     // Processes 0, 1, 2 are the controllers 0001, 0002, 0003; controller 000k
                     // lives on "pi k".
                     let index = usize::from(primary.ctrl).wrapping_sub(1);
                     if index < 3 && processes[index].child.is_some() {
+                        next_chaos = Some(Instant::now() + Duration::from_secs_f64(every));
                         processes[index].kill();
                         let server = (servers > 1).then_some(index % servers);
                         if let Some(server) = server {

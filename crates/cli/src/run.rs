@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use janitoo_actors::leasing::{displaced, lease_addresses};
+use janitoo_actors::leasing::{displaced, lease_addresses, shared_address, to_lease_again};
 use janitoo_actors::{ComponentRegistry, Controller, MqttSettings, StartOptions};
 use janitoo_broker::{Accounts, EmbeddedBroker};
 use janitoo_config::{BrokerAddress, BrokerList, Config};
@@ -195,6 +195,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
                     None
                 }
                 displaced = displaced(&config, &mqtt, codec) => Some(displaced),
+                displaced = shared_address(&config, controller.duplicates()) => Some(displaced),
             };
             match &displaced {
                 None => info!("stopping: OFFLINE heartbeats, then disconnect"),
@@ -204,8 +205,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
                 web.stop().await;
             }
             controller.stop().await;
-            if displaced.is_none() {
-                return Ok(());
+            match &displaced {
+                None => return Ok(()),
+                Some(moved) => config = to_lease_again(&config, moved),
             }
         }
     })
