@@ -437,6 +437,7 @@ impl NetworkCore {
         if failed && self.view.map().node(node).is_none() {
             self.liveness.forget(node);
             self.view.forget(node);
+            self.forgotten.remember(node);
             self.asked.remove(&node);
             if let Some(announcer) = &mut self.announcer {
                 announcer.description_changed(node);

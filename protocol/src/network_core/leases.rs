@@ -2,7 +2,7 @@
 //! publishes each change, retained, on `/dhcp/leases/<hadd>`; every network controller keeps
 //! the table from those records, so the next primary has it whole.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::{Command, Counter, NetworkCore, Note, Out};
@@ -161,7 +161,8 @@ impl NetworkCore {
         }
     }
 
-    /// Every address in use besides the leases: heard on the network, on the map, watched.
+    /// Every address in use besides the leases: heard on the network, on the map, watched,
+    /// or heard once and forgotten since.
     fn addresses_in_use(&self) -> BTreeSet<Hadd> {
         self.view
             .nodes()
@@ -169,6 +170,7 @@ impl NetworkCore {
             .copied()
             .chain(self.view.map().nodes().map(|node| node.hadd))
             .chain(self.liveness.states().map(|(hadd, _)| hadd))
+            .chain(self.forgotten.iter())
             .chain(std::iter::once(self.setup.hadd))
             .collect()
     }
@@ -177,5 +179,36 @@ impl NetworkCore {
     fn wall_ms(&self, now: Duration) -> i64 {
         self.wall_origin_ms
             .saturating_add(i64::try_from(now.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// Addresses remembered after their node was forgotten, at most (the oldest go first).
+pub const FORGOTTEN_ADDRESSES: usize = 4_096;
+
+/// The addresses of nodes forgotten once FAILED (heard by their heartbeats alone, never
+/// described: a bus whose process froze or died before the primary asked it). Their node may
+/// come back, so none of them is leased; the memory of a node (its values, its watch) is still
+/// let go, and a stranger's made-up addresses cost a bounded set.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Forgotten {
+    order: VecDeque<Hadd>,
+    addresses: BTreeSet<Hadd>,
+}
+
+impl Forgotten {
+    pub(super) fn remember(&mut self, hadd: Hadd) {
+        if !self.addresses.insert(hadd) {
+            return;
+        }
+        self.order.push_back(hadd);
+        if self.order.len() > FORGOTTEN_ADDRESSES {
+            if let Some(oldest) = self.order.pop_front() {
+                self.addresses.remove(&oldest);
+            }
+        }
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = Hadd> + '_ {
+        self.addresses.iter().copied()
     }
 }

@@ -214,6 +214,8 @@ pub struct NetworkCore {
     /// The lowest epoch of the lease records refused as ahead of any primary known: they are
     /// read again once that epoch is.
     records_ahead: Option<u64>,
+    /// Addresses of nodes forgotten once FAILED: never leased.
+    forgotten: leases::Forgotten,
 }
 
 /// Retained publications for Home Assistant at once, at most: a thousand nodes are announced
@@ -255,6 +257,7 @@ impl NetworkCore {
             leases: LeaseTable::new(),
             wall_origin_ms: 0,
             records_ahead: None,
+            forgotten: leases::Forgotten::default(),
         }
     }
 

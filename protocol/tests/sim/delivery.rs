@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use janitoo_protocol::network_core::Connection;
-use janitoo_protocol::{Hadd, Heartbeat, Message, NodeState, Topic};
+use janitoo_protocol::{Codec, Hadd, Heartbeat, Message, NodeState, Topic};
 
 use super::broker::{Arrival, Delivery, Packet, RawDelivery};
 use super::*;
@@ -55,9 +55,25 @@ impl World {
         }
     }
 
-    /// A retained message (Home Assistant's topics) reaches a controller.
+    /// A retained message reaches a controller (Home Assistant's topics, lease records) or an
+    /// auto node (lease records).
     pub(super) fn deliver_raw(&mut self, delivery: RawDelivery) {
         if !self.broker.arrives_raw(&delivery) {
+            return;
+        }
+        if let Some(auto) = self
+            .autos
+            .iter()
+            .position(|a| a.process.client == delivery.to)
+        {
+            let topic = Topic::parse(&delivery.topic);
+            if let Ok(Topic::LeaseRecord(hadd)) = topic {
+                let decoded =
+                    Message::decode(&Topic::LeaseRecord(hadd), &delivery.payload, Codec::Json);
+                if let Ok(Message::LeaseRecord(record)) = decoded {
+                    self.auto_heard_record(auto, hadd, &record);
+                }
+            }
             return;
         }
         let Some(at) = self
@@ -76,6 +92,13 @@ impl World {
             return;
         }
         let now = self.now;
+        if let Ok(topic @ Topic::LeaseRecord(_)) = Topic::parse(&delivery.topic) {
+            // Decoded as the bridge does, and given to the core as any message.
+            if let Ok(message) = Message::decode(&topic, &delivery.payload, Codec::Json) {
+                self.step(at, |core| core.on_message(&topic, &message, now));
+            }
+            return;
+        }
         self.step(at, |core| {
             core.on_home_assistant(&delivery.topic, &delivery.payload, now)
         });
@@ -90,6 +113,8 @@ impl World {
             self.controller_receives(at, delivery);
         } else if let Some(node) = self.nodes.iter().position(|n| n.process.client == to) {
             self.node_receives(node, delivery);
+        } else if let Some(auto) = self.autos.iter().position(|a| a.process.client == to) {
+            self.auto_receives(auto, delivery);
         }
     }
 
@@ -98,6 +123,7 @@ impl World {
             .iter_mut()
             .map(|c| &mut c.process)
             .chain(self.nodes.iter_mut().map(|n| &mut n.process))
+            .chain(self.autos.iter_mut().map(|a| &mut a.process))
             .chain(self.original.iter_mut().map(|o| &mut o.process))
             .find(|p| p.client == client)
     }
@@ -131,6 +157,9 @@ impl World {
             if !self.nodes[node].hung {
                 self.node_announces(node);
             }
+        } else if self.autos.iter().any(|a| a.process.client == client) {
+            let retained = self.broker.retained_for(client, self.now, &mut self.random);
+            self.schedule_raw(retained);
         }
     }
 

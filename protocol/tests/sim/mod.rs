@@ -2,6 +2,7 @@
 //! [`NetworkCore`], node processes, a broker in two bridged halves, and the faults of a
 //! [`Schedule`]. Time is an event queue, jittered to the microsecond; nothing sleeps.
 
+mod auto;
 pub mod broker;
 mod delivery;
 mod faults;
@@ -51,6 +52,20 @@ enum Event {
     CalmHang,
     OriginalBeat {
         life: u32,
+    },
+    AutoStart {
+        auto: usize,
+    },
+    AutoTick {
+        auto: usize,
+    },
+    AutoBeat {
+        auto: usize,
+        beats: u32,
+    },
+    AutoCheck {
+        auto: usize,
+        beats: u32,
     },
 }
 
@@ -103,6 +118,8 @@ struct ControllerSim {
     /// Retained messages (Home Assistant's topics) that waited in the socket of a frozen
     /// process.
     raw_buffer: Vec<RawDelivery>,
+    /// The lease table in its state folder, as of its last step.
+    stored_leases: janitoo_protocol::lease_table::LeaseTable,
 }
 
 /// What every controller publishes for Home Assistant while primary: the system genre too,
@@ -172,7 +189,19 @@ pub struct Outcome {
     pub switches: u64,
     /// Publications carried by standby connections.
     pub standby_carried: u64,
+    /// Auto nodes holding a lease at the end.
+    pub autos_leased: usize,
+    /// Auto nodes that moved, their address being another node's.
+    pub lease_moves: u64,
+    /// Of those, the moves because another process beat on the address.
+    pub shared_moves: u64,
+    /// The end came late enough after a single primary stood for the address check.
+    pub duplicates_checked: bool,
 }
+
+/// How long after a single primary stands two live nodes may still hold one address: a new
+/// primary's heartbeat, a relock within 3 s, its answer, a new lease.
+pub const LEASES_SETTLE: Duration = Duration::from_secs(10);
 
 pub struct World {
     now: Duration,
@@ -182,6 +211,7 @@ pub struct World {
     broker: Broker,
     controllers: Vec<ControllerSim>,
     nodes: Vec<NodeSim>,
+    autos: Vec<auto::AutoSim>,
     outsider: usize,
     oracle: Oracle,
     calm_from: Duration,
@@ -242,6 +272,7 @@ impl World {
                 core: None,
                 buffer: Vec::new(),
                 raw_buffer: Vec::new(),
+                stored_leases: Default::default(),
             });
         }
         let nodes = schedule
@@ -270,6 +301,15 @@ impl World {
                     home: spec.half,
                     died_silently: false,
                 }
+            })
+            .collect();
+        let autos = schedule
+            .autos
+            .iter()
+            .enumerate()
+            .map(|(at, spec)| {
+                let client = broker.add_client(spec.half, auto::auto_filters());
+                auto::AutoSim::new(format!("auto{at}"), client, spec.period)
             })
             .collect();
         let outsider = broker.add_client(0, Vec::new());
@@ -309,6 +349,7 @@ impl World {
             broker,
             controllers,
             nodes,
+            autos,
             outsider,
             oracle: Oracle::default(),
             calm_from: schedule.calm_from,
@@ -383,6 +424,9 @@ impl World {
         for (at, action) in &schedule.actions {
             self.at(*at, Event::Act(*action));
         }
+        for (auto, spec) in schedule.autos.iter().enumerate() {
+            self.at(spec.start, Event::AutoStart { auto });
+        }
         if let Some(deadline) = self.step_down_deadline() {
             // Beside a live original, watched a while after ours must have stepped down.
             self.end = deadline + Duration::from_secs(10);
@@ -401,7 +445,9 @@ impl World {
         let controller = &mut self.controllers[at];
         controller.process.running = true;
         controller.process.life += 1;
-        controller.core = Some(core_of(controller.setup, self.now));
+        // Its state folder: the lease table as it last stored it.
+        let stored = controller.stored_leases.clone();
+        controller.core = Some(core_of(controller.setup, self.now).with_leases(stored));
         controller.disrupted = self.now;
         controller.buffer.clear();
         controller.raw_buffer.clear();
@@ -454,6 +500,10 @@ impl World {
             Event::Act(action) => self.act(action),
             Event::CalmHang => self.calm_hang(),
             Event::OriginalBeat { life } => self.original_beat(life),
+            Event::AutoStart { auto } => self.auto_start(auto),
+            Event::AutoTick { auto } => self.auto_tick(auto),
+            Event::AutoBeat { auto, beats } => self.auto_beat(auto, beats),
+            Event::AutoCheck { auto, beats } => self.auto_check(auto, beats),
         }
     }
 
@@ -494,17 +544,31 @@ impl World {
     /// Runs one input through a controller's core and carries out its commands, checking them.
     fn step(&mut self, at: usize, input: impl FnOnce(&mut NetworkCore) -> Vec<Command>) {
         let hadd = self.controllers[at].hadd;
-        let Some(core) = self.controllers[at].core.as_mut() else {
+        let controller = &mut self.controllers[at];
+        let Some(core) = controller.core.as_mut() else {
             return;
         };
         let seen_before = core.epoch();
         let commands = input(core);
         let seen_after = core.epoch();
+        if *core.leases() != controller.stored_leases {
+            controller.stored_leases = core.leases().clone();
+        }
         self.oracle
             .epoch_moved(hadd, seen_before, seen_after, self.now);
         for command in commands {
             match command {
                 Command::Publish { topic, message } => {
+                    if let Message::LeaseReply(reply) = &message {
+                        self.log.push(format!(
+                            "{:?} {hadd}: answers lease {} with {} {:?}/{:?}",
+                            self.now,
+                            reply.rep_uuid,
+                            reply.msg_status,
+                            reply.add_ctrl,
+                            reply.add_node
+                        ));
+                    }
                     if let Message::HeartbeatOnBehalf(beat) = &message {
                         if let HaddTarget::Node(node) = beat.target {
                             let dispatch = Dispatch {
@@ -563,9 +627,11 @@ impl World {
                     }
                 }
                 Command::PublishRetained { topic, message } => {
-                    // Lease records: no node leases in these schedules yet; delivered live.
+                    // A lease record: retained on the broker of its half (and across the
+                    // bridge), and stored in the controller's state folder.
                     let client = self.controllers[at].process.client;
-                    self.publish(client, topic, message, false);
+                    let payload = message.encode(janitoo_protocol::Codec::Json);
+                    self.publish_retained(client, &topic.to_string(), payload);
                 }
                 Command::Retain(retain) => {
                     if retain.topic.contains("/availability/") {

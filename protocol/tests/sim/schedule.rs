@@ -32,6 +32,15 @@ pub struct NodeSpec {
     pub half: usize,
 }
 
+/// An auto node (`hadd = "auto"`): a process that leases a controller address at `start`,
+/// then beats on it every `period`.
+#[derive(Debug, Clone, Copy)]
+pub struct AutoSpec {
+    pub half: usize,
+    pub start: Duration,
+    pub period: Duration,
+}
+
 /// The original's primary (`janitoo_dhcp`) of a mixed schedule: resolv heartbeats without
 /// epoch every `cadence`, no Will.
 #[derive(Debug, Clone, Copy)]
@@ -157,6 +166,8 @@ pub struct Schedule {
     /// Processes that move keep a standby connection to the other broker, which carries their
     /// publications while they move (`[broker] standby`, on by default).
     pub standby: bool,
+    /// Auto nodes, leasing their addresses during the faults.
+    pub autos: Vec<AutoSpec>,
 }
 
 const PERIODS: [u64; 4] = [1, 2, 3, 5];
@@ -200,6 +211,7 @@ impl Schedule {
             calm_from: FAULTS_FROM,
             brokers: Brokers::One,
             standby: false,
+            autos: Vec::new(),
         };
         let faults = random.below(9);
         for _ in 0..faults {
@@ -211,6 +223,14 @@ impl Schedule {
         if bridged && random.chance(600) {
             schedule.add_brokers(random);
         }
+        // Drawn after everything else, for the same reason.
+        schedule.autos = (0..random.below(4))
+            .map(|_| AutoSpec {
+                half: usize::from(bridged && random.chance(500)),
+                start: random.between(Duration::ZERO, FAULTS_UNTIL),
+                period: secs(random.pick(&PERIODS)),
+            })
+            .collect();
         schedule.actions.sort_by_key(|(at, _)| *at);
         schedule
     }
@@ -270,6 +290,8 @@ impl Schedule {
         // The original knows one broker: a house beside it keeps one list.
         schedule.brokers = Brokers::One;
         schedule.standby = false;
+        // The original's primary serves their leases there (not simulated).
+        schedule.autos.clear();
         schedule.actions.retain(|(_, action)| {
             !matches!(action, Action::PiDeath { .. } | Action::PiBack { .. })
         });

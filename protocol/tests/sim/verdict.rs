@@ -22,6 +22,12 @@ impl World {
             .iter()
             .filter(|n| n.process.running && !n.hung)
             .flat_map(|n| n.hadds.iter().map(move |h| (*h, n.process.client)))
+            .chain(
+                self.autos
+                    .iter()
+                    .filter(|a| a.process.running)
+                    .filter_map(|a| a.leased.map(|hadd| (hadd, a.process.client))),
+            )
             .chain(listeners.iter().copied());
         for (beater, from) in beaters {
             for (listener, to) in &listeners {
@@ -139,6 +145,12 @@ impl World {
                 .map_or(Duration::ZERO, |(at, _)| *at)
         });
         let disrupted = primary_sim.map_or(Duration::ZERO, |c| c.disrupted.max(acting_since));
+        let held_by_live_auto: BTreeSet<Hadd> = self
+            .autos
+            .iter()
+            .filter(|a| a.process.running)
+            .filter_map(|a| a.leased)
+            .collect();
         let mut crashes_checked = 0;
         let mut silent_deaths_checked = 0;
         for node in &self.nodes {
@@ -154,6 +166,11 @@ impl World {
             };
             for hadd in node.hadds {
                 let Some(core) = primary_core else { continue };
+                if held_by_live_auto.contains(&hadd) {
+                    // A live auto node beats there now (leased while this node was unheard):
+                    // the address is rightly alive.
+                    continue;
+                }
                 let period = core.liveness().period(hadd);
                 // FAILED is due 6 tolerant periods after the last beat, or after the
                 // primary's last reconnection (plus the rejoin allowance) or pause.
@@ -198,6 +215,8 @@ impl World {
             Some(primary) => self.verdict_home_assistant(primary)?,
             None => 0,
         };
+        let (autos_leased, duplicates_checked) =
+            self.verdict_leases(self.calm_from + settled_after)?;
         Ok(Outcome {
             takeovers: self.oracle.claims.len().saturating_sub(1),
             settled_after,
@@ -216,7 +235,49 @@ impl World {
             silent_deaths_checked,
             switches: self.switches,
             standby_carried: self.broker.standby_carried,
+            autos_leased,
+            lease_moves: self.autos.iter().map(|a| u64::from(a.moves)).sum(),
+            shared_moves: self.autos.iter().map(|a| u64::from(a.shared_moves)).sum(),
+            duplicates_checked,
         })
+    }
+
+    /// No two live nodes (running, not hung) hold the same address: auto nodes leased from
+    /// primaries that may have been apart (a partition) move once one primary stands, within
+    /// [`LEASES_SETTLE`] of it, and one on the address of a fixed node that comes back moves
+    /// once it hears it.
+    /// How many auto nodes held a lease at the end, and whether the end came late enough after
+    /// the single primary to check.
+    fn verdict_leases(&self, settled: Duration) -> Result<(usize, bool), String> {
+        let fixed: BTreeSet<Hadd> = self
+            .nodes
+            .iter()
+            .filter(|n| n.process.running && !n.hung)
+            .flat_map(|n| n.hadds)
+            .chain(self.controllers.iter().map(|c| c.hadd))
+            .collect();
+        let mut holders: BTreeMap<Hadd, Vec<&str>> = BTreeMap::new();
+        for auto in self.autos.iter().filter(|a| a.process.running) {
+            if let Some(hadd) = auto.leased {
+                holders.entry(hadd).or_default().push(&auto.name);
+            }
+        }
+        let leased = holders.values().map(Vec::len).sum();
+        let checked = self.now >= settled + LEASES_SETTLE;
+        if !checked {
+            return Ok((leased, false));
+        }
+        for (hadd, names) in &holders {
+            if names.len() > 1 || fixed.contains(hadd) {
+                return Err(format!(
+                    "{hadd} held by {names:?}{} at the end ({:?}), {:?} after a single primary stood",
+                    if fixed.contains(hadd) { " and a fixed node" } else { "" },
+                    self.now,
+                    self.now - settled
+                ));
+            }
+        }
+        Ok((leased, true))
     }
 
     /// Beside an original primary alive at the end: none of ours acts as primary once it has
@@ -267,6 +328,10 @@ impl World {
             faults: self.faults,
             checked_hang: false,
             crashes_checked: 0,
+            autos_leased: 0,
+            lease_moves: 0,
+            shared_moves: 0,
+            duplicates_checked: false,
             beside_live_original: true,
             home_assistant_topics: 0,
             pi_deaths: self.pi_deaths,

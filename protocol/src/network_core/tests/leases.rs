@@ -198,3 +198,38 @@ fn two_leases_of_one_address_leave_the_higher_epoch_standing_everywhere() {
     // The primary publishes its record again, over the displaced one on the broker.
     assert_eq!(records(&commands), [from_next[0].clone()]);
 }
+
+/// A bus heard by its heartbeat alone, whose process froze before anyone asked it, is told
+/// FAILED and forgotten; its address is still never leased (the simulation found an auto bus
+/// leased onto it, then the bus back beside it).
+#[test]
+fn an_address_forgotten_once_failed_is_never_leased() {
+    let (mut primary, _) = primary_with_node(5_000);
+    let silent_bus = Hadd::new(500, 0);
+    beat(&mut primary, silent_bus, "ONLINE", 5_050);
+    run(&mut primary, 5_100, 400_000);
+    assert_eq!(
+        primary.liveness().state(silent_bus),
+        NodeState::Unknown,
+        "forgotten"
+    );
+    let leased = granted(&ask_new(&mut primary, "f-1", "pond", 400_100), "f-1");
+    assert_eq!(leased, Some(Hadd::new(501, 0)), "above the forgotten 0500");
+}
+
+/// The memory of forgotten addresses is bounded: the oldest go first.
+#[test]
+fn forgotten_addresses_are_bounded() {
+    use crate::network_core::leases::{Forgotten, FORGOTTEN_ADDRESSES};
+    let mut forgotten = Forgotten::default();
+    for node in 0..=FORGOTTEN_ADDRESSES as u16 {
+        forgotten.remember(Hadd::new(8_000, node));
+        forgotten.remember(Hadd::new(8_000, node));
+    }
+    let kept: Vec<Hadd> = forgotten.iter().collect();
+    assert_eq!(kept.len(), FORGOTTEN_ADDRESSES);
+    assert!(
+        !kept.contains(&Hadd::new(8_000, 0)),
+        "the oldest went first"
+    );
+}
