@@ -6,10 +6,11 @@
 //! only one who can tell two beaters apart is one of them: a process hears every beat on its
 //! own addresses' heartbeat topics, and each beat it sent comes back to it once. A beat heard
 //! when none of ours is awaiting its echo is another's; [`FOREIGN_BEATS`] of them within
-//! [`DUPLICATE_WINDOW`] make a [`Duplicate`]. Our own echo cannot be counted twice (an echo
-//! is awaited only [`ECHO_WAIT`], and one that comes later was not another's beat, so the
-//! count errs on the side of missing, never of inventing), and a copy of one delivery that a
-//! broker hands twice (overlapping subscriptions) within [`SAME_DELIVERY`] is one beat.
+//! [`DUPLICATE_WINDOW`] make a [`Duplicate`]. An echo is awaited [`ECHO_WAIT`]: a beat of
+//! the other heard meanwhile is taken for ours (the count errs on the side of missing), and
+//! an echo later than that counts as another's once (three are needed). A copy of one
+//! delivery that a broker hands twice (overlapping subscriptions) within [`SAME_DELIVERY`]
+//! is one beat.
 //!
 //! Sans-IO: the caller says when it sent and heard, with `now`; retained deliveries are the
 //! caller's to skip (no node's beat is retained).
@@ -25,11 +26,41 @@ pub const FOREIGN_BEATS: usize = 3;
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// How long a beat we sent waits for its echo.
 pub const ECHO_WAIT: Duration = Duration::from_secs(5);
-/// Two deliveries on one address this close are one beat handed twice.
-pub const SAME_DELIVERY: Duration = Duration::from_millis(20);
+/// Two deliveries on one address this close are one beat handed twice (two subscriptions
+/// matching: handed back to back). Kept short: two processes beating this close in phase
+/// hide each other (a 1 in 250 chance for two 1 s periods, until their clocks drift apart).
+pub const SAME_DELIVERY: Duration = Duration::from_millis(2);
 /// Beats awaiting their echo, per address, at most (a silent broker loses them; a process
 /// sends one per period).
 const AWAITED_AT_MOST: usize = 8;
+
+/// The system value a process publishes on one of its addresses while it hears another process
+/// beat there ([`OwnBeats::sharing`]; the bridge publishes it at the finding, then every
+/// [`SHARED_REPORT_EVERY`]): its data is the beats not its own within the window. The tools
+/// show the node as shared while one was heard within [`SHARED_SHOWN_FOR`].
+pub const SHARED_ADDRESS: &str = "shared_address";
+/// How often a process says again that an address is shared.
+pub const SHARED_REPORT_EVERY: Duration = Duration::from_secs(2);
+/// How long the tools show an address as shared after the last word of it.
+pub const SHARED_SHOWN_FOR: Duration = Duration::from_secs(10);
+
+/// The publication of [`SHARED_ADDRESS`] for `duplicate`.
+pub fn shared_address_value(duplicate: &Duplicate) -> (crate::Topic, crate::Message) {
+    use crate::{CommandClass, Genre, ValueDescriptor, ValuePublication};
+    let mut value =
+        ValueDescriptor::new(SHARED_ADDRESS, Genre::System, CommandClass::CONFIGURATION);
+    value.hadd = Some(duplicate.hadd);
+    value.data = (duplicate.foreign_beats as i64).into();
+    value.label = Some("Another process beats on this address".to_owned());
+    value.is_readonly = Some(true);
+    let topic = crate::Topic::Value {
+        genre: Genre::System,
+        hadd: duplicate.hadd,
+        uuid: SHARED_ADDRESS.to_owned(),
+    };
+    let message = crate::Message::Value(ValuePublication::Single(Box::new(value)));
+    (topic, message)
+}
 
 /// Another process beats on one of ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +115,23 @@ impl OwnBeats {
                 .back()
                 .is_some_and(|last| now.saturating_sub(*last) <= DUPLICATE_WINDOW)
         })
+    }
+
+    /// Every address of ours with a [`Duplicate`] standing now: [`FOREIGN_BEATS`] not ours
+    /// within the window (one alone may be an echo of ours come late).
+    pub fn sharing(&self, now: Duration) -> Vec<Duplicate> {
+        self.addresses
+            .iter()
+            .map(|(hadd, echoes)| Duplicate {
+                hadd: *hadd,
+                foreign_beats: echoes
+                    .foreign
+                    .iter()
+                    .filter(|at| now.saturating_sub(**at) <= DUPLICATE_WINDOW)
+                    .count(),
+            })
+            .filter(|duplicate| duplicate.foreign_beats >= FOREIGN_BEATS)
+            .collect()
     }
 
     /// Whether `hadd` is one of ours.
@@ -145,6 +193,24 @@ mod tests {
     use super::*;
 
     const OURS: Hadd = Hadd { ctrl: 10, node: 0 };
+
+    /// The value the tools read: on the shared address, its system genre, the count.
+    #[test]
+    fn the_shared_address_value_names_the_address_and_counts() {
+        let (topic, message) = shared_address_value(&Duplicate {
+            hadd: OURS,
+            foreign_beats: 3,
+        });
+        assert_eq!(topic.to_string(), "/values/system/0010/0000/shared_address");
+        let payload = message.encode(crate::Codec::Json);
+        let decoded = crate::Message::decode(&topic, &payload, crate::Codec::Json).unwrap();
+        let crate::Message::Value(publication) = decoded else {
+            panic!("{decoded:?}");
+        };
+        let value = publication.instances()[0];
+        assert_eq!(value.uuid, SHARED_ADDRESS);
+        assert_eq!(crate::value::data_as_f64(&value.data), Some(3.0));
+    }
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
@@ -224,7 +290,7 @@ mod tests {
             beats.sent(OURS, at);
             assert_eq!(beats.heard(OURS, at + secs(0.003)), None);
             assert_eq!(
-                beats.heard(OURS, at + secs(0.004)),
+                beats.heard(OURS, at + secs(0.0031)),
                 None,
                 "the copy at {at:?}"
             );
@@ -254,6 +320,7 @@ mod tests {
         let other = Hadd::new(10, 1);
         let mut beats = OwnBeats::new([OURS, other]);
         assert!(!beats.watches(Hadd::new(11, 0)));
+        assert!(beats.watches(OURS) && beats.watches(other));
         for at in 0..10 {
             assert_eq!(beats.heard(Hadd::new(11, 0), secs(f64::from(at))), None);
         }
@@ -267,6 +334,63 @@ mod tests {
                 hadd: OURS,
                 foreign_beats: 3
             })
+        );
+    }
+
+    /// A bus registered later is watched from then on.
+    #[test]
+    fn an_address_watched_later_is_counted() {
+        let later = Hadd::new(12, 0);
+        let mut beats = OwnBeats::new([OURS]);
+        assert!(!beats.watches(later));
+        beats.watch([later]);
+        assert!(beats.watches(later));
+        for at in [1.0, 2.0] {
+            assert_eq!(beats.heard(later, secs(at)), None);
+        }
+        assert!(beats.heard(later, secs(3.0)).is_some());
+    }
+
+    /// At most eight of our beats await their echo: ten sent and none echoed yet, then ten
+    /// deliveries: the eight awaited are ours, the last two are not, and a third not ours
+    /// makes a duplicate.
+    #[test]
+    fn at_most_eight_beats_await_their_echo() {
+        let mut beats = OwnBeats::new([OURS]);
+        for tenth in 0..10 {
+            beats.sent(OURS, secs(f64::from(tenth) / 10.0));
+        }
+        for tenth in 0..10 {
+            let at = secs(1.0 + f64::from(tenth) / 10.0);
+            assert_eq!(beats.heard(OURS, at), None, "delivery {tenth}");
+        }
+        assert!(beats.shared(OURS, secs(2.0)), "two were not ours");
+        assert_eq!(beats.sharing(secs(2.0)), [], "not yet a duplicate");
+        assert!(beats.heard(OURS, secs(2.5)).is_some());
+        assert_eq!(
+            beats.sharing(secs(3.0)),
+            [Duplicate {
+                hadd: OURS,
+                foreign_beats: 3
+            }]
+        );
+        assert_eq!(beats.sharing(secs(200.0)), [], "a window later");
+    }
+
+    /// The edges: deliveries exactly [`SAME_DELIVERY`] apart are two; an echo exactly
+    /// [`ECHO_WAIT`] late is still ours; a beat exactly [`DUPLICATE_WINDOW`] old still counts.
+    #[test]
+    fn the_limits_are_inclusive_where_they_keep_a_beat() {
+        let mut beats = OwnBeats::new([OURS]);
+        beats.sent(OURS, secs(0.0));
+        assert_eq!(beats.heard(OURS, ECHO_WAIT), None, "ours, 5 s late");
+        assert!(!beats.shared(OURS, ECHO_WAIT));
+        let first = ECHO_WAIT + secs(1.0);
+        assert_eq!(beats.heard(OURS, first), None);
+        assert_eq!(beats.heard(OURS, first + SAME_DELIVERY), None);
+        assert!(
+            beats.heard(OURS, first + DUPLICATE_WINDOW).is_some(),
+            "the first, exactly a window old, still counts; the second, 2 ms on, was a beat"
         );
     }
 }

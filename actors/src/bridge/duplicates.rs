@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use janitoo_protocol::duplicate::{Duplicate, OwnBeats, DUPLICATE_WINDOW};
+use janitoo_protocol::duplicate::{shared_address_value, Duplicate, OwnBeats, DUPLICATE_WINDOW};
 use janitoo_protocol::topic::filters::HEARTBEATS;
 use janitoo_protocol::{Hadd, Topic};
 use tokio::sync::watch;
@@ -32,6 +32,9 @@ pub(super) struct OwnAddresses {
     found: watch::Sender<Option<Duplicate>>,
     /// When the bridge was made: `now` for [`OwnBeats`].
     origin: Instant,
+    /// When the last periodic report found an address shared (none: the next finding is
+    /// reported at once).
+    reported_at: Option<Instant>,
 }
 
 impl OwnAddresses {
@@ -43,6 +46,7 @@ impl OwnAddresses {
             logged: HashMap::new(),
             found: watch::channel(None).0,
             origin: Instant::now(),
+            reported_at: None,
         }
     }
 
@@ -81,6 +85,17 @@ impl MqttBridge {
         let dropped = std::mem::take(&mut self.own.filters);
         self.filters.retain(|filter| !dropped.contains(filter));
         dropped
+    }
+
+    /// Says again, on each address another process may beat on, that it is shared (every
+    /// [`SHARED_REPORT_EVERY`](janitoo_protocol::duplicate::SHARED_REPORT_EVERY)).
+    pub(super) fn report_shared(&mut self) {
+        let sharing = self.own.beats.sharing(self.own.now());
+        self.own.reported_at = (!sharing.is_empty()).then(Instant::now);
+        for duplicate in sharing {
+            let (topic, message) = shared_address_value(&duplicate);
+            self.send(&topic, &message);
+        }
     }
 
     /// Whether another process beats on `hadd` now: its OFFLINE at a stop is not ours to
@@ -130,6 +145,12 @@ impl MqttBridge {
                  primary never heard); an auto node moves, a fixed one must be given another \
                  address"
             );
+        }
+        // For the tools (`janitoo status`): the address is shared (again every
+        // SHARED_REPORT_EVERY while it lasts).
+        if self.own.reported_at.is_none() {
+            let (topic, message) = shared_address_value(&duplicate);
+            self.send(&topic, &message);
         }
         self.own.found.send_replace(Some(duplicate));
     }

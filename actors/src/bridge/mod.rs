@@ -338,6 +338,10 @@ impl Actor for MqttBridge {
         if let Some(link) = self.retained_link.take() {
             actix::spawn(retained_link::drive(link, self.stopping.clone()));
         }
+        ctx.run_interval(
+            janitoo_protocol::duplicate::SHARED_REPORT_EVERY,
+            |bridge, _| bridge.report_shared(),
+        );
         if let Some(link) = self.standby_link.take() {
             actix::spawn(standby::drive(link, self.stopping.clone()));
         }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::tools::show_data;
 use janitoo_protocol::control_plane::{ControlKey, ControlPlane, DEFAULT_WINDOW_MS, SIGNATURE};
+use janitoo_protocol::duplicate::{SHARED_ADDRESS, SHARED_SHOWN_FOR};
 use janitoo_protocol::topic::filters;
 use janitoo_protocol::view::{epoch_of, primary_for, Change};
 use janitoo_protocol::{Codec, Genre, Hadd, InfoKind, Message, NodeState, Request, Topic};
@@ -32,6 +33,8 @@ pub struct NetworkView {
     refused: u64,
     /// Whether the primary's last heartbeat was signed (a keyed network), as far as seen.
     primary_signed: Option<bool>,
+    /// Nodes a process said another process beats on too, and when (known nodes only).
+    shared: BTreeMap<Hadd, Instant>,
 }
 
 impl Default for NetworkView {
@@ -46,6 +49,7 @@ impl Default for NetworkView {
             control: None,
             refused: 0,
             primary_signed: None,
+            shared: BTreeMap::new(),
         }
     }
 }
@@ -133,6 +137,16 @@ impl NetworkView {
                     .collect();
                 self.values
                     .insert((*hadd, uuid.clone()), (shown.join(", "), now));
+            }
+            (
+                Topic::Value {
+                    genre: Genre::System,
+                    hadd,
+                    uuid,
+                },
+                Message::Value(_),
+            ) if uuid == SHARED_ADDRESS && self.view.nodes().contains_key(hadd) => {
+                self.shared.insert(*hadd, now);
             }
             _ => {}
         }
@@ -247,6 +261,16 @@ impl NetworkView {
                 "  {hadd}  {state:<8}  {name:<20}  {by:<10}  {}",
                 ago(at(status.heard))
             );
+            let shared = self
+                .shared
+                .get(hadd)
+                .is_some_and(|said| now.saturating_duration_since(*said) < SHARED_SHOWN_FOR);
+            if shared {
+                let _ = writeln!(
+                    out,
+                    "  {hadd}  ! two processes beat on this address: its state may be the other's"
+                );
+            }
         }
         out.push_str("\nlast values\n");
         for ((hadd, uuid), (data, seen)) in &self.values {
@@ -437,6 +461,36 @@ mod tests {
         let text = view.render();
         assert!(text.contains("0220/0002  PENDING"), "{text}");
         assert!(text.contains("0001/0000"), "{text}");
+    }
+
+    /// A process that hears another on one of its addresses says so with a system value:
+    /// `janitoo status` marks the node (and ignores the value for a node it does not know).
+    #[test]
+    fn a_node_two_processes_beat_on_is_marked() {
+        let mut view = NetworkView::default();
+        view.absorb("/dhcp/heartbeat/0010/0000", b"ONLINE");
+        view.absorb("/dhcp/heartbeat/0011/0000", b"ONLINE");
+        let (topic, message) = janitoo_protocol::duplicate::shared_address_value(
+            &janitoo_protocol::duplicate::Duplicate {
+                hadd: Hadd::new(10, 0),
+                foreign_beats: 3,
+            },
+        );
+        view.absorb(&topic.to_string(), &message.encode(Codec::Json));
+        let (topic, message) = janitoo_protocol::duplicate::shared_address_value(
+            &janitoo_protocol::duplicate::Duplicate {
+                hadd: Hadd::new(77, 0),
+                foreign_beats: 3,
+            },
+        );
+        view.absorb(&topic.to_string(), &message.encode(Codec::Json));
+        let text = view.render();
+        assert!(
+            text.contains("0010/0000  ! two processes beat on this address"),
+            "{text}"
+        );
+        assert_eq!(text.matches("two processes").count(), 1, "{text}");
+        assert!(!text.contains("0077/0000"), "{text}");
     }
 
     /// `janitoo status` shows the primary's map: nodes no broadcast reaches (PENDING, FAILED,

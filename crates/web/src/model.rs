@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use janitoo_protocol::candidacy::CANDIDACY_UUID;
+use janitoo_protocol::duplicate::{SHARED_ADDRESS, SHARED_SHOWN_FOR};
 use janitoo_protocol::lease_table::MAX_LEASES;
 use janitoo_protocol::network_map::MapChange;
 use janitoo_protocol::view::{Change, NetworkView};
@@ -38,6 +39,8 @@ pub struct WebModel {
     keyed: bool,
     /// The leases, as the primaries published them, with the granting epoch.
     leases: BTreeMap<Hadd, (u64, HeldLease)>,
+    /// Known nodes a process said another process beats on too, and when (Unix ms).
+    shared: BTreeMap<Hadd, u64>,
 }
 
 /// Sets awaiting their answer, at most (the oldest is forgotten first).
@@ -51,6 +54,7 @@ impl Default for WebModel {
             pending: BTreeMap::new(),
             keyed: false,
             leases: BTreeMap::new(),
+            shared: BTreeMap::new(),
         }
     }
 }
@@ -146,6 +150,7 @@ impl WebModel {
             "state": status.state.map(|s| s.as_str()),
             "by": status.told_by.map(|h| h.to_string()),
             "seen_ms": millis(status.heard),
+            "shared_ms": self.shared.get(&hadd),
         })
     }
 
@@ -163,6 +168,7 @@ impl WebModel {
             "nodes": nodes.into_iter().map(|h| self.node_json(h)).collect::<Vec<_>>(),
             "values": self.values().map(|(h, g, v)| value_json(h, g, v)).collect::<Vec<_>>(),
             "leases": self.leases.iter().map(|(h, (epoch, lease))| lease.listing(*h, *epoch)).collect::<Vec<_>>(),
+            "shared_shown_for_ms": SHARED_SHOWN_FOR.as_millis() as u64,
         })
     }
 
@@ -265,6 +271,20 @@ impl WebModel {
             }
         }
         events.extend(self.answers_on_value_topic(topic, message));
+        if let (
+            Topic::Value {
+                genre: Genre::System,
+                hadd,
+                uuid,
+            },
+            Message::Value(_),
+        ) = (topic, message)
+        {
+            if uuid == SHARED_ADDRESS && self.view.nodes().contains_key(hadd) {
+                self.shared.insert(*hadd, now_ms);
+                events.push(json!({"type": "node", "node": self.node_json(*hadd)}));
+            }
+        }
         if let (Topic::LeaseRecord(hadd), Message::LeaseRecord(record)) = (topic, message) {
             events.extend(self.lease_changed(*hadd, record.epoch, record.held.clone()));
         }

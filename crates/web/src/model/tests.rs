@@ -245,3 +245,33 @@ fn lease_records_are_listed_and_removed() {
     assert_eq!(events[0]["removed"], "0010/0001");
     assert_eq!(model.snapshot()["leases"], serde_json::json!([]));
 }
+
+/// A process that hears another on its address says so: the node carries when it was last
+/// said (the page marks it for 10 s), and only a node the page knows.
+#[test]
+fn a_node_two_processes_beat_on_carries_when_it_was_said() {
+    let mut model = WebModel::default();
+    feed(&mut model, "/dhcp/heartbeat/0010/0000", "ONLINE");
+    let said = r#"{"uuid":"shared_address","genre":4,"cmd_class":112,"data":3,"hadd":"0010/0000"}"#;
+    let events = feed(&mut model, "/values/system/0010/0000/shared_address", said);
+    let node = events
+        .iter()
+        .find(|event| event["type"] == "node")
+        .expect("a node event");
+    assert_eq!(node["node"]["hadd"], "0010/0000");
+    assert_eq!(node["node"]["shared_ms"], 1_000);
+    let stranger =
+        r#"{"uuid":"shared_address","genre":4,"cmd_class":112,"data":3,"hadd":"0077/0000"}"#;
+    let events = feed(
+        &mut model,
+        "/values/system/0077/0000/shared_address",
+        stranger,
+    );
+    assert!(
+        events.iter().all(|event| event["type"] != "node"),
+        "{events:?}"
+    );
+    let snapshot = model.snapshot();
+    assert_eq!(snapshot["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(snapshot["shared_shown_for_ms"], 10_000, "how long the page marks it");
+}

@@ -224,7 +224,6 @@ fn forgotten_addresses_are_bounded() {
     let mut forgotten = Forgotten::default();
     for node in 0..=FORGOTTEN_ADDRESSES as u16 {
         forgotten.remember(Hadd::new(8_000, node));
-        forgotten.remember(Hadd::new(8_000, node));
     }
     let kept: Vec<Hadd> = forgotten.iter().collect();
     assert_eq!(kept.len(), FORGOTTEN_ADDRESSES);
@@ -232,4 +231,8 @@ fn forgotten_addresses_are_bounded() {
         !kept.contains(&Hadd::new(8_000, 0)),
         "the oldest went first"
     );
+    // Remembered again: nothing moves.
+    forgotten.remember(Hadd::new(8_000, 5));
+    let again: Vec<Hadd> = forgotten.iter().collect();
+    assert_eq!(again, kept);
 }
