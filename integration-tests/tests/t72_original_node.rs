@@ -444,3 +444,154 @@ async fn a_period_change_missed_while_frozen_makes_no_false_pending_at_takeover(
     original_beats.abort();
     node.abort();
 }
+
+/// The original's DHCP server (`janitoo_dhcp`), played by a script: it answers
+/// `/dhcp/lease/new|lock|release` on `/reply/<rep_uuid>` with its lease columns (`last_seen`
+/// in MongoDB's extended JSON), allocates a controller above the highest in its table and a
+/// node above the highest under its controller, and beats on `/dhcp/resolv/heartbeat` without
+/// epoch. Its table starts with one lease: on an empty table its `new_lease` fails (a known
+/// bug of the original) and nothing answers. It plays until it has answered `locks` locks, or
+/// for `stop` at most; what it heard, in order.
+async fn original_dhcp(
+    mut script: Client,
+    answerer: Client,
+    locks: usize,
+    stop: Duration,
+) -> Vec<String> {
+    let mut table: std::collections::BTreeMap<(i64, i64), serde_json::Value> =
+        std::collections::BTreeMap::new();
+    table.insert(
+        (10, 0),
+        serde_json::json!({"name": "Kitchen", "location": "House"}),
+    );
+    let mut heard = Vec::new();
+    let mut beat_at = Instant::now();
+    let until = Instant::now() + stop;
+    while Instant::now() < until && heard.iter().filter(|op| *op == "lock").count() < locks {
+        if Instant::now() >= beat_at {
+            answerer
+                .publish(
+                    "/dhcp/resolv/heartbeat",
+                    r#"{"add_ctrl":1,"add_node":0,"state":"ONLINE"}"#,
+                )
+                .await;
+            beat_at = Instant::now() + Duration::from_secs(15);
+        }
+        let Some(request) = script
+            .next_matching(Duration::from_millis(500), |r| {
+                r.topic.starts_with("/dhcp/lease/")
+            })
+            .await
+        else {
+            continue;
+        };
+        let op = request.topic.trim_start_matches("/dhcp/lease/").to_owned();
+        let tree: serde_json::Value = serde_json::from_slice(&request.payload).unwrap();
+        heard.push(op.clone());
+        let rep_uuid = tree["rep_uuid"].as_str().unwrap().to_owned();
+        let (mut ctrl, mut node) = (
+            tree["add_ctrl"].as_i64().unwrap(),
+            tree["add_node"].as_i64().unwrap(),
+        );
+        let state = match op.as_str() {
+            "new" => {
+                if ctrl == -1 {
+                    ctrl = table.keys().map(|(c, _)| *c).max().unwrap() + 1;
+                    node = 0;
+                } else {
+                    node = table
+                        .keys()
+                        .filter(|(c, _)| *c == ctrl)
+                        .map(|(_, n)| *n)
+                        .max()
+                        .unwrap()
+                        + 1;
+                }
+                let options = &tree["options"];
+                table.insert(
+                    (ctrl, node),
+                    serde_json::json!({"name": options["name"], "location": options["location"]}),
+                );
+                "BOOT"
+            }
+            "lock" => "BOOT",
+            "release" => "OFFLINE",
+            _ => continue,
+        };
+        let lease = table.get(&(ctrl, node)).cloned().unwrap_or_default();
+        let reply = serde_json::json!({
+            "msg_status": 200, "rep_uuid": rep_uuid, "add_ctrl": ctrl, "add_node": node,
+            "name": lease["name"], "location": lease["location"], "cmd_classes": "0x0000",
+            "state": state, "last_seen": {"$date": 1_765_000_000_000_i64},
+        });
+        answerer
+            .publish(&format!("/reply/{rep_uuid}"), reply.to_string())
+            .await;
+    }
+    heard
+}
+
+/// An auto controller leases from the original's DHCP server: three addresses above its
+/// table, written into the file; a restart locks them; a clean stop releases them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_controller_leases_from_the_originals_dhcp_server() {
+    let broker = BrokerProcess::start(BrokerKind::Embedded, Path::new(JANITOO), None);
+    let mut script = Client::connect(broker.port).await;
+    script.subscribe("/dhcp/lease/#").await;
+    let answerer = Client::connect(broker.port).await;
+    let dhcp = tokio::spawn(original_dhcp(script, answerer, 3, Duration::from_secs(60)));
+    let watcher = Watcher::start("127.0.0.1", broker.port, &["/dhcp/heartbeat/#"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = copy_example("auto.toml", dir.path(), |text| text);
+    let leased = [Hadd::new(11, 0), Hadd::new(11, 1), Hadd::new(11, 2)];
+    let beating = |since: Instant| {
+        let watcher = &watcher;
+        async move {
+            watcher
+                .wait_for(Duration::from_secs(20), || {
+                    let heard: Vec<Hadd> = watcher
+                        .since(since)
+                        .into_iter()
+                        .filter_map(|heard| match heard.topic {
+                            janitoo_protocol::Topic::Heartbeat(hadd) => Some(hadd),
+                            _ => None,
+                        })
+                        .collect();
+                    leased.iter().all(|hadd| heard.contains(hadd)).then_some(())
+                })
+                .await
+                .is_some()
+        }
+    };
+    let started = Instant::now();
+    let mut auto = ControllerProcess::start_with(
+        Path::new(JANITOO),
+        &config,
+        &["--broker", &broker.address(), "--simulate"],
+    );
+    assert!(beating(started).await, "no heartbeats on {leased:?}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    for hadd in leased {
+        assert!(text.contains(&format!("hadd = \"{hadd}\"")), "{text}");
+    }
+    let leased_lines = text
+        .lines()
+        .filter(|line| line.trim() == "leased = true")
+        .count();
+    assert_eq!(leased_lines, 3, "{text}");
+    assert!(auto.terminate(Duration::from_secs(10)), "no clean stop");
+    let again = Instant::now();
+    let _auto = ControllerProcess::start_with(
+        Path::new(JANITOO),
+        &config,
+        &["--broker", &broker.address(), "--simulate"],
+    );
+    assert!(beating(again).await, "a restart keeps the addresses");
+    let heard = dhcp.await.unwrap();
+    let count = |op: &str| heard.iter().filter(|heard| *heard == op).count();
+    assert_eq!(
+        (count("new"), count("release"), count("lock")),
+        (3, 3, 3),
+        "three leased, released at the stop, locked at the restart: {heard:?}"
+    );
+}

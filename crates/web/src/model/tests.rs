@@ -273,5 +273,8 @@ fn a_node_two_processes_beat_on_carries_when_it_was_said() {
     );
     let snapshot = model.snapshot();
     assert_eq!(snapshot["nodes"].as_array().unwrap().len(), 1);
-    assert_eq!(snapshot["shared_shown_for_ms"], 10_000, "how long the page marks it");
+    assert_eq!(
+        snapshot["shared_shown_for_ms"], 10_000,
+        "how long the page marks it"
+    );
 }
