@@ -86,6 +86,11 @@ async fn the_tools_read_and_set_a_config_value_of_an_original_node() {
     assert!(out.contains("Shed"), "{out}");
     let (code, out) = run(&["get", "0400/0001", "name"]);
     assert!(code == Some(0) && out.contains("Shed"), "{out}");
+    // Issue 23, item 6: the original answers its value's own instance whatever the index: the
+    // tool shows it and fails (exit 1) rather than pass instance 0 off as instance 1.
+    let (code, out) = run(&["get", "0400/0001", "name", "--index", "1"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("name[0] = Shed"), "{out}");
     // Issue 23, item 6: a read-only value is refused before anything is sent.
     let (code, _) = run(&["set", "0400/0001", "serial", "B2"]);
     assert_eq!(code, Some(2), "a set of a read-only value");

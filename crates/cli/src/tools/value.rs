@@ -124,10 +124,23 @@ pub fn get_or_set(target: ValueTarget, data: Option<String>) -> Result<(), Failu
                 reply.error.as_deref().unwrap_or("OK"),
             ));
         }
-        if reply.status().is_success() {
-            Ok(())
-        } else {
-            Err(refused(&reply))
+        if !reply.status().is_success() {
+            return Err(refused(&reply));
         }
+        if reply.value.index != target.index {
+            // The original's nodes answer (and set) their value's own instance, whatever the
+            // request's index.
+            let what = if data.is_some() {
+                format!("the set went to instance {}", reply.value.index)
+            } else {
+                "the data shown is not the instance asked".to_owned()
+            };
+            return Err(Failure::Other(anyhow::anyhow!(
+                "{hadd} answered for {uuid}[{}], not [{}]: {what} (the original's nodes                  ignore the index of a get or a set)",
+                reply.value.index,
+                target.index
+            )));
+        }
+        Ok(())
     })
 }
