@@ -93,6 +93,9 @@ pub struct NetworkView {
     nodes: BTreeMap<Hadd, NodeStatus>,
     /// The network controller keeping this view, if it is one's.
     me: Option<Hadd>,
+    /// The original's DHCP server, named by a map answer without epoch while no epoch was
+    /// ever seen (its heartbeat comes every 15 s and carries none).
+    original_primary: Option<Hadd>,
 }
 
 impl NetworkView {
@@ -104,6 +107,7 @@ impl NetworkView {
             controllers: BTreeMap::new(),
             nodes: BTreeMap::new(),
             me: None,
+            original_primary: None,
         }
     }
 
@@ -134,6 +138,12 @@ impl NetworkView {
     /// The primary and its epoch, if one is known.
     pub fn primary(&self) -> Option<(Hadd, u64)> {
         self.fence.primary()
+    }
+
+    /// The original's primary (`janitoo_dhcp`) as its map answer named it, while no epoch was
+    /// ever seen: the node of that answer with the DHCP server's command class.
+    pub fn original_primary(&self) -> Option<Hadd> {
+        self.original_primary.filter(|_| self.fence.highest() == 0)
     }
 
     /// The highest epoch seen.
@@ -208,7 +218,17 @@ impl NetworkView {
                 let claimant = epoch_of(reply)
                     .filter(|epoch| *epoch > 0)
                     .map(|epoch| Hadd::new((epoch & 0xffff) as u16, 0));
-                let told_by = self.primary().map(|(hadd, _)| hadd).or(claimant);
+                if epoch_of(reply).is_none() && self.fence.highest() == 0 {
+                    // The original's primary: its map names itself by its command class.
+                    if let Some(dhcp) = dhcp_server_in(reply) {
+                        self.original_primary = Some(dhcp);
+                    }
+                }
+                let told_by = self
+                    .primary()
+                    .map(|(hadd, _)| hadd)
+                    .or(claimant)
+                    .or(self.original_primary());
                 self.on_discovery(topic, reply, told_by, message)
             }
             (_, Message::DiscoveryReply(reply)) => self.on_discovery(topic, reply, None, message),
@@ -362,6 +382,17 @@ impl NetworkView {
         }
         changes
     }
+}
+
+/// The node of a map answer that is the original's DHCP server (its command classes name it).
+fn dhcp_server_in(reply: &DiscoveryReply) -> Option<Hadd> {
+    let DiscoveryData::Nodes(nodes) = &reply.data else {
+        return None;
+    };
+    nodes
+        .values()
+        .find(|info| info.cmd_classes.contains(&crate::CommandClass::DHCPD))
+        .map(|info| info.hadd)
 }
 
 /// The epoch a map answer carries (our addition), if any.

@@ -211,13 +211,27 @@ impl NetworkView {
                     .map_or(String::new(), |(at, _, _)| {
                         format!(", primary for {}", span(now.saturating_duration_since(*at)))
                     });
+                let original = if epoch == 0 {
+                    ", the original's: no epoch"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
-                    "primary: {hadd}  epoch {epoch:#x}  (heartbeat {}{since})",
+                    "primary: {hadd}  epoch {epoch:#x}  (heartbeat {}{since}{original})",
                     ago(self.primary_heard)
                 );
             }
-            None => out.push_str("primary: none seen yet\n"),
+            None => match self.view.original_primary() {
+                Some(hadd) => {
+                    let _ = writeln!(
+                        out,
+                        "primary: {hadd}  the original's janitoo_dhcp, named by its map (its \
+                         heartbeat comes every 15 s, without epoch: none heard yet)"
+                    );
+                }
+                None => out.push_str("primary: none seen yet\n"),
+            },
         }
         out.push_str(
             "\nnetwork controllers\n  hadd       role       prio  standing   epoch      seen\n",
@@ -491,6 +505,32 @@ mod tests {
         );
         assert_eq!(text.matches("two processes").count(), 1, "{text}");
         assert!(!text.contains("0077/0000"), "{text}");
+    }
+
+    /// Under the original's primary: its map answer names it (before its heartbeat, 15 s
+    /// apart, is heard), and the states it tells are shown as told by it.
+    #[test]
+    fn status_names_the_originals_primary_from_its_map() {
+        let mut view = NetworkView::default();
+        view.absorb(
+            "/dhcp/resolv/reply/9999/9991",
+            br#"{"cmd_class": 20480, "genre": 4, "uuid": "request_info_nodes", "data": {
+                "0220/0001": {"uuid": "ambiance", "hadd": "0220/0001", "name": "Ambiance", "cmd_classes": [49], "state": "PENDING"},
+                "0001/0000": {"uuid": "dhcp", "hadd": "0001/0000", "name": "DHCP Server", "cmd_classes": [4096, 4176, 112], "state": "ONLINE"}}}"#,
+        );
+        let text = view.render();
+        assert!(
+            text.contains("primary: 0001/0000  the original's janitoo_dhcp"),
+            "{text}"
+        );
+        assert!(text.contains("0220/0001  PENDING"), "{text}");
+        assert!(!text.contains("itself"), "{text}");
+        view.absorb(
+            "/dhcp/resolv/heartbeat",
+            br#"{"add_ctrl":1,"add_node":0,"state":"ONLINE"}"#,
+        );
+        let text = view.render();
+        assert!(text.contains("the original's: no epoch"), "{text}");
     }
 
     /// `janitoo status` shows the primary's map: nodes no broadcast reaches (PENDING, FAILED,

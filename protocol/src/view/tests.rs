@@ -236,3 +236,31 @@ fn candidacies_are_controllers_and_values_land_in_the_map() {
         Some(&Data::from(21.5))
     );
 }
+
+/// The original's map answer (as recorded in `conformance/s11`: no epoch, its own node with
+/// the DHCP server's command class, a state per node): it names the original's primary, and
+/// the states it tells are its, not the nodes' own. Once an epoch is seen, it names nobody.
+#[test]
+fn the_originals_map_names_its_primary_and_tells_the_states() {
+    let answer = r#"{"cmd_class": 20480, "genre": 4, "uuid": "request_info_nodes", "reply_hadd": "0002/0000", "data": {
+        "1048/0000": {"uuid": "hostsensor", "oid": "hostsensor", "capabilities": [4], "cmd_classes": [4176, 112], "name": "testsensor", "hadd": "1048/0000", "heartbeat": 30.0, "state": "FAILED"},
+        "0001/0000": {"uuid": "dhcp", "oid": "controller", "capabilities": [], "cmd_classes": [4096, 4176, 112], "name": "DHCP Server", "hadd": "0001/0000", "heartbeat": 30, "state": "ONLINE"}}}"#;
+    let mut view = NetworkView::new(ms(500));
+    feed(&mut view, "/dhcp/resolv/reply/0002/0000", answer, 0);
+    assert_eq!(view.original_primary(), Some(Hadd::new(1, 0)));
+    let sensor = view.nodes()[&Hadd::new(1048, 0)];
+    assert_eq!(sensor.state, Some(NodeState::Failed));
+    assert_eq!(
+        sensor.told_by,
+        Some(Hadd::new(1, 0)),
+        "told by the original's primary"
+    );
+    // An epoch seen: ours run this network, the original names nobody.
+    feed(
+        &mut view,
+        "/dhcp/resolv/heartbeat",
+        r#"{"add_ctrl":"0003","add_node":"0000","state":"ONLINE","epoch":65539}"#,
+        10,
+    );
+    assert_eq!(view.original_primary(), None);
+}
