@@ -238,6 +238,40 @@ mod tests {
         );
     }
 
+    /// A controller asks for any controller address (-1, -1), and takes only one: a node's
+    /// address or another controller's node is refused.
+    #[test]
+    fn a_new_controller_asks_for_any_and_takes_only_a_controller_address() {
+        let mut client = client(Wanted::Controller);
+        let (op, request) = sent(&client.start(Duration::ZERO));
+        assert_eq!(op, LeaseOp::New);
+        assert_eq!(
+            (request.add_ctrl, request.add_node),
+            (LeasePart::Number(-1), LeasePart::Number(-1))
+        );
+        let refused = client.on_reply(&reply("p-1", 200, Some(Hadd::new(11, 1))), Duration::ZERO);
+        assert!(
+            matches!(refused[..], [LeaseAction::Refused(_)]),
+            "{refused:?}"
+        );
+        assert_eq!(client.leased(), None);
+    }
+
+    /// A node takes only a node under its own controller.
+    #[test]
+    fn a_new_node_refuses_an_address_not_under_its_controller() {
+        for wrong in [Hadd::new(221, 5), Hadd::new(220, 0)] {
+            let mut client = client(Wanted::NodeOf(220));
+            client.start(Duration::ZERO);
+            let refused = client.on_reply(&reply("p-1", 200, Some(wrong)), Duration::ZERO);
+            assert!(
+                matches!(refused[..], [LeaseAction::Refused(_)]),
+                "{wrong}: {refused:?}"
+            );
+            assert_eq!(client.leased(), None, "{wrong}");
+        }
+    }
+
     #[test]
     fn silence_is_met_with_longer_and_longer_waits_never_an_address() {
         let mut client = client(Wanted::Controller);

@@ -369,7 +369,8 @@ impl NetworkView {
             })
             .collect();
         if let DiscoveryData::Nodes(nodes) = &reply.data {
-            for info in nodes.values() {
+            // Not what the primary says of itself (the original's reports itself PENDING).
+            for info in nodes.values().filter(|info| Some(info.hadd) != told_by) {
                 let status = self.nodes.entry(info.hadd).or_default();
                 if let (None, Some(state)) = (status.state, info.state) {
                     status.state = Some(state);

@@ -233,8 +233,14 @@ impl NetworkCore {
             }
         }
         if let (true, Message::DiscoveryReply(reply)) = (from_primary, message) {
+            // Nor what a primary says of itself: the original's reports itself PENDING in its
+            // own map (its cache never sees its own beats); its heartbeat tells its state.
+            let sender = self.view.primary().map(|(hadd, _)| hadd);
             if let DiscoveryData::Nodes(nodes) = &reply.data {
-                for node in nodes.values().filter(|node| node.hadd != self.setup.hadd) {
+                for node in nodes
+                    .values()
+                    .filter(|node| node.hadd != self.setup.hadd && Some(node.hadd) != sender)
+                {
                     if let Some(state) = node.state {
                         self.liveness.adopt(node.hadd, state, now);
                     }

@@ -235,3 +235,45 @@ fn a_node_no_controller_described_is_forgotten_once_failed() {
         "watched again"
     );
 }
+
+/// Issue 23, item 6: the original's primary reports itself PENDING in its own map (its cache
+/// never sees its own beats, `conformance/s10`). A follower adopts the states of the map's
+/// other nodes, never what the primary says of itself: its heartbeat tells that.
+#[test]
+fn what_the_originals_primary_says_of_itself_is_not_adopted() {
+    let setup = CoreSetup {
+        hadd: Hadd::new(2, 0),
+        rank: Rank {
+            role: Role::Secondary,
+            priority: 0,
+        },
+        election: ElectionConfig {
+            original_primary: true,
+            ..ElectionConfig::default()
+        },
+        liveness: LivenessConfig::default(),
+    };
+    let mut core = NetworkCore::new(setup, ms(0));
+    core.on_connection(Connection::Up, ms(0));
+    hear(
+        &mut core,
+        "/dhcp/resolv/heartbeat",
+        r#"{"add_ctrl":1,"add_node":0,"state":"ONLINE"}"#,
+        100,
+    );
+    hear(
+        &mut core,
+        "/dhcp/resolv/reply/0002/0000",
+        r#"{"cmd_class": 20480, "genre": 4, "uuid": "request_info_nodes", "reply_hadd": "0002/0000", "data": {
+            "0001/0000": {"uuid": "dhcp", "hadd": "0001/0000", "name": "DHCP Server", "cmd_classes": [4096, 4176, 112], "heartbeat": 30, "state": "PENDING"},
+            "1048/0000": {"uuid": "hostsensor", "hadd": "1048/0000", "name": "testsensor", "cmd_classes": [4176, 112], "heartbeat": 30, "state": "ONLINE"}}}"#,
+        200,
+    );
+    assert_eq!(core.liveness().state(Hadd::new(1048, 0)), NodeState::Online);
+    assert_ne!(
+        core.liveness().state(Hadd::new(1, 0)),
+        NodeState::Pending,
+        "the primary's word on itself"
+    );
+    assert_ne!(core.view().state(Hadd::new(1, 0)), NodeState::Pending);
+}
